@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine:
+#   make run    walkthrough + every notebook, executed offline on the embedded defaults
+#   make test   unit and HTTP tests, then every notebook under nbval (strict)
+# Both build .venv from requirements.txt first (once; again when requirements change).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lab bench notebooks lint format clean help
+
+help:
+	@echo "make run        run the walkthrough and execute every notebook offline (outputs in build/)"
+	@echo "make test       unit + HTTP tests, then the notebooks under nbval"
+	@echo "make lab        open the notebooks in JupyterLab"
+	@echo "make bench      gateway benchmark, JSON report in reports/"
+	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
+	@echo "make lint       ruff over helpers, tests and notebooks"
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m helpers.quickstart
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(PY) -m helpers.bench gateway
+
+lint: $(STAMP)
+	$(PY) -m ruff check helpers tests
+	$(PY) -m ruff format --check helpers tests
+
+format: $(STAMP)
+	$(PY) -m ruff format helpers tests
+	$(PY) -m ruff check --fix helpers tests
+
+clean:
+	rm -rf build reports .pytest_cache

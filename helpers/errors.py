@@ -1,0 +1,80 @@
+"""Every error this package raises, in one small hierarchy.
+
+    HelperError
+    ├── ConfigError            a settings value or data file is wrong (names the file and the fix)
+    │   └── PolicyFileError    a custom-policy or user-directory file failed validation
+    └── GatewayError           talking to a governance gateway failed
+        ├── GatewayUnavailable nothing answered at the URL (says how to start the embedded one)
+        ├── GatewayTimeout     the gateway did not answer in time
+        └── GatewayHTTPError   the gateway answered 4xx/5xx; carries its status and message
+            ├── BadRequest     400: the request was rejected; the message says why
+            └── Unauthorized   401: client id or secret was refused
+
+A blocked pre-check is *not* an error: it is an ordinary result with ``approved=False``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "ConfigError",
+    "GatewayError",
+    "GatewayHTTPError",
+    "GatewayTimeout",
+    "GatewayUnavailable",
+    "HelperError",
+    "PolicyFileError",
+    "Unauthorized",
+]
+
+
+class HelperError(Exception):
+    """Base class for every error raised by :mod:`helpers`."""
+
+
+class ConfigError(HelperError):
+    """A setting or data file is invalid. The message names the file/value and the fix."""
+
+
+class PolicyFileError(ConfigError):
+    """A YAML policy or user file failed validation.
+
+    ``path``, ``rule`` and ``problem`` are kept separately so callers can show them.
+    """
+
+    def __init__(self, path: str, problem: str, rule: str | None = None) -> None:
+        self.path = str(path)
+        self.rule = rule
+        self.problem = problem
+        where = f"{self.path}, rule {rule!r}" if rule else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class GatewayError(HelperError):
+    """Talking to a governance gateway failed."""
+
+
+class GatewayUnavailable(GatewayError):
+    """Nothing answered at the gateway URL."""
+
+
+class GatewayTimeout(GatewayError):
+    """The gateway did not answer within the client's timeout."""
+
+
+class GatewayHTTPError(GatewayError):
+    """The gateway answered with an error status; ``message`` is the server's own text."""
+
+    def __init__(self, status_code: int, message: str, url: str = "") -> None:
+        self.status_code = status_code
+        self.message = message
+        self.url = url
+        super().__init__(f"{status_code} from {url or 'gateway'}: {message}")
+
+
+class BadRequest(GatewayHTTPError):
+    """400: the gateway rejected the request body."""
+
+
+class Unauthorized(GatewayHTTPError):
+    """401: the gateway refused the client id or secret."""

@@ -1,0 +1,50 @@
+"""The shared result type of every detector: one :class:`Finding` per triggered policy.
+
+Detectors (``helpers.sqli``, ``helpers.pii``, ``helpers.rbac``, ``helpers.custom_policies``,
+``helpers.ratelimit``) only *find*; the decision engine (``helpers.engine``) decides which
+findings block, applying the environment switches. Introduced in ``04_policies.ipynb``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["ACTIONS", "FAMILIES", "SEVERITIES", "Action", "Family", "Finding", "Severity"]
+
+Family = Literal["sqli", "admin", "pii", "custom", "rate_limit"]
+Severity = Literal["critical", "high", "medium", "low"]
+Action = Literal["block", "warn"]
+
+#: Reporting order of families in a pre-check's ``policies`` list (contract Part B.1).
+FAMILIES: tuple[str, ...] = ("sqli", "admin", "pii", "custom", "rate_limit")
+#: Most severe first; the block reason names the most severe blocking finding.
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+ACTIONS: tuple[str, ...] = ("block", "warn")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One triggered policy.
+
+    ``action`` is the detector's default ("block" or "warn"); the engine may downgrade it
+    (``SQLI_BLOCK_MODE=warn``, ``PII_BLOCK_CRITICAL=false``). ``span`` is the (start, end)
+    of the first match in the query, for explanation only; the raw text is never stored.
+
+    >>> Finding("sys_pii_ssn", "pii", "critical", "block", "Query contains a US Social Security number")
+    <Finding sys_pii_ssn block critical>
+    """
+
+    policy_id: str
+    family: Family
+    severity: Severity
+    action: Action
+    reason: str
+    span: tuple[int, int] | None = None
+
+    @property
+    def blocks(self) -> bool:
+        return self.action == "block"
+
+    def __repr__(self) -> str:
+        return f"<Finding {self.policy_id} {self.action} {self.severity}>"

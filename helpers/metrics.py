@@ -1,0 +1,135 @@
+"""Prometheus metrics for the embedded gateway, in AxonFlow's names but sub-millisecond.
+
+AxonFlow's histograms start at 1 ms, so every gateway-mode request lands in its first bucket.
+These use the same metric names with fractional milliseconds and buckets from 0.05 ms to
+500 ms (contract Part B.10). Written by hand, not with ``prometheus_client``, because the
+exposition format is small and an observation here is one ``bisect`` and two additions on
+the gateway's hot path. Introduced in ``03_latency_analysis.ipynb``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+
+__all__ = ["BUCKETS_MS", "Counter", "GatewayMetrics", "Histogram"]
+
+#: Upper bounds in milliseconds: 0.05 ms resolution at the bottom, 500 ms at the top.
+BUCKETS_MS: tuple[float, ...] = (
+    0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
+    10.0, 20.0, 50.0, 100.0, 200.0, 500.0,
+)  # fmt: skip
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    if not names:
+        return ""
+    inner = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return repr(float(value)) if value != int(value) else f"{int(value)}"
+
+
+class Histogram:
+    """A cumulative-bucket histogram in milliseconds."""
+
+    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...] = BUCKETS_MS):
+        self.name = name
+        self.help = help_text
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)  # last slot is +Inf
+        self.total = 0.0
+        self.n = 0
+
+    def observe(self, value_ms: float) -> None:
+        self.counts[bisect_left(self.buckets, value_ms)] += 1
+        self.total += value_ms
+        self.n += 1
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        running = 0
+        for bound, count in zip(self.buckets, self.counts, strict=False):
+            running += count
+            lines.append(f'{self.name}_bucket{{le="{bound}"}} {running}')
+        lines.append(f'{self.name}_bucket{{le="+Inf"}} {self.n}')
+        lines.append(f"{self.name}_sum {_number(self.total)}")
+        lines.append(f"{self.name}_count {self.n}")
+        return lines
+
+
+class Counter:
+    """A counter with a fixed tuple of label names."""
+
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = ()):
+        self.name = name
+        self.help = help_text
+        self.label_names = labels
+        self.values: defaultdict[tuple[str, ...], float] = defaultdict(float)
+
+    def inc(self, *label_values: str, amount: float = 1.0) -> None:
+        self.values[label_values] += amount
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        for key in sorted(self.values):
+            labels = _labels(self.label_names, key)
+            lines.append(f"{self.name}{labels} {_number(self.values[key])}")
+        return lines
+
+
+class GatewayMetrics:
+    """The gateway's metric set; ``render()`` gives Prometheus text exposition format."""
+
+    def __init__(self) -> None:
+        self.precheck_duration = Histogram(
+            "axonflow_gateway_precheck_duration_milliseconds",
+            "Gateway pre-check handling time in milliseconds (server side).",
+        )
+        self.audit_duration = Histogram(
+            "axonflow_gateway_audit_duration_milliseconds",
+            "Gateway audit handling time in milliseconds, commit included (server side).",
+        )
+        self.precheck_requests = Counter(
+            "axonflow_gateway_precheck_requests_total",
+            "Gateway pre-check requests.",
+            ("status", "approved"),
+        )
+        self.audit_requests = Counter(
+            "axonflow_gateway_audit_requests_total",
+            "Gateway audit requests.",
+            ("status", "provider"),
+        )
+        self.policy_triggers = Counter(
+            "axonflow_gateway_policy_triggered_total",
+            "Policies that triggered in pre-checks, blocking or not.",
+            ("policy",),
+        )
+        self.llm_tokens = Counter(
+            "axonflow_gateway_llm_tokens_total", "LLM tokens reported in audits.", ("type",)
+        )
+        self.llm_cost = Counter(
+            "axonflow_gateway_llm_cost_usd_total",
+            "Estimated LLM cost in USD reported in audits.",
+            ("provider", "model"),
+        )
+
+    def render(self) -> str:
+        parts: list[str] = []
+        for metric in (
+            self.precheck_requests,
+            self.precheck_duration,
+            self.audit_requests,
+            self.audit_duration,
+            self.policy_triggers,
+            self.llm_tokens,
+            self.llm_cost,
+        ):
+            parts.extend(metric.render())
+        return "\n".join(parts) + "\n"

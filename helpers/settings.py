@@ -1,0 +1,195 @@
+"""Settings: read from the environment, then ``.env`` at the project root, then defaults.
+
+Secrets are wrapped in :class:`Secret`, whose repr is masked, so printing settings in a
+notebook never shows a key. Introduced in ``01_gateway_mode_openai.ipynb``.
+
+>>> s = Settings.load(env={"OPENAI_API_KEY": "sk-test"}, dotenv_path=None)
+>>> s.openai_api_key
+Secret('********')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+__all__ = ["DATA_DIR", "PROJECT_ROOT", "Secret", "Settings"]
+
+#: Anchored on the package, because a notebook kernel's working directory is ``notebooks/``.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+class Secret:
+    """A string that never shows itself in a repr or str."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _float(name: str, raw: str, minimum: float = 0.0) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _client_secrets(raw: str) -> dict[str, Secret]:
+    """``GATEWAY_CLIENT_SECRETS="app1:s3cret,app2:other"`` turns on authenticated mode."""
+    out: dict[str, Secret] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        client, sep, secret = item.partition(":")
+        if not sep or not client or not secret:
+            raise ConfigError(
+                "GATEWAY_CLIENT_SECRETS must look like 'client_id:secret,client_id2:secret2'"
+            )
+        out[client] = Secret(secret)
+    return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the helpers and the embedded gateway read from the environment.
+
+    Build with :meth:`load`; tests pass ``env=`` and ``dotenv_path=None`` to stay hermetic.
+    """
+
+    # Where to find a real AxonFlow agent; empty means "start the embedded gateway".
+    agent_url: str = ""
+    client_id: str = "community"
+    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    license_key: Secret = field(default_factory=lambda: Secret(""))
+    user_token: str = "user-123"
+    # Provider keys; empty means "use the local stand-in".
+    openai_api_key: Secret = field(default_factory=lambda: Secret(""))
+    anthropic_api_key: Secret = field(default_factory=lambda: Secret(""))
+    # Embedded gateway: AxonFlow's own switches, honoured the same way.
+    pii_block_critical: bool = True
+    sqli_block_mode: str = "block"
+    sqli_scanner_mode: str = "basic"
+    # Embedded gateway: this project's options.
+    users_file: Path = DATA_DIR / "users.yaml"
+    policies_file: Path = DATA_DIR / "policies.yaml"
+    pricing_file: Path = DATA_DIR / "pricing.yaml"
+    hmac_secret: Secret = field(default_factory=lambda: Secret(""))
+    fsync: bool = False
+    context_ttl_s: float = 300.0
+    max_body_bytes: int = 4 * 1024 * 1024
+    client_secrets: dict[str, Secret] = field(default_factory=dict)
+    # Provider stand-ins: multiply simulated latency by this (1.0 = published figures).
+    standin_time_scale: float = 1.0
+
+    @property
+    def authenticated(self) -> bool:
+        """True when client secrets are configured (opt-in authenticated mode)."""
+        return bool(self.client_secrets)
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        dotenv_path: str | os.PathLike[str] | None = PROJECT_ROOT / ".env",
+        **overrides: object,
+    ) -> Settings:
+        """Environment first, then ``.env``, then defaults; ``overrides`` win over all."""
+        source: dict[str, str] = {}
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        source.update(os.environ if env is None else env)
+
+        def get(name: str) -> str | None:
+            value = source.get(name)
+            return value if value not in (None, "") else None
+
+        kw: dict[str, object] = {}
+        if (v := get("AXONFLOW_AGENT_URL")) is not None:
+            kw["agent_url"] = v.rstrip("/")
+        for env_name, attr in [("AXONFLOW_CLIENT_ID", "client_id"), ("AXONFLOW_USER_TOKEN", "user_token")]:
+            if (v := get(env_name)) is not None:
+                kw[attr] = v
+        for env_name, attr in [
+            ("AXONFLOW_CLIENT_SECRET", "client_secret"),
+            ("AXONFLOW_LICENSE_KEY", "license_key"),
+            ("OPENAI_API_KEY", "openai_api_key"),
+            ("ANTHROPIC_API_KEY", "anthropic_api_key"),
+            ("GATEWAY_HMAC_SECRET", "hmac_secret"),
+        ]:
+            if (v := get(env_name)) is not None:
+                kw[attr] = Secret(v)
+        if (v := get("PII_BLOCK_CRITICAL")) is not None:
+            kw["pii_block_critical"] = _bool("PII_BLOCK_CRITICAL", v)
+        if (v := get("SQLI_BLOCK_MODE")) is not None:
+            kw["sqli_block_mode"] = _choice("SQLI_BLOCK_MODE", v, ("block", "warn"))
+        if (v := get("SQLI_SCANNER_MODE")) is not None:
+            kw["sqli_scanner_mode"] = _choice("SQLI_SCANNER_MODE", v, ("off", "basic"))
+        for env_name, attr in [
+            ("GATEWAY_USERS_FILE", "users_file"),
+            ("GATEWAY_POLICIES_FILE", "policies_file"),
+            ("GATEWAY_PRICING_FILE", "pricing_file"),
+        ]:
+            if (v := get(env_name)) is not None:
+                kw[attr] = Path(v)
+        if (v := get("GATEWAY_FSYNC")) is not None:
+            kw["fsync"] = _bool("GATEWAY_FSYNC", v)
+        if (v := get("GATEWAY_CONTEXT_TTL_S")) is not None:
+            kw["context_ttl_s"] = _float("GATEWAY_CONTEXT_TTL_S", v, minimum=1.0)
+        if (v := get("GATEWAY_MAX_BODY_BYTES")) is not None:
+            kw["max_body_bytes"] = int(_float("GATEWAY_MAX_BODY_BYTES", v, minimum=1024))
+        if (v := get("GATEWAY_CLIENT_SECRETS")) is not None:
+            kw["client_secrets"] = _client_secrets(v)
+        if (v := get("STANDIN_TIME_SCALE")) is not None:
+            kw["standin_time_scale"] = _float("STANDIN_TIME_SCALE", v)
+        kw.update(overrides)
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**kw)  # type: ignore[arg-type]

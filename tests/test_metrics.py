@@ -1,0 +1,36 @@
+"""Prometheus exposition: AxonFlow's names, sub-millisecond buckets, cumulative counts."""
+
+from __future__ import annotations
+
+from helpers.metrics import BUCKETS_MS, GatewayMetrics, Histogram
+
+
+def test_buckets_resolve_from_50us_to_500ms() -> None:
+    assert BUCKETS_MS[0] == 0.05 and BUCKETS_MS[-1] == 500.0
+    assert list(BUCKETS_MS) == sorted(BUCKETS_MS)
+
+
+def test_histogram_is_cumulative() -> None:
+    h = Histogram("x_ms", "help")
+    for v in (0.03, 0.05, 0.07, 0.4, 900.0):
+        h.observe(v)
+    lines = dict(line.rsplit(" ", 1) for line in h.render() if not line.startswith("#"))
+    assert lines['x_ms_bucket{le="0.05"}'] == "2"  # le is inclusive
+    assert lines['x_ms_bucket{le="0.1"}'] == "3"
+    assert lines['x_ms_bucket{le="0.5"}'] == "4"
+    assert lines['x_ms_bucket{le="500.0"}'] == "4"
+    assert lines['x_ms_bucket{le="+Inf"}'] == "5"
+    assert lines["x_ms_count"] == "5"
+    assert float(lines["x_ms_sum"]) == 900.0 + 0.03 + 0.05 + 0.07 + 0.4
+
+
+def test_gateway_metric_names_and_labels() -> None:
+    m = GatewayMetrics()
+    m.precheck_requests.inc("success", "false")
+    m.audit_requests.inc("success", 'we"ird')
+    m.precheck_duration.observe(0.12)
+    text = m.render()
+    assert 'axonflow_gateway_precheck_requests_total{status="success",approved="false"} 1' in text
+    assert 'axonflow_gateway_audit_requests_total{status="success",provider="we\\"ird"} 1' in text
+    assert 'axonflow_gateway_precheck_duration_milliseconds_bucket{le="0.15"} 1' in text
+    assert "# TYPE axonflow_gateway_audit_duration_milliseconds histogram" in text

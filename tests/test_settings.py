@@ -1,0 +1,61 @@
+"""Settings precedence, parsing errors, and secrets that never print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers.errors import ConfigError
+from helpers.settings import Secret, Settings
+
+
+def test_defaults_are_offline_community_mode() -> None:
+    s = Settings.load(env={}, dotenv_path=None)
+    assert s.agent_url == "" and s.client_id == "community"
+    assert not s.openai_api_key and not s.anthropic_api_key
+    assert s.pii_block_critical and s.sqli_block_mode == "block" and s.sqli_scanner_mode == "basic"
+    assert not s.authenticated
+
+
+def test_environment_beats_dotenv_beats_defaults(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("AXONFLOW_CLIENT_ID=from-dotenv\nAXONFLOW_AGENT_URL=http://dotenv:8080/\n")
+    s = Settings.load(env={"AXONFLOW_CLIENT_ID": "from-env"}, dotenv_path=env_file)
+    assert s.client_id == "from-env"
+    assert s.agent_url == "http://dotenv:8080"
+
+
+def test_secrets_are_masked_everywhere() -> None:
+    s = Settings.load(env={"OPENAI_API_KEY": "sk-abcdefghijklmnopqrstuvwxyz",
+                           "GATEWAY_CLIENT_SECRETS": "acme:hunter2"}, dotenv_path=None)  # fmt: skip
+    text = repr(s) + str(s)
+    assert "abcdefghijklmnop" not in text and "hunter2" not in text
+    assert s.openai_api_key.get() == "sk-abcdefghijklmnopqrstuvwxyz"
+    assert s.client_secrets["acme"] == Secret("hunter2") and s.authenticated
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"PII_BLOCK_CRITICAL": "maybe"}, "PII_BLOCK_CRITICAL='maybe'"),
+        ({"SQLI_BLOCK_MODE": "loud"}, "block, warn"),
+        ({"SQLI_SCANNER_MODE": "advanced"}, "off, basic"),
+        ({"STANDIN_TIME_SCALE": "fast"}, "not a number"),
+        ({"STANDIN_TIME_SCALE": "-1"}, "at least 0"),
+        ({"GATEWAY_CLIENT_SECRETS": "nocolon"}, "client_id:secret"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
+        Settings.load(env=env, dotenv_path=None)
+
+
+@pytest.mark.parametrize(("raw", "value"), [("0", False), ("false", False), ("TRUE", True), ("1", True)])
+def test_pii_switch_values(raw: str, value: bool) -> None:
+    assert Settings.load(env={"PII_BLOCK_CRITICAL": raw}, dotenv_path=None).pii_block_critical is value
+
+
+def test_unknown_override_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings.load(env={}, dotenv_path=None, colour="blue")

@@ -1,0 +1,52 @@
+"""Percentiles, ECDF and paired differences against distributions with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.stats import ecdf, paired_differences, summarize
+
+
+def test_uniform_grid_percentiles() -> None:
+    s = summarize(np.arange(1, 1001, dtype=float))  # 1..1000
+    assert s.n == 1000
+    assert s.p50 == pytest.approx(500.5)
+    assert s.p90 == pytest.approx(900.1)
+    assert s.p99 == pytest.approx(990.01)
+    assert s.max == 1000 and s.min == 1 and s.mean == pytest.approx(500.5)
+
+
+def test_lognormal_median_and_tail() -> None:
+    rng = np.random.default_rng(1)
+    mu, sigma = np.log(645.0), (np.log(1094.0) - np.log(645.0)) / 1.645
+    s = summarize(rng.lognormal(mu, sigma, 200_000))
+    assert s.p50 == pytest.approx(645.0, rel=0.01)
+    assert s.p95 == pytest.approx(1094.0, rel=0.01)
+
+
+def test_row_labels_and_repr() -> None:
+    s = summarize([1.0, 2.0, 3.0])
+    assert list(s.row()) == ["n", "p50", "p90", "p95", "p99", "p99.9", "max"]
+    assert repr(s).startswith("<LatencySummary n=3 p50=2.000")
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [float("inf")]])
+def test_summarize_refuses_bad_samples(bad: list[float]) -> None:
+    with pytest.raises(ValueError):
+        summarize(bad)
+
+
+def test_ecdf_steps() -> None:
+    x, y = ecdf([3.0, 1.0, 2.0, 2.0])
+    assert x.tolist() == [1.0, 2.0, 2.0, 3.0]
+    assert y.tolist() == [0.25, 0.5, 0.75, 1.0]
+    with pytest.raises(ValueError):
+        ecdf([])
+
+
+def test_paired_differences() -> None:
+    d = paired_differences([10.0, 12.0, 9.0], [9.0, 10.5, 9.0])
+    assert d.tolist() == [1.0, 1.5, 0.0]
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_differences([1.0], [1.0, 2.0])
