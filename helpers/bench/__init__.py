@@ -1,0 +1,11 @@
+"""Benchmarks that write JSON reports: ``python -m helpers.bench gateway|pipeline``.
+
+Speed targets are checked here, not in tests (``MEASURING.md``): every report records the
+machine, n, full percentiles, error counts and verdict correctness.
+"""
+
+from __future__ import annotations
+
+from .machine import machine_info
+
+__all__ = ["machine_info"]

@@ -1,0 +1,28 @@
+"""``python -m helpers.bench gateway [--quick]`` (and ``pipeline`` once it exists)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..settings import PROJECT_ROOT
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("gateway", help="the embedded gateway: decision time, HTTP, throughput")
+    g.add_argument("--quick", action="store_true", help="small samples; under a minute")
+    g.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "bench-gateway.json")
+    g.add_argument("--no-wrk", action="store_true", help="skip the wrk throughput runs")
+    args = p.parse_args(argv)
+    if args.command == "gateway":
+        from .gateway import run_gateway_bench
+
+        return run_gateway_bench(quick=args.quick, out=args.out, use_wrk=not args.no_wrk)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

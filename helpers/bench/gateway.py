@@ -1,0 +1,292 @@
+"""The gateway benchmark: in-process decisions, client-observed HTTP, throughput, memory.
+
+Each section measures on the client with ``perf_counter_ns`` around exactly the step named,
+warms up first and says so, and reports full percentiles with n. The `/health` floor is
+measured through the same client in the same run, interleaved in random order with the
+pre-checks and audits, so "the gateway's own cost" is a same-run difference.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..corpus import load_corpus, score
+from ..engine import DecisionEngine
+from ..server import start_gateway
+from ..settings import Settings
+from ..stats import summarize
+from .machine import machine_info, rss_mb
+
+__all__ = ["run_gateway_bench"]
+
+#: A directory user whose role has a rate limit far above any benchmark's request count.
+LOAD_USER = "svc-loadtest"
+
+_PAD = (
+    "Our platform team is reviewing how we deploy, monitor and roll back language models "
+    "across regions, and we want a short checklist that covers evaluation, canary releases, "
+    "observability, cost controls and incident response for the next quarter. "
+)
+
+
+def _ms(ns: int) -> float:
+    return ns / 1e6
+
+
+def _decision_section(quick: bool) -> dict[str, Any]:
+    settings = Settings.load()
+    engine = DecisionEngine.from_settings(settings, rate_limits=False)
+    rows = load_corpus()
+    verdicts = score(lambda q, u: ((d := engine.decide(q, u)).approved, d.policies), rows)
+    passes = 3 if quick else 20
+    for row in rows:  # warm-up pass, discarded: first-call costs (imports, caches)
+        engine.decide(row.query, row.user_token)
+    corpus_us: list[float] = []
+    for _ in range(passes):
+        for row in rows:
+            t0 = time.perf_counter_ns()
+            engine.decide(row.query, row.user_token)
+            corpus_us.append((time.perf_counter_ns() - t0) / 1e3)
+    long_prompts = [(row.query + " " + _PAD * 20)[:2048] for row in rows if row.expected_approved]
+    long_us: list[float] = []
+    for _ in range(1 if quick else 5):
+        for text in long_prompts:
+            t0 = time.perf_counter_ns()
+            engine.decide(text, "user-123")
+            long_us.append((time.perf_counter_ns() - t0) / 1e3)
+    big = (_PAD * (1 + (1 << 20) // len(_PAD)))[: 1 << 20]
+    adversarial = {
+        "1 MiB benign prose": big,
+        "1 MiB of quotes": "'" * (1 << 20),
+        "1 MiB of digits": "1" * (1 << 20),
+        "1 MiB digit-dash runs": "1-" * (1 << 19),
+        "1 MiB of 'union select '": ("union select " * 80_660)[: 1 << 20],
+        "1 MiB of '/*'": "/*" * (1 << 19),
+        "1 MiB of 'a@'": "a@" * (1 << 19),
+        "1 MiB of \"a'--\"": "a'--" * (1 << 18),
+        "1 MiB of 'sleep('": ("sleep(" * 174_763)[: 1 << 20],
+        "1 MiB of spaces then SSN": " " * ((1 << 20) - 12) + " 123-45-6789",
+    }
+    worst: dict[str, float] = {}
+    for name, text in adversarial.items():
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter_ns()
+            engine.decide(text, "user-123")
+            times.append(_ms(time.perf_counter_ns() - t0))
+        worst[name] = max(times)
+    return {
+        "corpus": {"rows": verdicts.total, "correct": verdicts.correct,
+                   "misses": [repr(m) for m in verdicts.misses]},  # fmt: skip
+        "decision_us_corpus": summarize(corpus_us).as_dict(),
+        "decision_us_corpus_passes": passes,
+        "decision_us_2kb": summarize(long_us).as_dict(),
+        "adversarial_ms_worst_of_3": worst,
+    }
+
+
+def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
+    """Interleave /health, pre-check and audit through one keep-alive httpx.Client."""
+    queries = [r.query for r in load_corpus() if r.expected_approved]
+    rng = random.Random(7)
+    samples: dict[str, list[float]] = {"health": [], "pre_check": [], "audit": []}
+    errors = 0
+    with httpx.Client(base_url=url, timeout=10.0) as client:
+        for i in range(warmup + n):
+            order = ["health", "governed"]
+            rng.shuffle(order)
+            for step in order:
+                if step == "health":
+                    t0 = time.perf_counter_ns()
+                    r = client.get("/health")
+                    r.json()
+                    dt = time.perf_counter_ns() - t0
+                    if i >= warmup:
+                        samples["health"].append(_ms(dt))
+                    errors += r.status_code != 200
+                    continue
+                body = {"user_token": LOAD_USER, "client_id": "bench", "query": queries[i % len(queries)]}
+                t0 = time.perf_counter_ns()
+                r = client.post("/api/policy/pre-check", json=body)
+                ctx = r.json()
+                dt_pre = time.perf_counter_ns() - t0
+                errors += r.status_code != 200
+                audit = {
+                    "context_id": ctx.get("context_id", ""), "client_id": "bench",
+                    "provider": "openai", "model": "gpt-4o-mini", "latency_ms": 640,
+                    "token_usage": {"prompt_tokens": 25, "completion_tokens": 150, "total_tokens": 175},
+                }  # fmt: skip
+                t0 = time.perf_counter_ns()
+                r = client.post("/api/audit/llm-call", json=audit)
+                r.json()
+                dt_audit = time.perf_counter_ns() - t0
+                errors += r.status_code != 200
+                if i >= warmup:
+                    samples["pre_check"].append(_ms(dt_pre))
+                    samples["audit"].append(_ms(dt_audit))
+    out: dict[str, Any] = {k: summarize(v).as_dict() for k, v in samples.items()}
+    out["errors"] = errors
+    out["warmup_discarded"] = warmup
+    out["client"] = f"httpx.Client {httpx.__version__}, keep-alive, sequential"
+    floor = out["health"]["p50"]
+    out["pre_check_p50_above_floor_ms"] = out["pre_check"]["p50"] - floor
+    out["audit_p50_above_floor_ms"] = out["audit"]["p50"] - floor
+    out["pre_check_p99_plus_audit_p99_ms"] = out["pre_check"]["p99"] + out["audit"]["p99"]
+    return out
+
+
+_WRK_LUA = """
+wrk.method = "POST"
+wrk.body = '{"user_token": "%s", "client_id": "bench", "query": "What are best practices for AI model deployment?"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def _wrk(url: str, path: str, connections: int, seconds: float, script: Path | None) -> dict[str, Any]:
+    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        cmd += ["-s", str(script)]
+    cmd.append(url + path)
+    text = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    total = re.search(r"(\d+) requests in", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    pct = {m[0]: m[1] + m[2] for m in re.findall(r"\s+(50|90|99)%\s+([\d.]+)(us|ms|s)", text)}
+    return {
+        "connections": connections,
+        "seconds": seconds,
+        "requests": int(total.group(1)) if total else 0,
+        "requests_per_s": float(rps.group(1)) if rps else 0.0,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, sock.groups())) if sock else 0,
+        "latency_wrk": {f"p{k}": v for k, v in sorted(pct.items())},
+    }
+
+
+def _throughput_section(url: str, pid: int, quick: bool) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk is not installed (Debian: apt-get install wrk)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "precheck.lua"
+        script.write_text(_WRK_LUA % LOAD_USER)
+        seconds = 2 if quick else 5
+        runs = [_wrk(url, "/api/policy/pre-check", c, seconds, script) for c in (1, 8, 32)]
+        health = _wrk(url, "/health", 32, seconds, None)
+        # Memory: a long run of pre-checks, resident size sampled before and after.
+        target = 20_000 if quick else 200_000
+        rss_before = rss_mb(pid)
+        best = max(r["requests_per_s"] for r in runs) or 1000.0
+        soak = _wrk(url, "/api/policy/pre-check", 32, max(2, round(target / best)), script)
+        rss_after = rss_mb(pid)
+    return {
+        "load_generator": "wrk (separate process), POST pre-check, keep-alive",
+        "pre_check": runs,
+        "health_32": health,
+        "memory": {"pre_checks": soak["requests"], "rss_mb_before": rss_before,
+                   "rss_mb_after": rss_after, "non_2xx": soak["non_2xx"]},  # fmt: skip
+    }
+
+
+def _disk_per_audit(db: Path) -> float | None:
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        audits = con.execute("SELECT COUNT(*) FROM audits").fetchone()[0]
+        try:
+            size = con.execute("SELECT SUM(pgsize) FROM dbstat WHERE name = 'audits'").fetchone()[0]
+        except sqlite3.OperationalError:  # dbstat not compiled in
+            return None
+        return size / audits if audits else None
+    finally:
+        con.close()
+
+
+def _check(targets: dict[str, Any], name: str, value: float | None, limit: float, unit: str,
+           higher_is_better: bool = False) -> None:  # fmt: skip
+    ok = value is not None and (value >= limit if higher_is_better else value <= limit)
+    targets[name] = {"value": value, "limit": limit, "unit": unit, "met": ok}
+
+
+def run_gateway_bench(quick: bool, out: Path, use_wrk: bool = True) -> int:
+    report: dict[str, Any] = {"benchmark": "gateway", "quick": quick, "machine": machine_info()}
+    print("1/4 in-process decisions over the corpus ...", flush=True)
+    report["decision"] = _decision_section(quick)
+    n, warmup = (1000, 200) if quick else (5000, 500)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        with start_gateway(db_path=db) as gw:
+            print(f"2/4 client-observed HTTP against {gw.url} (n={n}) ...", flush=True)
+            report["http"] = _http_section(gw.url, n, warmup)
+            if use_wrk:
+                print("3/4 throughput with wrk at 1, 8, 32 connections ...", flush=True)
+                report["throughput"] = _throughput_section(gw.url, gw.pid, quick)
+        report["disk_bytes_per_audit"] = _disk_per_audit(db)
+        db_fsync = Path(tmp) / "bench-fsync.db"
+        with start_gateway(db_path=db_fsync, extra_args=["--fsync"]) as gw:
+            print("4/4 the same HTTP loop with --fsync (power-loss durable) ...", flush=True)
+            report["http_fsync"] = _http_section(gw.url, n // 4, warmup // 4)
+    d, h = report["decision"], report["http"]
+    t: dict[str, Any] = {}
+    _check(t, "decision_p50_us", d["decision_us_corpus"]["p50"], 25, "us")
+    _check(t, "decision_p99_us", d["decision_us_corpus"]["p99"], 100, "us")
+    _check(t, "decision_2kb_p50_us", d["decision_us_2kb"]["p50"], 25, "us")
+    _check(t, "decision_2kb_p99_us", d["decision_us_2kb"]["p99"], 100, "us")
+    _check(t, "adversarial_worst_ms", max(d["adversarial_ms_worst_of_3"].values()), 50, "ms")
+    _check(t, "corpus_correct_pct", 100 * d["corpus"]["correct"] / d["corpus"]["rows"], 100, "%", True)
+    _check(t, "pre_check_p50_above_floor_ms", h["pre_check_p50_above_floor_ms"], 0.15, "ms")
+    _check(t, "audit_p50_above_floor_ms", h["audit_p50_above_floor_ms"], 0.3, "ms")
+    _check(t, "pre_check_p99_plus_audit_p99_ms", h["pre_check_p99_plus_audit_p99_ms"], 3.0, "ms")
+    thr = report.get("throughput", {})
+    if "pre_check" in thr:
+        c32 = thr["pre_check"][-1]
+        _check(t, "pre_checks_per_s_at_32", c32["requests_per_s"], 5000, "req/s", True)
+        _check(t, "non_2xx_at_32", c32["non_2xx"] + c32["socket_errors"], 0, "responses")
+        _check(t, "rss_mb_after_soak", thr["memory"]["rss_mb_after"], 150, "MB")
+    _check(t, "disk_bytes_per_audit", report["disk_bytes_per_audit"], 1024, "bytes")
+    report["targets"] = t
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    _print_summary(report)
+    print(f"\nreport written to {out}")
+    return 0
+
+
+def _print_summary(r: dict[str, Any]) -> None:
+    m = r["machine"]
+    print(f"\nmachine: {m['cores']} cores, {m['cpu']}, Python {m['python']}")
+    c = r["decision"]["corpus"]
+    print(f"corpus: {c['correct']}/{c['rows']} decided as labelled")
+    print(f"\n{'step':<34}{'n':>7}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}{'max':>9}")
+    rows = [("decision, corpus (us)", r["decision"]["decision_us_corpus"]),
+            ("decision, 2 KB prompts (us)", r["decision"]["decision_us_2kb"]),
+            ("GET /health floor (ms)", r["http"]["health"]),
+            ("POST pre-check (ms)", r["http"]["pre_check"]),
+            ("POST audit, committed (ms)", r["http"]["audit"]),
+            ("POST audit, --fsync (ms)", r["http_fsync"]["audit"])]  # fmt: skip
+    for name, s in rows:
+        print(f"{name:<34}{s['n']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}"
+              f"{s['p999']:>9.3f}{s['max']:>9.3f}")  # fmt: skip
+    thr = r.get("throughput", {})
+    for run in thr.get("pre_check", []):
+        print(f"wrk pre-check c={run['connections']:<3} {run['requests_per_s']:>9.0f} req/s, "
+              f"non-2xx {run['non_2xx']}, socket errors {run['socket_errors']}")  # fmt: skip
+    if "memory" in thr:
+        mem = thr["memory"]
+        print(f"memory: {mem['rss_mb_before']} MB -> {mem['rss_mb_after']} MB RSS "
+              f"after {mem['pre_checks']} pre-checks")  # fmt: skip
+    print("\ntargets:")
+    for name, t in r["targets"].items():
+        value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
+        print(f"  {'met ' if t['met'] else 'MISS'} {name}: {value} {t['unit']} (limit {t['limit']})")

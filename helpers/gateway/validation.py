@@ -1,0 +1,153 @@
+"""Request parsing and validation for the gateway, mapped to the contract's 400 messages.
+
+Kept apart from the handlers so every rule about "what a client may send" reads in one place.
+Each failure raises :class:`Reject`, which the app turns into
+``{"success": false, "error": "<message>"}`` with the right status. Nothing a client sends
+may reach a handler unvalidated, so nothing a client sends can cause a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+__all__ = ["AuditRequest", "PreCheckRequest", "Reject", "parse_audit", "parse_pre_check", "read_json"]
+
+INVALID_BODY = "Invalid request body"
+
+
+class Reject(Exception):
+    """A client error: HTTP ``status`` with the contract's error ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """Read at most ``limit`` bytes of body and parse a JSON object, or raise :class:`Reject`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Reject(413, f"Request body too large: {declared} bytes, limit {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Reject(413, f"Request body too large: over {limit} bytes")
+        chunks.append(chunk)
+    try:
+        data = json.loads(b"".join(chunks), parse_constant=_no_constants)
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, or absurd nesting
+        raise Reject(400, INVALID_BODY) from None
+    if not isinstance(data, dict):
+        raise Reject(400, INVALID_BODY)
+    return data
+
+
+def _no_constants(name: str) -> Any:
+    """NaN and Infinity are not JSON; Python's parser accepts them unless told not to."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    """A string field: missing or null is "", any other type is an invalid body."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Reject(400, INVALID_BODY)
+    try:
+        # Lone surrogates parse as JSON but cannot be hashed or scanned as UTF-8.
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Reject(400, INVALID_BODY) from None
+    return value
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise Reject(400, INVALID_BODY)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PreCheckRequest:
+    user_token: str
+    client_id: str
+    query: str
+    data_sources: tuple[str, ...]
+    context: dict[str, Any] | None
+
+
+def parse_pre_check(data: dict[str, Any]) -> PreCheckRequest:
+    """Types first (a wrong type is an invalid body), then ``query``, then ``client_id``."""
+    user_token = _text(data, "user_token")
+    client_id = _text(data, "client_id")
+    query = _text(data, "query")
+    sources = data.get("data_sources")
+    if sources is None:
+        sources = []
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise Reject(400, INVALID_BODY)
+    context = _object(data, "context")
+    if not query:
+        raise Reject(400, "query field is required")
+    if not client_id:
+        raise Reject(400, "client_id field is required")
+    return PreCheckRequest(user_token, client_id, query, tuple(sources), context)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRequest:
+    context_id: str
+    client_id: str
+    provider: str
+    model: str
+    response_summary: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    latency_ms: int
+    metadata: dict[str, Any] | None
+
+
+def _count(value: Any, name: str) -> int:
+    # bool is an int subclass in Python; a JSON true is not a token count.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Reject(400, f"{name} must be a non-negative integer, got {json.dumps(value)}")
+    return value
+
+
+def parse_audit(data: dict[str, Any]) -> AuditRequest:
+    """Types first, then the required fields in the contract's order, then the counts."""
+    fields = {k: _text(data, k) for k in ("context_id", "client_id", "provider", "model")}
+    summary = _text(data, "response_summary")
+    usage = _object(data, "token_usage") or {}
+    metadata = _object(data, "metadata")
+    for key, value in fields.items():
+        if not value:
+            raise Reject(400, f"{key} field is required")
+    prompt = _count(usage.get("prompt_tokens", 0), "token_usage.prompt_tokens")
+    completion = _count(usage.get("completion_tokens", 0), "token_usage.completion_tokens")
+    total = usage.get("total_tokens")
+    total = prompt + completion if total is None else _count(total, "token_usage.total_tokens")
+    latency = data.get("latency_ms", 0)
+    latency = 0 if latency is None else _count(latency, "latency_ms")
+    return AuditRequest(
+        fields["context_id"],
+        fields["client_id"],
+        fields["provider"],
+        fields["model"],
+        summary,
+        prompt,
+        completion,
+        total,
+        latency,
+        metadata,
+    )

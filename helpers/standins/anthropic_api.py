@@ -1,0 +1,200 @@
+"""Anthropic wire protocol of the provider stand-in (a local stand-in, not Anthropic's API).
+
+Serves ``POST /v1/messages`` (plain JSON, or the real event sequence: ``message_start``,
+``content_block_start``, ``ping``, ``content_block_delta`` (``text_delta``) per token,
+``content_block_stop``, ``message_delta`` with ``stop_reason`` and cumulative
+``usage.output_tokens``, ``message_stop``; each sent as ``event: X\\ndata: {...}\\n\\n``),
+``POST /v1/messages/count_tokens`` and the Anthropic-shaped ``GET /v1/models``, so the
+unmodified ``anthropic`` SDK works against ``base_url="http://127.0.0.1:PORT"``. Any API
+key is accepted. Introduced in ``02_provider_standins.ipynb``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from .anthropic_validate import AnthropicRequestError, anthropic_error, parse_messages_request
+from .faults import retry_after_headers
+from .latency import LatencyProfiles
+from .pacing import StandinState, pace
+from .simulator import PlannedReply
+from .tokens import count_prompt_tokens
+from .wire import BadJSON, parse_json_object, sse
+
+__all__ = [
+    "anthropic_model_list",
+    "count_tokens",
+    "fault_response",
+    "message_body",
+    "message_events",
+    "messages",
+]
+
+_STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence"}
+_MODEL_CREATED_AT = "2024-10-22T00:00:00Z"  # fixed, so listings are stable from run to run
+
+
+def _usage(reply: PlannedReply, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": reply.prompt_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def _message(reply: PlannedReply, message_id: str, *, started: bool) -> dict[str, Any]:
+    """The message object; ``started`` gives the empty shell sent in ``message_start``."""
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": reply.model,
+        "content": [] if started else [{"type": "text", "text": reply.text}],
+        "stop_reason": None if started else _STOP_REASON[reply.finish],
+        "stop_sequence": None if started else reply.stop_sequence,
+        # message_start carries a small first count; message_delta carries the final total.
+        "usage": _usage(
+            reply, min(1, reply.completion_tokens) if started else reply.completion_tokens
+        ),
+    }
+
+
+def message_body(reply: PlannedReply, message_id: str) -> dict[str, Any]:
+    """The non-streaming Messages API response for ``reply``."""
+    return _message(reply, message_id, started=False)
+
+
+async def message_events(reply: PlannedReply, message_id: str) -> AsyncIterator[str]:
+    """The Messages API event stream for ``reply``, one ``text_delta`` per token."""
+    yield sse(
+        {"type": "message_start", "message": _message(reply, message_id, started=True)},
+        "message_start",
+    )
+    yield sse(
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        "content_block_start",
+    )
+    yield sse({"type": "ping"}, "ping")
+    async for batch in pace(reply.tokens, reply.latency.wall_per_token_s):
+        yield "".join(
+            sse(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": token},
+                },
+                "content_block_delta",
+            )
+            for token in batch
+        )
+    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    delta = {"stop_reason": _STOP_REASON[reply.finish], "stop_sequence": reply.stop_sequence}
+    yield sse(
+        {
+            "type": "message_delta",
+            "delta": delta,
+            "usage": {"output_tokens": reply.completion_tokens},
+        },
+        "message_delta",
+    )
+    yield sse({"type": "message_stop"}, "message_stop")
+
+
+def fault_response(kind: str, time_scale: float, request_id: str) -> JSONResponse:
+    """429 / 500 / 529 the way Anthropic words them, with ``retry-after`` where it sends it."""
+    note = " (Injected by the provider stand-in.)"
+    if kind == "429":
+        return anthropic_error(
+            429,
+            "Number of requests has exceeded your per-minute rate limit." + note,
+            type="rate_limit_error",
+            request_id=request_id,
+            headers=retry_after_headers(time_scale),
+        )
+    if kind == "529":
+        return anthropic_error(
+            529,
+            "Overloaded" + note,
+            type="overloaded_error",
+            request_id=request_id,
+            headers=retry_after_headers(time_scale),
+        )
+    return anthropic_error(
+        500, "Internal server error" + note, type="api_error", request_id=request_id
+    )
+
+
+async def messages(request: Request) -> Response:
+    """``POST /v1/messages``."""
+    state: StandinState = request.app.state.standin
+    raw = await request.body()
+    try:
+        req = parse_messages_request(parse_json_object(raw))
+    except BadJSON as exc:
+        return anthropic_error(400, f"The request body is {exc}; send a JSON object.")
+    except AnthropicRequestError as exc:
+        return exc.response()
+    ctx = state.begin("anthropic", raw)
+    request_id = ctx.make_id("req_", 24)
+    try:
+        fault = state.fault_for(request.headers, ctx.rng)
+    except ValueError as exc:
+        return anthropic_error(400, str(exc), request_id=request_id)
+    if fault is not None and fault != "slow":
+        return fault_response(fault, state.time_scale, request_id)
+    reply = state.simulator.plan(
+        req.model,
+        req.turns,
+        max_tokens=req.max_tokens,
+        stop=req.stop_sequences,
+        rng=ctx.rng,
+        slow=fault == "slow",
+    )
+    headers = {
+        "request-id": request_id,
+        "x-standin-simulated-ttft-ms": f"{reply.latency.ttft_s * 1000:.1f}",
+        "x-standin-simulated-total-ms": f"{reply.latency.total_s * 1000:.1f}",
+    }
+    message_id = ctx.make_id("msg_01", 22)
+    if not req.stream:
+        if reply.latency.wall_total_s > 0:
+            await asyncio.sleep(reply.latency.wall_total_s)
+        return JSONResponse(message_body(reply, message_id), headers=headers)
+    # As on the OpenAI route: the response (headers and first event) starts at the TTFT.
+    if reply.latency.wall_ttft_s > 0:
+        await asyncio.sleep(reply.latency.wall_ttft_s)
+    events = message_events(reply, message_id)
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+
+async def count_tokens(request: Request) -> Response:
+    """``POST /v1/messages/count_tokens``: the prompt count the stand-in would report."""
+    try:
+        req = parse_messages_request(parse_json_object(await request.body()), count_only=True)
+    except BadJSON as exc:
+        return anthropic_error(400, f"The request body is {exc}; send a JSON object.")
+    except AnthropicRequestError as exc:
+        return exc.response()
+    return JSONResponse({"input_tokens": count_prompt_tokens(req.turns)})
+
+
+def anthropic_model_list(profiles: LatencyProfiles) -> dict[str, Any]:
+    """Anthropic-shaped ``GET /v1/models`` body: the Claude models with a profile."""
+    names = profiles.names("anthropic")
+    data = [
+        {"type": "model", "id": n, "display_name": n, "created_at": _MODEL_CREATED_AT}
+        for n in names
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": names[0] if names else None,
+        "last_id": names[-1] if names else None,
+    }

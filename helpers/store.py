@@ -1,0 +1,621 @@
+"""The gateway's audit store: pre-check contexts and LLM-call audits in one SQLite file.
+
+* Raw queries and user tokens are never stored: only keyed hashes (:func:`hash_value`).
+* Rows form one tamper-evident chain across both tables (see :mod:`helpers.chain`).
+* Acknowledgements are durable: ``add_*`` inserts at once, ``await committed()`` returns
+  when a commit containing it is done. Calls made in the same event-loop turn share one
+  commit (group commit). ``fsync=False`` (``synchronous=NORMAL``) survives ``kill -9`` of
+  the process; ``fsync=True`` (``synchronous=FULL``) also survives power loss.
+
+One process writes a database at a time is the expected use; a second writer is safe
+(each transaction re-reads the chain head under the write lock) but waits for the lock.
+All methods are meant to be called from one thread, the event loop's in the gateway.
+Rows and hashing live in :mod:`helpers.chain`. Introduced in ``06_audit_trail.ipynb``.
+
+>>> with AuditStore.open(":memory:") as store:
+...     ctx = store.add_context("community", "user-123", "hello", approved=True)
+...     store.commit()
+...     store.get_context(ctx.context_id) == ctx
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .chain import (
+    AUDIT_COLUMNS,
+    CONTEXT_COLUMNS,
+    GENESIS,
+    AuditRecord,
+    ChainHead,
+    ChainReport,
+    ContextRecord,
+    dumps,
+    hash_value,
+    load_or_create_secret,
+    loads,
+    row_hash,
+    timestamp,
+)
+from .chain import verify_chain as _verify_chain
+from .errors import ConfigError
+from .settings import Secret
+
+__all__ = ["AuditRecord", "AuditStore", "ChainHead", "ChainReport", "ContextRecord", "hash_value"]
+
+SCHEMA_VERSION = 1
+
+# seq is the INTEGER PRIMARY KEY (the rowid), so rows are appended in order and the chain
+# walk is a plain table scan; ids are looked up through their UNIQUE index.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS contexts (
+    seq INTEGER PRIMARY KEY,
+    context_id TEXT NOT NULL UNIQUE,
+    client_id TEXT NOT NULL,
+    user_hash TEXT NOT NULL,
+    query_hash TEXT NOT NULL,
+    user_role TEXT,
+    user_department TEXT,
+    data_sources TEXT NOT NULL,
+    policies TEXT NOT NULL,
+    approved INTEGER NOT NULL,
+    block_reason TEXT,
+    request_context TEXT,
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    row_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audits (
+    seq INTEGER PRIMARY KEY,
+    audit_id TEXT NOT NULL UNIQUE,
+    context_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    total_tokens INTEGER NOT NULL,
+    latency_ms INTEGER,
+    cost_usd REAL NOT NULL,
+    metadata TEXT,
+    created_at TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    row_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audits_by_context ON audits (context_id);
+CREATE INDEX IF NOT EXISTS contexts_by_created ON contexts (created_at);
+"""
+
+_CHAIN_TABLES = {"contexts": CONTEXT_COLUMNS, "audits": AUDIT_COLUMNS}
+_INSERT = {
+    table: f"INSERT INTO {table} ({', '.join(cols)}, prev_hash, row_hash) "
+    f"VALUES ({', '.join('?' * (len(cols) + 2))})"
+    for table, cols in _CHAIN_TABLES.items()
+}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _str(name: str, value: object, optional: bool = False) -> Any:
+    # A non-string in a TEXT column would come back converted and no longer match its hash.
+    if not (isinstance(value, str) or (optional and value is None)):
+        raise ValueError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def _strings(name: str, values: Iterable[str]) -> list[str]:
+    # A bare string is iterable too; "abc" must not become ["a", "b", "c"].
+    items = None if isinstance(values, str) else list(values)
+    if items is None or not all(isinstance(v, str) for v in items):
+        raise ValueError(f"{name} must be a list of strings, got {values!r}")
+    return items
+
+
+def _json_or_none(name: str, value: Mapping[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dumps(dict(value))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a JSON-serialisable object: {exc}") from None
+
+
+class AuditStore:
+    """Contexts and audits in SQLite, keyed-hashed, chained and durably acknowledged.
+
+    >>> with AuditStore.open(":memory:") as store:
+    ...     ctx = store.add_context("community", "user-123", "hi", approved=True)
+    ...     audit = store.add_audit(ctx.context_id, "community", "openai", "gpt-4o")
+    ...     store.commit()
+    ...     store.verify_chain()
+    <ChainReport ok checked=2>
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        secret: bytes,
+        fsync: bool,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self._secret = secret
+        self.fsync = fsync
+        self._clock = clock
+        self._head = self._read_head()
+        self._next_seq = self._head.seq + 1
+        # Group commit bookkeeping, all by seq: rows up to _decided are committed (or were
+        # lost in a failed commit, listed in _lost); rows after it are in the open transaction.
+        self._last_added = self._decided = self._head.seq
+        self._lost: list[tuple[int, int, BaseException]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
+        self._commits = 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        secret: bytes | str | Secret | None = None,
+        fsync: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> AuditStore:
+        """Open (or create) the store at ``path``; ``":memory:"`` for a throwaway one.
+
+        Without ``secret``, the HMAC key is read from ``<path>.key`` or created there.
+        """
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: this class issues BEGIN/COMMIT itself, nothing implicit.
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+            conn.execute("PRAGMA busy_timeout=5000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise ConfigError(
+                    f"{path}: audit store schema version {version}, expected {SCHEMA_VERSION}"
+                )
+            if version == 0:
+                conn.executescript(
+                    f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                )
+            store = cls(conn, path, b"", fsync, clock or _utc_now)
+            store._secret = store._resolve_secret(secret)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _resolve_secret(self, secret: bytes | str | Secret | None) -> bytes:
+        if isinstance(secret, Secret):
+            secret = secret.get()
+        if isinstance(secret, str):
+            secret = secret.encode("utf-8")
+        if secret:
+            return bytes(secret)
+        if self.path == ":memory:":
+            return uuid.uuid4().bytes + uuid.uuid4().bytes
+        key_path = Path(self.path + ".key")
+        if not key_path.exists() and self._head.seq > 0:
+            # A new key would silently make old and new hashes incomparable.
+            raise ConfigError(
+                f"{self.path} has records but its key file {key_path} is missing; "
+                "restore it or pass the original secret"
+            )
+        return load_or_create_secret(key_path)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what was added, wake any waiters, and close the connection."""
+        try:
+            error = self._flush_now()
+        finally:
+            self._conn.close()
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "fsync" if self.fsync else "no-fsync"
+        return f"<AuditStore {self.path} seq={self._head.seq} {mode}>"
+
+    # -- hashing and time -----------------------------------------------------------------
+
+    def hash(self, text: str) -> str:
+        """The keyed hash this store records for ``text`` (use it to filter by user)."""
+        return hash_value(self._secret, text)
+
+    def now(self) -> str:
+        """The store clock's current time as a stored timestamp."""
+        return timestamp(self._clock())
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _read_head(self) -> ChainHead:
+        best = ChainHead(None, None, 0, GENESIS)
+        for table, cols in _CHAIN_TABLES.items():
+            row = self._conn.execute(
+                f"SELECT seq, {cols[1]}, row_hash FROM {table} ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            if row is not None and row[0] > best.seq:
+                best = ChainHead(table, row[1], row[0], row[2])
+        return best
+
+    def _append(self, table: str, values: tuple[Any, ...]) -> tuple[int, str, str]:
+        """Insert one chained row; ``values`` are its columns after ``seq``."""
+        if not self._conn.in_transaction:
+            # IMMEDIATE takes the write lock now, so the head we read cannot move under us.
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._head = self._read_head()
+            # Never reuse a seq, even one lost in a failed commit: committed(record) relies on it.
+            self._next_seq = max(self._next_seq, self._head.seq + 1)
+        seq = self._next_seq
+        row = (seq, *values)
+        prev = self._head.row_hash
+        digest = row_hash(prev, table, row)
+        self._conn.execute(_INSERT[table], (*row, prev, digest))
+        self._last_added, self._next_seq = seq, seq + 1
+        self._head = ChainHead(table, values[0], seq, digest)
+        return seq, prev, digest
+
+    def add_context(
+        self,
+        client_id: str,
+        user_token: str,
+        query: str,
+        *,
+        approved: bool,
+        policies: Iterable[str] = (),
+        block_reason: str | None = None,
+        data_sources: Iterable[str] = (),
+        user_role: str | None = None,
+        user_department: str | None = None,
+        request_context: Mapping[str, Any] | None = None,
+        ttl_s: float = 300.0,
+        context_id: str | None = None,
+    ) -> ContextRecord:
+        """Record one pre-check decision (not yet committed: ``await committed()``)."""
+        now = self._clock()
+        created_at, expires_at = timestamp(now), timestamp(now + timedelta(seconds=ttl_s))
+        sources, pols = _strings("data_sources", data_sources), _strings("policies", policies)
+        values = (
+            _str("context_id", context_id or str(uuid.uuid4())),
+            _str("client_id", client_id),
+            self.hash(_str("user_token", user_token)),
+            self.hash(_str("query", query)),
+            _str("user_role", user_role, optional=True),
+            _str("user_department", user_department, optional=True),
+            dumps(sources),
+            dumps(pols),
+            int(bool(approved)),
+            _str("block_reason", block_reason, optional=True),
+            _json_or_none("request_context", request_context),
+            expires_at,
+            created_at,
+        )
+        seq, prev, digest = self._append("contexts", values)
+        # Built from the inputs rather than by decoding the JSON just written (saves ~5 us).
+        return ContextRecord(
+            seq, *values[:6], tuple(sources), tuple(pols), bool(approved), values[9],
+            loads(values[10]), expires_at, created_at, prev, digest,
+        )  # fmt: skip
+
+    def add_audit(
+        self,
+        context_id: str,
+        client_id: str,
+        provider: str,
+        model: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        total_tokens: int | None = None,
+        latency_ms: int | None = None,
+        cost_usd: float = 0.0,
+        metadata: Mapping[str, Any] | None = None,
+        audit_id: str | None = None,
+    ) -> AuditRecord:
+        """Record one LLM call (not yet committed: ``await committed()``).
+
+        ``cost_usd`` is the caller's estimate (see :mod:`helpers.pricing`).
+        """
+        prompt = _count("prompt_tokens", prompt_tokens)
+        completion = _count("completion_tokens", completion_tokens)
+        total = (
+            prompt + completion if total_tokens is None else _count("total_tokens", total_tokens)
+        )
+        latency = None if latency_ms is None else _count("latency_ms", latency_ms)
+        if (
+            isinstance(cost_usd, bool)
+            or not isinstance(cost_usd, int | float)
+            or not (math.isfinite(cost_usd) and cost_usd >= 0)
+        ):
+            raise ValueError(f"cost_usd must be a finite number >= 0, got {cost_usd!r}")
+        values = (
+            _str("audit_id", audit_id or str(uuid.uuid4())),
+            _str("context_id", context_id),
+            _str("client_id", client_id),
+            _str("provider", provider),
+            _str("model", model),
+            prompt,
+            completion,
+            total,
+            latency,
+            float(cost_usd),  # REAL column: hash the float SQLite will give back
+            _json_or_none("metadata", metadata),
+            timestamp(self._clock()),
+        )
+        seq, prev, digest = self._append("audits", values)
+        return AuditRecord(seq, *values[:10], loads(values[10]), values[11], prev, digest)
+
+    # -- durable acknowledgement (group commit) ----------------------------------------------
+
+    @property
+    def commit_count(self) -> int:
+        """Commits done so far: records added / commits shows how well batching works."""
+        return self._commits
+
+    @property
+    def head(self) -> ChainHead:
+        """The last row in the chain (anchor its ``row_hash`` elsewhere to pin the chain)."""
+        return self._head
+
+    async def committed(self, *records: ContextRecord | AuditRecord) -> None:
+        """Return once everything added so far (or just ``records``) is committed.
+
+        Every call made in one event-loop turn waits on the same commit, run by one
+        ``loop.call_soon`` callback. If that commit fails, the error is raised here and the
+        rows are gone: never acknowledge them. Without ``records``, call it right after
+        ``add_*`` (no ``await`` in between), as the gateway's handlers do.
+        """
+        target = max((r.seq for r in records), default=self._last_added)
+        if target <= self._decided:
+            for lo, hi, error in self._lost:
+                if any(lo <= r.seq <= hi for r in records):
+                    raise error
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        if self._flush_loop is not loop:
+            loop.call_soon(self._flush)
+            self._flush_loop = loop
+        await waiter
+
+    def commit(self) -> None:
+        """Commit now (for scripts and tests); also wakes any ``committed()`` waiters."""
+        error = self._flush_now()
+        if error is not None:
+            raise error
+
+    def _flush(self) -> None:
+        self._flush_loop = None
+        self._flush_now()
+
+    def _flush_now(self) -> BaseException | None:
+        waiters, self._waiters = self._waiters, []
+        error = self._commit_open_transaction()
+        for waiter in waiters:
+            if waiter.done():  # its task was cancelled meanwhile
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+        return error
+
+    def _commit_open_transaction(self) -> BaseException | None:
+        if not self._conn.in_transaction:
+            return None
+        upto = self._last_added
+        try:
+            self._conn.commit()
+        except Exception as exc:  # noqa: BLE001 - handed to every waiter, then re-raised
+            try:
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+            except sqlite3.Error:
+                pass  # the commit's error is the one worth reporting
+            self._lost.append((self._decided + 1, upto, exc))
+            self._decided = upto
+            self._head = self._read_head()  # the chain continues from what is on disk
+            return exc
+        self._decided = upto
+        self._commits += 1
+        return None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get_context(self, context_id: str) -> ContextRecord | None:
+        """One context by id (an index lookup; nothing is cached in memory)."""
+        row = self._conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
+        return None if row is None else ContextRecord.from_row(row)
+
+    def get_live_context(self, context_id: str) -> ContextRecord | None:
+        """The context if it exists and has not expired by the store's clock."""
+        record = self.get_context(context_id)
+        if record is None or record.is_expired(self._clock()):
+            return None
+        return record
+
+    def get_audit(self, audit_id: str) -> AuditRecord | None:
+        row = self._conn.execute(_SELECT_AUDIT_BY_ID, (audit_id,)).fetchone()
+        return None if row is None else AuditRecord.from_row(row)
+
+    def list_contexts(
+        self,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        client_id: str | None = None,
+        user_hash: str | None = None,
+        approved: bool | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[ContextRecord]:
+        """Contexts in time order; ``since`` is inclusive, ``until`` exclusive."""
+        where, params = _filters(
+            since,
+            until,
+            client_id=client_id,
+            user_hash=user_hash,
+            approved=None if approved is None else int(approved),
+        )
+        sql = f"SELECT {_C_COLS} FROM contexts{where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
+        rows = self._conn.execute(sql, (*params, *_page(limit, offset)))
+        return [ContextRecord.from_row(row) for row in rows]
+
+    def list_audits(
+        self,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        client_id: str | None = None,
+        context_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[AuditRecord]:
+        """Audits in time order; ``since`` is inclusive, ``until`` exclusive."""
+        where, params = _filters(
+            since, until, client_id=client_id, context_id=context_id, provider=provider, model=model
+        )
+        sql = f"SELECT {_A_COLS} FROM audits{where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
+        rows = self._conn.execute(sql, (*params, *_page(limit, offset)))
+        return [AuditRecord.from_row(row) for row in rows]
+
+    def list_records(
+        self,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        client_id: str | None = None,
+        user_hash: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        approved: bool | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The trail joined: one row per audit with its context's decision, plus one row per
+        context that was never audited (audit fields ``None``), so gaps show.
+
+        Sorted by ``created_at`` (the audit's, else the context's) then ``seq``. Plain
+        JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``.
+        """
+        where, params = _filters(
+            since,
+            until,
+            client_id=client_id,
+            user_hash=user_hash,
+            provider=provider,
+            model=model,
+            approved=None if approved is None else int(approved),
+        )
+        sql = f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
+        cursor = self._conn.execute(sql, (*params, *_page(limit, offset)))
+        names = [d[0] for d in cursor.description]
+        out = []
+        for row in cursor:
+            record = dict(zip(names, row, strict=True))
+            for key in ("data_sources", "policies", "request_context", "metadata"):
+                if record[key] is not None:
+                    record[key] = loads(record[key])
+            if record["approved"] is not None:
+                record["approved"] = bool(record["approved"])
+            out.append(record)
+        return out
+
+    def verify_chain(self) -> ChainReport:
+        """Check every link of the chain; reports the first broken record.
+
+        Also catches rows removed from the end while this store is open (its head is gone).
+        Reads the whole file: seconds for millions of rows.
+        """
+        return _verify_chain(self._conn, _CHAIN_TABLES, self._head)
+
+
+_C_COLS = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
+_A_COLS = ", ".join((*AUDIT_COLUMNS, "prev_hash", "row_hash"))
+_SELECT_CONTEXT_BY_ID = f"SELECT {_C_COLS} FROM contexts WHERE context_id = ?"
+_SELECT_AUDIT_BY_ID = f"SELECT {_A_COLS} FROM audits WHERE audit_id = ?"
+
+_CONTEXT_PART = """c.context_id, c.user_hash, c.query_hash, c.user_role, c.user_department,
+    c.data_sources, c.policies, c.approved, c.block_reason, c.request_context, c.expires_at,
+    c.created_at AS context_created_at"""
+_AUDIT_PART = """a.audit_id, a.provider, a.model, a.prompt_tokens, a.completion_tokens,
+    a.total_tokens, a.latency_ms, a.cost_usd, a.metadata, a.created_at AS audit_created_at"""
+# Contexts with their audits (or none), then audits whose context is not in the store.
+_JOINED = f"""
+SELECT COALESCE(a.created_at, c.created_at) AS created_at, COALESCE(a.seq, c.seq) AS seq,
+    COALESCE(a.client_id, c.client_id) AS client_id, {_CONTEXT_PART}, {_AUDIT_PART}
+FROM contexts c LEFT JOIN audits a ON a.context_id = c.context_id
+UNION ALL
+SELECT a.created_at, a.seq, a.client_id, a.context_id, NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, {_AUDIT_PART}
+FROM audits a WHERE NOT EXISTS (SELECT 1 FROM contexts c WHERE c.context_id = a.context_id)
+"""
+
+
+def _as_timestamp(name: str, value: datetime | str) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not an RFC 3339 timestamp") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # a bare time in the trail means UTC
+    return timestamp(value)
+
+
+def _filters(
+    since: datetime | str | None, until: datetime | str | None, **equal: object
+) -> tuple[str, list[object]]:
+    """A WHERE clause with placeholders; column names come from this module, values bind."""
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("created_at >= ?")
+        params.append(_as_timestamp("since", since))
+    if until is not None:
+        clauses.append("created_at < ?")
+        params.append(_as_timestamp("until", until))
+    for column, value in equal.items():
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+        raise ValueError(f"limit must be an integer from 1 to 100000, got {limit!r}")
+    return limit, _count("offset", offset)

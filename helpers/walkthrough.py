@@ -1,0 +1,116 @@
+"""``python -m helpers.walkthrough --provider openai|anthropic``: the three steps in a terminal.
+
+Pre-check, the LLM call through the real SDK, and the audit, each timed on the client, then a
+latency breakdown. Offline by default (embedded gateway, provider stand-in with simulated
+latency); live services are used when configured. A blocked query prints why, skips the LLM,
+audits the refusal, and still exits 0: a refusal is a correct outcome, not a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .client import SyncGatewayClient, TokenUsage
+from .stack import Stack, start_stack
+
+__all__ = ["DEFAULT_MODELS", "format_ms", "main", "run"]
+
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
+DEFAULT_QUERY = "What are best practices for AI model deployment?"
+RULE = "=" * 60
+
+
+def format_ms(ms: float) -> str:
+    """Milliseconds with enough precision to mean something: 0.42ms, 3.1ms, 850ms."""
+    if ms < 1:
+        return f"{ms:.2f}ms"
+    if ms < 10:
+        return f"{ms:.1f}ms"
+    return f"{ms:.0f}ms"
+
+
+def _call_llm(stack: Stack, provider: str, model: str, query: str) -> tuple[str, TokenUsage]:
+    if provider == "openai":
+        with stack.openai_client() as llm:
+            resp = llm.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": query}], max_tokens=300
+            )
+        return resp.choices[0].message.content or "", TokenUsage.from_openai(resp.usage)
+    with stack.anthropic_client() as llm:
+        msg = llm.messages.create(
+            model=model, max_tokens=300, messages=[{"role": "user", "content": query}]
+        )
+    text = "".join(block.text for block in msg.content if block.type == "text")
+    return text, TokenUsage.from_anthropic(msg.usage)
+
+
+def run(stack: Stack, provider: str, query: str, user: str, model: str | None = None) -> int:
+    model = model or DEFAULT_MODELS[provider]
+    label = "OpenAI" if provider == "openai" else "Anthropic"
+    backend = stack.openai if provider == "openai" else stack.anthropic
+    simulated = "" if backend.live else " (simulated latency, stand-in)"
+    context = {"user_role": "engineer", "department": "platform"}
+    print("AxonFlow Gateway Mode - Python Example\n")
+    print(f"Backends: {stack.describe()}\n")
+    print(f'Query: "{query}"')
+    print(f"User: {user}")
+    print(f"Context: {context}\n")
+    with SyncGatewayClient(url=stack.gateway.url, settings=stack.settings) as gateway:
+        print("Step 1: Policy Pre-Check...")
+        pre = gateway.pre_check(query, user_token=user, context=context)
+        print(f"   Completed in {format_ms(pre.duration_ms)}")
+        print(f"   Context ID: {pre.context_id}")
+        print(f"   Approved: {pre.approved}\n")
+        if not pre.approved:
+            print(f"   Blocked: {pre.block_reason}")
+            print(f"   Policies: {', '.join(pre.policies)}\n")
+            print(f"Step 2: LLM Call ({label})... skipped: the query was blocked\n")
+            print("Step 3: Audit Logging (the refusal)...")
+            aud = gateway.audit(pre.context_id, provider, model, TokenUsage(0, 0), latency_ms=0,
+                                response_summary="blocked by pre-check; LLM not called")  # fmt: skip
+            print(f"   Audit logged in {format_ms(aud.duration_ms)}")
+            print(f"   Audit ID: {aud.audit_id}")
+            return 0
+        print(f"Step 2: LLM Call ({label})...")
+        t0 = time.perf_counter_ns()
+        text, usage = _call_llm(stack, provider, model, query)
+        llm_ms = (time.perf_counter_ns() - t0) / 1e6
+        print(f"   Response received in {format_ms(llm_ms)}{simulated}")
+        print(f"   Tokens: {usage.prompt_tokens} prompt, {usage.completion_tokens} completion\n")
+        print("Step 3: Audit Logging...")
+        aud = gateway.audit(pre.context_id, provider, model, usage, latency_ms=round(llm_ms),
+                            response_summary=text[:200])  # fmt: skip
+        print(f"   Audit logged in {format_ms(aud.duration_ms)}")
+        print(f"   Audit ID: {aud.audit_id}\n")
+    governance = pre.duration_ms + aud.duration_ms
+    print(RULE)
+    print("Results")
+    print(RULE)
+    print(f"\nResponse:\n{text}\n")
+    print("Latency Breakdown:")
+    print(f"   Pre-check:  {format_ms(pre.duration_ms)}")
+    print(f"   LLM call:   {format_ms(llm_ms)}{simulated}")
+    print(f"   Audit:      {format_ms(aud.duration_ms)}")
+    print("   -----------------")
+    print(f"   Governance: {format_ms(governance)} (overhead)")
+    print(f"   Total:      {format_ms(governance + llm_ms)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.walkthrough", description=__doc__)
+    p.add_argument("--provider", choices=("openai", "anthropic"), default="openai")
+    p.add_argument("--query", default=DEFAULT_QUERY)
+    p.add_argument("--user", default=None, help="user token (default AXONFLOW_USER_TOKEN or user-123)")
+    p.add_argument("--model", default=None, help="model id (default per provider)")
+    p.add_argument("--time-scale", type=float, default=None,
+                   help="stand-in latency multiplier (default STANDIN_TIME_SCALE or 1)")  # fmt: skip
+    args = p.parse_args(argv)
+    with start_stack(time_scale=args.time_scale, quiet=True) as stack:
+        return run(stack, args.provider, args.query, args.user or stack.settings.user_token, args.model)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

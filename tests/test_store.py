@@ -1,0 +1,489 @@
+"""The audit store: read-back, keyed hashing, the hash chain, and durable group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from helpers.chain import GENESIS, hash_value
+from helpers.errors import ConfigError
+from helpers.settings import PROJECT_ROOT
+from helpers.store import AuditStore
+
+if TYPE_CHECKING:
+    from conftest import FakeClock
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "audit.db"
+
+
+@pytest.fixture
+def store(db: Path, clock: FakeClock) -> Iterator[AuditStore]:
+    with AuditStore.open(db, secret=SECRET, clock=clock) as s:
+        yield s
+
+
+def _fill(store: AuditStore, clock: FakeClock, n: int = 3) -> list[str]:
+    """n contexts, each audited once; returns the ids in insertion order."""
+    ids = []
+    for i in range(n):
+        ctx = store.add_context("community", f"user-{i}", f"question {i}", approved=True)
+        clock.advance(1)
+        audit = store.add_audit(
+            ctx.context_id,
+            "community",
+            "openai",
+            "gpt-4o",
+            prompt_tokens=10,
+            completion_tokens=5,
+            cost_usd=0.0001,
+        )
+        clock.advance(1)
+        ids += [ctx.context_id, audit.audit_id]
+    store.commit()
+    return ids
+
+
+# -- insert and read back --------------------------------------------------------------------
+
+
+def test_context_round_trip(store: AuditStore, clock: FakeClock) -> None:
+    ctx = store.add_context(
+        "app-1", "user-123", "What is our refund policy?", approved=False,
+        policies=["sqli_union_based", "sys_pii_email"], block_reason="SQL injection",
+        data_sources=["crm"], user_role="engineer", user_department="support",
+        request_context={"b": 1, "a": [1, 2]}, ttl_s=60,
+    )  # fmt: skip
+    store.commit()
+    got = store.get_context(ctx.context_id)
+    assert got == ctx
+    assert got.policies == ("sqli_union_based", "sys_pii_email")
+    assert got.approved is False and got.user_role == "engineer"
+    assert got.request_context == {"a": [1, 2], "b": 1}
+    assert got.created_at == "2026-01-15T12:00:00.000000Z"
+    assert got.expires_at == "2026-01-15T12:01:00.000000Z"
+    assert got.user_hash == hash_value(SECRET, "user-123")
+    assert repr(got).startswith(f"<ContextRecord {ctx.context_id} blocked")
+    assert store.get_context("no-such-id") is None
+
+
+def test_audit_round_trip(store: AuditStore) -> None:
+    ctx = store.add_context("app-1", "u", "q", approved=True)
+    audit = store.add_audit(ctx.context_id, "app-1", "anthropic", "claude-3-haiku-20240307",
+                            prompt_tokens=120, completion_tokens=30, latency_ms=850,
+                            cost_usd=0.0000675, metadata={"route": "faq"})  # fmt: skip
+    store.commit()
+    got = store.get_audit(audit.audit_id)
+    assert got == audit
+    assert (got.total_tokens, got.latency_ms, got.cost_usd) == (150, 850, 0.0000675)
+    assert got.metadata == {"route": "faq"}
+    assert json.loads(json.dumps(got.to_dict()))["model"] == "claude-3-haiku-20240307"
+
+
+def test_expiry_follows_the_clock(store: AuditStore, clock: FakeClock) -> None:
+    ctx = store.add_context("c", "u", "q", approved=True, ttl_s=300)
+    assert store.get_live_context(ctx.context_id) == ctx
+    clock.advance(299)
+    assert store.get_live_context(ctx.context_id) is not None
+    clock.advance(1)
+    assert store.get_live_context(ctx.context_id) is None
+    assert store.get_context(ctx.context_id) == ctx  # expired, still on record
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("prompt_tokens", -1), ("completion_tokens", 1.5), ("total_tokens", True),
+     ("latency_ms", "12"), ("cost_usd", float("nan")), ("cost_usd", -0.1),
+     ("metadata", {"x": object()})],
+)  # fmt: skip
+def test_bad_audit_values_are_rejected(store: AuditStore, field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        store.add_audit("ctx", "c", "openai", "gpt-4o", **{field: value})
+
+
+def test_non_string_fields_are_rejected(store: AuditStore) -> None:
+    with pytest.raises(ValueError, match="client_id"):
+        store.add_context(42, "u", "q", approved=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="policies"):
+        store.add_context("c", "u", "q", approved=True, policies="sys_pii_email")
+
+
+# -- keyed hashing ------------------------------------------------------------------------------
+
+
+def test_hash_value_is_keyed_hmac() -> None:
+    assert hash_value(b"k1", "hello") == hash_value(b"k1", "hello")
+    assert hash_value(b"k1", "hello") != hash_value(b"k2", "hello")
+    assert len(hash_value(b"k1", "hello")) == 64
+
+
+def test_raw_query_and_token_never_reach_the_file(db: Path) -> None:
+    query, token = "Send the Zanzibar-7731 report to Bob", "tok-Quokka-99"
+    with AuditStore.open(db) as store:
+        ctx = store.add_context("c", token, query, approved=True)
+        store.add_audit(ctx.context_id, "c", "openai", "gpt-4o")
+    on_disk = b"".join(p.read_bytes() for p in db.parent.glob("audit.db*") if p.suffix != ".key")
+    assert b"Zanzibar" not in on_disk and b"Quokka" not in on_disk
+    assert ctx.context_id.encode() in on_disk  # the check can see the file's content
+    key = db.with_name("audit.db.key")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert len(bytes.fromhex(key.read_text().strip())) == 32
+
+
+def test_key_file_survives_restart_and_differs_per_install(tmp_path: Path) -> None:
+    with AuditStore.open(tmp_path / "a.db") as a:
+        first = a.hash("user-123")
+    with AuditStore.open(tmp_path / "a.db") as a:
+        assert a.hash("user-123") == first
+    with AuditStore.open(tmp_path / "b.db") as b:
+        assert b.hash("user-123") != first
+
+
+def test_missing_key_file_for_existing_records_is_an_error(db: Path) -> None:
+    with AuditStore.open(db) as store:
+        store.add_context("c", "u", "q", approved=True)
+    db.with_name("audit.db.key").unlink()
+    with pytest.raises(ConfigError, match="key file"):
+        AuditStore.open(db)
+
+
+def test_not_a_database_is_a_config_error(db: Path) -> None:
+    db.write_text("hello, I am not SQLite" * 100)
+    with pytest.raises(ConfigError, match="audit.db"):
+        AuditStore.open(db, secret=SECRET)
+
+
+# -- the hash chain ----------------------------------------------------------------------
+
+
+def test_chain_links_both_tables_in_order(store: AuditStore, clock: FakeClock) -> None:
+    _fill(store, clock, 3)
+    report = store.verify_chain()
+    assert report.ok and report.checked == 6 and report.first_broken is None
+    first = store.list_contexts()[0]
+    assert first.prev_hash == GENESIS and first.seq == 1
+    assert store.head.seq == 6
+
+
+def _tamper(db: Path, sql: str, params: tuple[object, ...] = ()) -> None:
+    other = sqlite3.connect(db)  # a separate connection, as an attacker would use
+    if params:
+        other.execute(sql, params)
+    else:
+        other.executescript(sql)
+    other.commit()
+    other.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "broken_seq", "problem"),
+    [
+        ("UPDATE audits SET cost_usd = 0 WHERE seq = 4", 4, "changed after it was written"),
+        ("UPDATE contexts SET approved = 1 - approved WHERE seq = 3", 3, "changed"),
+        ("UPDATE audits SET metadata = '{\"x\":1}' WHERE seq = 2", 2, "changed"),
+        ("UPDATE audits SET metadata = x'00ff' WHERE seq = 4", 4, "changed"),
+        ("UPDATE contexts SET policies = '[\"sys_pii_ssn\"]' WHERE seq = 5", 5, "changed"),
+        ("DELETE FROM contexts WHERE seq = 3", 4, "does not link to the row before it"),
+        ("DELETE FROM contexts WHERE seq = 1", 2, "start of the chain"),
+        # reorder: two audits exchange their places in the chain
+        ("UPDATE audits SET seq = -2 WHERE seq = 2; UPDATE audits SET seq = 2 WHERE seq = 4;"
+         "UPDATE audits SET seq = 4 WHERE seq = -2", 2, "changed"),
+    ],
+)  # fmt: skip
+def test_tampering_is_found_at_the_first_broken_record(
+    store: AuditStore, clock: FakeClock, db: Path, sql: str, broken_seq: int, problem: str
+) -> None:
+    _fill(store, clock, 3)
+    assert store.verify_chain().ok
+    _tamper(db, sql)
+    report = store.verify_chain()
+    assert not report.ok
+    assert report.first_broken is not None and report.first_broken[2] == broken_seq
+    table = "contexts" if broken_seq % 2 else "audits"
+    assert report.first_broken[0] == table
+    assert problem in report.problem
+
+
+def test_edit_with_recomputed_row_hash_breaks_the_next_link(
+    store: AuditStore, clock: FakeClock, db: Path
+) -> None:
+    from helpers.chain import AUDIT_COLUMNS, row_hash
+
+    _fill(store, clock, 2)
+    row = list(store.list_audits()[0].to_dict().values())
+    row[AUDIT_COLUMNS.index("cost_usd")] = 0.0  # the forger lowers the cost ...
+    forged = row_hash(row[-2], "audits", row[: len(AUDIT_COLUMNS)])  # ... and re-hashes it
+    _tamper(db, "UPDATE audits SET cost_usd = 0.0, row_hash = ? WHERE seq = 2", (forged,))
+    report = store.verify_chain()
+    assert report.first_broken[2] == 3 and "seq 2" in report.problem
+
+
+def test_rows_cut_from_the_end_are_found_while_open(
+    store: AuditStore, clock: FakeClock, db: Path
+) -> None:
+    ids = _fill(store, clock, 2)
+    _tamper(db, "DELETE FROM audits WHERE seq = 4")
+    report = store.verify_chain()
+    assert not report.ok and report.first_broken == ("audits", ids[-1], 4)
+    assert "deleted from the end" in report.problem
+
+
+def test_reopen_continues_the_chain(db: Path, clock: FakeClock) -> None:
+    with AuditStore.open(db, secret=SECRET, clock=clock) as store:
+        _fill(store, clock, 2)
+        head = store.head
+    with AuditStore.open(db, secret=SECRET, clock=clock) as store:
+        assert store.head == head
+        ctx = store.add_context("c", "u", "q", approved=True)
+        store.commit()
+        assert (ctx.seq, ctx.prev_hash) == (head.seq + 1, head.row_hash)
+        report = store.verify_chain()
+    assert report.ok and report.checked == 5
+
+
+def test_two_writers_share_one_chain(db: Path) -> None:
+    with AuditStore.open(db, secret=SECRET) as a, AuditStore.open(db, secret=SECRET) as b:
+        for _ in range(3):
+            a.add_context("a", "u", "q", approved=True)
+            a.commit()
+            b.add_context("b", "u", "q", approved=True)
+            b.commit()
+        assert a.verify_chain().ok and a.verify_chain().checked == 6
+
+
+# -- durable acknowledgement ---------------------------------------------------------------
+
+
+def test_group_commit_batches_one_loop_turn(db: Path) -> None:
+    async def main() -> tuple[AuditStore, list[str]]:
+        store = AuditStore.open(db, secret=SECRET)
+
+        async def request(i: int) -> str:
+            ctx = store.add_context("c", f"user-{i}", f"q{i}", approved=True)
+            audit = store.add_audit(ctx.context_id, "c", "openai", "gpt-4o", prompt_tokens=i)
+            await store.committed()
+            return audit.audit_id
+
+        ids = await asyncio.gather(*(request(i) for i in range(200)))
+        return store, ids
+
+    store, ids = asyncio.run(main())
+    assert store.commit_count == 1  # 200 requests in one loop turn, one commit
+    with sqlite3.connect(db) as fresh:  # before close(): the rows must already be committed
+        stored = {r[0] for r in fresh.execute("SELECT audit_id FROM audits")}
+    fresh.close()
+    assert stored == set(ids)
+    store.close()
+
+
+def test_committed_returns_at_once_when_nothing_is_pending(store: AuditStore) -> None:
+    asyncio.run(store.committed())
+    assert store.commit_count == 0
+
+
+class _FailingCommit:
+    """Wraps the store's connection so the next commit raises, as a full disk would."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def commit(self) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+def test_failed_commit_is_never_acknowledged(db: Path) -> None:
+    store = AuditStore.open(db, secret=SECRET)
+    real = store._conn
+
+    async def main() -> list[object]:
+        async def request(i: int) -> object:
+            store.add_context("c", "u", f"q{i}", approved=True)
+            await store.committed()
+
+        store._conn = _FailingCommit(real)
+        results = await asyncio.gather(*(request(i) for i in range(5)), return_exceptions=True)
+        store._conn = real
+        return results
+
+    lost = store.add_context("c", "u", "lost", approved=True)  # awaited later, explicitly
+    results = asyncio.run(main())
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+    with pytest.raises(sqlite3.OperationalError):
+        asyncio.run(store.committed(lost))
+    assert store.list_contexts() == []
+    kept = store.add_context("c", "u", "after", approved=True)
+    asyncio.run(store.committed(kept))
+    assert [c.context_id for c in store.list_contexts()] == [kept.context_id]
+    assert kept.seq > lost.seq and store.verify_chain().ok
+    store.close()
+
+
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from helpers.store import AuditStore
+
+    async def main():
+        store = AuditStore.open(sys.argv[1])
+
+        async def request(i):
+            ctx = store.add_context("c", "user-1", f"query {i}", approved=True)
+            audit = store.add_audit(ctx.context_id, "c", "openai", "gpt-4o", prompt_tokens=i)
+            await store.committed()
+            sys.stdout.write(f"{ctx.context_id} {audit.audit_id}\\n")
+            sys.stdout.flush()
+
+        sys.stdout.write("ready\\n")
+        sys.stdout.flush()
+        for batch in range(100_000):
+            await asyncio.gather(*(request(batch * 8 + i) for i in range(8)))
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.timeout(120)
+def test_acknowledged_records_survive_kill_9(db: Path, tmp_path: Path) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER)
+    with subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        try:
+            assert proc.stdout.readline() == b"ready\n"
+            acked: list[bytes] = []
+            while len(acked) < 500:  # kill it mid-stream, while it is still writing
+                line = proc.stdout.readline()
+                assert line, "writer exited early"
+                acked.append(line)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+        acked += proc.stdout.read().splitlines(keepends=True)  # acknowledged before it died
+    assert proc.returncode == -signal.SIGKILL
+    complete = [line.split() for line in acked if line.endswith(b"\n")]
+    context_ids = {c.decode() for c, _ in complete}
+    audit_ids = {a.decode() for _, a in complete}
+
+    with sqlite3.connect(db) as fresh:
+        stored_contexts = {r[0] for r in fresh.execute("SELECT context_id FROM contexts")}
+        stored_audits = {r[0] for r in fresh.execute("SELECT audit_id FROM audits")}
+    fresh.close()
+    assert len(context_ids) >= 500
+    assert context_ids <= stored_contexts and audit_ids <= stored_audits
+    with AuditStore.open(db) as store:
+        assert store.verify_chain().ok
+
+
+# -- read-back -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trail(store: AuditStore, clock: FakeClock) -> AuditStore:
+    """Three decisions: an approved one audited twice, a blocked one never audited, one
+    audited by another client through anthropic; plus an audit of an unknown context."""
+    a = store.add_context("app-1", "alice", "q1", approved=True, user_role="engineer")
+    clock.advance(1)
+    store.add_audit(a.context_id, "app-1", "openai", "gpt-4o", prompt_tokens=10, cost_usd=0.1)
+    clock.advance(1)
+    store.add_audit(a.context_id, "app-1", "openai", "gpt-4o-mini", prompt_tokens=20)
+    clock.advance(1)
+    store.add_context("app-1", "bob", "q2", approved=False, policies=["sys_pii_ssn"],
+                      block_reason="SSN")  # fmt: skip
+    clock.advance(1)
+    c = store.add_context("app-2", "alice", "q3", approved=True)
+    clock.advance(1)
+    store.add_audit(c.context_id, "app-2", "anthropic", "claude-3-haiku")
+    clock.advance(1)
+    store.add_audit("ghost", "app-2", "openai", "gpt-4o")
+    store.commit()
+    return store
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, ["gpt-4o", "gpt-4o-mini", None, "claude-3-haiku", "gpt-4o"]),
+        ({"client_id": "app-1"}, ["gpt-4o", "gpt-4o-mini", None]),
+        ({"provider": "openai"}, ["gpt-4o", "gpt-4o-mini", "gpt-4o"]),
+        ({"model": "claude-3-haiku"}, ["claude-3-haiku"]),
+        ({"approved": False}, [None]),
+        ({"approved": True}, ["gpt-4o", "gpt-4o-mini", "claude-3-haiku"]),
+        ({"since": "2026-01-15T12:00:02Z"}, ["gpt-4o-mini", None, "claude-3-haiku", "gpt-4o"]),
+        ({"until": datetime(2026, 1, 15, 12, 0, 2, tzinfo=UTC)}, ["gpt-4o"]),
+        ({"limit": 2, "offset": 1}, ["gpt-4o-mini", None]),
+    ],
+)  # fmt: skip
+def test_list_records_filters(trail: AuditStore, filters: dict, expected: list) -> None:
+    assert [r["model"] for r in trail.list_records(**filters)] == expected
+
+
+def test_list_records_rows_are_joined_and_json_able(trail: AuditStore) -> None:
+    rows = trail.list_records(user_hash=trail.hash("alice"))
+    assert [r["model"] for r in rows] == ["gpt-4o", "gpt-4o-mini", "claude-3-haiku"]
+    first = rows[0]
+    assert first["approved"] is True and first["user_role"] == "engineer"
+    assert first["policies"] == [] and first["cost_usd"] == 0.1
+    blocked = trail.list_records(approved=False)[0]
+    assert blocked["audit_id"] is None and blocked["block_reason"] == "SSN"
+    orphan = trail.list_records()[-1]
+    assert orphan["context_id"] == "ghost" and orphan["approved"] is None
+    json.dumps(trail.list_records())
+
+
+def test_list_contexts_and_audits(trail: AuditStore) -> None:
+    assert [c.client_id for c in trail.list_contexts()] == ["app-1", "app-1", "app-2"]
+    assert [c.approved for c in trail.list_contexts(client_id="app-1")] == [True, False]
+    assert len(trail.list_audits(provider="openai")) == 3
+    ctx = trail.list_contexts()[0]
+    assert [a.model for a in trail.list_audits(context_id=ctx.context_id)] == [
+        "gpt-4o", "gpt-4o-mini"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"limit": 0}, {"limit": 100_001}, {"offset": -1}, {"since": "yesterday"},
+     {"client_id": "x' OR '1'='1"}],
+)  # fmt: skip
+def test_list_records_rejects_bad_input_or_matches_nothing(
+    trail: AuditStore, filters: dict
+) -> None:
+    if "client_id" in filters:  # values are bound, never spliced into SQL
+        assert trail.list_records(**filters) == []
+    else:
+        with pytest.raises(ValueError):
+            trail.list_records(**filters)
+
+
+def test_clock_must_be_timezone_aware(db: Path) -> None:
+    with AuditStore.open(db, secret=SECRET, clock=lambda: datetime(2026, 1, 1)) as store:
+        with pytest.raises(ValueError, match="timezone-aware"):
+            store.add_context("c", "u", "q", approved=True)
+
+
+def test_expiry_uses_ttl(store: AuditStore, clock: FakeClock) -> None:
+    ctx = store.add_context("c", "u", "q", approved=True, ttl_s=1.5)
+    assert ctx.is_expired(clock.now + timedelta(seconds=1.5))
+    assert not ctx.is_expired(clock.now + timedelta(seconds=1.4))
