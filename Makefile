@@ -25,16 +25,25 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m helpers.quickstart
+	$(PY) -m helpers.walkthrough --provider openai
+	@echo
+	$(PY) -m helpers.walkthrough --provider anthropic
+	@echo
+	$(PY) -m helpers.nbrun --build build
+
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests notebooks $(NBVAL)
 
 lab: $(STAMP)
 	$(PY) -m jupyter lab notebooks/
 
 bench: $(STAMP)
 	$(PY) -m helpers.bench gateway
+
+notebooks: $(STAMP)
+	$(PY) -m helpers.nbrun
 
 lint: $(STAMP)
 	$(PY) -m ruff check helpers tests

@@ -103,6 +103,25 @@ class DecisionEngine:
             pii_block_critical=settings.pii_block_critical,
         )
 
+    def warm_up(self, texts: list[str] | None = None) -> int:
+        """Run every detector once over sample texts, consuming no rate-limit tokens.
+
+        RE2 builds its automata lazily, so the very first scan costs tens of milliseconds;
+        the gateway calls this at startup so no client request pays for it. Returns the
+        number of texts scanned.
+        """
+        if texts is None:
+            from .corpus import load_corpus
+
+            texts = [row.query for row in load_corpus()]
+        user = self.users.lookup("")
+        for text in texts:
+            scan_sqli(text)
+            scan_admin_access(text, user)
+            scan_pii(text)
+            self.policies.evaluate(text, user)
+        return len(texts)
+
     def decide(self, query: str, user_token: str = "") -> Decision:
         """Decide one query. Consumes one rate-limit token for the user when limits are on."""
         user = self.users.lookup(user_token)

@@ -504,7 +504,7 @@ def _matches(text: str, first_only: bool) -> list[PiiMatch]:
                     continue
                 if rule.not_after and _word_before(data, start) in rule.not_after:
                     continue
-                if rule.validator(data[start:end].decode("ascii")):
+                if rule.validator(data[start:end].decode("utf-8", "replace")):
                     found.append(PiiMatch(rule.pii_type, (start, end), rule.name, rule.check))
                     if first_only:
                         break

@@ -282,15 +282,17 @@ SQLI_PATTERNS: tuple[SqliPattern, ...] = (
        "x'; TRUNCATE TABLE invoices--"),
     # --- comment_injection: comments that cut off the rest of the query or hide keywords.
     _p("quote_dash_comment", "comment_injection",
-       r"\w['\"]\)*;?--|['\"]\)*\s*;?\s*--\s*(?:-|\+|$)",
+       # The comment must end the token ("admin'--", "x' -- -"), so a string of dashes in
+       # code, print("-----"), or a regex such as r'--\s*>' is not mistaken for one.
+       r"\w['\"]\)*;?--(?:[\t\n\r +-]|$)|['\"]\)*\s*;?\s*--(?:[\t ]+-|\+)?\s*$",
        "a closing quote followed by a -- comment",
        "Log me in as admin'--"),
     _p("quote_hash_comment", "comment_injection",
-       r"\w['\"]#|['\"]\)*\s*#\s*$",
+       r"\w['\"]#(?:[\t\n\r ]|$)|['\"]\)*#\s*$",
        "a closing quote followed by a # comment",
        "Sign in as admin'#"),
     _p("keyword_comment_split", "comment_injection",
-       rf"\b{_SQLKW}/\*",
+       rf"\b{_SQLKW}/\*[^*\n]*\*+/",
        "an inline comment glued to an SQL keyword (UNION/**/SELECT)",
        "1 UNION/**/SELECT 1,2"),
     _p("versioned_comment", "comment_injection",
@@ -298,7 +300,7 @@ SQLI_PATTERNS: tuple[SqliPattern, ...] = (
        "an SQL keyword hidden in a MySQL /*!...*/ comment",
        "1 /*!50000UNION*/ /*!50000SELECT*/ 1,2"),
     _p("payload_tail_comment", "comment_injection",
-       rf"(?:['\")]|\b\d+|\bnull|\bfrom\s+{_ID})\s*(?:--|#)[\t ]*[-+]?\s*$",
+       rf"(?:['\")]|\b\d+|\bnull|\bfrom\s+{_ID})(?:\s*--|#)(?:[\t ]+-|\+)?\s*$",
        "a -- or # comment closing the input after a quote, number or table name",
        "Open invoice?id=1 OR 1=1--"),
     # --- generic: file access, OS commands, obfuscation, fingerprinting.
@@ -401,8 +403,8 @@ def _expand(regex: str) -> str:
     return out
 
 
-# Inputs longer than this (bytes) first locate the leftmost match of any pattern.
-_LONG_INPUT = 4096
+# Findings for inputs longer than this (UTF-8 bytes, far beyond any prompt) carry no span.
+_SPAN_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,8 +440,8 @@ def _compiled() -> _Compiled:
     return _Compiled(which, alternation(expanded), single, by_category)
 
 
-def _search(text: str, explain: bool) -> list[SqliMatch]:
-    """Matches in table order: every matching pattern (``explain``) or one per category."""
+def _search(text: str, explain: bool) -> list[tuple[int, tuple[int, int] | None]]:
+    """(pattern index, span) in table order: every matching pattern, or one per category."""
     if not text:
         return []
     compiled = _compiled()
@@ -453,12 +455,17 @@ def _search(text: str, explain: bool) -> list[SqliMatch]:
     hits = compiled.which.Match(data)
     if hits is None:
         return []
-    floor = 0
-    if len(data) > _LONG_INPUT:
-        # No pattern matches before the combined alternation's leftmost match, so the searches
-        # below start there instead of rescanning a long benign prefix each time.
-        first = compiled.any_hit.search(data)
-        floor = 0 if first is None else first.start()
+    if not explain and len(data) > _SPAN_LIMIT:
+        # Past any real prompt size a span costs one more pass per category; the decision
+        # does not need it, so huge inputs stay at one pass and name the first pattern listed.
+        first: dict[str, int] = {}
+        for index in sorted(hits):
+            first.setdefault(SQLI_PATTERNS[index].category, index)
+        return [(first[c], None) for c in SQLI_CATEGORIES if c in first]
+    # No pattern matches before the combined alternation's leftmost match, so the searches
+    # below start there instead of rescanning a long benign prefix each time.
+    start_at = compiled.any_hit.search(data)
+    floor = 0 if start_at is None else start_at.start()
     spans: list[tuple[int, tuple[int, int]]] = []
     if explain:
         for index in sorted(hits):
@@ -486,7 +493,7 @@ def _search(text: str, explain: bool) -> list[SqliMatch]:
     if len(data) != len(text):  # not ASCII: turn byte offsets into str offsets
         to_char = _char_offsets(data, {offset for _, span in spans for offset in span})
         spans = [(index, (to_char[start], to_char[end])) for index, (start, end) in spans]
-    return [SqliMatch(SQLI_PATTERNS[index], span) for index, span in spans]
+    return list(spans)
 
 
 def _char_offsets(data: bytes, offsets: set[int]) -> dict[int, int]:
@@ -498,7 +505,7 @@ def _char_offsets(data: bytes, offsets: set[int]) -> dict[int, int]:
     return result
 
 
-def _finding(pattern: SqliPattern, span: tuple[int, int]) -> Finding:
+def _finding(pattern: SqliPattern, span: tuple[int, int] | None) -> Finding:
     category = pattern.category
     severity = "critical" if category in _CRITICAL else "high"
     reason = f"Query contains {_LABELS[category]}: {pattern.description} ({pattern.name})."
@@ -509,12 +516,14 @@ def scan_sqli(text: str) -> list[Finding]:
     """Findings for ``text``, at most one per category, in :data:`SQLI_CATEGORIES` order.
 
     A category's span is its earliest match (ties go to the pattern listed first), and its
-    reason names that pattern.
+    reason names that pattern. Inputs over 64 KiB get ``span=None`` and the reason names the
+    category's first matching pattern in table order: the decision is the same, and the scan
+    stays one linear pass however many categories a huge input triggers.
 
     >>> scan_sqli("1'; DROP TABLE users")
     [<Finding sqli_stacked_queries block critical>, <Finding sqli_dangerous_query block critical>]
     """
-    return [_finding(found.pattern, found.span) for found in _search(text, explain=False)]
+    return [_finding(SQLI_PATTERNS[i], span) for i, span in _search(text, explain=False)]
 
 
 def explain_sqli(text: str) -> list[SqliMatch]:
@@ -523,4 +532,4 @@ def explain_sqli(text: str) -> list[SqliMatch]:
     >>> [m.pattern.name for m in explain_sqli("admin' OR '1'='1'--")]
     ['quoted_or_tautology', 'quote_or_numeric', 'quote_dash_comment', 'payload_tail_comment']
     """
-    return _search(text, explain=True)
+    return [SqliMatch(SQLI_PATTERNS[i], span) for i, span in _search(text, explain=True) if span]

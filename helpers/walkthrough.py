@@ -58,6 +58,8 @@ def run(stack: Stack, provider: str, query: str, user: str, model: str | None = 
     print(f"User: {user}")
     print(f"Context: {context}\n")
     with SyncGatewayClient(url=stack.gateway.url, settings=stack.settings) as gateway:
+        # Open the keep-alive connection first, so Step 1 times the pre-check, not TCP set-up.
+        gateway.health()
         print("Step 1: Policy Pre-Check...")
         pre = gateway.pre_check(query, user_token=user, context=context)
         print(f"   Completed in {format_ms(pre.duration_ms)}")

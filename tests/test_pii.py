@@ -268,6 +268,18 @@ def test_lone_surrogates_do_not_raise() -> None:
     assert ids("\ud800 card 4111 1111 1111 1111") == ["sys_pii_credit_card"]
 
 
+def test_non_ascii_inside_a_value_and_before_it() -> None:
+    text = "Überweisung: routing 021000021 – account 1234567890"
+    (finding,) = scan_pii(text)
+    assert finding.policy_id == "sys_pii_bank_account"
+    assert text[slice(*finding.span)] == "021000021 – account 1234567890"
+
+
+@pytest.mark.parametrize(("text", "expected"), POSITIVES)
+def test_explain_agrees_with_scan(text: str, expected: list[str]) -> None:
+    assert sorted({f"sys_pii_{m.pii_type}" for m in explain_pii(text)}) == sorted(expected)
+
+
 @pytest.mark.parametrize(
     ("check", "value", "ok"),
     [

@@ -332,6 +332,18 @@ def test_adversarial_inputs(text: str, expected: list[str]) -> None:
 def test_long_input_spans_skip_the_benign_prefix_correctly() -> None:
     text = "x" * 10_000 + "'; DROP TABLE orders"
     assert [m.span for m in explain_sqli(text)] == [(10_001, 10_013), (10_003, 10_013)]
+    assert [f.span for f in scan_sqli(text)] == [(10_001, 10_013), (10_003, 10_013)]
+
+
+def test_huge_inputs_are_decided_without_spans() -> None:
+    # Past 64 KiB the scan stays one pass: same ids, no span, reason names the first pattern.
+    payload = " x' OR 1=1; DROP TABLE orders; SELECT SLEEP(5)"
+    huge = scan_sqli("y" * 70_000 + payload)
+    assert [f.policy_id for f in huge] == [BOOL, TIME, STACKED, DANGER]
+    assert [f.span for f in huge] == [None] * 4
+    assert "(quote_or_numeric)" in huge[0].reason
+    assert all(f.span is not None for f in scan_sqli("y" * 60_000 + payload))
+    assert [m.span[0] for m in explain_sqli("y" * 70_000 + payload)][:1] == [70_002]
 
 
 # --- the corpus file ----------------------------------------------------------------------------

@@ -243,6 +243,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         secret = settings.hmac_secret.get().encode() if settings.hmac_secret else None
         gw.store = AuditStore.open(db_path, secret=secret, fsync=settings.fsync, clock=clock)
+        gw.engine.warm_up()  # before serving, so no request pays for building the matchers
         try:
             yield
         finally:

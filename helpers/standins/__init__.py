@@ -5,7 +5,7 @@ One Starlette app speaks both wire protocols on loopback, so the unmodified ``op
 come from a small answer bank (``data/answers.yaml``); latency is **simulated** from
 per-model profiles (``data/latency_profiles.yaml``) and can be scaled down or off. Faults
 (429, 500, 529, slow) can be injected to show retries and timeouts. Every response is
-labelled with ``x-standin: true``. Introduced in ``02_provider_standins.ipynb``.
+labelled with ``x-standin: true``. Introduced in ``01_gateway_mode_openai.ipynb``.
 
 Run it::
 

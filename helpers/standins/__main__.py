@@ -7,7 +7,7 @@ server accepts connections, for example::
 
 Point the OpenAI SDK at ``<url>/v1`` and the Anthropic SDK at ``<url>``; any API key
 works. Runs until SIGTERM or SIGINT and then exits with status 0.
-Introduced in ``02_provider_standins.ipynb``.
+Introduced in ``01_gateway_mode_openai.ipynb``.
 """
 
 from __future__ import annotations

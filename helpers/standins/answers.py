@@ -4,7 +4,7 @@ The provider stand-ins are not language models. For each request they find the t
 whose keywords best match the last user message (``data/answers.yaml``) and pick one of
 its answers by a SHA-256 hash of ``(model, last user message, seed)``, so the same
 request always gets the same text and different models or seeds may get different ones.
-Introduced in ``02_provider_standins.ipynb``.
+Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> bank = load_answer_bank()
 >>> bank.choose("gpt-4o-mini", "How should we deploy a model to production?", 0).topic

@@ -6,7 +6,7 @@ Serves ``POST /v1/messages`` (plain JSON, or the real event sequence: ``message_
 ``usage.output_tokens``, ``message_stop``; each sent as ``event: X\\ndata: {...}\\n\\n``),
 ``POST /v1/messages/count_tokens`` and the Anthropic-shaped ``GET /v1/models``, so the
 unmodified ``anthropic`` SDK works against ``base_url="http://127.0.0.1:PORT"``. Any API
-key is accepted. Introduced in ``02_provider_standins.ipynb``.
+key is accepted. Introduced in ``01_gateway_mode_openai.ipynb``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Bad input gets a 400 with Anthropic's body
 ``{"type": "error", "error": {"type": "invalid_request_error", "message": ...}}``, never a
 500. Messages name the field the way the real API does (``messages.0.role: ...``).
-Introduced in ``02_provider_standins.ipynb``.
+Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> req = parse_messages_request(
 ...     {"model": "m", "max_tokens": 50, "system": "Be brief.",

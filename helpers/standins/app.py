@@ -4,7 +4,7 @@ This is a *local stand-in* for the providers' HTTP APIs, not a model and not a p
 answers from a small answer bank with simulated latency so the unmodified ``openai`` and
 ``anthropic`` SDKs, pointed at it with ``base_url``, behave as they would against the real
 services, offline and reproducibly. Every response carries ``x-standin: true`` and
-``x-standin-time-scale``. Introduced in ``02_provider_standins.ipynb``.
+``x-standin-time-scale``. Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> app = create_standin_app(time_scale=0)
 >>> [route.path for route in app.routes][:3]

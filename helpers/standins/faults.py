@@ -13,7 +13,7 @@ Two independent ways to make a request fail:
   (``x-standin-fail: 500``) every attempt fails.
 
 Kinds: ``429`` (rate limited), ``500`` (server error), ``529`` (Anthropic "overloaded";
-the OpenAI route answers it as 503), ``slow``. Introduced in ``02_provider_standins.ipynb``.
+the OpenAI route answers it as 503), ``slow``. Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> parse_fail_header("429x2")
 FailRule(kind='429', attempts=2)

@@ -11,7 +11,7 @@ their sources; entries marked ``estimate`` are not measurements.
 
 A global *time scale* multiplies every delay the server actually sleeps (0 = none). The
 draws themselves do not depend on it, so a run at scale 0.01 makes the same random choices
-as a run at scale 1. Introduced in ``02_provider_standins.ipynb``.
+as a run at scale 1. Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> rng = request_rng(0, "example")
 >>> lat = simulate_latency("gpt-4o-mini", 100, rng)

@@ -5,7 +5,7 @@ Serves ``POST /v1/chat/completions`` (plain JSON, or server-sent events with
 last chunk with usage and no choices) and ``GET /v1/models``, shaped so the unmodified
 ``openai`` SDK works against ``base_url="http://127.0.0.1:PORT/v1"``. Any API key is
 accepted. Errors use OpenAI's body ``{"error": {"message", "type", "param", "code"}}``.
-Introduced in ``02_provider_standins.ipynb``.
+Introduced in ``01_gateway_mode_openai.ipynb``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Request validation for the OpenAI stand-in route, in the real API's order and words.
 
 Bad input gets a 400 with OpenAI's body ``{"error": {"message", "type", "param", "code"}}``,
-never a 500. Introduced in ``02_provider_standins.ipynb``.
+never a 500. Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> parse_chat_request({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).turns
 (Turn('user', 'hi'),)

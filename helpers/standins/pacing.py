@@ -7,7 +7,7 @@
   request gets an RNG seeded from (seed, request body, counter), so identical requests get
   different latency draws, yet a run that sends the same sequence again is reproducible.
 
-Introduced in ``02_provider_standins.ipynb``.
+Introduced in ``01_gateway_mode_openai.ipynb``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the limits, it returns a :class:`PlannedReply` with the text, its tokens, the us
 and the simulated latency. The HTTP handlers only translate requests into a call to
 :meth:`Simulator.plan` and the plan into the provider's JSON or event stream, so code that
 wants to know "what would the stand-in say, and how long would it take?" can ask directly.
-Introduced in ``02_provider_standins.ipynb``.
+Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> reply = plan_reply("gpt-4o-mini", [Turn("user", "What is RAG?")], max_tokens=5)
 >>> reply.finish, reply.completion_tokens, reply.text == "".join(reply.tokens)

@@ -16,7 +16,7 @@ English prose comes out at about 4 to 5 characters per token, close to the publi
 "about 4 characters per token" rule of thumb. The pieces always join back to the input
 exactly, so a stream of one-piece deltas reproduces the full text.
 
-Introduced in ``02_provider_standins.ipynb``.
+Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> split_tokens("Deploy carefully, 2024.")
 ['Deplo', 'y', ' caref', 'ully', ',', ' 202', '4', '.']

@@ -1,6 +1,6 @@
 """Small wire-format helpers shared by the OpenAI and Anthropic stand-in routes.
 
-Introduced in ``02_provider_standins.ipynb``.
+Introduced in ``01_gateway_mode_openai.ipynb``.
 """
 
 from __future__ import annotations

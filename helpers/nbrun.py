@@ -1,0 +1,110 @@
+"""Execute the notebooks headless: in place (to refresh committed outputs) or into a build folder.
+
+``python -m helpers.nbrun``                 re-executes every notebook in ``notebooks/`` in place,
+                                           each in a clean kernel, numbered 1..n, volatile
+                                           metadata stripped, so a diff shows only real change.
+``python -m helpers.nbrun --build build``   executes copies into ``build/`` and writes, per
+                                           notebook, the executed ``.ipynb``, an ``.html`` page
+                                           and every figure as ``figures/<notebook>-<n>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from .settings import PROJECT_ROOT
+
+__all__ = ["NOTEBOOK_DIR", "execute", "main", "notebooks"]
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+
+def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The suite's notebooks in reading order (``NN_name.ipynb``)."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _strip_volatile(nb: nbformat.NotebookNode) -> None:
+    nb.metadata.pop("widgets", None)
+    lang = nb.metadata.get("language_info", {})
+    for key in ("version", "pygments_lexer", "codemirror_mode"):
+        lang.pop(key, None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("ExecuteTime", None)
+
+
+def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
+    """Run one notebook top to bottom in a fresh ``python3`` kernel, working dir ``notebooks/``."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    _strip_volatile(nb)
+    return nb
+
+
+def _export(nb: nbformat.NotebookNode, stem: str, build: Path) -> int:
+    from nbconvert import HTMLExporter
+
+    build.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, build / f"{stem}.ipynb")
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    (build / f"{stem}.html").write_text(html, encoding="utf-8")
+    figures = build / "figures"
+    figures.mkdir(exist_ok=True)
+    count = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                count += 1
+                (figures / f"{stem}-{count}.png").write_bytes(base64.b64decode(png))
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.nbrun", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all in notebooks/)")
+    p.add_argument("--build", type=Path, help="write executed copies, HTML and PNGs here")
+    p.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
+    args = p.parse_args(argv)
+    paths = [path.resolve() for path in args.paths] or notebooks()
+    failed = 0
+    for path in paths:
+        started = time.perf_counter()
+        print(f"executing {path.name} ...", flush=True)
+        try:
+            nb = execute(path, args.timeout)
+        except CellExecutionError as exc:
+            failed += 1
+            print(f"  FAILED: {str(exc).splitlines()[0] if str(exc) else exc}", file=sys.stderr)
+            continue
+        seconds = time.perf_counter() - started
+        if args.build:
+            figures = _export(nb, path.stem, args.build)
+            print(f"  done in {seconds:.1f} s -> {args.build / path.stem}.html, {figures} figure(s)")
+        else:
+            nbformat.write(nb, path)
+            print(f"  done in {seconds:.1f} s (outputs written in place)")
+    if args.build and not failed:
+        print(f"\nopen {args.build.resolve()}/*.html in a browser; figures in {args.build / 'figures'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
