@@ -191,7 +191,7 @@ def hash_value(secret: bytes, text: str) -> str:
     >>> hash_value(b"k", "hello") == hash_value(b"other", "hello")
     False
     """
-    return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, text.encode("utf-8"), "sha256").hex()
 
 
 def load_or_create_secret(key_path: Path) -> bytes:

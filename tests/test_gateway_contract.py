@@ -336,3 +336,37 @@ def test_raw_query_and_token_never_stored(make_gateway, clock, tmp_path) -> None
 def test_non_json_constants_are_invalid(http: httpx.Client, payload: bytes) -> None:
     r = http.post(PRE, content=payload)
     assert r.status_code == 400 and r.json()["error"] == "Invalid request body"
+
+
+def test_chunked_body_over_limit_is_413(make_gateway, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(clock=clock, max_body_bytes=2048)
+
+    def chunks():  # no Content-Length: the server must count as the body arrives
+        yield b'{"client_id": "a", "query": "'
+        for _ in range(10):
+            yield b"x" * 512
+        yield b'"}'
+
+    with httpx.Client(base_url=gw.url) as http:
+        r = http.post(PRE, content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["success"] is False
+        assert pre_check(http).status_code == 200
+
+
+def test_chunked_body_within_limit_is_read(http: httpx.Client) -> None:
+    def chunks():
+        yield b'{"client_id": "a", '
+        yield b'"query": "hello there"}'
+
+    r = http.post(PRE, content=chunks())
+    assert r.status_code == 200 and r.json()["approved"] is True
+
+
+def test_prometheus_exposes_sub_millisecond_histograms(http: httpx.Client) -> None:
+    pre_check(http)
+    r = http.get("/prometheus")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'axonflow_gateway_precheck_requests_total{status="success",approved="true"} 1' in text
+    assert 'axonflow_gateway_precheck_duration_milliseconds_bucket{le="0.05"}' in text
+    assert "axonflow_gateway_precheck_duration_milliseconds_count 1" in text

@@ -487,3 +487,15 @@ def test_expiry_uses_ttl(store: AuditStore, clock: FakeClock) -> None:
     ctx = store.add_context("c", "u", "q", approved=True, ttl_s=1.5)
     assert ctx.is_expired(clock.now + timedelta(seconds=1.5))
     assert not ctx.is_expired(clock.now + timedelta(seconds=1.4))
+
+
+def test_new_id_is_a_canonical_uuid4() -> None:
+    import uuid
+
+    from helpers.store import new_id
+
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for value in list(ids)[:200]:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value

@@ -4,6 +4,12 @@ Part A of ``GATEWAY-CONTRACT`` on the wire (pre-check, audit, health, error shap
 this project's extensions: ``/prometheus``, ``/api/audit/verify``, ``/api/audit/records`` and
 ``/api/policies/reload``. Handlers never let an exception escape: client mistakes become the
 contract's 4xx JSON, a storage failure becomes a 503 that acknowledges nothing.
+
+Starlette does the routing (404/405) and the lifespan. The endpoints themselves are plain
+ASGI callables (:class:`Endpoint`) rather than Starlette request/response functions: on the
+pre-check path Starlette's ``Request`` and ``JSONResponse`` objects cost about as much as the
+policy decision, and every endpoint, ``/health`` included, goes through the same code, so
+the ``/health`` floor and the pre-check are measured on equal terms.
 """
 
 from __future__ import annotations
@@ -12,30 +18,35 @@ import base64
 import binascii
 import contextlib
 import hmac
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..chain import timestamp
 from ..engine import DecisionEngine
 from ..metrics import GatewayMetrics
 from ..pricing import PricingTable
 from ..settings import Settings
-from ..chain import timestamp
 from ..store import AuditStore
-from .validation import Reject, parse_audit, parse_pre_check, read_json
+from .validation import Call, Reject, parse_audit, parse_pre_check
 
-__all__ = ["VERSION", "create_app", "rfc3339"]
+__all__ = ["VERSION", "Endpoint", "create_app", "rfc3339"]
 
 VERSION = "0.1.0-embedded"
 log = logging.getLogger("helpers.gateway")
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
 
 
 def rfc3339(moment: datetime) -> str:
@@ -43,8 +54,38 @@ def rfc3339(moment: datetime) -> str:
     return timestamp(moment)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"success": False, "error": message}, status_code=status)
+class Endpoint:
+    """A plain ASGI endpoint around ``handler(call) -> (status, payload)``.
+
+    A dict payload is sent as JSON, a str as Prometheus text. :class:`Reject` becomes the
+    contract's error body; any other exception is the server's fault: logged, answered 503,
+    and nothing is acknowledged.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.__name__ = handler.__name__
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            status, payload = await self.handler(Call(scope, receive))
+        except Reject as exc:
+            status, payload = exc.status, {"success": False, "error": exc.message}
+        except Exception:
+            log.exception("gateway handler failed")
+            status, payload = 503, {
+                "success": False,
+                "error": "The gateway could not record this request; nothing was stored. Retry.",
+            }
+        if isinstance(payload, str):
+            body = payload.encode()
+            headers = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
+        else:
+            body = _JSON.encode(payload).encode()
+            headers = _JSON_HEADERS
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, (b"content-length", b"%d" % len(body))]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
 
 
 class Gateway:
@@ -55,20 +96,17 @@ class Gateway:
         self.clock = clock
         self.ttl_s = settings.context_ttl_s
         self.limit = settings.max_body_bytes
-        self.engine = DecisionEngine.from_settings(
-            settings, clock=lambda: clock().timestamp()
-        )
+        self.engine = DecisionEngine.from_settings(settings, clock=lambda: clock().timestamp())
         self.pricing = PricingTable.load(settings.pricing_file)
         self.metrics = GatewayMetrics()
         self.store: AuditStore | None = None
 
     # -- authentication (opt-in; community mode accepts everyone) -------------------------
-    def authenticate(self, request: Request) -> None:
+    def authenticate(self, call: Call) -> None:
         secrets = self.settings.client_secrets
         if not secrets:
             return
-        header = request.headers.get("authorization", "")
-        scheme, _, encoded = header.partition(" ")
+        scheme, _, encoded = call.header(b"authorization").partition(" ")
         if scheme.lower() != "basic" or not encoded:
             raise Reject(401, "Authentication required: send Basic auth with client_id:secret")
         try:
@@ -79,11 +117,11 @@ class Gateway:
         if expected is None or not hmac.compare_digest(expected.get(), secret):
             raise Reject(401, "Invalid client credentials")
 
-    # -- handlers --------------------------------------------------------------------------
-    async def pre_check(self, request: Request) -> Response:
+    # -- the contract's endpoints -----------------------------------------------------------
+    async def pre_check(self, call: Call) -> tuple[int, dict[str, Any]]:
         started = time.perf_counter_ns()
-        self.authenticate(request)
-        req = parse_pre_check(await read_json(request, self.limit))
+        self.authenticate(call)
+        req = parse_pre_check(await call.json(self.limit))
         self.engine.policies.reload_if_changed()  # an edited file is seen within a second
         decision = self.engine.decide(req.query, req.user_token)
         ctx = self.store.add_context(
@@ -99,7 +137,7 @@ class Gateway:
             request_context=req.context,
             ttl_s=self.ttl_s,
         )
-        await self.store.committed(ctx)
+        await self.store.committed(ctx)  # durable before acknowledged
         body: dict[str, Any] = {
             "context_id": ctx.context_id,
             "approved": decision.approved,
@@ -116,15 +154,19 @@ class Gateway:
         for policy in decision.policies:
             m.policy_triggers.inc(policy)
         m.precheck_duration.observe((time.perf_counter_ns() - started) / 1e6)
-        return JSONResponse(body)
+        return 200, body
 
-    async def audit(self, request: Request) -> Response:
+    async def audit(self, call: Call) -> tuple[int, dict[str, Any]]:
         started = time.perf_counter_ns()
-        self.authenticate(request)
-        req = parse_audit(await read_json(request, self.limit))
+        self.authenticate(call)
+        req = parse_audit(await call.json(self.limit))
         context = self.store.get_context(req.context_id)
         # A context belongs to the client that asked; another tenant cannot audit it.
-        if context is None or context.client_id != req.client_id or context.is_expired(self.clock()):
+        if (
+            context is None
+            or context.client_id != req.client_id
+            or context.is_expired(self.clock())
+        ):
             raise Reject(400, "Invalid or expired context")
         cost = self.pricing.cost(req.provider, req.model, req.prompt_tokens, req.completion_tokens)
         record = self.store.add_audit(
@@ -139,68 +181,69 @@ class Gateway:
             cost_usd=cost,
             metadata=req.metadata,
         )
-        await self.store.committed(record)
+        await self.store.committed(record)  # durable before acknowledged
         m = self.metrics
         m.audit_requests.inc("success", req.provider)
         m.llm_tokens.inc("prompt", amount=req.prompt_tokens)
         m.llm_tokens.inc("completion", amount=req.completion_tokens)
         m.llm_cost.inc(req.provider, req.model, amount=cost)
         m.audit_duration.observe((time.perf_counter_ns() - started) / 1e6)
-        return JSONResponse({"success": True, "audit_id": record.audit_id})
+        return 200, {"success": True, "audit_id": record.audit_id}
 
-    async def health(self, request: Request) -> Response:
-        return JSONResponse(
-            {
-                "status": "healthy",
-                "service": "axonflow-agent",
-                "timestamp": rfc3339(self.clock()),
-                "version": VERSION,
-            }
-        )
+    async def health(self, call: Call) -> tuple[int, dict[str, Any]]:
+        return 200, {
+            "status": "healthy",
+            "service": "axonflow-agent",
+            "timestamp": rfc3339(self.clock()),
+            "version": VERSION,
+        }
 
-    async def prometheus(self, request: Request) -> Response:
-        return PlainTextResponse(
-            self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+    # -- this project's extensions ----------------------------------------------------------
+    async def prometheus(self, call: Call) -> tuple[int, str]:
+        return 200, self.metrics.render()
 
-    async def verify(self, request: Request) -> Response:
-        self.authenticate(request)
+    async def verify(self, call: Call) -> tuple[int, dict[str, Any]]:
+        self.authenticate(call)
         report = self.store.verify_chain()
         broken = report.first_broken
-        return JSONResponse({
+        return 200, {
             "success": True,
             "ok": report.ok,
             "checked": report.checked,
-            "first_broken": None if broken is None else
-            {"table": broken[0], "id": broken[1], "seq": broken[2]},
+            "first_broken": None
+            if broken is None
+            else {"table": broken[0], "id": broken[1], "seq": broken[2]},
             "problem": report.problem,
-        })
+        }
 
-    async def records(self, request: Request) -> Response:
-        self.authenticate(request)
-        filters = _record_filters(request, self.store)
-        rows = self.store.list_records(**filters)
-        return JSONResponse({"success": True, "count": len(rows), "records": rows})
+    async def records(self, call: Call) -> tuple[int, dict[str, Any]]:
+        self.authenticate(call)
+        rows = self.store.list_records(**_record_filters(call, self.store))
+        return 200, {"success": True, "count": len(rows), "records": rows}
 
-    async def reload(self, request: Request) -> Response:
-        self.authenticate(request)
+    async def reload(self, call: Call) -> tuple[int, dict[str, Any]]:
+        self.authenticate(call)
         watcher = self.engine.policies
         watcher.reload_if_changed(force=True)
         if watcher.last_error is not None:
             raise Reject(
                 400, f"Policies not reloaded; the previous rules stay active: {watcher.last_error}"
             )
-        return JSONResponse({"success": True, "rules": len(watcher.current)})
+        return 200, {"success": True, "rules": len(watcher.current)}
 
 
-def _record_filters(request: Request, store: AuditStore) -> dict[str, Any]:
+_FILTERS = ("since", "until", "client_id", "user_hash", "user_token", "provider", "model",
+            "approved", "limit", "offset")  # fmt: skip
+
+
+def _record_filters(call: Call, store: AuditStore) -> dict[str, Any]:
     """Query parameters of ``/api/audit/records``, validated with messages naming the value."""
-    q = request.query_params
-    allowed = {"since", "until", "client_id", "user_hash", "user_token", "provider", "model",
-               "approved", "limit", "offset"}  # fmt: skip
-    unknown = sorted(set(q) - allowed)
+    q = dict(parse_qsl(call.scope.get("query_string", b"").decode("latin-1")))
+    unknown = sorted(set(q) - set(_FILTERS))
     if unknown:
-        raise Reject(400, f"Unknown filter(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        raise Reject(
+            400, f"Unknown filter(s): {', '.join(unknown)}; allowed: {', '.join(sorted(_FILTERS))}"
+        )
     out: dict[str, Any] = {}
     for key in ("client_id", "user_hash", "provider", "model"):
         if q.get(key):
@@ -210,15 +253,18 @@ def _record_filters(request: Request, store: AuditStore) -> dict[str, Any]:
     for key in ("since", "until"):
         if q.get(key):
             try:
-                out[key] = datetime.fromisoformat(q[key].replace("Z", "+00:00"))
+                moment = datetime.fromisoformat(q[key].replace("Z", "+00:00"))
             except ValueError:
                 raise Reject(400, f"{key}={q[key]!r} is not an RFC 3339 timestamp") from None
+            if moment.tzinfo is None:
+                raise Reject(400, f"{key}={q[key]!r} needs a time zone, e.g. a trailing Z")
+            out[key] = moment
     if q.get("approved"):
         flag = q["approved"].lower()
         if flag not in ("true", "false"):
             raise Reject(400, f"approved={q['approved']!r} must be true or false")
         out["approved"] = flag == "true"
-    for key, default, top in (("limit", 1000, 100_000), ("offset", 0, None)):
+    for key, top in (("limit", 100_000), ("offset", None)):
         raw = q.get(key)
         if raw is None:
             continue
@@ -242,40 +288,31 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         secret = settings.hmac_secret.get().encode() if settings.hmac_secret else None
-        gw.store = AuditStore.open(db_path, secret=secret, fsync=settings.fsync, clock=clock)
+        # Exclusive: the gateway is the only writer; readers use /api/audit/records.
+        gw.store = AuditStore.open(
+            db_path, secret=secret, fsync=settings.fsync, clock=clock, exclusive=True
+        )
         gw.engine.warm_up()  # before serving, so no request pays for building the matchers
         try:
             yield
         finally:
             gw.store.close()
 
-    def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Reject as exc:
-                return _error(exc.status, exc.message)
-            except Exception:  # a server fault, never the client's: log it, acknowledge nothing
-                log.exception("gateway handler failed")
-                return _error(503, "The gateway could not record this request; nothing was stored. Retry.")
-
-        endpoint.__name__ = handler.__name__
-        return endpoint
-
     routes = [
-        Route("/api/policy/pre-check", guarded(gw.pre_check), methods=["POST"]),
-        Route("/api/audit/llm-call", guarded(gw.audit), methods=["POST"]),
-        Route("/health", guarded(gw.health), methods=["GET"]),
-        Route("/prometheus", guarded(gw.prometheus), methods=["GET"]),
-        Route("/api/audit/verify", guarded(gw.verify), methods=["GET"]),
-        Route("/api/audit/records", guarded(gw.records), methods=["GET"]),
-        Route("/api/policies/reload", guarded(gw.reload), methods=["POST"]),
+        Route("/api/policy/pre-check", Endpoint(gw.pre_check), methods=["POST"]),
+        Route("/api/audit/llm-call", Endpoint(gw.audit), methods=["POST"]),
+        Route("/health", Endpoint(gw.health), methods=["GET"]),
+        Route("/prometheus", Endpoint(gw.prometheus), methods=["GET"]),
+        Route("/api/audit/verify", Endpoint(gw.verify), methods=["GET"]),
+        Route("/api/audit/records", Endpoint(gw.records), methods=["GET"]),
+        Route("/api/policies/reload", Endpoint(gw.reload), methods=["POST"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         messages = {404: f"Not found: {request.url.path}", 405: f"Method {request.method} not allowed"}
-        response = _error(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+        message = messages.get(exc.status_code, str(exc.detail))
+        response = JSONResponse({"success": False, "error": message}, status_code=exc.status_code)
         if exc.headers:
             response.headers.update(exc.headers)
         return response

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
 
-__all__ = ["AuditRequest", "PreCheckRequest", "Reject", "parse_audit", "parse_pre_check", "read_json"]
+__all__ = ["AuditRequest", "Call", "PreCheckRequest", "Reject", "parse_audit", "parse_pre_check"]
 
 INVALID_BODY = "Invalid request body"
 
@@ -28,25 +28,50 @@ class Reject(Exception):
         self.message = message
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """Read at most ``limit`` bytes of body and parse a JSON object, or raise :class:`Reject`."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Reject(413, f"Request body too large: {declared} bytes, limit {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Reject(413, f"Request body too large: over {limit} bytes")
-        chunks.append(chunk)
-    try:
-        data = json.loads(b"".join(chunks), parse_constant=_no_constants)
-    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, or absurd nesting
-        raise Reject(400, INVALID_BODY) from None
-    if not isinstance(data, dict):
-        raise Reject(400, INVALID_BODY)
-    return data
+class Call:
+    """One HTTP request as the endpoints see it: the ASGI scope and its body channel."""
+
+    __slots__ = ("receive", "scope")
+
+    def __init__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]):
+        self.scope = scope
+        self.receive = receive
+
+    def header(self, name: bytes) -> str:
+        """A request header by lower-case name, or "" when absent."""
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return value.decode("latin-1")
+        return ""
+
+    async def body(self, limit: int) -> bytes:
+        """The whole body, refusing more than ``limit`` bytes (declared or actually sent)."""
+        declared = self.header(b"content-length")
+        if declared.isdigit() and int(declared) > limit:
+            raise Reject(413, f"Request body too large: {declared} bytes, limit {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise Reject(400, "Client disconnected before the body was complete")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise Reject(413, f"Request body too large: over {limit} bytes")
+            if not message.get("more_body", False):
+                return b"".join((*chunks, chunk)) if chunks else chunk
+            chunks.append(chunk)
+
+    async def json(self, limit: int) -> dict[str, Any]:
+        """The body parsed as a JSON object, or :class:`Reject` with the contract's message."""
+        try:
+            data = json.loads(await self.body(limit), parse_constant=_no_constants)
+        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, NaN, or absurd nesting
+            raise Reject(400, INVALID_BODY) from None
+        if not isinstance(data, dict):
+            raise Reject(400, INVALID_BODY)
+        return data
 
 
 def _no_constants(name: str) -> Any:
