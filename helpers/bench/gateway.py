@@ -219,11 +219,13 @@ def _check(targets: dict[str, Any], name: str, value: float | None, limit: float
     targets[name] = {"value": value, "limit": limit, "unit": unit, "met": ok}
 
 
-def run_gateway_bench(quick: bool, out: Path, use_wrk: bool = True) -> int:
+def run_gateway_bench(quick: bool, out: Path, use_wrk: bool = True, n: int | None = None) -> int:
     report: dict[str, Any] = {"benchmark": "gateway", "quick": quick, "machine": machine_info()}
     print("1/4 in-process decisions over the corpus ...", flush=True)
     report["decision"] = _decision_section(quick)
-    n, warmup = (1000, 200) if quick else (5000, 500)
+    n_default, warmup = (1000, 200) if quick else (5000, 500)
+    n = n or n_default
+    warmup = min(warmup, max(1, n // 5))
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         with start_gateway(db_path=db) as gw:

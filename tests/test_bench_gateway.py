@@ -1,0 +1,39 @@
+"""The gateway benchmark runs end to end and writes a well-formed report.
+
+This checks the report's shape and its verdict count, never whether the machine was fast.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.corpus import load_corpus
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "helpers.bench", "gateway", "--quick", "--no-wrk", "--n", "40",
+           "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"report written to {out}" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "gateway"
+    assert {"cores", "python", "cpu"} <= set(report["machine"])
+    assert report["decision"]["corpus"]["rows"] == len(load_corpus())
+    assert report["decision"]["corpus"]["correct"] == report["decision"]["corpus"]["rows"]
+    for step in ("health", "pre_check", "audit"):
+        s = report["http"][step]
+        assert s["n"] == 40
+        assert 0 < s["p50"] <= s["p90"] <= s["p99"] <= s["p999"] <= s["max"]
+    assert report["http"]["errors"] == 0
+    assert report["disk_bytes_per_audit"] is None or report["disk_bytes_per_audit"] > 0
+    for name, target in report["targets"].items():
+        assert {"value", "limit", "unit", "met"} <= set(target), name
+        assert isinstance(target["met"], bool)
