@@ -30,8 +30,9 @@ import re2
 
 from .errors import PolicyFileError
 from .findings import ACTIONS, SEVERITIES, Finding
-from .rbac import Checker, User, load_yaml
+from .rbac import User
 from .settings import DATA_DIR
+from .yamlcheck import Checker, load_yaml
 
 __all__ = ["CustomPolicySet", "CustomRule", "PolicyWatcher"]
 

@@ -16,6 +16,7 @@ stand-in's deliberate sleep from the real cost of the call. Introduced in
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,6 +74,12 @@ def _ms_since(t0: int) -> float:
     return (perf_counter_ns() - t0) / 1e6
 
 
+async def _parse(raw: Any) -> Any:
+    """``raw.parse()``: plain in openai's raw responses, a coroutine in anthropic's."""
+    parsed = raw.parse()
+    return await parsed if inspect.isawaitable(parsed) else parsed
+
+
 async def _openai(
     client: Any, model: str, prompt: str, max_tokens: int, stream: bool
 ) -> tuple[float, float, TokenUsage, int, Mapping[str, str]]:
@@ -82,7 +89,7 @@ async def _openai(
         raw = await client.chat.completions.with_raw_response.create(
             model=model, messages=messages, max_tokens=max_tokens
         )
-        resp = raw.parse()
+        resp = await _parse(raw)
         ms = _ms_since(t0)
         text = (resp.choices[0].message.content or "") if resp.choices else ""
         return ms, math.nan, TokenUsage.from_openai(resp.usage), len(text), raw.headers
@@ -94,7 +101,7 @@ async def _openai(
         stream_options={"include_usage": True},
     )
     ttft, chars, usage = math.nan, 0, None
-    async for chunk in raw.parse():
+    async for chunk in await _parse(raw):
         if chunk.choices and chunk.choices[0].delta.content:
             if chars == 0:
                 ttft = _ms_since(t0)
@@ -114,7 +121,7 @@ async def _anthropic(
         raw = await client.messages.with_raw_response.create(
             model=model, messages=messages, max_tokens=max_tokens
         )
-        msg = raw.parse()
+        msg = await _parse(raw)
         ms = _ms_since(t0)
         chars = sum(len(b.text) for b in msg.content if b.type == "text")
         return ms, math.nan, TokenUsage.from_anthropic(msg.usage), chars, raw.headers
@@ -122,7 +129,7 @@ async def _anthropic(
         model=model, messages=messages, max_tokens=max_tokens, stream=True
     )
     ttft, chars, prompt_tokens, output_tokens = math.nan, 0, 0, 0
-    async for event in raw.parse():
+    async for event in await _parse(raw):
         if event.type == "content_block_delta" and getattr(event.delta, "text", ""):
             if chars == 0:
                 ttft = _ms_since(t0)

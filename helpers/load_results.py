@@ -30,6 +30,7 @@ __all__ = [
     "LoadConfig",
     "LoadRun",
     "RequestRecord",
+    "load_extra",
     "load_results",
     "save_results",
 ]

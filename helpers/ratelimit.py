@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from .errors import ConfigError
 from .findings import Finding
@@ -33,7 +34,12 @@ __all__ = ["RateLimitStatus", "RateLimiter", "rfc3339"]
 def rfc3339(epoch_s: float) -> str:
     """UTC RFC 3339 with whole seconds, rounded *up* so waiting until then is always enough."""
     # The microsecond of slack keeps float noise (1020.0000000001) from adding a whole second.
-    whole = math.ceil(epoch_s - 1e-6)
+    return _whole_seconds(math.ceil(epoch_s - 1e-6))
+
+
+@lru_cache(maxsize=4096)
+def _whole_seconds(whole: int) -> str:
+    # Cached: every pre-check reports a reset time, and most fall in the same few seconds.
     return datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -26,128 +26,18 @@ name that only exists as a table (``audit_logs``, ``information_schema``). Intro
 
 from __future__ import annotations
 
-import difflib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn
 
 import re2
-import yaml
 
-from .errors import PolicyFileError
 from .findings import Finding
 from .settings import DATA_DIR
+from .yamlcheck import Checker, load_yaml
 
 __all__ = ["ADMIN_POLICIES", "Role", "User", "UserDirectory", "scan_admin_access"]
-
-# ---------------------------------------------------------------------------------------------
-# YAML loading and validation, shared with helpers.custom_policies
-# ---------------------------------------------------------------------------------------------
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if isinstance(key_node, yaml.ScalarNode):
-            if key_node.value in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                )
-            seen.add(key_node.value)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    """Parse a YAML file into a mapping; every failure is a PolicyFileError naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyFileError(str(path), f"cannot read the file ({exc.strerror or exc})") from None
-    try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyFileError(str(path), f"YAML syntax error{where}: {problem}") from None
-    if not isinstance(doc, dict):
-        raise PolicyFileError(str(path), f"the file must hold a mapping, not {_kind(doc)}")
-    return doc
-
-
-def _kind(value: object) -> str:
-    return "nothing" if value is None else type(value).__name__
-
-
-class Checker:
-    """Small validators that raise PolicyFileError(path, problem, rule) with the field named."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def fail(self, problem: str, rule: str | None) -> NoReturn:
-        raise PolicyFileError(self.path, problem, rule)
-
-    def mapping(self, value: Any, field: str, rule: str | None) -> dict[Any, Any]:
-        if not isinstance(value, dict):
-            self.fail(f"{field!r} must be a mapping, not {_kind(value)}", rule)
-        return value
-
-    def keys(self, value: Any, spec: Mapping[str, bool], rule: str | None, what: str) -> dict:
-        """Check a mapping against ``{key: required}``: unknown keys and missing ones fail."""
-        if not isinstance(value, dict):
-            self.fail(f"{what} must be a mapping, not {_kind(value)}", rule)
-        for key in value:
-            if key not in spec:
-                near = difflib.get_close_matches(str(key), list(spec), n=1)
-                hint = f"; did you mean {near[0]!r}?" if near else ""
-                self.fail(f"unknown key {key!r} in {what} (allowed: {', '.join(spec)}){hint}", rule)
-        for key, required in spec.items():
-            if required and key not in value:
-                self.fail(f"missing required key {key!r} in {what}", rule)
-        return value
-
-    def string(self, value: Any, field: str, rule: str | None, empty: bool = False) -> str:
-        if isinstance(value, bool):  # YAML 1.1 reads yes/no/on/off as booleans
-            self.fail(f"{field!r} must be a string, not {value!r} (quote it: '...')", rule)
-        if not isinstance(value, str):
-            self.fail(f"{field!r} must be a string, not {_kind(value)}", rule)
-        if not empty and not value.strip():
-            self.fail(f"{field!r} must not be empty", rule)
-        return value
-
-    def strings(self, value: Any, field: str, rule: str | None, empty: bool = True) -> list[str]:
-        if not isinstance(value, list):
-            self.fail(f"{field!r} must be a list of strings, not {_kind(value)}", rule)
-        if not empty and not value:
-            self.fail(f"{field!r} must not be an empty list", rule)
-        return [self.string(v, f"{field}[{i}]", rule) for i, v in enumerate(value)]
-
-    def boolean(self, value: Any, field: str, rule: str | None) -> bool:
-        if not isinstance(value, bool):
-            self.fail(f"{field!r} must be true or false, not {value!r}", rule)
-        return value
-
-    def positive_int(self, value: Any, field: str, rule: str | None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            self.fail(f"{field!r} must be a whole number above 0, not {value!r}", rule)
-        return value
-
-    def positive_number(self, value: Any, field: str, rule: str | None) -> float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or value <= 0:
-            self.fail(f"{field!r} must be a number above 0, not {value!r}", rule)
-        return float(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import pii
+from helpers import pii_checks
 from helpers.pii import CRITICAL_PII, PII_RULES, PII_TYPES, PiiRule, explain_pii, scan_pii
 
 
@@ -283,15 +283,15 @@ def test_explain_agrees_with_scan(text: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("check", "value", "ok"),
     [
-        (pii._luhn_ok, "79927398713", True),
-        (pii._luhn_ok, "79927398710", False),
-        (pii._verhoeff_ok, "2363", True),
-        (pii._verhoeff_ok, "2364", False),
-        (pii._iban_ok, "GB82WEST12345698765432", True),
-        (pii._iban_ok, "GB82WEST12345698765433", False),
-        (pii._aba_ok, "021000021", True),
-        (pii._aba_ok, "021000022", False),
-        (pii._aba_ok, "991000021", False),  # not a Federal Reserve prefix
+        (pii_checks._luhn_ok, "79927398713", True),
+        (pii_checks._luhn_ok, "79927398710", False),
+        (pii_checks._verhoeff_ok, "2363", True),
+        (pii_checks._verhoeff_ok, "2364", False),
+        (pii_checks._iban_ok, "GB82WEST12345698765432", True),
+        (pii_checks._iban_ok, "GB82WEST12345698765433", False),
+        (pii_checks._aba_ok, "021000021", True),
+        (pii_checks._aba_ok, "021000022", False),
+        (pii_checks._aba_ok, "991000021", False),  # not a Federal Reserve prefix
     ],
 )
 def test_checksums(check, value: str, ok: bool) -> None:

@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
         access_log=False,
         log_level="warning",
+        proxy_headers=False,  # loopback service: no proxy in front, no header rewriting
+        server_header=False,
         backlog=2048,
     )
     server = _AnnouncingServer(config)

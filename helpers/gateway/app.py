@@ -40,7 +40,7 @@ from ..settings import Settings
 from ..store import AuditStore
 from .validation import Call, Reject, parse_audit, parse_pre_check
 
-__all__ = ["VERSION", "Endpoint", "create_app", "rfc3339"]
+__all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]
 
 VERSION = "0.1.0-embedded"
 log = logging.getLogger("helpers.gateway")
@@ -73,10 +73,13 @@ class Endpoint:
             status, payload = exc.status, {"success": False, "error": exc.message}
         except Exception:
             log.exception("gateway handler failed")
-            status, payload = 503, {
-                "success": False,
-                "error": "The gateway could not record this request; nothing was stored. Retry.",
-            }
+            status, payload = (
+                503,
+                {
+                    "success": False,
+                    "error": "The gateway could not record this request; nothing was stored. Retry.",
+                },
+            )
         if isinstance(payload, str):
             body = payload.encode()
             headers = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
@@ -274,12 +277,34 @@ def _record_filters(call: Call, store: AuditStore) -> dict[str, Any]:
     return out
 
 
+class GatewayApp:
+    """The ASGI entry point: the gateway's own endpoints are dispatched by an exact
+    (method, path) lookup; everything else (404, 405, the lifespan) goes through Starlette.
+
+    Skipping Starlette's middleware and router for the hot paths saves a few tens of
+    microseconds per request, which is about what the policy decision itself costs.
+    """
+
+    def __init__(self, starlette: Starlette, endpoints: dict[tuple[str, str], Endpoint]):
+        self.starlette = starlette
+        self.endpoints = endpoints
+        self.state = starlette.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            endpoint = self.endpoints.get((scope["method"], scope["path"]))
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     db_path: str = ":memory:",
     clock: Callable[[], datetime] | None = None,
-) -> Starlette:
+) -> GatewayApp:
     """Build the gateway. The lifespan opens the audit store at ``db_path`` and closes it."""
     settings = settings or Settings.load()
     clock = clock or (lambda: datetime.now(UTC))
@@ -310,13 +335,21 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        messages = {404: f"Not found: {request.url.path}", 405: f"Method {request.method} not allowed"}
+        messages = {
+            404: f"Not found: {request.url.path}",
+            405: f"Method {request.method} not allowed",
+        }
         message = messages.get(exc.status_code, str(exc.detail))
         response = JSONResponse({"success": False, "error": message}, status_code=exc.status_code)
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
     app.state.gateway = gw
-    return app
+    fast = {
+        (method, route.path): route.endpoint for route in routes for method in route.methods or ()
+    }
+    return GatewayApp(app, fast)

@@ -1,0 +1,230 @@
+"""The results of gateway-mode API calls: frozen dataclasses built from the JSON replies.
+
+:class:`PreCheckResult`, :class:`AuditResult` and :class:`HealthResult` each check their reply
+in ``from_response``; a reply without a required field becomes a
+:class:`~helpers.errors.GatewayHTTPError`. :class:`TokenUsage` is what an audit reports and
+:class:`RateLimitInfo` comes with a pre-check. :mod:`helpers.client` returns these and
+re-exports them. Introduced in ``01_gateway_mode_openai.ipynb``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import GatewayHTTPError
+
+__all__ = ["AuditResult", "HealthResult", "PreCheckResult", "RateLimitInfo", "TokenUsage"]
+
+
+def _malformed(what: str, data: Any, status: int, url: str) -> GatewayHTTPError:
+    return GatewayHTTPError(status, f"{what} in reply {repr(data)[:200]}", url)
+
+
+def _timestamp(value: Any, status: int, url: str) -> datetime:
+    """RFC 3339 to an aware datetime; Go's nine fractional digits are cut to six."""
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value))
+        except ValueError:
+            pass
+        else:
+            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    raise _malformed(f"{value!r} is not an RFC 3339 timestamp", value, status, url)
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _field(usage: Any, name: str) -> Any:
+    return usage.get(name) if isinstance(usage, Mapping) else getattr(usage, name, None)
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts of one LLM call; ``total_tokens`` defaults to the sum.
+
+    >>> TokenUsage(12, 30)
+    TokenUsage(prompt_tokens=12, completion_tokens=30, total_tokens=42)
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        _count("prompt_tokens", self.prompt_tokens)
+        _count("completion_tokens", self.completion_tokens)
+        if self.total_tokens is None:
+            object.__setattr__(self, "total_tokens", self.prompt_tokens + self.completion_tokens)
+        else:
+            _count("total_tokens", self.total_tokens)
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> TokenUsage:
+        """From an OpenAI ``usage`` (object or dict); Responses-API names are accepted too."""
+        prompt = _field(usage, "prompt_tokens")
+        if prompt is None:  # the Responses API says input/output instead of prompt/completion
+            return cls(
+                _field(usage, "input_tokens"),
+                _field(usage, "output_tokens"),
+                _field(usage, "total_tokens"),
+            )
+        return cls(prompt, _field(usage, "completion_tokens"), _field(usage, "total_tokens"))
+
+    @classmethod
+    def from_anthropic(cls, usage: Any) -> TokenUsage:
+        """From an Anthropic ``usage`` (``input_tokens``, ``output_tokens``)."""
+        return cls(_field(usage, "input_tokens"), _field(usage, "output_tokens"))
+
+    @classmethod
+    def from_mapping(cls, usage: Mapping[str, Any]) -> TokenUsage:
+        """From the contract's shape: prompt_tokens, completion_tokens, total_tokens."""
+        return cls(
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),  # type: ignore[arg-type]
+            usage.get("total_tokens"),
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }  # type: ignore[dict-item]
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """The caller's rate-limit bucket after this pre-check."""
+
+    limit: int
+    remaining: int
+    reset_at: datetime
+
+
+@dataclass(frozen=True, repr=False)
+class PreCheckResult:
+    """The gateway's decision on one query. ``approved=False`` is a block, not an error.
+
+    ``duration_ms`` is measured on the client around the HTTP exchange (incl. JSON decode).
+    """
+
+    context_id: str
+    approved: bool
+    policies: tuple[str, ...]
+    block_reason: str | None
+    expires_at: datetime
+    rate_limit: RateLimitInfo | None = None
+    requires_redaction: bool = False
+    approved_data: dict[str, Any] | None = None
+    duration_ms: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_response(
+        cls, data: Any, duration_ms: float, status: int = 200, url: str = ""
+    ) -> PreCheckResult:
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("context_id"), str)
+            or not isinstance(data.get("approved"), bool)
+        ):
+            raise _malformed("no context_id/approved", data, status, url)
+        rl = data.get("rate_limit")
+        rate = None
+        if isinstance(rl, dict):
+            rate = RateLimitInfo(
+                int(rl.get("limit", 0)),
+                int(rl.get("remaining", 0)),
+                _timestamp(rl.get("reset_at"), status, url),
+            )
+        return cls(
+            context_id=data["context_id"],
+            approved=data["approved"],
+            policies=tuple(data.get("policies") or ()),
+            block_reason=data.get("block_reason") or None,
+            expires_at=_timestamp(data.get("expires_at"), status, url),
+            rate_limit=rate,
+            requires_redaction=bool(data.get("requires_redaction", False)),
+            approved_data=data.get("approved_data") or None,
+            duration_ms=duration_ms,
+            raw=data,
+        )
+
+    def __repr__(self) -> str:
+        why = f" block_reason={self.block_reason!r}" if self.block_reason else ""
+        return (
+            f"<PreCheckResult approved={self.approved} policies={list(self.policies)}{why} "
+            f"context_id={self.context_id!r} {self.duration_ms:.3f} ms>"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class AuditResult:
+    """The gateway's receipt for one audited LLM call."""
+
+    audit_id: str
+    success: bool
+    duration_ms: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_response(
+        cls, data: Any, duration_ms: float, status: int = 200, url: str = ""
+    ) -> AuditResult:
+        if not isinstance(data, dict) or not isinstance(data.get("audit_id"), str):
+            raise _malformed("no audit_id", data, status, url)
+        return cls(data["audit_id"], bool(data.get("success", True)), duration_ms, data)
+
+    def __repr__(self) -> str:
+        return (
+            f"<AuditResult success={self.success} audit_id={self.audit_id!r} "
+            f"{self.duration_ms:.3f} ms>"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class HealthResult:
+    """``GET /health``; ``ok`` follows the SDKs: up means ``status == "healthy"``."""
+
+    status: str
+    service: str
+    version: str
+    timestamp: datetime | None
+    duration_ms: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "healthy"
+
+    @classmethod
+    def from_response(
+        cls, data: Any, duration_ms: float, status: int = 200, url: str = ""
+    ) -> HealthResult:
+        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+            raise _malformed("no status", data, status, url)
+        ts = data.get("timestamp")
+        return cls(
+            data["status"],
+            str(data.get("service", "")),
+            str(data.get("version", "")),
+            _timestamp(ts, status, url) if ts else None,
+            duration_ms,
+            data,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<HealthResult {self.status} service={self.service!r} version={self.version!r} "
+            f"{self.duration_ms:.3f} ms>"
+        )
