@@ -64,6 +64,7 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
     while gw.running and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not gw.running and gw.returncode == -9
+    gw.stop()  # releases the bookkeeping; the supplied database file is kept
     assert len(audits) >= 300
     with AuditStore.open(db) as store:  # the key file beside the db is reused
         for ctx in contexts:
