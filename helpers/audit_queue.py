@@ -72,10 +72,15 @@ class AuditQueueStats:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, without the per-send times (summarise those separately)."""
         return {
-            "submitted": self.submitted, "sent": self.sent, "retried": self.retried,
-            "failed": self.failed, "dropped": self.dropped, "lost": self.lost,
-            "max_depth": self.max_depth, "last_error": self.last_error,
-        }  # fmt: skip
+            "submitted": self.submitted,
+            "sent": self.sent,
+            "retried": self.retried,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "lost": self.lost,
+            "max_depth": self.max_depth,
+            "last_error": self.last_error,
+        }
 
     def __repr__(self) -> str:
         err = f" last_error={self.last_error!r}" if self.last_error else ""
@@ -145,8 +150,9 @@ class AuditQueue:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         self._submitted += 1
-        job = AuditJob(context_id, provider, model, token_usage, latency_ms,
-                       response_summary, metadata)  # fmt: skip
+        job = AuditJob(
+            context_id, provider, model, token_usage, latency_ms, response_summary, metadata
+        )
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -162,9 +168,14 @@ class AuditQueue:
         for attempt in range(self.retries + 1):
             try:
                 await self.gateway.audit(
-                    job.context_id, job.provider, job.model, job.token_usage,
-                    job.latency_ms, job.response_summary, job.metadata,
-                )  # fmt: skip
+                    job.context_id,
+                    job.provider,
+                    job.model,
+                    job.token_usage,
+                    job.latency_ms,
+                    job.response_summary,
+                    job.metadata,
+                )
             except (BadRequest, Unauthorized) as exc:
                 self._failed += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"
@@ -219,9 +230,15 @@ class AuditQueue:
     @property
     def stats(self) -> AuditQueueStats:
         return AuditQueueStats(
-            self._submitted, self._sent, self._retried, self._failed, self._dropped,
-            self._max_depth, tuple(self._send_ms), self._last_error,
-        )  # fmt: skip
+            self._submitted,
+            self._sent,
+            self._retried,
+            self._failed,
+            self._dropped,
+            self._max_depth,
+            tuple(self._send_ms),
+            self._last_error,
+        )
 
     async def __aenter__(self) -> AuditQueue:
         return self

@@ -50,7 +50,8 @@ class LoadConfig:
     * ``open``: requests start on a fixed schedule, ``rate`` per second, each timed from its
       *planned* start (coordinated omission corrected; the start lag is recorded).
     * ``paired``: ``n`` pairs, each the same prompt sent directly to the provider and
-      through governance, in random order, with ``think_ms`` between pairs.
+      through governance, in random order; a background audit is flushed (untimed) before
+      the next pair, then ``think_ms`` of idle time follows.
 
     ``load_user`` is the ``user_token`` sent for corpus rows that are not about roles (see
     :func:`helpers.loadgen.user_for`). ``aa`` replaces the governed arm by a second direct
@@ -103,18 +104,21 @@ class LoadConfig:
         return cls(mode="open", n=n, rate=rate, **kw)
 
     @classmethod
-    def paired(cls, n: int = 500, transport: str = "httpx", audit: str = "sync",
-               **kw: Any) -> LoadConfig:  # fmt: skip
-        """Pairs of approved prompts, non-streamed short replies, 2 ms think time."""
-        defaults: dict[str, Any] = {"stream": False, "max_tokens": 16, "approved_only": True,
-                                    "think_ms": 2.0}  # fmt: skip
+    def paired(
+        cls, n: int = 500, transport: str = "httpx", audit: str = "sync", **kw: Any
+    ) -> LoadConfig:
+        """Pairs of approved prompts (a blocked one never reaches the provider), each asking
+        for a short non-streamed reply: the call's own jitter is then smallest."""
+        defaults: dict[str, Any] = {"stream": False, "max_tokens": 16, "approved_only": True}
         return cls(mode="paired", n=n, transport=transport, audit=audit, **{**defaults, **kw})
 
     def describe(self) -> str:
         """Short label for titles: ``closed loop C=16, httpx, sync audit``."""
-        how = {"closed": f"closed loop C={self.concurrency}",
-               "open": f"open loop R={self.rate:g}/s",
-               "paired": "A/A pairs (direct vs direct)" if self.aa else "paired"}[self.mode]  # fmt: skip
+        how = {
+            "closed": f"closed loop C={self.concurrency}",
+            "open": f"open loop R={self.rate:g}/s",
+            "paired": "A/A pairs (direct vs direct)" if self.aa else "paired",
+        }[self.mode]
         return f"{how}, {self.transport}, {self.audit} audit"
 
     def as_dict(self) -> dict[str, Any]:
@@ -224,10 +228,12 @@ def _run_to_json(run: LoadRun) -> dict[str, Any]:
         "backends": run.backends,
         "time_scale": _clean(run.time_scale),
         "machine": dict(run.machine),
-        "audit_queue": None if q is None else {**q.as_dict(), "send_ms": [_clean(v) for v in q.send_ms]},
+        "audit_queue": None
+        if q is None
+        else {**q.as_dict(), "send_ms": [_clean(v) for v in q.send_ms]},
         "columns": list(_COLUMNS),
         "rows": [[_clean(v) for v in _row(r)] for r in run.records],
-    }  # fmt: skip
+    }
 
 
 def _float(v: Any) -> Any:
@@ -240,17 +246,32 @@ def _run_from_json(label: str, data: Mapping[str, Any]) -> LoadRun:
     records = []
     for row in data["rows"]:
         rec = dict(zip(cols, row, strict=True))
-        records.append(RequestRecord(**{c: _float(rec[c]) if c in floats else rec[c]
-                                        for c in _COLUMNS}))  # fmt: skip
+        records.append(
+            RequestRecord(**{c: _float(rec[c]) if c in floats else rec[c] for c in _COLUMNS})
+        )
     q = data.get("audit_queue")
     stats = None
     if q is not None:
-        stats = AuditQueueStats(q["submitted"], q["sent"], q["retried"], q["failed"],
-                                q["dropped"], q["max_depth"], tuple(q.get("send_ms", ())),
-                                q.get("last_error"))  # fmt: skip
-    return LoadRun(label, LoadConfig.from_dict(data["config"]), tuple(records), data["wall_s"],
-                   data.get("backends", ""), _float(data.get("time_scale")),
-                   data.get("machine", {}), stats)  # fmt: skip
+        stats = AuditQueueStats(
+            q["submitted"],
+            q["sent"],
+            q["retried"],
+            q["failed"],
+            q["dropped"],
+            q["max_depth"],
+            tuple(q.get("send_ms", ())),
+            q.get("last_error"),
+        )
+    return LoadRun(
+        label,
+        LoadConfig.from_dict(data["config"]),
+        tuple(records),
+        data["wall_s"],
+        data.get("backends", ""),
+        _float(data.get("time_scale")),
+        data.get("machine", {}),
+        stats,
+    )
 
 
 def save_results(

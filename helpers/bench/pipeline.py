@@ -1,0 +1,200 @@
+"""The pipeline benchmark: pre-check, LLM call and audit end to end, and the overhead targets.
+
+``python -m helpers.bench pipeline [--quick]`` runs, offline by default:
+
+1. a closed-loop run of the labelled corpus through the full pipeline (embedded gateway,
+   provider stand-in at a small time scale, real SDKs), with verdict correctness;
+2. paired runs (the same prompt direct and governed, random order) for each client library
+   and audit mode, against a stand-in with no simulated delay, since the provider's jitter
+   is the paired method's noise and the difference does not depend on the scale;
+3. the floor: in-process decision time, and /health, pre-check and audit per HTTP client.
+
+It writes every record to a results file (the format :func:`helpers.load_results.load_results`
+reads) and a JSON summary with the machine, full percentiles, errors, and each target
+marked met or missed with its value. Benchmarks are not tests: nothing here fails a build.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..latency_floor import measure_floor
+from ..load_results import LOAD_USER, LoadConfig, LoadRun, save_results
+from ..loadgen import run_load
+from ..pipeline_stats import paired_overhead, step_table, verdicts
+from ..stack import start_stack
+from ..stats import summarize
+from .machine import machine_info
+
+__all__ = ["PAIRED_CONFIGS", "TARGETS", "Target", "TargetResult", "check_targets",
+           "run_pipeline_bench"]  # fmt: skip
+
+#: Paired configurations: label -> (gateway client transport, audit mode).
+PAIRED_CONFIGS: dict[str, tuple[str, str]] = {
+    "httpx_sync": ("httpx", "sync"),
+    "httpx_background": ("httpx", "background"),
+    "aiohttp_sync": ("aiohttp", "sync"),
+    "aiohttp_background": ("aiohttp", "background"),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A limit on one statistic of one paired configuration's overhead, in ms."""
+
+    config: str
+    stat: str
+    limit_ms: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}_overhead_{self.stat}_ms"
+
+
+#: Offline, embedded gateway, paired governance overhead (governed minus direct).
+TARGETS: tuple[Target, ...] = (
+    Target("httpx_sync", "p50", 2.0),
+    Target("httpx_sync", "p99", 3.0),
+    Target("httpx_background", "p50", 0.9),
+    Target("aiohttp_background", "p50", 0.45),
+)
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: Target
+    value_ms: float
+    n: int
+
+    @property
+    def met(self) -> bool:
+        return not math.isnan(self.value_ms) and self.value_ms <= self.target.limit_ms
+
+    def as_dict(self) -> dict[str, Any]:
+        value = None if math.isnan(self.value_ms) else round(self.value_ms, 4)
+        return {"value": value, "limit": self.target.limit_ms, "unit": "ms", "met": self.met,
+                "n": self.n, "config": self.target.config, "stat": self.target.stat}  # fmt: skip
+
+    def __repr__(self) -> str:
+        state = "met" if self.met else "MISSED"
+        return (f"<TargetResult {self.target.name} {self.value_ms:.3f} <= "
+                f"{self.target.limit_ms:g} {state} n={self.n}>")  # fmt: skip
+
+
+def check_targets(overheads: Mapping[str, np.ndarray],
+                  targets: tuple[Target, ...] = TARGETS) -> list[TargetResult]:  # fmt: skip
+    """Each target against its configuration's per-pair overheads (NaN when not measured)."""
+    out = []
+    for t in targets:
+        values = np.asarray(overheads.get(t.config, []), float)
+        if values.size == 0:
+            out.append(TargetResult(t, math.nan, 0))
+            continue
+        s = summarize(values)
+        out.append(TargetResult(t, {"p50": s.p50, "p99": s.p99, "p90": s.p90}[t.stat], s.n))
+    return out
+
+
+def _summary_dict(values: np.ndarray) -> dict[str, float]:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in summarize(values).as_dict().items()}
+
+
+def _main_section(run: LoadRun) -> dict[str, Any]:
+    table = step_table(run)
+    return {
+        "config": run.config.as_dict(),
+        "n": len(run.records),
+        "errors": run.errors,
+        "wall_s": round(run.wall_s, 3),
+        "throughput_rps": round(run.throughput, 2),
+        "verdicts": verdicts(run),
+        "steps_ms": {step: {k: (round(v, 4) if isinstance(v, float) else int(v))
+                            for k, v in row.items()} for step, row in table.iterrows()},  # fmt: skip
+        "time_scale": run.time_scale,
+        "note": "LLM call and total include simulated provider latency (stand-in, scaled)",
+    }
+
+
+def _paired_section(run: LoadRun) -> dict[str, Any]:
+    pairs = paired_overhead(run)
+    q = run.audit_queue
+    return {
+        "config": run.config.as_dict(),
+        "pairs": len(pairs),
+        "errors": run.errors,
+        "overhead_ms": _summary_dict(pairs["overhead_ms"].to_numpy()),
+        "raw_difference_ms": _summary_dict(pairs["raw_ms"].to_numpy()),
+        "pre_check_ms": _summary_dict(pairs["pre_check_ms"].to_numpy()),
+        "audit_on_path_ms": _summary_dict(pairs["audit_ms"].to_numpy()),
+        "audit_queue": None if q is None else q.as_dict(),
+        "time_scale": run.time_scale,
+    }
+
+
+def run_pipeline_bench(*, quick: bool = False, out: Path, records: Path, n: int | None = None,
+                       pairs: int | None = None, time_scale: float = 0.02,
+                       load_user: str = LOAD_USER, progress: bool | None = None) -> int:  # fmt: skip
+    n = n or (300 if quick else 1000)
+    pairs = pairs or (200 if quick else 1000)
+    report: dict[str, Any] = {"benchmark": "pipeline", "quick": quick, "machine": machine_info()}
+    runs: dict[str, LoadRun] = {}
+    with start_stack(time_scale=time_scale) as stack:
+        report["backends"] = stack.describe()
+        print(f"1/3 closed loop, {n} corpus queries, C=8, full pipeline ...", flush=True)
+        cfg = LoadConfig.closed(n=n, concurrency=8, load_user=load_user)
+        runs["main"] = run_load(stack, cfg, label="main", progress=progress)
+    report["main"] = _main_section(runs["main"])
+    overheads: dict[str, np.ndarray] = {}
+    report["paired"] = {}
+    with start_stack(time_scale=0, quiet=True) as fast:
+        report["paired_backends"] = fast.describe()
+        for i, (label, (transport, audit)) in enumerate(PAIRED_CONFIGS.items(), start=1):
+            print(f"2/3 paired {i}/{len(PAIRED_CONFIGS)}: {label}, {pairs} pairs ...", flush=True)
+            cfg = LoadConfig.paired(n=pairs, transport=transport, audit=audit, load_user=load_user)
+            run = run_load(fast, cfg, label=f"paired_{label}", progress=progress)
+            runs[run.label] = run
+            report["paired"][label] = _paired_section(run)
+            overheads[label] = paired_overhead(run)["overhead_ms"].to_numpy()
+        print("3/3 the floor: decision in process, /health, pre-check, audit per client ...",
+              flush=True)  # fmt: skip
+        floor = measure_floor(fast, n=200 if quick else 600, load_user=load_user)
+    table = floor.table()
+    report["floor"] = {
+        "decision_ms": _summary_dict(floor.decision_ms),
+        "libraries": {lib: {k: round(float(v), 4) for k, v in row.items()}
+                      for lib, row in table.iterrows()},  # fmt: skip
+        "n": floor.n,
+    }
+    results = check_targets(overheads)
+    report["targets"] = {r.target.name: r.as_dict() for r in results}
+    report["records_file"] = str(records)
+    save_results(records, runs, extra={"floor": report["floor"], "machine": report["machine"]})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    _print(report)
+    print(f"\nrecords written to {records}\nreport written to {out}")
+    return 0
+
+
+def _print(r: dict[str, Any]) -> None:
+    m = r["machine"]
+    print(f"\nmachine: {m['cores']} cores, {m['cpu']}, Python {m['python']}")
+    main = r["main"]
+    v = main["verdicts"]
+    print(f"main run: {main['n']} requests, {main['errors']} errors, "
+          f"{v['correct']}/{v['decisions']} decided as labelled, {main['throughput_rps']} req/s")  # fmt: skip
+    print(f"\n{'paired overhead (ms)':<26}{'pairs':>7}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
+    for label, p in r["paired"].items():
+        s = p["overhead_ms"]
+        print(f"{label:<26}{p['pairs']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}{s['max']:>9.3f}")
+    print("\ntargets:")
+    for name, t in r["targets"].items():
+        value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
+        print(f"  {'met   ' if t['met'] else 'MISSED'} {name:<36} {value} <= {t['limit']:g} ms")

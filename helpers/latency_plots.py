@@ -1,0 +1,291 @@
+"""Charts of the latency notebook: distributions, where the time goes, overhead, load.
+
+Every chart carries a title with n, axis labels with units, and says "simulated" wherever
+the provider stand-in's latency appears. The overhead and floor charts are in
+:mod:`helpers.overhead_plots`. Single-axes functions take ``ax=None`` and return
+the axes; multi-panel ones return the figure. Nothing changes matplotlib settings at import
+(the style is :func:`helpers.plots.use_style`). Introduced in ``03_latency_analysis.ipynb``.
+
+>>> steps = {"pre_check_ms": "pre-check"}
+>>> fig = plot_step_distributions(run.frame(), steps, run_label="main")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .plots import COLORS
+from .settings import PROJECT_ROOT
+from .stats import ecdf
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "FIGURES_DIR",
+    "STEP_COLORS",
+    "plot_approved_vs_blocked",
+    "plot_breakdown",
+    "plot_ecdf",
+    "plot_open_vs_closed",
+    "plot_share",
+    "plot_step_distributions",
+    "plot_sweep",
+    "save_figure",
+]
+
+FIGURES_DIR = PROJECT_ROOT / "notebooks" / "figures"
+STEP_COLORS = {
+    "pre-check": "#3b6ea8",
+    "LLM call": COLORS["simulated"],
+    "audit": "#e08a2c",
+    "other": "#8fb58f",
+    "time to first token": "#7a5aa6",
+    "total": "#333333",
+    "pre-check + audit": "#b0413e",
+}
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.0)) -> Axes:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _log_ms_axis(ax: Axes, axis: str = "x") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    fmt = FuncFormatter(lambda v, _pos: f"{v:g}")
+    if axis == "x":
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(fmt)
+    else:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(fmt)
+
+
+def save_figure(fig: Figure, name: str, folder: Path = FIGURES_DIR) -> Path:
+    """Save ``fig`` as ``folder/name.png`` (folder created if needed); returns the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    fig.savefig(path, format="png")
+    return path
+
+
+def plot_ecdf(
+    samples: Mapping[str, Sequence[float]],
+    *,
+    title: str,
+    xlabel: str = "ms",
+    log: bool = True,
+    ax: Axes | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Axes:
+    """One ECDF step line per sample, n in each legend entry."""
+    ax = _axes(ax)
+    for name, values in samples.items():
+        arr = np.asarray(values, float)
+        arr = arr[np.isfinite(arr)]
+        if arr.size == 0:
+            continue
+        x, y = ecdf(arr)
+        color = (colors or {}).get(name)
+        ax.step(x, y, where="post", label=f"{name} (n={arr.size})", color=color)
+    if log:
+        _log_ms_axis(ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of requests ≤ x")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_step_distributions(
+    df: pd.DataFrame,
+    steps: Mapping[str, str],
+    *,
+    run_label: str,
+    simulated: Sequence[str] = ("LLM call", "time to first token"),
+) -> Figure:
+    """One row per step: its ECDF (log x) and, beside it, a histogram on log-spaced bins."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(steps), 2, figsize=(9.0, 2.1 * len(steps)), squeeze=False)
+    for (col, name), (ax_e, ax_h) in zip(steps.items(), axes, strict=True):
+        values = df[col].dropna().to_numpy(float)
+        values = values[values > 0]
+        sim = " (simulated provider latency)" if name in simulated else ""
+        color = STEP_COLORS.get(name, COLORS["measured"])
+        if values.size == 0:
+            ax_e.set_title(f"{name}: no samples")
+            continue
+        x, y = ecdf(values)
+        ax_e.step(x, y, where="post", color=color)
+        _log_ms_axis(ax_e)
+        ax_e.set_ylim(0, 1.02)
+        ax_e.set_ylabel("fraction ≤ x")
+        ax_e.set_title(f"{name}{sim}: ECDF, n={values.size}", fontsize=9)
+        bins = np.geomspace(values.min(), values.max() * 1.0001, 40)
+        ax_h.hist(values, bins=bins, color=color, edgecolor="white", linewidth=0.3)
+        _log_ms_axis(ax_h)
+        ax_h.set_ylabel("requests")
+        ax_h.set_title(f"{name}{sim}: histogram, n={values.size}", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("time on the client (ms, log scale)")
+    fig.suptitle(f"Per-step latency, {run_label}")
+    return fig
+
+
+def plot_breakdown(df: pd.DataFrame, *, run_label: str, ax: Axes | None = None) -> Axes:
+    """Stacked time of every approved governed request, sorted by total: pre-check, LLM call
+    (simulated latency), audit, and the rest (scheduling on the client)."""
+    ax = _axes(ax, (9.0, 3.2))
+    ok = df[(df["arm"] == "governed") & (df["approved"] == True) & (df["error"] == "")]  # noqa: E712
+    ok = ok.sort_values("total_ms")
+    parts = {"pre-check": ok["pre_check_ms"], "LLM call": ok["llm_ms"], "audit": ok["audit_ms"]}
+    other = (ok["total_ms"] - ok["start_lag_ms"] - sum(parts.values())).clip(lower=0)
+    parts["other"] = other
+    x = np.arange(len(ok))
+    ax.stackplot(
+        x,
+        *[p.to_numpy(float) for p in parts.values()],
+        labels=[f"{k} (simulated)" if k == "LLM call" else k for k in parts],
+        colors=[STEP_COLORS[k] for k in parts],
+    )
+    ax.set_xlabel("approved requests, sorted by total time")
+    ax.set_ylabel("time on the client (ms)")
+    ax.set_title(f"Where the time goes, {run_label}, n={len(ok)} (LLM latency simulated)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_xlim(0, max(len(ok) - 1, 1))
+    return ax
+
+
+def plot_share(share: pd.DataFrame, *, run_label: str, ax: Axes | None = None) -> Axes:
+    """Distribution of pre-check + audit as a share of each request's total (percent)."""
+    ax = _axes(ax)
+    bins = np.geomspace(0.001, 100, 61)
+    ax.hist(
+        share["share"] * 100,
+        bins=bins,
+        alpha=0.8,
+        color=STEP_COLORS["pre-check + audit"],
+        label=f"as run (n={len(share)})",
+    )
+    if "share_at_scale_1" in share:
+        ax.hist(
+            share["share_at_scale_1"] * 100,
+            bins=bins,
+            alpha=0.6,
+            color=COLORS["simulated"],
+            label="projected at full simulated provider latency",
+        )
+    _log_ms_axis(ax)
+    ax.set_xlabel("governance share of total latency (%, log scale)")
+    ax.set_ylabel("requests")
+    ax.set_title(f"Governance share per request, {run_label}, n={len(share)}")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_approved_vs_blocked(df: pd.DataFrame, *, run_label: str) -> Figure:
+    """Two panels: total time and pre-check time, approved against blocked (log x)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.0), sharey=True)
+    gov = df[(df["arm"] == "governed") & (df["error"] == "") & df["approved"].notna()]
+    groups = {"approved": gov[gov["approved"] == True], "blocked": gov[gov["approved"] == False]}  # noqa: E712
+    colors = {"approved": COLORS["measured"], "blocked": "#b0413e"}
+    plot_ecdf(
+        {k: v["total_ms"] for k, v in groups.items()},
+        ax=ax1,
+        colors=colors,
+        title="Total per request (approved incl. simulated LLM)",
+        xlabel="total (ms, log scale)",
+    )
+    plot_ecdf(
+        {k: v["pre_check_ms"] for k, v in groups.items()},
+        ax=ax2,
+        colors=colors,
+        title="Pre-check alone",
+        xlabel="pre-check (ms, log scale)",
+    )
+    ax2.set_ylabel("")
+    fig.suptitle(f"Approved against blocked, {run_label}, n={len(gov)}")
+    return fig
+
+
+def plot_sweep(table: pd.DataFrame, *, label: str, ax: Axes | None = None) -> Axes:
+    """Closed loop: throughput (x) against p99 total latency (y, log), one point per C."""
+    ax = _axes(ax)
+    ax.plot(
+        table["throughput_rps"],
+        table["total_p99_ms"],
+        marker="o",
+        color=COLORS["measured"],
+        label="p99 total",
+    )
+    ax.plot(
+        table["throughput_rps"],
+        table["total_p50_ms"],
+        marker="s",
+        color="#8fb58f",
+        linestyle="--",
+        label="p50 total",
+    )
+    for _, row in table.iterrows():
+        ax.annotate(
+            f"C={int(row['concurrency'])}",
+            (row["throughput_rps"], row["total_p99_ms"]),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    _log_ms_axis(ax, "y")
+    ax.set_xlabel("throughput (completed requests/s)")
+    ax.set_ylabel("latency per request (ms, log)")
+    ax.set_title(f"Concurrency sweep, closed loop, {label}, n={int(table['n'].sum())}")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_open_vs_closed(
+    closed: pd.DataFrame, opened: Mapping[str, pd.DataFrame], *, closed_label: str
+) -> Figure:
+    """Side by side: the closed-loop view, then each open-loop rate with latency from the
+    planned start (what a user waits) beside service time from the actual start."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        1, 1 + len(opened), figsize=(3.3 * (1 + len(opened)), 3.0), sharex=True, sharey=True
+    )
+    plot_ecdf(
+        {"service time": closed["total_ms"]},
+        ax=axes[0],
+        title=f"Closed loop\n{closed_label}",
+        xlabel="ms (log)",
+        colors={"service time": COLORS["measured"]},
+    )
+    for ax, (label, df) in zip(axes[1:], opened.items(), strict=True):
+        samples = {
+            "from planned start": df["total_ms"],
+            "service time": df["total_ms"] - df["start_lag_ms"],
+        }
+        plot_ecdf(
+            samples,
+            ax=ax,
+            title=f"Open loop\n{label}",
+            xlabel="ms (log)",
+            colors={"from planned start": "#b0413e", "service time": COLORS["measured"]},
+        )
+        ax.set_ylabel("")
+    fig.suptitle("Closed against open loop: latency per request (LLM latency simulated)")
+    return fig
