@@ -51,7 +51,7 @@ class LoadConfig:
       *planned* start (coordinated omission corrected; the start lag is recorded).
     * ``paired``: ``n`` pairs, each the same prompt sent directly to the provider and
       through governance, in random order; a background audit is flushed (untimed) before
-      the next pair, then ``think_ms`` of idle time follows.
+      the next arm, and ``think_ms`` of idle time follows each pair.
 
     ``load_user`` is the ``user_token`` sent for corpus rows that are not about roles (see
     :func:`helpers.loadgen.user_for`). ``aa`` replaces the governed arm by a second direct

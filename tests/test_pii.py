@@ -318,3 +318,33 @@ def test_reprs_are_useful() -> None:
     assert repr(explain_pii("mail bob@example.com")) == (
         "[<PiiMatch email [5:20] email: address syntax + dotted domain>]"
     )
+
+
+def _luhn_failing_visa(n: int) -> list[str]:
+    import random
+
+    from helpers.pii_checks import _luhn_ok
+
+    rng = random.Random(3)
+    out: list[str] = []
+    while len(out) < n:
+        digits = "4" + "".join(rng.choice("0123456789") for _ in range(15))
+        if not _luhn_ok(digits):
+            out.append(digits)
+    return out
+
+
+def test_flood_under_the_budget_is_validated_and_clean() -> None:
+    from helpers.pii import VALIDATION_BUDGET
+
+    text = " ".join(_luhn_failing_visa(VALIDATION_BUDGET - 10))
+    assert [f.policy_id for f in scan_pii(text)] == []
+
+
+def test_flood_over_the_budget_fails_closed() -> None:
+    from helpers.pii import VALIDATION_BUDGET
+
+    text = " ".join(_luhn_failing_visa(VALIDATION_BUDGET + 50))
+    findings = scan_pii(text)
+    assert [f.policy_id for f in findings] == ["sys_pii_credit_card"]
+    assert findings[0].blocks and "not all were validated" in findings[0].reason

@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "bench-gateway.json")
     g.add_argument("--no-wrk", action="store_true", help="skip the wrk throughput runs")
     g.add_argument("--n", type=int, default=None, help="HTTP samples per step (default 1000/5000)")
+    __import__("helpers.bench.pipeline", fromlist=["add_command"]).add_command(sub)
     args = p.parse_args(argv)
     if args.command == "gateway":
         from .gateway import run_gateway_bench

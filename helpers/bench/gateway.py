@@ -43,6 +43,21 @@ def _ms(ns: int) -> float:
     return ns / 1e6
 
 
+def _bad_cards() -> str:
+    """1 MiB of distinct Visa-shaped numbers that all fail Luhn: the validator flood case."""
+    rng = random.Random(1)
+    out: list[str] = []
+    size = 0
+    while size < 1 << 20:
+        digits = [4] + [rng.randrange(10) for _ in range(15)]
+        total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2)
+                    for i, d in enumerate(reversed(digits)))  # fmt: skip
+        if total % 10:
+            out.append("".join(map(str, digits)))
+            size += 17
+    return " ".join(out)[: 1 << 20]
+
+
 def _decision_section(quick: bool) -> dict[str, Any]:
     settings = Settings.load()
     engine = DecisionEngine.from_settings(settings, rate_limits=False)
@@ -76,6 +91,10 @@ def _decision_section(quick: bool) -> dict[str, Any]:
         "1 MiB of \"a'--\"": "a'--" * (1 << 18),
         "1 MiB of 'sleep('": ("sleep(" * 174_763)[: 1 << 20],
         "1 MiB of spaces then SSN": " " * ((1 << 20) - 12) + " 123-45-6789",
+        "1 MiB of Luhn-failing card numbers": _bad_cards(),
+        "1 MiB of SSN-shaped, area 000": " ".join(
+            f"000-{i % 98 + 1:02d}-{i % 9998 + 1:04d}" for i in range(95_000)
+        )[: 1 << 20],
     }
     worst: dict[str, float] = {}
     for name, text in adversarial.items():

@@ -16,8 +16,10 @@ marked met or missed with its value. Benchmarks are not tests: nothing here fail
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +31,22 @@ from ..latency_floor import measure_floor
 from ..load_results import LOAD_USER, LoadConfig, LoadRun, save_results
 from ..loadgen import run_load
 from ..pipeline_stats import paired_overhead, step_table, verdicts
+from ..settings import PROJECT_ROOT
 from ..stack import start_stack
 from ..stats import summarize
 from .machine import machine_info
 
-__all__ = ["PAIRED_CONFIGS", "TARGETS", "Target", "TargetResult", "check_targets",
-           "run_pipeline_bench"]  # fmt: skip
+__all__ = [
+    "PAIRED_CONFIGS",
+    "TARGETS",
+    "Target",
+    "TargetResult",
+    "add_command",
+    "build_parser",
+    "check_targets",
+    "main",
+    "run_pipeline_bench",
+]
 
 #: Paired configurations: label -> (gateway client transport, audit mode).
 PAIRED_CONFIGS: dict[str, tuple[str, str]] = {
@@ -79,17 +91,27 @@ class TargetResult:
 
     def as_dict(self) -> dict[str, Any]:
         value = None if math.isnan(self.value_ms) else round(self.value_ms, 4)
-        return {"value": value, "limit": self.target.limit_ms, "unit": "ms", "met": self.met,
-                "n": self.n, "config": self.target.config, "stat": self.target.stat}  # fmt: skip
+        return {
+            "value": value,
+            "limit": self.target.limit_ms,
+            "unit": "ms",
+            "met": self.met,
+            "n": self.n,
+            "config": self.target.config,
+            "stat": self.target.stat,
+        }
 
     def __repr__(self) -> str:
         state = "met" if self.met else "MISSED"
-        return (f"<TargetResult {self.target.name} {self.value_ms:.3f} <= "
-                f"{self.target.limit_ms:g} {state} n={self.n}>")  # fmt: skip
+        return (
+            f"<TargetResult {self.target.name} {self.value_ms:.3f} <= "
+            f"{self.target.limit_ms:g} {state} n={self.n}>"
+        )
 
 
-def check_targets(overheads: Mapping[str, np.ndarray],
-                  targets: tuple[Target, ...] = TARGETS) -> list[TargetResult]:  # fmt: skip
+def check_targets(
+    overheads: Mapping[str, np.ndarray], targets: tuple[Target, ...] = TARGETS
+) -> list[TargetResult]:
     """Each target against its configuration's per-pair overheads (NaN when not measured)."""
     out = []
     for t in targets:
@@ -103,7 +125,10 @@ def check_targets(overheads: Mapping[str, np.ndarray],
 
 
 def _summary_dict(values: np.ndarray) -> dict[str, float]:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in summarize(values).as_dict().items()}
+    return {
+        k: round(v, 4) if isinstance(v, float) else v
+        for k, v in summarize(values).as_dict().items()
+    }
 
 
 def _main_section(run: LoadRun) -> dict[str, Any]:
@@ -115,8 +140,10 @@ def _main_section(run: LoadRun) -> dict[str, Any]:
         "wall_s": round(run.wall_s, 3),
         "throughput_rps": round(run.throughput, 2),
         "verdicts": verdicts(run),
-        "steps_ms": {step: {k: (round(v, 4) if isinstance(v, float) else int(v))
-                            for k, v in row.items()} for step, row in table.iterrows()},  # fmt: skip
+        "steps_ms": {
+            step: {k: int(v) if k == "n" else round(float(v), 4) for k, v in row.items()}
+            for step, row in table.iterrows()
+        },
         "time_scale": run.time_scale,
         "note": "LLM call and total include simulated provider latency (stand-in, scaled)",
     }
@@ -138,9 +165,17 @@ def _paired_section(run: LoadRun) -> dict[str, Any]:
     }
 
 
-def run_pipeline_bench(*, quick: bool = False, out: Path, records: Path, n: int | None = None,
-                       pairs: int | None = None, time_scale: float = 0.02,
-                       load_user: str = LOAD_USER, progress: bool | None = None) -> int:  # fmt: skip
+def run_pipeline_bench(
+    *,
+    quick: bool = False,
+    out: Path,
+    records: Path,
+    n: int | None = None,
+    pairs: int | None = None,
+    time_scale: float = 0.02,
+    load_user: str = LOAD_USER,
+    progress: bool | None = None,
+) -> int:
     n = n or (300 if quick else 1000)
     pairs = pairs or (200 if quick else 1000)
     report: dict[str, Any] = {"benchmark": "pipeline", "quick": quick, "machine": machine_info()}
@@ -162,14 +197,18 @@ def run_pipeline_bench(*, quick: bool = False, out: Path, records: Path, n: int 
             runs[run.label] = run
             report["paired"][label] = _paired_section(run)
             overheads[label] = paired_overhead(run)["overhead_ms"].to_numpy()
-        print("3/3 the floor: decision in process, /health, pre-check, audit per client ...",
-              flush=True)  # fmt: skip
+        print(
+            "3/3 the floor: decision in process, /health, pre-check, audit per client ...",
+            flush=True,
+        )
         floor = measure_floor(fast, n=200 if quick else 600, load_user=load_user)
     table = floor.table()
     report["floor"] = {
         "decision_ms": _summary_dict(floor.decision_ms),
-        "libraries": {lib: {k: round(float(v), 4) for k, v in row.items()}
-                      for lib, row in table.iterrows()},  # fmt: skip
+        "libraries": {
+            lib: {k: int(v) if k == "n" else round(float(v), 4) for k, v in row.items()}
+            for lib, row in table.iterrows()
+        },
         "n": floor.n,
     }
     results = check_targets(overheads)
@@ -188,13 +227,93 @@ def _print(r: dict[str, Any]) -> None:
     print(f"\nmachine: {m['cores']} cores, {m['cpu']}, Python {m['python']}")
     main = r["main"]
     v = main["verdicts"]
-    print(f"main run: {main['n']} requests, {main['errors']} errors, "
-          f"{v['correct']}/{v['decisions']} decided as labelled, {main['throughput_rps']} req/s")  # fmt: skip
+    print(
+        f"main run: {main['n']} requests, {main['errors']} errors, "
+        f"{v['correct']}/{v['decisions']} decided as labelled, {main['throughput_rps']} req/s"
+    )
     print(f"\n{'paired overhead (ms)':<26}{'pairs':>7}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
     for label, p in r["paired"].items():
         s = p["overhead_ms"]
-        print(f"{label:<26}{p['pairs']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}{s['max']:>9.3f}")
+        print(
+            f"{label:<26}{p['pairs']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}{s['max']:>9.3f}"
+        )
     print("\ntargets:")
     for name, t in r["targets"].items():
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
         print(f"  {'met   ' if t['met'] else 'MISSED'} {name:<36} {value} <= {t['limit']:g} ms")
+
+
+def build_parser(prog: str = "python -m helpers.bench pipeline") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="The governed pipeline end to end: "
+        "per-step latency, paired overhead targets, the floor.",
+    )
+    p.add_argument("--quick", action="store_true", help="small samples (300 queries, 200 pairs)")
+    p.add_argument("--n", type=int, help="corpus queries in the closed-loop run (default 1000)")
+    p.add_argument("--pairs", type=int, help="pairs per paired configuration (default 1000)")
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.02,
+        help="stand-in time scale for the closed-loop run (simulated latency x S)",
+    )
+    p.add_argument(
+        "--load-user",
+        default=LOAD_USER,
+        help="user_token for rows not about roles (default %(default)s)",
+    )
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "bench-pipeline.json")
+    p.add_argument(
+        "--records",
+        type=Path,
+        default=PROJECT_ROOT / "reports" / "bench-pipeline-records.json",
+        help="results file with every request (reload with load_results)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_pipeline_bench(
+        quick=args.quick,
+        out=args.out,
+        records=args.records,
+        n=args.n,
+        pairs=args.pairs,
+        time_scale=args.time_scale,
+        load_user=args.load_user,
+        progress=False if args.no_progress else None,
+    )
+
+
+class _RunPipeline(argparse.Action):
+    """Takes every argument after ``pipeline``, parses them with :func:`build_parser`, runs
+    the benchmark and exits with its status (so one line registers the subcommand)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        parser.exit(main(list(values)))
+
+
+def add_command(sub: Any) -> None:
+    """Register ``pipeline`` on the ``python -m helpers.bench`` subcommands."""
+    # No prefix characters: every word after "pipeline" (options included) is handed to
+    # _RunPipeline, which parses them with the full parser above, --help included.
+    cmd = sub.add_parser(
+        "pipeline",
+        add_help=False,
+        prefix_chars="\0",
+        help="pre-check + LLM call + audit end to end; paired overhead targets",
+    )
+    cmd.add_argument("args", nargs="*", action=_RunPipeline, help=argparse.SUPPRESS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
