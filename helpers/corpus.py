@@ -61,8 +61,15 @@ def load_corpus(folder: Path = CORPUS_DIR) -> list[CorpusRow]:
                 seen.add(rec["id"])
                 policies = tuple(p for p in rec["expected_policies"].split(";") if p)
                 rows.append(
-                    CorpusRow(rec["id"], rec["category"], rec["user_token"], rec["query"],
-                              flag == "true", policies, path.stem)  # fmt: skip
+                    CorpusRow(
+                        rec["id"],
+                        rec["category"],
+                        rec["user_token"],
+                        rec["query"],
+                        flag == "true",
+                        policies,
+                        path.stem,
+                    )  # fmt: skip
                 )
     return rows
 
@@ -78,7 +85,8 @@ class Miss:
     def __repr__(self) -> str:
         return (
             f"<Miss {self.row.id}: expected approved={self.row.expected_approved} "
-            f"{list(self.row.expected_policies)}, got approved={self.approved} {list(self.policies)}>"
+            f"{list(self.row.expected_policies)}, "
+            f"got approved={self.approved} {list(self.policies)}>"
         )
 
 

@@ -31,7 +31,7 @@ class Finding:
     (``SQLI_BLOCK_MODE=warn``, ``PII_BLOCK_CRITICAL=false``). ``span`` is the (start, end)
     of the first match in the query, for explanation only; the raw text is never stored.
 
-    >>> Finding("sys_pii_ssn", "pii", "critical", "block", "Query contains a US Social Security number")
+    >>> Finding("sys_pii_ssn", "pii", "critical", "block", "Query contains a US SSN")
     <Finding sys_pii_ssn block critical>
     """
 

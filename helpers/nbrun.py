@@ -97,12 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         if args.build:
             figures = _export(nb, path.stem, args.build)
-            print(f"  done in {seconds:.1f} s -> {args.build / path.stem}.html, {figures} figure(s)")
+            print(
+                f"  done in {seconds:.1f} s -> {args.build / path.stem}.html, {figures} figure(s)"
+            )
         else:
             nbformat.write(nb, path)
             print(f"  done in {seconds:.1f} s (outputs written in place)")
     if args.build and not failed:
-        print(f"\nopen {args.build.resolve()}/*.html in a browser; figures in {args.build / 'figures'}")
+        print(
+            f"\nopen {args.build.resolve()}/*.html in a browser; "
+            f"figures in {args.build / 'figures'}"
+        )
     return 1 if failed else 0
 
 

@@ -85,7 +85,7 @@ def plot_overhead_by_config(
     ax = _axes(ax, (8.0, 3.2))
     names = list(overheads)
     data = [np.asarray(overheads[k], float) for k in names]
-    ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False, widths=0.5)
+    ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False, widths=0.5)
     ax.set_yticks(
         range(1, len(names) + 1), [f"{k}\n(n={len(d)})" for k, d in zip(names, data, strict=True)]
     )

@@ -152,7 +152,10 @@ class Settings:
         kw: dict[str, object] = {}
         if (v := get("AXONFLOW_AGENT_URL")) is not None:
             kw["agent_url"] = v.rstrip("/")
-        for env_name, attr in [("AXONFLOW_CLIENT_ID", "client_id"), ("AXONFLOW_USER_TOKEN", "user_token")]:
+        for env_name, attr in [
+            ("AXONFLOW_CLIENT_ID", "client_id"),
+            ("AXONFLOW_USER_TOKEN", "user_token"),
+        ]:
             if (v := get(env_name)) is not None:
                 kw[attr] = v
         for env_name, attr in [

@@ -89,7 +89,9 @@ class Stack:
 
         if self.anthropic.live:
             return anthropic.Anthropic(api_key=self.settings.anthropic_api_key.get(), **kwargs)
-        return anthropic.Anthropic(api_key="offline-stand-in", base_url=self.anthropic.url, **kwargs)
+        return anthropic.Anthropic(
+            api_key="offline-stand-in", base_url=self.anthropic.url, **kwargs
+        )
 
     def async_anthropic_client(self, **kwargs: Any) -> Any:
         import anthropic

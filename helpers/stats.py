@@ -47,8 +47,7 @@ class LatencySummary:
 
     def __repr__(self) -> str:
         return (
-            f"<LatencySummary n={self.n} p50={self.p50:.3f} p99={self.p99:.3f} "
-            f"max={self.max:.3f}>"
+            f"<LatencySummary n={self.n} p50={self.p50:.3f} p99={self.p99:.3f} max={self.max:.3f}>"
         )
 
 

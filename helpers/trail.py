@@ -270,17 +270,27 @@ def blocked_share(decisions: pd.DataFrame, freq: str = "1h") -> pd.DataFrame:
 
 
 def snapshot_db(db_path: str | Path, dest: str | Path) -> Path:
-    """A consistent copy of a gateway database, taken while the gateway keeps running.
+    """A consistent, self-contained copy of a gateway database file.
 
-    Uses SQLite's online backup (the WAL's committed pages included, which a plain file copy
-    would miss) and copies the ``<db>.key`` file beside it, if any, so a gateway can open
-    the copy with the same hashing key.
+    The embedded gateway holds its database exclusively while it runs (readers use the HTTP
+    read-back), so stop it first. Uses SQLite's backup API (committed pages still in the
+    write-ahead log included, which a plain file copy would miss) and copies the
+    ``<db>.key`` file beside it, if any, so a gateway can open the copy with the same key.
     """
     src_path, dest = Path(db_path), Path(dest)
+    if not src_path.is_file():
+        raise FileNotFoundError(f"no database file at {src_path}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.unlink(missing_ok=True)
-    src = sqlite3.connect(src_path)
+    src = sqlite3.connect(src_path, timeout=1.0)
     try:
+        try:  # fail fast: sqlite's backup would retry a locked source for ever
+            src.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            raise RuntimeError(
+                f"cannot copy {src_path}: {exc}. A running gateway holds its database "
+                "exclusively; stop it (service.stop()) and copy again."
+            ) from None
         copy = sqlite3.connect(dest)
         try:
             src.backup(copy)

@@ -70,8 +70,14 @@ def run(stack: Stack, provider: str, query: str, user: str, model: str | None = 
             print(f"   Policies: {', '.join(pre.policies)}\n")
             print(f"Step 2: LLM Call ({label})... skipped: the query was blocked\n")
             print("Step 3: Audit Logging (the refusal)...")
-            aud = gateway.audit(pre.context_id, provider, model, TokenUsage(0, 0), latency_ms=0,
-                                response_summary="blocked by pre-check; LLM not called")  # fmt: skip
+            aud = gateway.audit(
+                pre.context_id,
+                provider,
+                model,
+                TokenUsage(0, 0),
+                latency_ms=0,
+                response_summary="blocked by pre-check; LLM not called",
+            )
             print(f"   Audit logged in {format_ms(aud.duration_ms)}")
             print(f"   Audit ID: {aud.audit_id}")
             return 0
@@ -105,13 +111,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m helpers.walkthrough", description=__doc__)
     p.add_argument("--provider", choices=("openai", "anthropic"), default="openai")
     p.add_argument("--query", default=DEFAULT_QUERY)
-    p.add_argument("--user", default=None, help="user token (default AXONFLOW_USER_TOKEN or user-123)")
+    p.add_argument(
+        "--user", default=None, help="user token (default AXONFLOW_USER_TOKEN or user-123)"
+    )
     p.add_argument("--model", default=None, help="model id (default per provider)")
-    p.add_argument("--time-scale", type=float, default=None,
-                   help="stand-in latency multiplier (default STANDIN_TIME_SCALE or 1)")  # fmt: skip
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="stand-in latency multiplier (default STANDIN_TIME_SCALE or 1)",
+    )
     args = p.parse_args(argv)
     with start_stack(time_scale=args.time_scale, quiet=True) as stack:
-        return run(stack, args.provider, args.query, args.user or stack.settings.user_token, args.model)
+        return run(
+            stack, args.provider, args.query, args.user or stack.settings.user_token, args.model
+        )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ BENIGN = "What are best practices for AI model deployment?"
 
 
 def pre_check(http: httpx.Client, query: str = BENIGN, **extra: object) -> httpx.Response:
-    return http.post(PRE, json={"user_token": "user-123", "client_id": "acme", "query": query, **extra})
+    return http.post(
+        PRE, json={"user_token": "user-123", "client_id": "acme", "query": query, **extra}
+    )
 
 
 def audit_body(context_id: str, **extra: object) -> dict[str, object]:
@@ -58,7 +60,9 @@ def test_health_shape(http: httpx.Client, clock: FakeClock) -> None:
     [("GET", "/nope", 404), ("POST", "/api/policy/other", 404), ("GET", PRE, 405),
      ("PUT", AUDIT, 405), ("POST", "/health", 405), ("DELETE", "/api/audit/records", 405)],
 )  # fmt: skip
-def test_routing_errors_are_contract_json(http: httpx.Client, method: str, path: str, status: int) -> None:
+def test_routing_errors_are_contract_json(
+    http: httpx.Client, method: str, path: str, status: int
+) -> None:
     r = http.request(method, path)
     assert r.status_code == status
     assert r.headers["content-type"].startswith("application/json")
@@ -220,7 +224,9 @@ def test_blocked_context_may_be_audited_twice(http: httpx.Client) -> None:
         (("model",), "model field is required"),
     ],
 )
-def test_audit_required_fields_in_order(http: httpx.Client, drop: tuple[str, ...], message: str) -> None:
+def test_audit_required_fields_in_order(
+    http: httpx.Client, drop: tuple[str, ...], message: str
+) -> None:
     ctx = pre_check(http).json()["context_id"]
     body = {k: v for k, v in audit_body(ctx).items() if k not in drop}
     r = http.post(AUDIT, json=body)
@@ -315,7 +321,11 @@ def test_raw_query_and_token_never_stored(make_gateway, clock, tmp_path) -> None
     gw = make_gateway(clock=clock, db=db)
     marker = "ZebraQuokkaMarker"
     with httpx.Client(base_url=gw.url) as http:
-        body = {"user_token": "TokenMarkerXyz", "client_id": "acme", "query": f"Tell me about {marker}"}
+        body = {
+            "user_token": "TokenMarkerXyz",
+            "client_id": "acme",
+            "query": f"Tell me about {marker}",
+        }
         ctx = http.post(PRE, json=body).json()["context_id"]
         http.post(AUDIT, json=audit_body(ctx, response_summary="SummaryMarkerAbc"))
     gw.__exit__(None, None, None)

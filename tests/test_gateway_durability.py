@@ -19,11 +19,19 @@ AUDIT = "/api/audit/llm-call"
 
 
 def _audit(ctx: str) -> dict[str, object]:
-    return {"context_id": ctx, "client_id": "acme", "provider": "openai", "model": "gpt-4o-mini",
-            "token_usage": {"prompt_tokens": 3, "completion_tokens": 5}, "latency_ms": 12}  # fmt: skip
+    return {
+        "context_id": ctx,
+        "client_id": "acme",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "token_usage": {"prompt_tokens": 3, "completion_tokens": 5},
+        "latency_ms": 12,
+    }
 
 
-async def _post_until_killed(url: str, gateway_kill, workers: int, kill_after: int) -> tuple[set, set]:  # type: ignore[no-untyped-def]
+async def _post_until_killed(
+    url: str, gateway_kill, workers: int, kill_after: int
+) -> tuple[set, set]:  # type: ignore[no-untyped-def]
     """Post pre-check + audit pairs from many tasks; SIGKILL the gateway mid-stream."""
     acked_contexts: set[str] = set()
     acked_audits: set[str] = set()
@@ -75,7 +83,9 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
     assert report.ok, report.problem
     # And the gateway starts again on the same file and keeps the chain going.
     with start_gateway(db_path=db) as again, httpx.Client(base_url=again.url) as http:
-        ctx = http.post(PRE, json={"client_id": "acme", "query": "after restart"}).json()["context_id"]
+        ctx = http.post(PRE, json={"client_id": "acme", "query": "after restart"}).json()[
+            "context_id"
+        ]
         assert http.post(AUDIT, json=_audit(ctx)).status_code == 200
         verify = http.get("/api/audit/verify").json()
     assert verify["ok"] is True and verify["checked"] >= len(contexts) + len(audits) + 2
@@ -115,13 +125,16 @@ def test_custom_policies_reload_without_restart(tmp_path: Path) -> None:
             httpx.Client(base_url=gw.url) as http:  # fmt: skip
         assert http.post(PRE, json=query).json()["approved"] is True
         original = policies.read_text()
-        policies.write_text(original + """
+        policies.write_text(
+            original
+            + """
   - id: no_kestrel
     keywords: [Operation Kestrel]
     action: block
     severity: high
     reason: Operation Kestrel is not public
-""")
+"""
+        )
         r = http.post("/api/policies/reload")
         assert r.status_code == 200 and r.json()["success"] is True
         body = http.post(PRE, json=query).json()

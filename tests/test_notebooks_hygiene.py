@@ -21,7 +21,9 @@ KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_-]{16,}|sk-ant-[A-Za-z0-9_-]{16,}|AKIA[0
 FORBIDDEN = {
     "pip install": re.compile(r"^\s*[%!]?\s*pip install", re.M),
     "sys.path edit": re.compile(r"sys\.path\.(insert|append)|sys\.path\s*="),
-    "os.environ assignment": re.compile(r"os\.environ\[[^\]]+\]\s*=|os\.environ\.(update|setdefault)\("),
+    "os.environ assignment": re.compile(
+        r"os\.environ\[[^\]]+\]\s*=|os\.environ\.(update|setdefault)\("
+    ),
 }
 
 
@@ -99,9 +101,24 @@ def test_every_code_cell_has_prose_before_it(nb: nbformat.NotebookNode) -> None:
 
 def test_nbval_tags_are_explained(nb: nbformat.NotebookNode) -> None:
     for i, cell in enumerate(nb.cells):
-        tags = set(cell.metadata.get("tags", ())) & {"nbval-ignore-output", "nbval-skip", "raises-exception"}
+        tags = set(cell.metadata.get("tags", ())) & {
+            "nbval-ignore-output",
+            "nbval-skip",
+            "raises-exception",
+        }
         if tags:
             prose = nb.cells[i - 1].source.lower()
-            assert any(w in prose for w in ("vary", "varies", "measure", "skip", "live", "error", "timing", "differ", "random")), (
-                f"cell {i} is tagged {sorted(tags)} without a reason in the prose above"
-            )
+            assert any(
+                w in prose
+                for w in (
+                    "vary",
+                    "varies",
+                    "measure",
+                    "skip",
+                    "live",
+                    "error",
+                    "timing",
+                    "differ",
+                    "random",
+                )
+            ), f"cell {i} is tagged {sorted(tags)} without a reason in the prose above"

@@ -51,9 +51,13 @@ def test_bad_values_name_the_variable(env: dict[str, str], fragment: str) -> Non
         Settings.load(env=env, dotenv_path=None)
 
 
-@pytest.mark.parametrize(("raw", "value"), [("0", False), ("false", False), ("TRUE", True), ("1", True)])
+@pytest.mark.parametrize(
+    ("raw", "value"), [("0", False), ("false", False), ("TRUE", True), ("1", True)]
+)
 def test_pii_switch_values(raw: str, value: bool) -> None:
-    assert Settings.load(env={"PII_BLOCK_CRITICAL": raw}, dotenv_path=None).pii_block_critical is value
+    assert (
+        Settings.load(env={"PII_BLOCK_CRITICAL": raw}, dotenv_path=None).pii_block_critical is value
+    )
 
 
 def test_unknown_override_is_an_error() -> None:

@@ -88,7 +88,7 @@ def _decision_section(quick: bool) -> dict[str, Any]:
         "1 MiB of 'union select '": ("union select " * 80_660)[: 1 << 20],
         "1 MiB of '/*'": "/*" * (1 << 19),
         "1 MiB of 'a@'": "a@" * (1 << 19),
-        "1 MiB of \"a'--\"": "a'--" * (1 << 18),
+        '1 MiB of "a\'--"': "a'--" * (1 << 18),
         "1 MiB of 'sleep('": ("sleep(" * 174_763)[: 1 << 20],
         "1 MiB of spaces then SSN": " " * ((1 << 20) - 12) + " 123-45-6789",
         "1 MiB of Luhn-failing card numbers": _bad_cards(),
@@ -105,8 +105,11 @@ def _decision_section(quick: bool) -> dict[str, Any]:
             times.append(_ms(time.perf_counter_ns() - t0))
         worst[name] = max(times)
     return {
-        "corpus": {"rows": verdicts.total, "correct": verdicts.correct,
-                   "misses": [repr(m) for m in verdicts.misses]},  # fmt: skip
+        "corpus": {
+            "rows": verdicts.total,
+            "correct": verdicts.correct,
+            "misses": [repr(m) for m in verdicts.misses],
+        },  # fmt: skip
         "decision_us_corpus": summarize(corpus_us).as_dict(),
         "decision_us_corpus_passes": passes,
         "decision_us_2kb": summarize(long_us).as_dict(),
@@ -134,17 +137,24 @@ def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
                         samples["health"].append(_ms(dt))
                     errors += r.status_code != 200
                     continue
-                body = {"user_token": LOAD_USER, "client_id": "bench", "query": queries[i % len(queries)]}
+                body = {
+                    "user_token": LOAD_USER,
+                    "client_id": "bench",
+                    "query": queries[i % len(queries)],
+                }
                 t0 = time.perf_counter_ns()
                 r = client.post("/api/policy/pre-check", json=body)
                 ctx = r.json()
                 dt_pre = time.perf_counter_ns() - t0
                 errors += r.status_code != 200
                 audit = {
-                    "context_id": ctx.get("context_id", ""), "client_id": "bench",
-                    "provider": "openai", "model": "gpt-4o-mini", "latency_ms": 640,
-                    "token_usage": {"prompt_tokens": 25, "completion_tokens": 150, "total_tokens": 175},
-                }  # fmt: skip
+                    "context_id": ctx.get("context_id", ""),
+                    "client_id": "bench",
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "latency_ms": 640,
+                    "token_usage": {"prompt_tokens": 25, "completion_tokens": 150},
+                }
                 t0 = time.perf_counter_ns()
                 r = client.post("/api/audit/llm-call", json=audit)
                 r.json()
@@ -166,12 +176,15 @@ def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
 
 _WRK_LUA = """
 wrk.method = "POST"
-wrk.body = '{"user_token": "%s", "client_id": "bench", "query": "What are best practices for AI model deployment?"}'
+wrk.body = '{"user_token": "%s", "client_id": "bench", '
+  .. '"query": "What are best practices for AI model deployment?"}'
 wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def _wrk(url: str, path: str, connections: int, seconds: float, script: Path | None) -> dict[str, Any]:
+def _wrk(
+    url: str, path: str, connections: int, seconds: float, script: Path | None
+) -> dict[str, Any]:
     cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
@@ -212,8 +225,12 @@ def _throughput_section(url: str, pid: int, quick: bool) -> dict[str, Any]:
         "load_generator": "wrk (separate process), POST pre-check, keep-alive",
         "pre_check": runs,
         "health_32": health,
-        "memory": {"pre_checks": soak["requests"], "rss_mb_before": rss_before,
-                   "rss_mb_after": rss_after, "non_2xx": soak["non_2xx"]},  # fmt: skip
+        "memory": {
+            "pre_checks": soak["requests"],
+            "rss_mb_before": rss_before,
+            "rss_mb_after": rss_after,
+            "non_2xx": soak["non_2xx"],
+        },  # fmt: skip
     }
 
 
@@ -265,7 +282,9 @@ def run_gateway_bench(quick: bool, out: Path, use_wrk: bool = True, n: int | Non
     _check(t, "decision_2kb_p50_us", d["decision_us_2kb"]["p50"], 25, "us")
     _check(t, "decision_2kb_p99_us", d["decision_us_2kb"]["p99"], 100, "us")
     _check(t, "adversarial_worst_ms", max(d["adversarial_ms_worst_of_3"].values()), 50, "ms")
-    _check(t, "corpus_correct_pct", 100 * d["corpus"]["correct"] / d["corpus"]["rows"], 100, "%", True)
+    _check(
+        t, "corpus_correct_pct", 100 * d["corpus"]["correct"] / d["corpus"]["rows"], 100, "%", True
+    )
     _check(t, "pre_check_p50_above_floor_ms", h["pre_check_p50_above_floor_ms"], 0.15, "ms")
     _check(t, "audit_p50_above_floor_ms", h["audit_p50_above_floor_ms"], 0.3, "ms")
     _check(t, "pre_check_p99_plus_audit_p99_ms", h["pre_check_p99_plus_audit_p99_ms"], 3.0, "ms")
@@ -310,4 +329,6 @@ def _print_summary(r: dict[str, Any]) -> None:
     print("\ntargets:")
     for name, t in r["targets"].items():
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
-        print(f"  {'met ' if t['met'] else 'MISS'} {name}: {value} {t['unit']} (limit {t['limit']})")
+        print(
+            f"  {'met ' if t['met'] else 'MISS'} {name}: {value} {t['unit']} (limit {t['limit']})"
+        )

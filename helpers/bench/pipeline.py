@@ -175,6 +175,7 @@ def run_pipeline_bench(
     time_scale: float = 0.02,
     load_user: str = LOAD_USER,
     progress: bool | None = None,
+    floor_n: int | None = None,
 ) -> int:
     n = n or (300 if quick else 1000)
     pairs = pairs or (200 if quick else 1000)
@@ -201,7 +202,7 @@ def run_pipeline_bench(
             "3/3 the floor: decision in process, /health, pre-check, audit per client ...",
             flush=True,
         )
-        floor = measure_floor(fast, n=200 if quick else 600, load_user=load_user)
+        floor = measure_floor(fast, n=floor_n or (200 if quick else 600), load_user=load_user)
     table = floor.table()
     report["floor"] = {
         "decision_ms": _summary_dict(floor.decision_ms),

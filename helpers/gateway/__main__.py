@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default 8080)")
     p.add_argument("--db", default="gateway.db", help="SQLite audit database (default gateway.db)")
     p.add_argument("--users", type=Path, help="user directory YAML (default data/users.yaml)")
-    p.add_argument("--policies", type=Path, help="custom policies YAML (default data/policies.yaml)")
+    p.add_argument(
+        "--policies", type=Path, help="custom policies YAML (default data/policies.yaml)"
+    )
     p.add_argument("--pricing", type=Path, help="pricing table YAML (default data/pricing.yaml)")
     p.add_argument("--fsync", action="store_true", help="fsync every commit (power-loss durable)")
     return p
@@ -66,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sock.bind((args.host, args.port))
     except OSError as exc:
-        print(f"gateway: cannot bind {args.host}:{args.port}: {exc.strerror}. "
-              "Pick another --port, or 0 for a free one.", file=sys.stderr)
+        print(
+            f"gateway: cannot bind {args.host}:{args.port}: {exc.strerror}. "
+            "Pick another --port, or 0 for a free one.",
+            file=sys.stderr,
+        )
         return 2
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(

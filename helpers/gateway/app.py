@@ -77,7 +77,8 @@ class Endpoint:
                 503,
                 {
                     "success": False,
-                    "error": "The gateway could not record this request; nothing was stored. Retry.",
+                    "error": "The gateway could not record this request; "
+                    "nothing was stored. Retry.",
                 },
             )
         if isinstance(payload, str):

@@ -9,10 +9,9 @@ may reach a handler unvalidated, so nothing a client sends can cause a 500.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
-
 
 __all__ = ["AuditRequest", "Call", "PreCheckRequest", "Reject", "parse_audit", "parse_pre_check"]
 
