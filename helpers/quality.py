@@ -21,7 +21,8 @@ Definitions used throughout:
 >>> from helpers.corpus import load_corpus
 >>> from helpers.engine import DecisionEngine
 >>> from helpers.settings import Settings
->>> engine = DecisionEngine.from_settings(Settings.load(env={}, dotenv_path=None), rate_limits=False)
+>>> settings = Settings.load(env={}, dotenv_path=None)
+>>> engine = DecisionEngine.from_settings(settings, rate_limits=False)
 >>> report = quality_report(run_corpus(engine, load_corpus()[:5]))
 >>> report.total
 5
@@ -48,6 +49,7 @@ __all__ = [
     "Counts",
     "QualityReport",
     "RowResult",
+    "decide_examples",
     "family_of",
     "plot_confusion",
     "primary_family",
@@ -59,9 +61,10 @@ NONE = "none"
 
 
 def family_of(policy_id: str) -> str:
-    """The family a policy id belongs to: ``sqli``, ``admin``, ``pii``, ``rate_limit`` or ``custom``.
+    """The family of a policy id: ``sqli``, ``admin``, ``pii``, ``rate_limit`` or ``custom``.
 
-    >>> [family_of(p) for p in ("sqli_generic", "sys_admin_audit_log", "sys_pii_ssn", "rate_limit", "my_rule")]
+    >>> ids = ("sqli_generic", "sys_admin_audit_log", "sys_pii_ssn", "rate_limit", "my_rule")
+    >>> [family_of(p) for p in ids]
     ['sqli', 'admin', 'pii', 'rate_limit', 'custom']
     """
     if policy_id.startswith("sqli_"):
@@ -200,6 +203,31 @@ def run_corpus(decider: Any, rows: Sequence[CorpusRow] | None = None) -> list[Ro
     return out
 
 
+def decide_examples(decider: Any, examples: Iterable[tuple[str, str, str]]) -> pd.DataFrame:
+    """Decide ``(label, user_token, query)`` examples; one row each, in the order given.
+
+    Columns: ``example`` (the label), ``user_token``, ``query``, ``approved``, ``policies``
+    (the ids joined with ``", "``) and ``block_reason`` (empty when approved).
+    """
+    decide = _as_decider(decider)
+    rows = []
+    for label, user, query in examples:
+        reason = None
+        if hasattr(decider, "pre_check"):  # keep the reason the gateway gave
+            result = decider.pre_check(query, user_token=user)
+            approved, policies, reason = result.approved, result.policies, result.block_reason
+        elif hasattr(decider, "decide"):
+            decision = decider.decide(query, user)
+            approved, policies, reason = decision.approved, decision.policies, decision.block_reason
+        else:
+            approved, policies = decide(query, user)
+        rows.append({"example": label, "user_token": user, "query": query,
+                     "approved": bool(approved), "policies": ", ".join(policies),
+                     "block_reason": reason or ""})  # fmt: skip
+    return pd.DataFrame(rows, columns=["example", "user_token", "query", "approved", "policies",
+                                       "block_reason"])  # fmt: skip
+
+
 def _label_counts(label: str, results: Sequence[RowResult], expected: Callable[[RowResult], bool],
                   decided: Callable[[RowResult], bool]) -> Counts:  # fmt: skip
     tp = fp = fn = tn = 0
@@ -239,7 +267,8 @@ class QualityReport:
         """Row-level counts per family, in reporting order."""
         return [
             _label_counts(
-                fam, self.results,
+                fam,
+                self.results,
                 lambda r, f=fam: any(family_of(p) == f for p in r.row.expected_policies),
                 lambda r, f=fam: any(family_of(p) == f for p in r.policies),
             )  # fmt: skip
@@ -250,7 +279,8 @@ class QualityReport:
         """Counts per policy id, in the order given."""
         return [
             _label_counts(
-                pid, self.results,
+                pid,
+                self.results,
                 lambda r, p=pid: p in r.row.expected_policies,
                 lambda r, p=pid: p in r.policies,
             )  # fmt: skip
@@ -314,9 +344,7 @@ class QualityReport:
 
     def by_source(self) -> pd.DataFrame:
         """Rows and correct verdicts per corpus file (benign, sqli, pii, admin, custom)."""
-        frame = pd.DataFrame(
-            {"source": r.row.source, "correct": r.correct} for r in self.results
-        )
+        frame = pd.DataFrame({"source": r.row.source, "correct": r.correct} for r in self.results)
         if frame.empty:
             return pd.DataFrame(columns=["rows", "correct"])
         out = frame.groupby("source", sort=True)["correct"].agg(rows="size", correct="sum")
@@ -337,8 +365,8 @@ def plot_confusion(
 ) -> Axes:
     """Heatmap of a confusion matrix with the count in every cell; returns the axes.
 
-    The colour scale is logarithmic-free on purpose: counts are annotated, and the diagonal
-    versus off-diagonal contrast is what the reader looks for.
+    Rows are the labels, columns the decisions, so everything off the diagonal is a mistake;
+    the counts are written in the cells because a colour scale alone hides small numbers.
     """
     import matplotlib.pyplot as plt
     import numpy as np
@@ -350,9 +378,10 @@ def plot_confusion(
     ax.set_xticks(range(len(matrix.columns)), labels=list(matrix.columns), rotation=30,
                   ha="right")  # fmt: skip
     ax.set_yticks(range(len(matrix.index)), labels=list(matrix.index))
-    ax.set_xlabel(f"decided by the gateway ({matrix.columns.name or 'decided'})")
-    ax.set_ylabel(f"label in the corpus ({matrix.index.name or 'expected'})")
-    ax.set_title(f"{title}: rows per cell (n={int(values.sum())})")
+    ax.grid(False)  # grid lines would cut through the cells
+    ax.set_xlabel("decided by the gateway")
+    ax.set_ylabel("label in the corpus")
+    ax.set_title(f"{title} (n={int(values.sum())})")
     top = values.max() if values.size else 0
     for (i, j), count in np.ndenumerate(values):
         if count:

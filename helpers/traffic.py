@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -291,8 +290,8 @@ class DayResult:
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{k}={self.count(k)}" for k in
-                          ("calls", "approved", "blocked", "rate_limited", "audited", "gaps"))  # fmt: skip
+        kinds = ("calls", "approved", "blocked", "rate_limited", "audited", "gaps")
+        parts = ", ".join(f"{k}={self.count(k)}" for k in kinds)
         return f"<DayResult {parts}>"
 
 
@@ -350,8 +349,9 @@ def run_day(
         )
     own_gateway = gateway is None
     gw = gateway if gateway is not None else stack.sync_gateway_client()
-    llms = {"openai": stack.openai_client(max_retries=0),
-            "anthropic": stack.anthropic_client(max_retries=0)}  # fmt: skip
+    # Only the providers the plan uses; retries off, so a planned failure fails at once.
+    factories = {"openai": stack.openai_client, "anthropic": stack.anthropic_client}
+    llms = {name: factories[name](max_retries=0) for name in sorted(plan.providers)}
     outcomes = []
     try:
         for call in plan.calls:
@@ -384,4 +384,3 @@ def run_day(
         if own_gateway:
             gw.close()
     return DayResult(tuple(outcomes))
-

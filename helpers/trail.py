@@ -88,7 +88,7 @@ def _ts(values: pd.Series) -> pd.Series:
 def blocking_policy(block_reason: str | None, policies: Sequence[str] | None = None) -> str | None:
     """The policy that blocked: named in the embedded gateway's reason, else the first id.
 
-    >>> blocking_policy("Blocked by policy sys_pii_ssn: Query contains a US Social Security number.")
+    >>> blocking_policy("Blocked by policy sys_pii_ssn: Query contains a US Social Security number")
     'sys_pii_ssn'
     >>> blocking_policy(None, ["sys_pii_email"]) is None
     True
@@ -201,14 +201,20 @@ def add_costs(audits: pd.DataFrame, pricing: PricingTable | None = None) -> pd.D
         out["provider"], out["model"], out["prompt_tokens"], out["completion_tokens"],
         out["total_tokens"], strict=True,
     ):  # fmt: skip
-        if pd.isna(provider):  # a decision-only row of a joined frame
-            inputs.append(0.0), outputs.append(0.0), axonflow.append(0.0), priced_as.append(None)
-            continue
-        price = table.price(provider, model)
-        inputs.append(int(p_tok) * price.input_per_1k / 1000)
-        outputs.append(int(c_tok) * price.output_per_1k / 1000)
-        axonflow.append(table.axonflow_cost(model, int(t_tok)))
-        priced_as.append(price.matched_as or "fallback")
+        if pd.isna(provider):  # a decision-only row of a joined frame: no call, no cost
+            row = (0.0, 0.0, 0.0, None)
+        else:
+            price = table.price(provider, model)
+            row = (
+                int(p_tok) * price.input_per_1k / 1000,
+                int(c_tok) * price.output_per_1k / 1000,
+                table.axonflow_cost(model, int(t_tok)),
+                price.matched_as or "fallback",
+            )
+        inputs.append(row[0])
+        outputs.append(row[1])
+        axonflow.append(row[2])
+        priced_as.append(row[3])
     out["input_usd"], out["output_usd"] = inputs, outputs
     out["axonflow_usd"], out["priced_as"] = axonflow, priced_as
     return out
@@ -228,7 +234,9 @@ def rollup(costed: pd.DataFrame, by: str | Sequence[str]) -> pd.DataFrame:
         cost_usd=("cost_usd", "sum"),
         axonflow_usd=("axonflow_usd", "sum"),
     )
-    out[["prompt_tokens", "completion_tokens"]] = out[["prompt_tokens", "completion_tokens"]].astype(int)
+    out[["prompt_tokens", "completion_tokens"]] = out[
+        ["prompt_tokens", "completion_tokens"]
+    ].astype(int)
     return out.sort_values("cost_usd", ascending=False, kind="stable")
 
 
@@ -501,7 +509,9 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-def export_trail(joined: pd.DataFrame, folder: str | Path, stem: str = "audit-trail") -> ExportResult:
+def export_trail(
+    joined: pd.DataFrame, folder: str | Path, stem: str = "audit-trail"
+) -> ExportResult:
     """Write ``<stem>.csv`` and ``<stem>.jsonl`` (UTF-8) in ``folder``; one record per row.
 
     CSV: a header of field names, empty cell for null, lists joined with ``;``, objects as
