@@ -12,6 +12,7 @@ the axes; multi-panel ones return the figure. Nothing changes matplotlib setting
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,15 +62,23 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.0)) -> Axes:
 
 
 def _log_ms_axis(ax: Axes, axis: str = "x") -> None:
+    """Log scale with plain numbers (1, 10, 100 ms read faster than powers of ten). Call it
+    after plotting: when the data span less than about a decade, the minor ticks (20, 30,
+    ...) are labelled too, since otherwise the axis would carry one label or none."""
     from matplotlib.ticker import FuncFormatter
 
-    fmt = FuncFormatter(lambda v, _pos: f"{v:g}")
-    if axis == "x":
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(fmt)
-    else:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(fmt)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    span = hi / lo if lo > 0 else math.inf
+    keep = set(range(2, 10)) if span < 20 else {2, 5} if span < 200 else set()
+
+    def minor(v: float, _pos: int) -> str:
+        lead = round(v / 10 ** math.floor(math.log10(v))) if v > 0 else 0
+        return f"{v:g}" if lead in keep else ""
+
+    target.set_minor_formatter(FuncFormatter(minor))
 
 
 def save_figure(fig: Figure, name: str, folder: Path = FIGURES_DIR) -> Path:
@@ -123,7 +132,7 @@ def plot_step_distributions(
     for (col, name), (ax_e, ax_h) in zip(steps.items(), axes, strict=True):
         values = df[col].dropna().to_numpy(float)
         values = values[values > 0]
-        sim = " (simulated provider latency)" if name in simulated else ""
+        sim = " (simulated)" if name in simulated else ""
         color = STEP_COLORS.get(name, COLORS["measured"])
         if values.size == 0:
             ax_e.set_title(f"{name}: no samples")
@@ -141,7 +150,7 @@ def plot_step_distributions(
         ax_h.set_title(f"{name}{sim}: histogram, n={values.size}", fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("time on the client (ms, log scale)")
-    fig.suptitle(f"Per-step latency, {run_label}")
+    fig.suptitle(f"Per-step latency, {run_label}; LLM steps: simulated provider latency")
     return fig
 
 

@@ -13,6 +13,7 @@ offline run). Introduced in ``03_latency_analysis.ipynb``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from collections.abc import Mapping
@@ -277,7 +278,8 @@ def _run_from_json(label: str, data: Mapping[str, Any]) -> LoadRun:
 def save_results(
     path: str | Path, runs: Mapping[str, LoadRun], extra: Mapping[str, Any] | None = None
 ) -> Path:
-    """Write ``runs`` (label -> run) and any ``extra`` JSON-ready facts to one file."""
+    """Write ``runs`` (label -> run) and any ``extra`` JSON-ready facts to one file
+    (gzip-compressed when the name ends in ``.gz``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -285,16 +287,25 @@ def save_results(
         "runs": {label: _run_to_json(run) for label, run in runs.items()},
         "extra": dict(extra or {}),
     }
-    path.write_text(json.dumps(doc, separators=(",", ":")) + "\n", encoding="utf-8")
+    text = json.dumps(doc, separators=(",", ":")) + "\n"
+    if path.suffix == ".gz":  # mtime=0: the same runs give the same bytes
+        path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+    else:
+        path.write_text(text, encoding="utf-8")
     return path
+
+
+def _read(path: Path) -> dict[str, Any]:
+    raw = path.read_bytes()
+    return json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
 
 
 def load_results(path: str | Path) -> dict[str, LoadRun]:
     """Read a file written by :func:`save_results`; runs keep their labels and order."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        doc = _read(path)
+    except (OSError, ValueError, EOFError) as exc:
         raise ValueError(f"{path}: cannot read a results file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{path}: not a results file (expected format {FORMAT!r})")
@@ -303,4 +314,4 @@ def load_results(path: str | Path) -> dict[str, LoadRun]:
 
 def load_extra(path: str | Path) -> dict[str, Any]:
     """The ``extra`` facts stored beside the runs (for example the floor measurements)."""
-    return dict(json.loads(Path(path).read_text(encoding="utf-8")).get("extra", {}))
+    return dict(_read(Path(path)).get("extra", {}))

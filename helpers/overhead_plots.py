@@ -148,7 +148,7 @@ def plot_floor(
     decomposition: pd.DataFrame, *, library: str, n: int, ax: Axes | None = None
 ) -> Axes:
     """Stacked bars (p50, ms): decision in process, transport floor, gateway's own cost."""
-    ax = _axes(ax, (7.0, 2.6))
+    ax = _axes(ax, (7.0, 3.0))
     colors = ["#b0413e", COLORS["simulated"], COLORS["measured"]]
     left = np.zeros(len(decomposition))
     for color, col in zip(colors, decomposition.columns, strict=True):
@@ -168,14 +168,14 @@ def plot_floor(
     ax.set_xlim(0, left.max() * 1.25)
     ax.set_xlabel("median time on the client (ms)")
     ax.set_title(f"The floor under each step ({library}), n={n} per step")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3)
     return ax
 
 
 def plot_libraries(table: pd.DataFrame, decision_ms: float, *, ax: Axes | None = None) -> Axes:
     """Per client library: /health, pre-check and audit medians (log x), and the policy
     decision itself as a reference line."""
-    ax = _axes(ax, (8.0, 3.2))
+    ax = _axes(ax, (8.0, 3.8))
     cols = {
         "health_p50_ms": "/health (transport floor)",
         "pre_check_p50_ms": "pre-check",
@@ -198,5 +198,6 @@ def plot_libraries(table: pd.DataFrame, decision_ms: float, *, ax: Axes | None =
     ax.set_xlabel("median time on the client (ms, log scale)")
     n = int(table["n"].min()) if "n" in table else 0
     ax.set_title(f"What each HTTP client library costs, n={n} per call and library")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
+    ax.set_xlim(left=decision_ms / 2)
     return ax

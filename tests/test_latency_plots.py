@@ -98,7 +98,7 @@ def test_step_distributions_one_row_per_step_with_simulated_labels() -> None:
     assert len(axes) == 6
     titles = [ax.get_title() for ax in axes]
     assert titles[0] == "pre-check: ECDF, n=200" and titles[1] == "pre-check: histogram, n=200"
-    assert titles[2] == "LLM call (simulated provider latency): ECDF, n=133"
+    assert titles[2] == "LLM call (simulated): ECDF, n=133"
     assert all(ax.get_xscale() == "log" for ax in axes)
     assert "ms" in axes[-1].get_xlabel() and "test run" in fig._suptitle.get_text()
 

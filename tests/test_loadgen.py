@@ -26,7 +26,14 @@ from helpers.engine import DecisionEngine
 from helpers.errors import BadRequest, GatewayUnavailable
 from helpers.latency_floor import FloorResult, RawHTTPClient, decision_times
 from helpers.llm_call import DEFAULT_MODELS, LLMCall, call_llm, simulated_ms
-from helpers.load_results import LoadConfig, LoadRun, RequestRecord, load_results, save_results
+from helpers.load_results import (
+    LoadConfig,
+    LoadRun,
+    RequestRecord,
+    load_extra,
+    load_results,
+    save_results,
+)
 from helpers.loop_thread import run_async
 from helpers.pipeline_stats import (
     governance_share,
@@ -498,7 +505,8 @@ def record(seq: int, **kw: Any) -> RequestRecord:
     return RequestRecord(**{**base, **kw})
 
 
-def test_results_file_round_trip(tmp_path: Any) -> None:
+@pytest.mark.parametrize("name", ["runs.json", "runs.json.gz"])
+def test_results_file_round_trip(tmp_path: Any, name: str) -> None:
     from helpers.audit_queue import AuditQueueStats
 
     recs = (record(0), record(1, approved=False, correct=False, llm_ms=math.nan, error="boom"))
@@ -512,11 +520,12 @@ def test_results_file_round_trip(tmp_path: Any) -> None:
         {"cores": 2},
         AuditQueueStats(2, 2, 0, 0, 0, 1, (0.5, 0.6)),
     )
-    path = save_results(tmp_path / "r" / "runs.json", {"main": run}, extra={"note": 1})
+    path = save_results(tmp_path / "r" / name, {"main": run}, extra={"note": 1})
     back = load_results(path)["main"]
     assert back.config == run.config and back.wall_s == 1.5 and back.machine == {"cores": 2}
     assert back.audit_queue == run.audit_queue
     pd.testing.assert_frame_equal(back.frame(), run.frame())
+    assert load_extra(path) == {"note": 1}
 
 
 def test_results_file_rejects_other_json(tmp_path: Any) -> None:
