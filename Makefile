@@ -14,7 +14,7 @@ help:
 	@echo "make run        run the walkthrough and execute every notebook offline (outputs in build/)"
 	@echo "make test       unit + HTTP tests, then the notebooks under nbval"
 	@echo "make lab        open the notebooks in JupyterLab"
-	@echo "make bench      gateway benchmark, JSON report in reports/"
+	@echo "make bench      gateway and pipeline benchmarks, JSON reports in reports/"
 	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
 	@echo "make lint       ruff over helpers, tests and notebooks"
 
@@ -41,6 +41,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m helpers.bench gateway
+	$(PY) -m helpers.bench pipeline
 
 notebooks: $(STAMP)
 	$(PY) -m helpers.nbrun

@@ -1,4 +1,9 @@
-"""``python -m helpers.bench gateway [--quick]`` (and ``pipeline`` once it exists)."""
+"""``python -m helpers.bench gateway|pipeline``: the benchmarks; each writes a JSON report.
+
+``gateway``   the embedded gateway alone: in-process decisions, client-observed HTTP against
+              the /health floor, wrk throughput, memory, disk per audit, fsync cost.
+``pipeline``  pre-check + LLM call + audit end to end, with the paired overhead targets.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,22 @@ import sys
 from pathlib import Path
 
 from ..settings import PROJECT_ROOT
+from .pipeline import add_command as add_pipeline_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m helpers.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("gateway", help="the embedded gateway: decision time, HTTP, throughput")
     g.add_argument("--quick", action="store_true", help="small samples; under a minute")
     g.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "bench-gateway.json")
     g.add_argument("--no-wrk", action="store_true", help="skip the wrk throughput runs")
     g.add_argument("--n", type=int, default=None, help="HTTP samples per step (default 1000/5000)")
-    __import__("helpers.bench.pipeline", fromlist=["add_command"]).add_command(sub)
+    add_pipeline_command(sub)  # parses its own options and runs itself
     args = p.parse_args(argv)
     if args.command == "gateway":
         from .gateway import run_gateway_bench
