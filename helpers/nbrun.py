@@ -11,14 +11,19 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets import default
 
 from .settings import PROJECT_ROOT
 
@@ -30,6 +35,24 @@ NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """The suite's notebooks in reading order (``NN_name.ipynb``)."""
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _ipc_dir() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="nbrun-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+class _LocalKernelManager(KernelManager):
+    """IPC sockets: the kernel is local, so nothing needs TCP (and ipykernel warns about it)."""
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        return str(_ipc_dir() / "kernel")
 
 
 def _strip_volatile(nb: nbformat.NotebookNode) -> None:
@@ -47,6 +70,7 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
+        kernel_manager_class=_LocalKernelManager,
         timeout=timeout,
         kernel_name="python3",
         record_timing=False,

@@ -1,0 +1,56 @@
+"""The notebook runner: clean-kernel execution, build output, figures, failure exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.nbrun import execute, main, notebooks
+
+
+def _write(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# title")]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in sources]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_execute_numbers_cells_and_strips_volatile_metadata(tmp_path: Path) -> None:
+    path = _write(tmp_path / "01_tiny.ipynb", "x = 6 * 7", "print(x)", "import os; os.getcwd()")
+    nb = execute(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == [1, 2, 3]
+    assert code[1].outputs[0]["text"] == "42\n"
+    assert str(tmp_path) in code[2].outputs[0]["data"]["text/plain"]  # runs in its own folder
+    assert all("execution" not in c.metadata for c in code)
+
+
+@pytest.mark.slow
+def test_build_writes_html_and_figures_and_failures_exit_1(tmp_path: Path) -> None:
+    good = _write(
+        tmp_path / "01_plot.ipynb",
+        "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n%matplotlib inline",
+        "plt.plot([1, 2, 3]); plt.title('t'); plt.show()",
+    )
+    build = tmp_path / "build"
+    assert main(["--build", str(build), str(good)]) == 0
+    assert (build / "01_plot.html").read_text().startswith("<!DOCTYPE html>")
+    figure = build / "figures" / "01_plot-1.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = _write(tmp_path / "02_bad.ipynb", "raise ValueError('boom')")
+    assert main(["--build", str(build), str(bad)]) == 1
+    assert not (build / "02_bad.html").exists()
+
+
+def test_suite_notebooks_are_found_in_reading_order() -> None:
+    names = [p.name for p in notebooks()]
+    assert names == sorted(names) and names[0].startswith("01_")
