@@ -8,7 +8,6 @@ pre-checks and audits, so "the gateway's own cost" is a same-run difference.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import shutil
@@ -25,7 +24,7 @@ from ..engine import DecisionEngine
 from ..server import start_gateway
 from ..settings import Settings
 from ..stats import summarize
-from .machine import machine_info, rss_mb
+from .machine import machine_info, machine_line, rss_mb, write_report
 
 __all__ = ["run_gateway_bench"]
 
@@ -296,16 +295,14 @@ def run_gateway_bench(quick: bool, out: Path, use_wrk: bool = True, n: int | Non
         _check(t, "rss_mb_after_soak", thr["memory"]["rss_mb_after"], 150, "MB")
     _check(t, "disk_bytes_per_audit", report["disk_bytes_per_audit"], 1024, "bytes")
     report["targets"] = t
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(out, report)
     _print_summary(report)
     print(f"\nreport written to {out}")
     return 0
 
 
 def _print_summary(r: dict[str, Any]) -> None:
-    m = r["machine"]
-    print(f"\nmachine: {m['cores']} cores, {m['cpu']}, Python {m['python']}")
+    print(f"\n{machine_line(r['machine'])}")
     c = r["decision"]["corpus"]
     print(f"corpus: {c['correct']}/{c['rows']} decided as labelled")
     print(f"\n{'step':<34}{'n':>7}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}{'max':>9}")

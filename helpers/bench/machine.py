@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-__all__ = ["machine_info", "rss_mb"]
+__all__ = ["machine_info", "machine_line", "rss_mb", "write_report"]
 
 
 def _cpu_model() -> str:
@@ -41,3 +43,14 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """One line for a report's printed summary: what the numbers were measured on."""
+    return f"machine: {machine['cores']} cores, {machine['cpu']}, Python {machine['python']}"
+
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    """Write a benchmark report as indented JSON, creating its folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")

@@ -18,7 +18,6 @@ The same measurements, smaller, are explained in ``03_latency_analysis.ipynb``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Mapping
@@ -35,7 +34,7 @@ from ..pipeline_stats import paired_overhead, step_table, verdicts
 from ..settings import PROJECT_ROOT
 from ..stack import start_stack
 from ..stats import summarize
-from .machine import machine_info
+from .machine import machine_info, machine_line, write_report
 
 __all__ = [
     "PAIRED_CONFIGS",
@@ -217,16 +216,14 @@ def run_pipeline_bench(
     report["targets"] = {r.target.name: r.as_dict() for r in results}
     report["records_file"] = str(records)
     save_results(records, runs, extra={"floor": report["floor"], "machine": report["machine"]})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(out, report)
     _print(report)
     print(f"\nrecords written to {records}\nreport written to {out}")
     return 0
 
 
 def _print(r: dict[str, Any]) -> None:
-    m = r["machine"]
-    print(f"\nmachine: {m['cores']} cores, {m['cpu']}, Python {m['python']}")
+    print(f"\n{machine_line(r['machine'])}")
     main = r["main"]
     v = main["verdicts"]
     print(
