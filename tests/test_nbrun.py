@@ -38,7 +38,7 @@ def test_execute_numbers_cells_and_strips_volatile_metadata(tmp_path: Path) -> N
 def test_build_writes_html_and_figures_and_failures_exit_1(tmp_path: Path) -> None:
     good = _write(
         tmp_path / "01_plot.ipynb",
-        "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n%matplotlib inline",
+        "import matplotlib.pyplot as plt\n%matplotlib inline",
         "plt.plot([1, 2, 3]); plt.title('t'); plt.show()",
     )
     build = tmp_path / "build"
