@@ -47,8 +47,8 @@ notebooks: $(STAMP)
 	$(PY) -m helpers.nbrun
 
 lint: $(STAMP)
-	$(PY) -m ruff check helpers tests
-	$(PY) -m ruff format --check helpers tests
+	$(PY) -m ruff check helpers tests notebooks
+	$(PY) -m ruff format --check helpers tests notebooks
 
 format: $(STAMP)
 	$(PY) -m ruff format helpers tests
