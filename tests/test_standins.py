@@ -360,6 +360,8 @@ def test_anthropic_bad_requests_raise_bad_request(
     body = info.value.response.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     assert needle in body["error"]["message"]
+    # As with the real API, the SDK finds the request id in the header.
+    assert info.value.request_id == body["request_id"] and body["request_id"].startswith("req_")
 
 
 @pytest.mark.parametrize(

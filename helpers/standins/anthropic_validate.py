@@ -19,6 +19,7 @@ max_tokens: Field required
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,11 @@ def anthropic_error(
 ) -> JSONResponse:
     """An error response in Anthropic's shape."""
     body: dict[str, Any] = {"type": "error", "error": {"type": type, "message": message}}
-    if request_id:
-        body["request_id"] = request_id
+    # Every reply has an id, errors included. The real API sends it in the body and in a
+    # header; the SDK reads the header into ``APIStatusError.request_id``.
+    request_id = request_id or "req_" + os.urandom(12).hex()
+    body["request_id"] = request_id
+    headers = {**(headers or {}), "request-id": request_id}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
