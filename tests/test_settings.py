@@ -27,11 +27,11 @@ def test_environment_beats_dotenv_beats_defaults(tmp_path: Path) -> None:
 
 
 def test_secrets_are_masked_everywhere() -> None:
-    s = Settings.load(env={"OPENAI_API_KEY": "sk-abcdefghijklmnopqrstuvwxyz",
+    s = Settings.load(env={"OPENAI_API_KEY": "placeholder-abcdefghijklmnopqrstuvwxyz",
                            "GATEWAY_CLIENT_SECRETS": "acme:hunter2"}, dotenv_path=None)  # fmt: skip
     text = repr(s) + str(s)
     assert "abcdefghijklmnop" not in text and "hunter2" not in text
-    assert s.openai_api_key.get() == "sk-abcdefghijklmnopqrstuvwxyz"
+    assert s.openai_api_key.get() == "placeholder-abcdefghijklmnopqrstuvwxyz"
     assert s.client_secrets["acme"] == Secret("hunter2") and s.authenticated
 
 

@@ -45,7 +45,7 @@ def test_unreachable_agent_url_falls_back_with_a_note(capsys: pytest.CaptureFixt
 
 
 def test_describe_never_shows_a_key() -> None:
-    settings = _settings(OPENAI_API_KEY="sk-test-abcdefghijklmnopqrstuvwxyz")
+    settings = _settings(OPENAI_API_KEY="placeholder-abcdefghijklmnopqrstuvwxyz")
     with start_stack(settings, time_scale=0, quiet=True) as stack:
         assert stack.openai.live and not stack.anthropic.live
         assert "abcdefghijklmnop" not in stack.describe() + repr(stack)
