@@ -6,6 +6,8 @@ introduces it. Importing this package starts nothing and changes no global state
 
 from __future__ import annotations
 
+from .client import GatewayClient, SyncGatewayClient
+from .engine import Decision, DecisionEngine
 from .errors import (
     BadRequest,
     ConfigError,
@@ -18,27 +20,43 @@ from .errors import (
     Unauthorized,
 )
 from .findings import Finding
+from .results import AuditResult, HealthResult, PreCheckResult, TokenUsage
+from .server import RunningService, start_gateway, start_standins
 from .settings import Secret, Settings
+from .stack import Stack, start_stack
 from .stats import LatencySummary, ecdf, paired_differences, summarize
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditResult",
     "BadRequest",
     "ConfigError",
+    "Decision",
+    "DecisionEngine",
     "Finding",
+    "GatewayClient",
     "GatewayError",
     "GatewayHTTPError",
     "GatewayTimeout",
     "GatewayUnavailable",
+    "HealthResult",
     "HelperError",
     "LatencySummary",
     "PolicyFileError",
+    "PreCheckResult",
+    "RunningService",
     "Secret",
     "Settings",
+    "Stack",
+    "SyncGatewayClient",
+    "TokenUsage",
     "Unauthorized",
     "__version__",
     "ecdf",
     "paired_differences",
+    "start_gateway",
+    "start_stack",
+    "start_standins",
     "summarize",
 ]
