@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import ConfigError
+from .errors import ConfigError, PolicyFileError
 from .settings import DATA_DIR
+from .yamlcheck import load_yaml
 
 __all__ = ["FALLBACK_PER_1K", "ModelPrice", "PricingTable"]
 
@@ -78,27 +77,6 @@ class ModelPrice:
         )
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys, which plain YAML silently overwrites."""
-
-
-def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
-
-
 def _family(model: str) -> str:
     return _DATED_SUFFIX.sub("", model)
 
@@ -132,13 +110,16 @@ class PricingTable:
     def load(cls, path: str | Path | None = None) -> PricingTable:
         """Read and validate a pricing file (default ``data/pricing.yaml``)."""
         path = Path(path) if path is not None else DATA_DIR / "pricing.yaml"
+        if not path.is_file():
+            raise ConfigError(f"{path}: pricing file not found")
         try:
-            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: pricing file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict):
+            raw = load_yaml(path)  # a mapping, duplicate keys refused
+        except PolicyFileError as exc:
+            raise ConfigError(
+                f"{path}: not valid YAML, or not a mapping with a 'models:' mapping at the top "
+                f"({exc.problem})"
+            ) from None
+        if not isinstance(raw.get("models"), dict):
             raise ConfigError(f"{path}: expected a mapping with a 'models:' mapping at the top")
         unknown_top = set(raw) - {"models", "fallback"}
         if unknown_top:

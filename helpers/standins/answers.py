@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from ..errors import ConfigError
 from ..settings import DATA_DIR
+from ..yamlcheck import load_yaml
 
 __all__ = ["DEFAULT_ANSWERS_PATH", "Answer", "AnswerBank", "Topic", "load_answer_bank"]
 
@@ -99,10 +98,7 @@ class AnswerBank:
     def from_yaml(cls, path: str | Path) -> AnswerBank:
         """Load and validate a bank; problems raise :class:`ConfigError` naming the file."""
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read answer bank ({exc})") from None
+        raw = load_yaml(path)  # a mapping, duplicate keys refused, errors name the file
         if not isinstance(raw, dict) or not isinstance(raw.get("topics"), list):
             raise ConfigError(f"{path}: expected a mapping with 'fallback' and a 'topics' list")
         topics = tuple(_topic(path, i, entry) for i, entry in enumerate(raw["topics"]))

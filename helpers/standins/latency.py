@@ -28,10 +28,9 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from ..errors import ConfigError
 from ..settings import DATA_DIR
+from ..yamlcheck import load_yaml
 
 __all__ = [
     "DEFAULT_PROFILES_PATH",
@@ -130,10 +129,7 @@ class LatencyProfiles:
     def from_yaml(cls, path: str | Path) -> LatencyProfiles:
         """Load and validate a profiles file; problems raise :class:`ConfigError`."""
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read latency profiles ({exc})") from None
+        raw = load_yaml(path)  # a mapping, duplicate keys refused, errors name the file
         if not isinstance(raw, dict) or not isinstance(raw.get("default"), dict):
             raise ConfigError(f"{path}: expected a mapping with 'default' and 'models'")
         models = raw.get("models") or {}
