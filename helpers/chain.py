@@ -43,7 +43,9 @@ __all__ = [
     "hash_value",
     "loads",
     "load_or_create_secret",
+    "hash_payload",
     "row_hash",
+    "row_payload",
     "timestamp",
     "verify_chain",
 ]
@@ -225,7 +227,16 @@ def row_hash(prev_hash: str, table: str, values: Sequence[object]) -> str:
     ``values`` are the stored column values in schema order (``seq`` first), exactly as
     SQLite returns them, so the hash recomputed at verify time matches the one at insert.
     """
-    payload = _ENCODER.encode([table, *values])
+    return hash_payload(prev_hash, row_payload(table, values))
+
+
+def row_payload(table: str, values: Sequence[object]) -> str:
+    """The canonical JSON form of a row that :func:`row_hash` hashes: ``[table, *values]``."""
+    return _ENCODER.encode([table, *values])
+
+
+def hash_payload(prev_hash: str, payload: str) -> str:
+    """:func:`row_hash` for a row already serialised by :func:`row_payload`."""
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
 
 

@@ -2,10 +2,13 @@
 
 * Raw queries and user tokens are never stored: only keyed hashes (:func:`hash_value`).
 * Rows form one tamper-evident chain across both tables (see :mod:`helpers.chain`).
-* Acknowledgements are durable: ``add_*`` inserts at once, ``await committed()`` returns
-  when a commit containing it is done. Calls made in the same event-loop turn share one
-  commit (group commit). ``fsync=False`` (``synchronous=NORMAL``) survives ``kill -9`` of
-  the process; ``fsync=True`` (``synchronous=FULL``) also survives power loss.
+* Acknowledgements are durable: ``await committed()`` returns once the rows added so far
+  are on disk. Calls made in the same event-loop turn share one write (group commit).
+  ``fsync=False`` survives ``kill -9`` of the process; ``fsync=True`` also survives power
+  loss. A shared store (the default) inserts at once and commits to SQLite. An
+  ``exclusive`` store (the gateway's) appends the rows to its acknowledgement log
+  (:mod:`helpers.acklog`) and puts them in SQLite right after; opening a store replays
+  any rows a crash left in the log only.
 
 One process writes a database at a time is the expected use; a second writer is safe
 (each transaction re-reads the chain head under the write lock) but waits for the lock.
@@ -22,6 +25,8 @@ True
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
 import os
 import sqlite3
@@ -31,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .acklog import RESET_AT_BYTES, AckLog, format_entry, read_entries
 from .chain import (
     AUDIT_COLUMNS,
     CONTEXT_COLUMNS,
@@ -40,10 +46,12 @@ from .chain import (
     ChainReport,
     ContextRecord,
     dumps,
+    hash_payload,
     hash_value,
     load_or_create_secret,
     loads,
     row_hash,
+    row_payload,
     timestamp,
 )
 from .chain import verify_chain as _verify_chain
@@ -54,9 +62,22 @@ from .store_query import list_audits as _list_audits
 from .store_query import list_contexts as _list_contexts
 from .store_query import list_records as _list_records
 
-__all__ = ["AuditRecord", "AuditStore", "ChainHead", "ChainReport", "ContextRecord", "hash_value"]
+__all__ = [
+    "AuditRecord",
+    "AuditStore",
+    "ChainHead",
+    "ChainReport",
+    "ContextRecord",
+    "hash_value",
+    "replay_log",
+]
 
 SCHEMA_VERSION = 1
+#: With an acknowledgement log, logged rows go into SQLite this long after they were
+#: acknowledged, in one transaction, or at once when this many are waiting.
+APPLY_AFTER_S = 0.02
+APPLY_AT_ROWS = 1000
+log = logging.getLogger("helpers.store")
 
 # seq is the INTEGER PRIMARY KEY (the rowid), so rows are appended in order and the chain
 # walk is a plain table scan; ids are looked up through their UNIQUE index.
@@ -145,6 +166,60 @@ def _json_or_none(name: str, value: Mapping[str, Any] | None) -> str | None:
         raise ValueError(f"{name} must be a JSON-serialisable object: {exc}") from None
 
 
+def replay_log(path: str | Path) -> int:
+    """Copy the rows a crash left in ``<path>.acklog`` into the SQLite file at ``path``
+    (no secret needed: the log holds keyed hashes already). Returns how many were added.
+
+    Opening the store does this too; this is for tools that read the file directly.
+    """
+    log_path = Path(f"{path}.acklog")
+    if not log_path.exists():
+        return 0
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    try:
+        return _replay_into(conn, str(path), log_path)
+    finally:
+        conn.close()
+
+
+def _replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
+    conn.execute("BEGIN IMMEDIATE")  # the write lock first: nobody else replays meanwhile
+    try:
+        entries = read_entries(log_path, frozenset(_CHAIN_TABLES))
+        head = _read_head(conn)
+        added = 0
+        for entry in entries:
+            if entry.seq <= head.seq:
+                continue  # already in SQLite
+            if entry.prev_hash != head.row_hash:
+                raise ConfigError(
+                    f"{log_path} line {entry.line}: does not continue the chain at seq "
+                    f"{head.seq}; move the file aside to open the store without it"
+                )
+            conn.execute(_INSERT[entry.table], (*entry.values, entry.prev_hash, entry.row_hash))
+            head = ChainHead(entry.table, entry.values[1], entry.seq, entry.row_hash)
+            added += 1
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    if added:
+        log.warning("%s: replayed %d acknowledged row(s) from %s", path, added, log_path)
+    log_path.unlink()
+    return added
+
+
+def _read_head(conn: sqlite3.Connection) -> ChainHead:
+    best = ChainHead(None, None, 0, GENESIS)
+    for table, cols in _CHAIN_TABLES.items():
+        row = conn.execute(
+            f"SELECT seq, {cols[1]}, row_hash FROM {table} ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is not None and row[0] > best.seq:
+            best = ChainHead(table, row[1], row[0], row[2])
+    return best
+
+
 class AuditStore:
     """Contexts and audits in SQLite, keyed-hashed, chained and durably acknowledged.
 
@@ -169,16 +244,27 @@ class AuditStore:
         self._secret = secret
         self.fsync = fsync
         self._clock = clock
-        self._head = self._read_head()
-        self._next_seq = self._head.seq + 1
-        # Group commit bookkeeping, all by seq: rows up to _decided are committed (or were
-        # lost in a failed commit, listed in _lost); rows after it are in the open transaction.
-        self._last_added = self._decided = self._head.seq
         self._lost: list[tuple[int, int, BaseException]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_loop: asyncio.AbstractEventLoop | None = None
         self._commits = 0
         self.exclusive = False
+        # With an acknowledgement log: rows added but not yet logged (lines and rows), and
+        # rows logged (so acknowledged) but not yet in SQLite.
+        self._log: AckLog | None = None
+        self._lines: list[str] = []
+        self._unlogged: list[tuple[str, tuple[Any, ...]]] = []
+        self._unapplied: list[tuple[str, tuple[Any, ...]]] = []
+        self._apply_scheduled = False
+        self._unapplied_contexts: dict[str, tuple[Any, ...]] = {}
+        self._start_from_disk()
+
+    def _start_from_disk(self) -> None:
+        self._head = self._durable_head = self._read_head()
+        self._next_seq = self._head.seq + 1
+        # Group commit bookkeeping, all by seq: rows up to _decided are durable (or were
+        # lost in a failed write, listed in _lost); rows after it are still pending.
+        self._last_added = self._decided = self._head.seq
 
     @classmethod
     def open(
@@ -218,7 +304,12 @@ class AuditStore:
                 )
             store = cls(conn, path, b"", fsync, clock or _utc_now)
             store.exclusive = exclusive
+            log_path = Path(path + ".acklog")
+            if path != ":memory:" and log_path.exists():
+                store._replay(log_path)
             store._secret = store._resolve_secret(secret)
+            if exclusive and path != ":memory:":
+                store._log = AckLog(log_path, fsync)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
@@ -226,6 +317,10 @@ class AuditStore:
             conn.close()
             raise
         return store
+
+    def _replay(self, log_path: Path) -> None:
+        _replay_into(self._conn, self.path, log_path)
+        self._start_from_disk()
 
     def _resolve_secret(self, secret: bytes | str | Secret | None) -> bytes:
         if isinstance(secret, Secret):
@@ -251,6 +346,9 @@ class AuditStore:
         """Commit what was added, wake any waiters, and close the connection."""
         try:
             error = self._flush_now()
+            if self._log is not None:
+                applied = error is None and self._apply_logged() is None
+                self._log.close(remove=applied)
         finally:
             self._conn.close()
         if error is not None:
@@ -264,6 +362,8 @@ class AuditStore:
 
     def __repr__(self) -> str:
         mode = "fsync" if self.fsync else "no-fsync"
+        if self._log is not None:
+            mode += " acklog"
         return f"<AuditStore {self.path} seq={self._head.seq} {mode}>"
 
     # -- hashing and time -----------------------------------------------------------------
@@ -279,17 +379,21 @@ class AuditStore:
     # -- writing ------------------------------------------------------------------------
 
     def _read_head(self) -> ChainHead:
-        best = ChainHead(None, None, 0, GENESIS)
-        for table, cols in _CHAIN_TABLES.items():
-            row = self._conn.execute(
-                f"SELECT seq, {cols[1]}, row_hash FROM {table} ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            if row is not None and row[0] > best.seq:
-                best = ChainHead(table, row[1], row[0], row[2])
-        return best
+        return _read_head(self._conn)
 
     def _append(self, table: str, values: tuple[Any, ...]) -> tuple[int, str, str]:
-        """Insert one chained row; ``values`` are its columns after ``seq``."""
+        """Insert (or log) one chained row; ``values`` are its columns after ``seq``."""
+        if self._log is not None:
+            seq = self._next_seq
+            row = (seq, *values)
+            prev = self._head.row_hash
+            payload = row_payload(table, row)
+            digest = hash_payload(prev, payload)
+            self._lines.append(format_entry(prev, digest, payload))
+            self._unlogged.append((table, (*row, prev, digest)))
+            self._last_added, self._next_seq = seq, seq + 1
+            self._head = ChainHead(table, values[0], seq, digest)
+            return seq, prev, digest
         if not self._conn.in_transaction:
             # IMMEDIATE takes the write lock now, so the head we read cannot move under us.
             self._conn.execute("BEGIN IMMEDIATE")
@@ -415,7 +519,16 @@ class AuditStore:
         ``loop.call_soon`` callback. If that commit fails, the error is raised here and the
         rows are gone: never acknowledge them. Without ``records``, call it right after
         ``add_*`` (no ``await`` in between), as the gateway's handlers do.
+
+        With an acknowledgement log and no ``fsync``, the rows are written at once: one
+        ``write()`` costs less than waiting for the next loop turn, and only the SQLite
+        insert, which is what batching pays for, is left to a ``call_soon`` callback.
         """
+        if self._lines and self._log is not None and not self.fsync:
+            error = self._flush_now(apply=False)
+            self._schedule_apply()
+            if error is not None:
+                raise error
         target = max((r.seq for r in records), default=self._last_added)
         if target <= self._decided:
             for lo, hi, error in self._lost:
@@ -438,11 +551,28 @@ class AuditStore:
 
     def _flush(self) -> None:
         self._flush_loop = None
-        self._flush_now()
+        self._flush_now(apply=False)
+        self._schedule_apply()
 
-    def _flush_now(self) -> BaseException | None:
+    def _schedule_apply(self) -> None:
+        # Off the request path: the rows are safe in the log, so SQLite gets them in one
+        # transaction per APPLY_AFTER_S (sooner when many are waiting). Reads apply first.
+        if not self._unapplied:
+            return
+        if len(self._unapplied) >= APPLY_AT_ROWS:
+            asyncio.get_running_loop().call_soon(self._apply_in_background)
+        elif not self._apply_scheduled:
+            asyncio.get_running_loop().call_later(APPLY_AFTER_S, self._apply_in_background)
+            self._apply_scheduled = True
+
+    def _flush_now(self, apply: bool = True) -> BaseException | None:
         waiters, self._waiters = self._waiters, []
-        error = self._commit_open_transaction()
+        if self._log is None:
+            error = self._commit_open_transaction()
+        else:
+            error = self._write_log()
+            if apply and error is None:
+                error = self._apply_logged()
         for waiter in waiters:
             if waiter.done():  # its task was cancelled meanwhile
                 continue
@@ -451,6 +581,67 @@ class AuditStore:
             else:
                 waiter.set_exception(error)
         return error
+
+    def _write_log(self) -> BaseException | None:
+        """Make the pending rows durable in the acknowledgement log (one write)."""
+        if not self._lines:
+            return None
+        assert self._log is not None
+        lines, rows, upto = self._lines, self._unlogged, self._last_added
+        self._lines, self._unlogged = [], []
+        try:
+            self._log.append(lines)
+        except OSError as exc:
+            self._lost.append((self._decided + 1, upto, exc))
+            self._decided = upto
+            self._head = self._durable_head  # the chain continues from what is on disk
+            return exc
+        self._decided = upto
+        self._durable_head = self._head
+        self._commits += 1
+        self._unapplied.extend(rows)
+        for table, row in rows:
+            if table == "contexts":
+                self._unapplied_contexts[row[1]] = row
+        return None
+
+    def _apply_logged(self) -> BaseException | None:
+        """Insert the logged rows into SQLite; on failure they stay queued (and logged)."""
+        rows, self._unapplied = self._unapplied, []
+        self._apply_scheduled = False
+        if not rows:
+            return None
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for table, row in rows:
+                self._conn.execute(_INSERT[table], row)
+            self._conn.commit()
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+            self._unapplied[:0] = rows  # still safe in the log; tried again on the next turn
+            return exc
+        self._unapplied_contexts.clear()
+        assert self._log is not None
+        if self._log.size >= RESET_AT_BYTES:
+            self._log.reset()  # every row in it is now in SQLite
+        return None
+
+    def _apply_in_background(self) -> None:
+        if not self._unapplied:
+            return  # a read or an earlier callback got there first
+        error = self._apply_logged()
+        if error is not None:
+            log.error("%s: cannot copy logged rows into SQLite (kept in %s): %s",
+                      self.path, self._log.path if self._log else "?", error)  # fmt: skip
+
+    def _readable(self) -> None:
+        """Before a read: everything acknowledged is in SQLite (raises if it cannot be)."""
+        if self._unapplied:
+            error = self._apply_logged()
+            if error is not None:
+                raise error
 
     def _commit_open_transaction(self) -> BaseException | None:
         if not self._conn.in_transaction:
@@ -475,7 +666,12 @@ class AuditStore:
     # -- reading ---------------------------------------------------------------------------
 
     def get_context(self, context_id: str) -> ContextRecord | None:
-        """One context by id (an index lookup; nothing is cached in memory)."""
+        """One context by id: an index lookup, or a dict lookup for a context that is
+        acknowledged but not yet copied from the log into SQLite."""
+        pending = self._unapplied_contexts.get(context_id)
+        if pending is not None:
+            return ContextRecord.from_row(pending)
+        self._readable()
         row = self._conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
         return None if row is None else ContextRecord.from_row(row)
 
@@ -487,6 +683,7 @@ class AuditStore:
         return record
 
     def get_audit(self, audit_id: str) -> AuditRecord | None:
+        self._readable()
         row = self._conn.execute(_SELECT_AUDIT_BY_ID, (audit_id,)).fetchone()
         return None if row is None else AuditRecord.from_row(row)
 
@@ -501,6 +698,7 @@ class AuditStore:
         offset: int = 0,
     ) -> list[ContextRecord]:
         """Contexts in time order; ``since`` is inclusive, ``until`` exclusive."""
+        self._readable()
         return _list_contexts(
             self._conn,
             since,
@@ -524,6 +722,7 @@ class AuditStore:
         offset: int = 0,
     ) -> list[AuditRecord]:
         """Audits in time order; ``since`` is inclusive, ``until`` exclusive."""
+        self._readable()
         return _list_audits(
             self._conn,
             since,
@@ -554,6 +753,7 @@ class AuditStore:
         Sorted by ``created_at`` (the audit's, else the context's) then ``seq``. Plain
         JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``.
         """
+        self._readable()
         return _list_records(
             self._conn,
             since,
@@ -573,4 +773,6 @@ class AuditStore:
         Also catches rows removed from the end while this store is open (its head is gone).
         Reads the whole file: seconds for millions of rows.
         """
-        return _verify_chain(self._conn, _CHAIN_TABLES, self._head)
+        self._readable()
+        head = self._head if self._log is None else self._durable_head
+        return _verify_chain(self._conn, _CHAIN_TABLES, head)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, ChainReport, verify_chain
+from .store import replay_log
 
 __all__ = ["TamperedCopy", "snapshot_db", "tamper_copy", "verify_db"]
 
@@ -42,6 +43,10 @@ def snapshot_db(db_path: str | Path, dest: str | Path) -> Path:
                 f"cannot copy {src_path}: {exc}. A running gateway holds its database "
                 "exclusively; stop it (service.stop()) and copy again."
             ) from None
+        if Path(f"{src_path}.acklog").exists():
+            # The gateway was killed with acknowledged rows still only in its log: opening
+            # the store replays them, so the copy has every acknowledged record.
+            replay_log(src_path)
         copy = sqlite3.connect(dest)
         try:
             src.backup(copy)

@@ -1,0 +1,117 @@
+"""The acknowledgement log: how the gateway makes a 200 durable without waiting on SQLite.
+
+A gateway that holds its database exclusively acknowledges a pre-check or an audit once
+the row is in ``<db>.acklog``: an append-only text file, one line per row, written with a
+single ``os.write`` per event-loop turn (plus ``fdatasync`` with ``--fsync``). The same
+rows go into SQLite straight after the replies are sent, and the log is emptied once they
+are there. A ``kill -9`` between the two leaves rows in the log only; opening the store
+replays them, checking each against the hash chain, before anything else happens.
+
+Each line is ``<prev_hash> <row_hash> <payload>``, where ``payload`` is the row's canonical
+JSON (:func:`helpers.chain.row_payload`), so the file holds keyed hashes, never raw queries
+or user tokens, and every line can be checked on its own. A last line without its newline
+is a write cut short by a crash; it was never acknowledged and is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .chain import hash_payload
+from .errors import ConfigError
+
+__all__ = ["AckLog", "LogEntry", "format_entry", "read_entries"]
+
+#: Empty the log (once every row in it is in SQLite) when it grows past this many bytes.
+RESET_AT_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One logged row: the table, its column values (``seq`` first) and its two hashes."""
+
+    line: int
+    table: str
+    values: tuple[Any, ...]
+    prev_hash: str
+    row_hash: str
+
+    @property
+    def seq(self) -> int:
+        return int(self.values[0])
+
+
+def format_entry(prev_hash: str, digest: str, payload: str) -> str:
+    """One log line for a row serialised by :func:`helpers.chain.row_payload`."""
+    return f"{prev_hash} {digest} {payload}\n"
+
+
+def read_entries(path: Path, tables: frozenset[str]) -> list[LogEntry]:
+    """Every complete line of the log at ``path`` (none if it does not exist).
+
+    A line that is damaged or does not match its own hash raises :class:`ConfigError`
+    naming the file and line: replaying it would put a row in the chain that was never
+    written by the gateway.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")[:-1]  # the part after the last newline never completed
+    entries = []
+    for number, raw in enumerate(lines, start=1):
+        where = f"{path} line {number}"
+        try:
+            prev, digest, payload = raw.decode("utf-8").split(" ", 2)
+            table, *values = json.loads(payload)
+        except (UnicodeDecodeError, ValueError):
+            raise ConfigError(f"{where}: not a log entry; the file is damaged") from None
+        if table not in tables or not values or type(values[0]) is not int:
+            raise ConfigError(f"{where}: not a row of this store")
+        if hash_payload(prev, payload) != digest:
+            raise ConfigError(f"{where}: does not match its row hash; it was changed on disk")
+        entries.append(LogEntry(number, table, tuple(values), prev, digest))
+    return entries
+
+
+class AckLog:
+    """The open log of one store: append whole lines, empty it once SQLite has them."""
+
+    def __init__(self, path: Path, fsync: bool) -> None:
+        self.path = path
+        self.fsync = fsync
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.size = os.fstat(self._fd).st_size
+
+    def append(self, lines: list[str]) -> None:
+        """Write ``lines`` (each ending in a newline); durable against ``kill -9`` on return,
+        and against power loss too when the log was opened with ``fsync``."""
+        data = "".join(lines).encode("utf-8")
+        view = memoryview(data)
+        try:
+            while view:  # a regular file takes it all at once; a short write is continued
+                view = view[os.write(self._fd, view) :]
+            if self.fsync:
+                os.fdatasync(self._fd)
+        except OSError:
+            # Nothing of a failed write may stay: the next line would be glued to a torn one.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self.size)
+            raise
+        self.size += len(data)
+
+    def reset(self) -> None:
+        """Empty the log. Only call once every row in it is committed to SQLite."""
+        os.ftruncate(self._fd, 0)
+        self.size = 0
+
+    def close(self, remove: bool) -> None:
+        """Close the file; ``remove`` deletes it (everything in it is in SQLite)."""
+        os.close(self._fd)
+        if remove:
+            self.path.unlink(missing_ok=True)

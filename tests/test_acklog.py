@@ -1,0 +1,247 @@
+"""The acknowledgement log of an exclusive (gateway) store: durable first, SQLite right after,
+replayed after a crash, and refused when damaged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import acklog
+from helpers.errors import ConfigError
+from helpers.settings import PROJECT_ROOT
+from helpers.store import APPLY_AFTER_S, AuditStore
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "audit.db"
+
+
+def _log_of(db: Path) -> Path:
+    return Path(str(db) + ".acklog")
+
+
+def _stored_ids(db: Path) -> tuple[set[str], set[str]]:
+    with sqlite3.connect(db) as conn:
+        contexts = {r[0] for r in conn.execute("SELECT context_id FROM contexts")}
+        audits = {r[0] for r in conn.execute("SELECT audit_id FROM audits")}
+    conn.close()
+    return contexts, audits
+
+
+async def _acknowledge(store: AuditStore, n: int) -> list[str]:
+    async def request(i: int) -> str:
+        ctx = store.add_context("c", f"user-{i}", f"query {i}", approved=True)
+        await store.committed(ctx)
+        return ctx.context_id
+
+    return list(await asyncio.gather(*(request(i) for i in range(n))))
+
+
+def test_acknowledged_rows_are_in_the_log_before_sqlite(db: Path) -> None:
+    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    ids = asyncio.run(_acknowledge(store, 5))
+    logged = _log_of(db).read_text()
+    assert all(i in logged for i in ids)  # durable in the log the moment it is acknowledged
+    assert "query 1" not in logged and "user-1" not in logged  # keyed hashes only
+    # Readable at once (the audit of a fresh context must find it), then in SQLite on close.
+    assert [store.get_context(i).context_id for i in ids] == ids  # type: ignore[union-attr]
+    store.close()
+    assert not _log_of(db).exists()
+    assert _stored_ids(db)[0] == set(ids)
+
+
+def test_rows_reach_sqlite_after_the_delay_without_a_read(db: Path) -> None:
+    async def main(store: AuditStore) -> int:
+        await _acknowledge(store, 3)
+        await asyncio.sleep(APPLY_AFTER_S * 5)
+        return len(store._unapplied)
+
+    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    assert asyncio.run(main(store)) == 0
+    assert store.verify_chain().checked == 3
+    store.close()
+
+
+def test_rows_only_in_the_log_are_replayed_on_open(db: Path) -> None:
+    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    first = asyncio.run(_acknowledge(store, 2))
+    store.commit()  # in SQLite now
+    kept = _log_of(db).read_bytes()
+    later = asyncio.run(_acknowledge(store, 3))
+    crashed = _log_of(db).read_bytes()
+    store._unapplied.clear()  # as if the process died before SQLite got the last three
+    store._log.close(remove=False)  # type: ignore[union-attr]
+    store._conn.close()
+    assert crashed.startswith(kept)
+    with AuditStore.open(db, secret=SECRET) as reopened:
+        assert {c.context_id for c in reopened.list_contexts()} == set(first + later)
+        assert reopened.verify_chain().ok
+    assert not _log_of(db).exists()
+
+
+def test_replay_skips_rows_sqlite_already_has(db: Path) -> None:
+    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    ids = asyncio.run(_acknowledge(store, 4))
+    store.commit()
+    saved = _log_of(db).read_bytes()
+    store.close()
+    _log_of(db).write_bytes(saved)  # a crash between the SQLite commit and removing the log
+    with AuditStore.open(db, secret=SECRET, exclusive=True) as again:
+        assert sorted(c.context_id for c in again.list_contexts()) == sorted(ids)
+        assert again.verify_chain().checked == 4
+
+
+def _crashed_with_log(db: Path, n: int = 3) -> Path:
+    """A store whose last ``n`` acknowledged rows are only in its log."""
+    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    asyncio.run(_acknowledge(store, n))
+    store._unapplied.clear()
+    store._log.close(remove=False)  # type: ignore[union-attr]
+    store._conn.close()
+    return _log_of(db)
+
+
+def test_a_line_cut_short_by_a_crash_is_ignored(db: Path) -> None:
+    log = _crashed_with_log(db)
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:2]) + lines[2][:40])  # the last write never completed
+    with AuditStore.open(db, secret=SECRET) as store:
+        assert len(store.list_contexts()) == 2 and store.verify_chain().ok
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda lines: [lines[0], b"not a log line\n", *lines[2:]], "line 2: not a log entry"),
+        (lambda lines: [lines[0], lines[1].replace(b'"c"', b'"x"'), lines[2]],
+         "line 2: does not match its row hash"),
+        (lambda lines: [lines[0], lines[2]], "line 2: does not continue the chain"),
+        (lambda lines: [lines[0], lines[1].replace(b'["contexts"', b'["users"'), lines[2]],
+         "line 2: not a row of this store"),
+    ],
+)  # fmt: skip
+def test_a_damaged_log_is_refused_naming_the_line(db: Path, damage, problem) -> None:  # type: ignore[no-untyped-def]
+    log = _crashed_with_log(db)
+    log.write_bytes(b"".join(damage(log.read_bytes().splitlines(keepends=True))))
+    before = log.read_bytes()
+    with pytest.raises(ConfigError, match=problem) as info:
+        AuditStore.open(db, secret=SECRET)
+    assert str(log) in str(info.value)
+    assert log.read_bytes() == before  # nothing replayed, nothing thrown away
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM contexts").fetchone()[0] == 0
+    conn.close()
+
+
+def test_a_failed_log_write_is_never_acknowledged(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    real_write = os.write
+
+    def full_disk(fd: int, data: object) -> int:
+        real_write(fd, bytes(data)[:50])  # type: ignore[call-overload] # then the disk is full
+        raise OSError(28, "No space left on device")
+
+    async def main() -> tuple[list[object], str]:
+        monkeypatch.setattr(acklog.os, "write", full_disk)
+        results = await asyncio.gather(
+            *(store.committed(store.add_context("c", "u", f"q{i}", approved=True))
+              for i in range(3)),
+            return_exceptions=True,
+        )  # fmt: skip
+        monkeypatch.setattr(acklog.os, "write", real_write)
+        kept = store.add_context("c", "u", "after", approved=True)
+        await store.committed(kept)
+        return results, kept.context_id
+
+    results, kept = asyncio.run(main())
+    assert any(isinstance(r, OSError) for r in results)
+    acknowledged = [r for r in results if not isinstance(r, BaseException)]
+    log_text = _log_of(db).read_text()
+    assert log_text.count("\n") == len(acknowledged) + 1  # no torn line left behind
+    store.close()
+    with AuditStore.open(db, secret=SECRET) as reopened:
+        assert kept in {c.context_id for c in reopened.list_contexts()}
+        assert reopened.verify_chain().ok
+
+
+def test_fsync_mode_shares_one_write_per_loop_turn(db: Path) -> None:
+    store = AuditStore.open(db, secret=SECRET, exclusive=True, fsync=True)
+    asyncio.run(_acknowledge(store, 50))
+    assert store.commit_count == 1
+    store.close()
+    assert len(_stored_ids(db)[0]) == 50
+
+
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from helpers.store import APPLY_AFTER_S, AuditStore
+
+    async def main():
+        store = AuditStore.open(sys.argv[1], exclusive=True)
+
+        async def request(i):
+            ctx = store.add_context("c", "user-1", f"query {i}", approved=True)
+            await store.committed(ctx)
+            audit = store.add_audit(ctx.context_id, "c", "openai", "gpt-4o", prompt_tokens=i)
+            await store.committed(audit)
+            sys.stdout.write(f"{ctx.context_id} {audit.audit_id}\\n")
+            sys.stdout.flush()
+
+        sys.stdout.write("ready\\n")
+        sys.stdout.flush()
+        for batch in range(100_000):
+            await asyncio.gather(*(request(batch * 8 + i) for i in range(8)))
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_loses_nothing_acknowledged(db: Path, tmp_path: Path) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER)
+    with subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        try:
+            assert proc.stdout.readline() == b"ready\n"
+            acked = [proc.stdout.readline() for _ in range(500)]
+        finally:
+            proc.send_signal(signal.SIGKILL)
+        acked += proc.stdout.read().splitlines(keepends=True)
+    assert proc.returncode == -signal.SIGKILL
+    pairs = [line.split() for line in acked if line.endswith(b"\n")]
+    assert len(pairs) >= 500
+    assert _log_of(db).stat().st_size > 0  # the crash left acknowledged rows in the log
+    with AuditStore.open(db) as store:  # replays the log
+        report = store.verify_chain()
+    contexts, audits = _stored_ids(db)
+    assert {c.decode() for c, _ in pairs} <= contexts
+    assert {a.decode() for _, a in pairs} <= audits
+    assert report.ok and not _log_of(db).exists()
+
+
+def test_a_snapshot_after_a_crash_includes_rows_only_in_the_log(db: Path, tmp_path: Path) -> None:
+    from helpers.trail import snapshot_db, verify_db
+
+    _crashed_with_log(db, n=4)
+    copy = snapshot_db(db, tmp_path / "copy.db")
+    report = verify_db(copy)
+    assert report.ok and report.checked == 4
