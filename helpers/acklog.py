@@ -91,11 +91,11 @@ class AckLog:
     def append(self, lines: list[str]) -> None:
         """Write ``lines`` (each ending in a newline); durable against ``kill -9`` on return,
         and against power loss too when the log was opened with ``fsync``."""
-        data = "".join(lines).encode("utf-8")
-        view = memoryview(data)
+        data = ("".join(lines) if len(lines) > 1 else lines[0]).encode("utf-8")
         try:
-            while view:  # a regular file takes it all at once; a short write is continued
-                view = view[os.write(self._fd, view) :]
+            written = os.write(self._fd, data)
+            while written < len(data):  # a regular file takes it all at once; finish a short one
+                written += os.write(self._fd, data[written:])
             if self.fsync:
                 os.fdatasync(self._fd)
         except OSError:

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
@@ -73,8 +73,11 @@ def timestamp(moment: datetime) -> str:
         if moment.utcoffset() is None:
             raise ValueError(f"expected a timezone-aware datetime, got {moment!r}")
         moment = moment.astimezone(UTC)
-    # isoformat is about three times faster than strftime; it ends in "+00:00" here.
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    # About twice as fast as isoformat() and three times as fast as strftime().
+    m = moment
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - faster than f-strings here
+        m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond,
+    )  # fmt: skip
 
 
 # One encoder, built once: json.dumps with options builds a new encoder on every call.
@@ -240,9 +243,11 @@ def hash_payload(prev_hash: str, payload: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class ChainHead:
-    """The last row written: anchor it elsewhere to detect rows removed from the end."""
+class ChainHead(NamedTuple):
+    """The last row written: anchor it elsewhere to detect rows removed from the end.
+
+    A named tuple rather than a dataclass: the store makes one per row it writes.
+    """
 
     table: str | None
     record_id: str | None

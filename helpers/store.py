@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .acklog import RESET_AT_BYTES, AckLog, format_entry, read_entries
 from .chain import (
@@ -49,7 +49,6 @@ from .chain import (
     hash_payload,
     hash_value,
     load_or_create_secret,
-    loads,
     row_hash,
     row_payload,
     timestamp,
@@ -77,6 +76,7 @@ SCHEMA_VERSION = 1
 #: acknowledged, in one transaction, or at once when this many are waiting.
 APPLY_AFTER_S = 0.02
 APPLY_AT_ROWS = 1000
+_USER_HASH_CACHE = 10_000
 log = logging.getLogger("helpers.store")
 
 # seq is the INTEGER PRIMARY KEY (the rowid), so rows are appended in order and the chain
@@ -220,6 +220,17 @@ def _read_head(conn: sqlite3.Connection) -> ChainHead:
     return best
 
 
+class Appended(NamedTuple):
+    """A row just added: enough to acknowledge it (``await store.committed(appended)``)."""
+
+    seq: int
+    record_id: str
+    #: For a context, when it expires; ``None`` for an audit.
+    expires_at: str | None
+    #: The stored row: ``seq``, the chained columns, ``prev_hash``, ``row_hash``.
+    row: tuple[Any, ...]
+
+
 class AuditStore:
     """Contexts and audits in SQLite, keyed-hashed, chained and durably acknowledged.
 
@@ -257,6 +268,7 @@ class AuditStore:
         self._unapplied: list[tuple[str, tuple[Any, ...]]] = []
         self._apply_scheduled = False
         self._unapplied_contexts: dict[str, tuple[Any, ...]] = {}
+        self._user_hashes: dict[str, str] = {}
         self._start_from_disk()
 
     def _start_from_disk(self) -> None:
@@ -381,8 +393,11 @@ class AuditStore:
     def _read_head(self) -> ChainHead:
         return _read_head(self._conn)
 
-    def _append(self, table: str, values: tuple[Any, ...]) -> tuple[int, str, str]:
-        """Insert (or log) one chained row; ``values`` are its columns after ``seq``."""
+    def _append(self, table: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Insert (or log) one chained row; ``values`` are its columns after ``seq``.
+
+        Returns the stored row: ``seq``, the values, ``prev_hash``, ``row_hash``.
+        """
         if self._log is not None:
             seq = self._next_seq
             row = (seq, *values)
@@ -390,10 +405,11 @@ class AuditStore:
             payload = row_payload(table, row)
             digest = hash_payload(prev, payload)
             self._lines.append(format_entry(prev, digest, payload))
-            self._unlogged.append((table, (*row, prev, digest)))
+            stored = (*row, prev, digest)
+            self._unlogged.append((table, stored))
             self._last_added, self._next_seq = seq, seq + 1
             self._head = ChainHead(table, values[0], seq, digest)
-            return seq, prev, digest
+            return stored
         if not self._conn.in_transaction:
             # IMMEDIATE takes the write lock now, so the head we read cannot move under us.
             self._conn.execute("BEGIN IMMEDIATE")
@@ -405,12 +421,23 @@ class AuditStore:
         row = (seq, *values)
         prev = self._head.row_hash
         digest = row_hash(prev, table, row)
-        self._conn.execute(_INSERT[table], (*row, prev, digest))
+        stored = (*row, prev, digest)
+        self._conn.execute(_INSERT[table], stored)
         self._last_added, self._next_seq = seq, seq + 1
         self._head = ChainHead(table, values[0], seq, digest)
-        return seq, prev, digest
+        return stored
 
     def add_context(
+        self, client_id: str, user_token: str, query: str, **fields: Any
+    ) -> ContextRecord:
+        """Record one pre-check decision (not yet committed: ``await committed()``).
+
+        ``fields`` are the keyword arguments of :meth:`append_context`.
+        """
+        appended = self.append_context(client_id, user_token, query, **fields)
+        return ContextRecord.from_row(appended.row)
+
+    def append_context(
         self,
         client_id: str,
         user_token: str,
@@ -425,34 +452,51 @@ class AuditStore:
         request_context: Mapping[str, Any] | None = None,
         ttl_s: float = 300.0,
         context_id: str | None = None,
-    ) -> ContextRecord:
-        """Record one pre-check decision (not yet committed: ``await committed()``)."""
+    ) -> Appended:
+        """:meth:`add_context` without building the record: what the gateway's hot path uses."""
         now = self._clock()
         created_at, expires_at = timestamp(now), timestamp(now + timedelta(seconds=ttl_s))
         sources, pols = _strings("data_sources", data_sources), _strings("policies", policies)
-        values = (
-            _str("context_id", context_id or new_id()),
-            _str("client_id", client_id),
-            self.hash(_str("user_token", user_token)),
-            self.hash(_str("query", query)),
-            _str("user_role", user_role, optional=True),
-            _str("user_department", user_department, optional=True),
-            dumps(sources) if sources else "[]",
-            dumps(pols) if pols else "[]",
-            int(bool(approved)),
-            _str("block_reason", block_reason, optional=True),
-            _json_or_none("request_context", request_context),
-            expires_at,
-            created_at,
+        _str("user_token", user_token)
+        # Users repeat, queries rarely do: only the user's keyed hash is worth remembering.
+        user_hash = self._user_hashes.get(user_token)
+        if user_hash is None:
+            if len(self._user_hashes) >= _USER_HASH_CACHE:
+                self._user_hashes.clear()
+            user_hash = self._user_hashes[user_token] = self.hash(user_token)
+        context_id = _str("context_id", context_id or new_id())
+        row = self._append(
+            "contexts",
+            (
+                context_id,
+                _str("client_id", client_id),
+                user_hash,
+                self.hash(_str("query", query)),
+                _str("user_role", user_role, optional=True),
+                _str("user_department", user_department, optional=True),
+                dumps(sources) if sources else "[]",
+                dumps(pols) if pols else "[]",
+                int(bool(approved)),
+                _str("block_reason", block_reason, optional=True),
+                _json_or_none("request_context", request_context),
+                expires_at,
+                created_at,
+            ),
         )
-        seq, prev, digest = self._append("contexts", values)
-        # Built from the inputs rather than by decoding the JSON just written (saves ~5 us).
-        return ContextRecord(
-            seq, *values[:6], tuple(sources), tuple(pols), bool(approved), values[9],
-            loads(values[10]), expires_at, created_at, prev, digest,
-        )  # fmt: skip
+        return Appended(row[0], context_id, expires_at, row)
 
     def add_audit(
+        self, context_id: str, client_id: str, provider: str, model: str, **fields: Any
+    ) -> AuditRecord:
+        """Record one LLM call (not yet committed: ``await committed()``).
+
+        ``fields`` are the keyword arguments of :meth:`append_audit`.
+        """
+        return AuditRecord.from_row(
+            self.append_audit(context_id, client_id, provider, model, **fields).row
+        )
+
+    def append_audit(
         self,
         context_id: str,
         client_id: str,
@@ -466,8 +510,8 @@ class AuditStore:
         cost_usd: float = 0.0,
         metadata: Mapping[str, Any] | None = None,
         audit_id: str | None = None,
-    ) -> AuditRecord:
-        """Record one LLM call (not yet committed: ``await committed()``).
+    ) -> Appended:
+        """:meth:`add_audit` without building the record.
 
         ``cost_usd`` is the caller's estimate (see :mod:`helpers.pricing`).
         """
@@ -483,22 +527,25 @@ class AuditStore:
             or not (math.isfinite(cost_usd) and cost_usd >= 0)
         ):
             raise ValueError(f"cost_usd must be a finite number >= 0, got {cost_usd!r}")
-        values = (
-            _str("audit_id", audit_id or new_id()),
-            _str("context_id", context_id),
-            _str("client_id", client_id),
-            _str("provider", provider),
-            _str("model", model),
-            prompt,
-            completion,
-            total,
-            latency,
-            float(cost_usd),  # REAL column: hash the float SQLite will give back
-            _json_or_none("metadata", metadata),
-            timestamp(self._clock()),
+        audit_id = _str("audit_id", audit_id or new_id())
+        row = self._append(
+            "audits",
+            (
+                audit_id,
+                _str("context_id", context_id),
+                _str("client_id", client_id),
+                _str("provider", provider),
+                _str("model", model),
+                prompt,
+                completion,
+                total,
+                latency,
+                float(cost_usd),  # REAL column: hash the float SQLite will give back
+                _json_or_none("metadata", metadata),
+                timestamp(self._clock()),
+            ),
         )
-        seq, prev, digest = self._append("audits", values)
-        return AuditRecord(seq, *values[:10], loads(values[10]), values[11], prev, digest)
+        return Appended(row[0], audit_id, None, row)
 
     # -- durable acknowledgement (group commit) ----------------------------------------------
 
@@ -512,7 +559,7 @@ class AuditStore:
         """The last row in the chain (anchor its ``row_hash`` elsewhere to pin the chain)."""
         return self._head
 
-    async def committed(self, *records: ContextRecord | AuditRecord) -> None:
+    async def committed(self, *records: ContextRecord | AuditRecord | Appended) -> None:
         """Return once everything added so far (or just ``records``) is committed.
 
         Every call made in one event-loop turn waits on the same commit, run by one
@@ -525,7 +572,7 @@ class AuditStore:
         insert, which is what batching pays for, is left to a ``call_soon`` callback.
         """
         if self._lines and self._log is not None and not self.fsync:
-            error = self._flush_now(apply=False)
+            error = self._write_log()
             self._schedule_apply()
             if error is not None:
                 raise error

@@ -18,7 +18,6 @@ import base64
 import binascii
 import contextlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -44,7 +44,6 @@ __all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]
 
 VERSION = "0.1.0-embedded"
 log = logging.getLogger("helpers.gateway")
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
 
@@ -85,7 +84,7 @@ class Endpoint:
             body = payload.encode()
             headers = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
         else:
-            body = _JSON.encode(payload).encode()
+            body = orjson.dumps(payload)
             headers = _JSON_HEADERS
         await send({"type": "http.response.start", "status": status,
                     "headers": [*headers, (b"content-length", b"%d" % len(body))]})  # fmt: skip
@@ -128,7 +127,7 @@ class Gateway:
         req = parse_pre_check(await call.json(self.limit))
         self.engine.policies.reload_if_changed()  # an edited file is seen within a second
         decision = self.engine.decide(req.query, req.user_token)
-        ctx = self.store.add_context(
+        ctx = self.store.append_context(
             req.client_id,
             req.user_token,
             req.query,
@@ -145,7 +144,7 @@ class Gateway:
         # one commit (group commit), which is what keeps throughput up under load.
         await self.store.committed(ctx)
         body: dict[str, Any] = {
-            "context_id": ctx.context_id,
+            "context_id": ctx.record_id,
             "approved": decision.approved,
             "policies": decision.policies,
             "expires_at": ctx.expires_at,
@@ -175,7 +174,7 @@ class Gateway:
         ):
             raise Reject(400, "Invalid or expired context")
         cost = self.pricing.cost(req.provider, req.model, req.prompt_tokens, req.completion_tokens)
-        record = self.store.add_audit(
+        record = self.store.append_audit(
             req.context_id,
             req.client_id,
             req.provider,
@@ -194,7 +193,7 @@ class Gateway:
         m.llm_tokens.inc("completion", amount=req.completion_tokens)
         m.llm_cost.inc(req.provider, req.model, amount=cost)
         m.audit_duration.observe((time.perf_counter_ns() - started) / 1e6)
-        return 200, {"success": True, "audit_id": record.audit_id}
+        return 200, {"success": True, "audit_id": record.record_id}
 
     async def health(self, call: Call) -> tuple[int, dict[str, Any]]:
         return 200, {

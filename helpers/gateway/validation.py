@@ -8,10 +8,11 @@ may reach a handler unvalidated, so nothing a client sends can cause a 500.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 __all__ = ["AuditRequest", "Call", "PreCheckRequest", "Reject", "parse_audit", "parse_pre_check"]
 
@@ -65,17 +66,13 @@ class Call:
     async def json(self, limit: int) -> dict[str, Any]:
         """The body parsed as a JSON object, or :class:`Reject` with the contract's message."""
         try:
-            data = json.loads(await self.body(limit), parse_constant=_no_constants)
-        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, NaN, or absurd nesting
+            # Strict RFC 8259: bad UTF-8, NaN, lone surrogates and absurd nesting all fail.
+            data = orjson.loads(await self.body(limit))
+        except orjson.JSONDecodeError:
             raise Reject(400, INVALID_BODY) from None
         if not isinstance(data, dict):
             raise Reject(400, INVALID_BODY)
         return data
-
-
-def _no_constants(name: str) -> Any:
-    """NaN and Infinity are not JSON; Python's parser accepts them unless told not to."""
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -144,7 +141,8 @@ class AuditRequest:
 def _count(value: Any, name: str) -> int:
     # bool is an int subclass in Python; a JSON true is not a token count.
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Reject(400, f"{name} must be a non-negative integer, got {json.dumps(value)}")
+        shown = orjson.dumps(value).decode()
+        raise Reject(400, f"{name} must be a non-negative integer, got {shown}")
     return value
 
 
