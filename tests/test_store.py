@@ -489,13 +489,14 @@ def test_expiry_uses_ttl(store: AuditStore, clock: FakeClock) -> None:
     assert not ctx.is_expired(clock.now + timedelta(seconds=1.4))
 
 
-def test_new_id_is_a_canonical_uuid4() -> None:
+def test_ids_are_canonical_uuid4s_and_two_sources_do_not_repeat() -> None:
     import uuid
 
-    from helpers.store import new_id
+    from helpers.store import IdSource
 
-    ids = {new_id() for _ in range(2000)}
-    assert len(ids) == 2000
+    first, second = IdSource(), IdSource()
+    ids = {source() for source in (first, second) for _ in range(5000)}  # past one 4 KiB pool
+    assert len(ids) == 10_000
     for value in list(ids)[:200]:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value
