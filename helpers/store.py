@@ -77,6 +77,7 @@ SCHEMA_VERSION = 1
 APPLY_AFTER_S = 0.02
 APPLY_AT_ROWS = 1000
 _USER_HASH_CACHE = 10_000
+_SELECT_OWNER = "SELECT client_id, expires_at FROM contexts WHERE context_id = ?"
 log = logging.getLogger("helpers.store")
 
 # seq is the INTEGER PRIMARY KEY (the rowid), so rows are appended in order and the chain
@@ -737,6 +738,14 @@ class AuditStore:
         self._readable()
         row = self._conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
         return None if row is None else ContextRecord.from_row(row)
+
+    def context_owner(self, context_id: str) -> tuple[str, str] | None:
+        """``(client_id, expires_at)`` of a context, or ``None``: what an audit checks."""
+        pending = self._unapplied_contexts.get(context_id)
+        if pending is not None:
+            return pending[2], pending[12]
+        self._readable()
+        return self._conn.execute(_SELECT_OWNER, (context_id,)).fetchone()
 
     def get_live_context(self, context_id: str) -> ContextRecord | None:
         """The context if it exists and has not expired by the store's clock."""

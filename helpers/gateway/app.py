@@ -14,6 +14,7 @@ the ``/health`` floor and the pre-check are measured on equal terms.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -38,7 +39,7 @@ from ..metrics import GatewayMetrics
 from ..pricing import PricingTable
 from ..settings import Settings
 from ..store import AuditStore
-from .validation import Call, Reject, parse_audit, parse_pre_check
+from .validation import AuditRequest, Call, Reject, parse_audit, parse_pre_check
 
 __all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]
 
@@ -127,12 +128,13 @@ class Gateway:
         req = parse_pre_check(await call.json(self.limit))
         self.engine.policies.reload_if_changed()  # an edited file is seen within a second
         decision = self.engine.decide(req.query, req.user_token)
+        policies = decision.policies
         ctx = self.store.append_context(
             req.client_id,
             req.user_token,
             req.query,
             approved=decision.approved,
-            policies=decision.policies,
+            policies=policies,
             block_reason=decision.block_reason,
             data_sources=req.data_sources,
             user_role=decision.user.role,
@@ -140,13 +142,11 @@ class Gateway:
             request_context=req.context,
             ttl_s=self.ttl_s,
         )
-        # Durable before acknowledged: requests handled in the same event-loop turn share
-        # one commit (group commit), which is what keeps throughput up under load.
-        await self.store.committed(ctx)
+        await self.store.committed(ctx)  # durable before acknowledged
         body: dict[str, Any] = {
             "context_id": ctx.record_id,
             "approved": decision.approved,
-            "policies": decision.policies,
+            "policies": policies,
             "expires_at": ctx.expires_at,
             "requires_redaction": False,
         }
@@ -154,24 +154,27 @@ class Gateway:
             body["block_reason"] = decision.block_reason
         if decision.rate_limit is not None:
             body["rate_limit"] = decision.rate_limit.as_dict()
-        m = self.metrics
-        m.precheck_requests.inc("success", "true" if decision.approved else "false")
-        for policy in decision.policies:
-            m.policy_triggers.inc(policy)
-        m.precheck_duration.observe((time.perf_counter_ns() - started) / 1e6)
+        elapsed_ms = (time.perf_counter_ns() - started) / 1e6
+        # Counting is not the client's business: it runs once the reply has gone out.
+        asyncio.get_running_loop().call_soon(
+            self._count_pre_check, decision.approved, policies, elapsed_ms
+        )
         return 200, body
+
+    def _count_pre_check(self, approved: bool, policies: list[str], elapsed_ms: float) -> None:
+        m = self.metrics
+        m.precheck_requests.inc("success", "true" if approved else "false")
+        for policy in policies:
+            m.policy_triggers.inc(policy)
+        m.precheck_duration.observe(elapsed_ms)
 
     async def audit(self, call: Call) -> tuple[int, dict[str, Any]]:
         started = time.perf_counter_ns()
         self.authenticate(call)
         req = parse_audit(await call.json(self.limit))
-        context = self.store.get_context(req.context_id)
+        owner = self.store.context_owner(req.context_id)
         # A context belongs to the client that asked; another tenant cannot audit it.
-        if (
-            context is None
-            or context.client_id != req.client_id
-            or context.is_expired(self.clock())
-        ):
+        if owner is None or owner[0] != req.client_id or rfc3339(self.clock()) >= owner[1]:
             raise Reject(400, "Invalid or expired context")
         cost = self.pricing.cost(req.provider, req.model, req.prompt_tokens, req.completion_tokens)
         record = self.store.append_audit(
@@ -186,14 +189,18 @@ class Gateway:
             cost_usd=cost,
             metadata=req.metadata,
         )
-        await self.store.committed(record)  # durable before acknowledged (group commit)
+        await self.store.committed(record)  # durable before acknowledged
+        elapsed_ms = (time.perf_counter_ns() - started) / 1e6
+        asyncio.get_running_loop().call_soon(self._count_audit, req, cost, elapsed_ms)
+        return 200, {"success": True, "audit_id": record.record_id}
+
+    def _count_audit(self, req: AuditRequest, cost: float, elapsed_ms: float) -> None:
         m = self.metrics
         m.audit_requests.inc("success", req.provider)
         m.llm_tokens.inc("prompt", amount=req.prompt_tokens)
         m.llm_tokens.inc("completion", amount=req.completion_tokens)
         m.llm_cost.inc(req.provider, req.model, amount=cost)
-        m.audit_duration.observe((time.perf_counter_ns() - started) / 1e6)
-        return 200, {"success": True, "audit_id": record.record_id}
+        m.audit_duration.observe(elapsed_ms)
 
     async def health(self, call: Call) -> tuple[int, dict[str, Any]]:
         return 200, {
