@@ -23,7 +23,7 @@ import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ __all__ = [
     "ContextRecord",
     "dumps",
     "hash_value",
+    "keyed_hasher",
     "loads",
     "load_or_create_secret",
     "hash_payload",
@@ -197,6 +198,33 @@ def hash_value(secret: bytes, text: str) -> str:
     False
     """
     return hmac.digest(secret, text.encode("utf-8"), "sha256").hex()
+
+
+def keyed_hasher(secret: bytes) -> Callable[[str], str]:
+    """:func:`hash_value` under one ``secret``, about three times faster per call.
+
+    HMAC (RFC 2104) with the two padded-key SHA-256 states computed once and copied per
+    call, instead of OpenSSL setting up the key again every time. Same output.
+
+    >>> keyed_hasher(b"k")("hello") == hash_value(b"k", "hello")
+    True
+    """
+    key = hashlib.sha256(secret).digest() if len(secret) > _BLOCK else secret
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def keyed_hash(text: str) -> str:
+        i = inner.copy()
+        i.update(text.encode("utf-8"))
+        o = outer.copy()
+        o.update(i.digest())
+        return o.hexdigest()
+
+    return keyed_hash
+
+
+_BLOCK = hashlib.sha256().block_size
 
 
 def load_or_create_secret(key_path: Path) -> bytes:

@@ -48,6 +48,7 @@ from .chain import (
     dumps,
     hash_payload,
     hash_value,
+    keyed_hasher,
     load_or_create_secret,
     row_hash,
     row_payload,
@@ -266,6 +267,7 @@ class AuditStore:
         self._conn = conn
         self.path = path
         self._secret = secret
+        self._keyed_hash = keyed_hasher(secret)
         self.fsync = fsync
         self._clock = clock
         self._lost: list[tuple[int, int, BaseException]] = []
@@ -334,6 +336,7 @@ class AuditStore:
             if path != ":memory:" and log_path.exists():
                 store._replay(log_path)
             store._secret = store._resolve_secret(secret)
+            store._keyed_hash = keyed_hasher(store._secret)
             if exclusive and path != ":memory:":
                 store._log = AckLog(log_path, fsync)
         except sqlite3.DatabaseError as exc:
@@ -396,7 +399,7 @@ class AuditStore:
 
     def hash(self, text: str) -> str:
         """The keyed hash this store records for ``text`` (use it to filter by user)."""
-        return hash_value(self._secret, text)
+        return self._keyed_hash(text)
 
     def now(self) -> str:
         """The store clock's current time as a stored timestamp."""

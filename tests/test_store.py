@@ -500,3 +500,15 @@ def test_ids_are_canonical_uuid4s_and_two_sources_do_not_repeat() -> None:
     for value in list(ids)[:200]:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value
+
+
+@pytest.mark.parametrize("key_len", [1, 16, 32, 63, 64, 65, 200])
+@pytest.mark.parametrize("text", ["", "hello", "émoji 🙂 and عربى", "x" * 5000])
+def test_keyed_hasher_is_hmac_sha256(key_len: int, text: str) -> None:
+    import hmac
+
+    from helpers.chain import keyed_hasher
+
+    secret = bytes(range(256))[:key_len]
+    expected = hmac.new(secret, text.encode(), "sha256").hexdigest()
+    assert keyed_hasher(secret)(text) == expected == hash_value(secret, text)
