@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
+
 from .errors import ConfigError
 
 __all__ = [
@@ -262,8 +264,16 @@ def row_hash(prev_hash: str, table: str, values: Sequence[object]) -> str:
 
 
 def row_payload(table: str, values: Sequence[object]) -> str:
-    """The canonical JSON form of a row that :func:`row_hash` hashes: ``[table, *values]``."""
-    return _ENCODER.encode([table, *values])
+    """The canonical JSON form of a row that :func:`row_hash` hashes: ``[table, *values]``.
+
+    That form is :func:`dumps`'s. orjson writes strings, integers and null byte for byte the
+    same (a test checks every code point) about ten times faster, so it serialises rows
+    without floats; floats differ (``1e-05`` against ``0.00001``) and go through ``json``.
+    """
+    row = [table, *values]
+    if any(type(v) is float for v in values):
+        return _ENCODER.encode(row)
+    return orjson.dumps(row).decode()
 
 
 def hash_payload(prev_hash: str, payload: str) -> str:

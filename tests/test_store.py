@@ -512,3 +512,13 @@ def test_keyed_hasher_is_hmac_sha256(key_len: int, text: str) -> None:
     secret = bytes(range(256))[:key_len]
     expected = hmac.new(secret, text.encode(), "sha256").hexdigest()
     assert keyed_hasher(secret)(text) == expected == hash_value(secret, text)
+
+
+def test_row_payload_is_the_canonical_json_for_every_code_point() -> None:
+    from helpers.chain import dumps, row_payload
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    values = (1, every, None, 2**63 - 1, -(2**63), "", '"\\\n\t\x00\x7f\u2028')
+    assert row_payload("contexts", values) == dumps(["contexts", *values])
+    with_float = (*values, 1e-05, 0.1)
+    assert row_payload("audits", with_float) == dumps(["audits", *with_float])

@@ -9,8 +9,7 @@ may reach a handler unvalidated, so nothing a client sends can cause a 500.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -93,8 +92,9 @@ def _object(data: dict[str, Any], key: str) -> dict[str, Any] | None:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class PreCheckRequest:
+class PreCheckRequest(NamedTuple):
+    """A validated pre-check body (a named tuple: one is built per request, cheaply)."""
+
     user_token: str
     client_id: str
     query: str
@@ -120,8 +120,9 @@ def parse_pre_check(data: dict[str, Any]) -> PreCheckRequest:
     return PreCheckRequest(user_token, client_id, query, tuple(sources), context)
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRequest:
+class AuditRequest(NamedTuple):
+    """A validated audit body."""
+
     context_id: str
     client_id: str
     provider: str
