@@ -12,11 +12,11 @@ comparison is in the latency notebook.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from .errors import GatewayError, GatewayHTTPError, GatewayTimeout, GatewayUnavailable
 
@@ -45,15 +45,15 @@ class AsyncTransport(Protocol):
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:
-    # Compact separators: fewer bytes on the wire, same JSON.
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    # orjson: compact UTF-8 JSON, several times faster than json.dumps on every call.
+    return orjson.dumps(body)
 
 
 def decode_json(status: int, content: bytes, url: str) -> Any:
     """Parse a response body; a body that is not JSON is an error that shows a snippet."""
     try:
-        return json.loads(content)
-    except ValueError:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
         snippet = content[:200].decode("utf-8", "replace").strip() or "<empty body>"
         raise GatewayHTTPError(status, f"expected a JSON body but got: {snippet!r}", url) from None
 
