@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from .custom_policies import PolicyWatcher
 from .findings import SEVERITIES, Finding
@@ -31,9 +32,11 @@ _SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 _CRITICAL_PII_IDS = frozenset(f"sys_pii_{kind}" for kind in CRITICAL_PII)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome of one pre-check: approved or not, and every finding that explains why."""
+class Decision(NamedTuple):
+    """The outcome of one pre-check: approved or not, and every finding that explains why.
+
+    A named tuple: the gateway makes one per pre-check.
+    """
 
     approved: bool
     findings: tuple[Finding, ...]
