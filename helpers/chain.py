@@ -271,7 +271,7 @@ def row_payload(table: str, values: Sequence[object]) -> str:
     without floats; floats differ (``1e-05`` against ``0.00001``) and go through ``json``.
     """
     row = [table, *values]
-    if any(type(v) is float for v in values):
+    if float in map(type, values):
         return _ENCODER.encode(row)
     return orjson.dumps(row).decode()
 
