@@ -60,6 +60,14 @@ class Stack:
     notes: list[str] = field(default_factory=list)
     _services: list[RunningService] = field(default_factory=list, repr=False)
 
+    @property
+    def gateway_pid(self) -> int | None:
+        """The embedded gateway's process id, or ``None`` when the gateway is a live agent."""
+        for service in self._services:
+            if service.name == "gateway":
+                return service.pid
+        return None
+
     # -- clients ---------------------------------------------------------------------------
     def gateway_client(self, **kwargs: Any) -> GatewayClient:
         """An async :class:`GatewayClient` for this stack's gateway (``transport=`` etc.)."""

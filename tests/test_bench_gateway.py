@@ -6,6 +6,7 @@ This checks the report's shape and its verdict count, never whether the machine 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from helpers.corpus import load_corpus
 def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "helpers.bench", "gateway", "--quick", "--no-wrk", "--n", "40",
-           "--out", str(out)]  # fmt: skip
+           "--pin", "--out", str(out)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"report written to {out}" in done.stdout
@@ -33,7 +34,33 @@ def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
         assert s["n"] == 40
         assert 0 < s["p50"] <= s["p90"] <= s["p99"] <= s["p999"] <= s["max"]
     assert report["http"]["errors"] == 0
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        assert report["pinning"] == {"gateway_cpu": cpus[-1], "client_cpus": cpus[:-1]}
+    else:
+        assert report["pinning"] is None
     assert report["disk_bytes_per_audit"] is None or report["disk_bytes_per_audit"] > 0
     for name, target in report["targets"].items():
         assert {"value", "limit", "unit", "met"} <= set(target), name
         assert isinstance(target["met"], bool)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two CPUs")
+def test_pinned_separates_gateway_and_client_then_restores_both() -> None:
+    from helpers.bench.machine import pinned
+
+    mine = os.sched_getaffinity(0)
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as child:
+        try:
+            before = os.sched_getaffinity(child.pid)
+            with pinned(child.pid) as pin:
+                assert pin is not None
+                assert os.sched_getaffinity(child.pid) == {pin["gateway_cpu"]}
+                assert os.sched_getaffinity(0) == set(pin["client_cpus"])
+                assert pin["gateway_cpu"] not in pin["client_cpus"]
+            assert os.sched_getaffinity(child.pid) == before
+            assert os.sched_getaffinity(0) == mine
+        finally:
+            child.kill()
+    with pinned(None) as nothing:
+        assert nothing is None and os.sched_getaffinity(0) == mine

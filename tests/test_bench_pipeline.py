@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -72,10 +73,13 @@ def test_subcommand_is_wired(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_tiny_run_writes_a_complete_report(tmp_path: Path) -> None:
     out, records = tmp_path / "bench-pipeline.json", tmp_path / "records.json"
     rc = run_pipeline_bench(
-        quick=True, n=24, pairs=12, floor_n=10, out=out, records=records, progress=False
+        quick=True, n=24, pairs=12, floor_n=10, out=out, records=records, progress=False, pin=True
     )
     assert rc == 0
     report = json.loads(out.read_text())
+    cpus = sorted(os.sched_getaffinity(0))  # restored after the run
+    pinning = {"gateway_cpu": cpus[-1], "client_cpus": cpus[:-1]} if len(cpus) > 1 else None
+    assert report["pinning"] == pinning
     assert report["benchmark"] == "pipeline" and report["machine"]["cores"] >= 1
     main = report["main"]
     assert main["n"] == 24 and main["verdicts"]["decisions"] + main["errors"] == 24

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from helpers.server import start_gateway
@@ -25,6 +28,10 @@ def test_offline_by_default_and_stops_what_it_started(capsys: pytest.CaptureFixt
         with stack.openai_client() as llm:
             assert any(m.id == "gpt-4o-mini" for m in llm.models.list().data)
         services = list(stack._services)
+        gateway_pid = stack.gateway_pid
+        assert gateway_pid is not None and gateway_pid != os.getpid()
+        cmdline = Path(f"/proc/{gateway_pid}/cmdline").read_bytes().split(b"\0")
+        assert b"helpers.gateway" in cmdline
     assert services and all(not s.running for s in services)
 
 
@@ -35,6 +42,7 @@ def test_healthy_agent_url_is_used_as_the_live_gateway(capsys: pytest.CaptureFix
             assert stack.gateway.live and stack.gateway.url == agent.url
             assert "gateway: LIVE AxonFlow agent" in capsys.readouterr().out
             assert len(stack._services) == 1  # only the stand-in was started
+            assert stack.gateway_pid is None
 
 
 def test_unreachable_agent_url_falls_back_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:

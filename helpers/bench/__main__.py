@@ -27,12 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "bench-gateway.json")
     g.add_argument("--no-wrk", action="store_true", help="skip the wrk throughput runs")
     g.add_argument("--n", type=int, default=None, help="HTTP samples per step (default 1000/5000)")
+    g.add_argument(
+        "--pin",
+        action="store_true",
+        help="keep the gateway and the clients on separate CPUs (recorded in the report)",
+    )
     add_pipeline_command(sub)  # parses its own options and runs itself
     args = p.parse_args(argv)
     if args.command == "gateway":
         from .gateway import run_gateway_bench
 
-        return run_gateway_bench(quick=args.quick, out=args.out, use_wrk=not args.no_wrk, n=args.n)
+        return run_gateway_bench(
+            quick=args.quick, out=args.out, use_wrk=not args.no_wrk, n=args.n, pin=args.pin
+        )
     return 2
 
 

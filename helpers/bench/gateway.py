@@ -24,7 +24,7 @@ from ..engine import DecisionEngine
 from ..server import start_gateway
 from ..settings import Settings
 from ..stats import summarize
-from .machine import machine_info, machine_line, rss_mb, write_report
+from .machine import machine_info, machine_line, pinned, rss_mb, write_report
 
 __all__ = ["run_gateway_bench"]
 
@@ -254,7 +254,11 @@ def _check(targets: dict[str, Any], name: str, value: float | None, limit: float
     targets[name] = {"value": value, "limit": limit, "unit": unit, "met": ok}
 
 
-def run_gateway_bench(quick: bool, out: Path, use_wrk: bool = True, n: int | None = None) -> int:
+def run_gateway_bench(
+    quick: bool, out: Path, use_wrk: bool = True, n: int | None = None, pin: bool = False
+) -> int:
+    """Run every section, write the JSON report to ``out``; ``pin`` keeps the gateway and
+    the clients (this process, wrk) on separate CPUs (see :func:`pinned`)."""
     report: dict[str, Any] = {"benchmark": "gateway", "quick": quick, "machine": machine_info()}
     print("1/4 in-process decisions over the corpus ...", flush=True)
     report["decision"] = _decision_section(quick)
@@ -263,7 +267,8 @@ def run_gateway_bench(quick: bool, out: Path, use_wrk: bool = True, n: int | Non
     warmup = min(warmup, max(1, n // 5))
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        with start_gateway(db_path=db) as gw:
+        with start_gateway(db_path=db) as gw, pinned(gw.pid if pin else None) as pinning:
+            report["pinning"] = pinning
             print(f"2/4 client-observed HTTP against {gw.url} (n={n}) ...", flush=True)
             report["http"] = _http_section(gw.url, n, warmup)
             if use_wrk:
@@ -271,7 +276,8 @@ def run_gateway_bench(quick: bool, out: Path, use_wrk: bool = True, n: int | Non
                 report["throughput"] = _throughput_section(gw.url, gw.pid, quick)
         report["disk_bytes_per_audit"] = _disk_per_audit(db)
         db_fsync = Path(tmp) / "bench-fsync.db"
-        with start_gateway(db_path=db_fsync, extra_args=["--fsync"]) as gw:
+        with start_gateway(db_path=db_fsync, extra_args=["--fsync"]) as gw, \
+                pinned(gw.pid if pin else None):  # fmt: skip
             print("4/4 the same HTTP loop with --fsync (power-loss durable) ...", flush=True)
             report["http_fsync"] = _http_section(gw.url, n // 4, warmup // 4)
     d, h = report["decision"], report["http"]

@@ -34,7 +34,7 @@ from ..pipeline_stats import paired_overhead, step_table, verdicts
 from ..settings import PROJECT_ROOT
 from ..stack import start_stack
 from ..stats import summarize
-from .machine import machine_info, machine_line, write_report
+from .machine import machine_info, machine_line, pinned, write_report
 
 __all__ = [
     "PAIRED_CONFIGS",
@@ -176,12 +176,15 @@ def run_pipeline_bench(
     load_user: str = LOAD_USER,
     progress: bool | None = None,
     floor_n: int | None = None,
+    pin: bool = False,
 ) -> int:
     n = n or (300 if quick else 1000)
     pairs = pairs or (200 if quick else 1000)
     report: dict[str, Any] = {"benchmark": "pipeline", "quick": quick, "machine": machine_info()}
     runs: dict[str, LoadRun] = {}
-    with start_stack(time_scale=time_scale) as stack:
+    with start_stack(time_scale=time_scale) as stack, \
+            pinned(stack.gateway_pid if pin else None) as pinning:  # fmt: skip
+        report["pinning"] = pinning
         report["backends"] = stack.describe()
         print(f"1/3 closed loop, {n} corpus queries, C=8, full pipeline ...", flush=True)
         cfg = LoadConfig.closed(n=n, concurrency=8, load_user=load_user)
@@ -189,7 +192,8 @@ def run_pipeline_bench(
     report["main"] = _main_section(runs["main"])
     overheads: dict[str, np.ndarray] = {}
     report["paired"] = {}
-    with start_stack(time_scale=0, quiet=True) as fast:
+    with start_stack(time_scale=0, quiet=True) as fast, \
+            pinned(fast.gateway_pid if pin else None):  # fmt: skip
         report["paired_backends"] = fast.describe()
         for i, (label, (transport, audit)) in enumerate(PAIRED_CONFIGS.items(), start=1):
             print(f"2/3 paired {i}/{len(PAIRED_CONFIGS)}: {label}, {pairs} pairs ...", flush=True)
@@ -270,6 +274,11 @@ def build_parser(prog: str = "python -m helpers.bench pipeline") -> argparse.Arg
         help="results file with every request (reload with load_results)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="keep the gateway and this process on separate CPUs (recorded in the report)",
+    )
     return p
 
 
@@ -284,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         time_scale=args.time_scale,
         load_user=args.load_user,
         progress=False if args.no_progress else None,
+        pin=args.pin,
     )
 
 
