@@ -72,7 +72,7 @@ class _Always:
     """Stands in for the combined gate when it cannot be built: every query is checked."""
 
     @staticmethod
-    def search(text: str) -> object:
+    def search(text: str | bytes) -> object:
         return text  # anything but None: "may match, check the rules"
 
 
@@ -177,7 +177,9 @@ class CustomPolicySet:
 
     def evaluate(self, text: str, user: User) -> list[Finding]:
         """Findings (family ``custom``) for every rule that applies to ``user`` and matches."""
-        if not text or self._gate is None or self._gate.search(text) is None:
+        if not text or self._gate is None:
+            return []
+        if self._gate.search(text.encode("utf-8", "surrogatepass")) is None:  # bytes: cheaper
             return []
         out: list[Finding] = []
         for rule in self._rules:
