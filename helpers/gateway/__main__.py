@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--policies", type=Path, help="custom policies YAML (default data/policies.yaml)"
     )
     p.add_argument("--pricing", type=Path, help="pricing table YAML (default data/pricing.yaml)")
-    p.add_argument("--fsync", action="store_true", help="fsync every commit (power-loss durable)")
+    p.add_argument(
+        "--fsync", action="store_true", help="fdatasync every acknowledgement (power-loss durable)"
+    )
     return p
 
 
