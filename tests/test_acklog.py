@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from helpers import acklog
 from helpers.errors import ConfigError
-from helpers.settings import PROJECT_ROOT
 from helpers.store import APPLY_AFTER_S, AuditStore
 
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -183,59 +178,6 @@ def test_fsync_mode_shares_one_write_per_loop_turn(db: Path) -> None:
     assert store.commit_count == 1
     store.close()
     assert len(_stored_ids(db)[0]) == 50
-
-
-_WRITER = textwrap.dedent(
-    """
-    import asyncio, sys
-    from helpers.store import APPLY_AFTER_S, AuditStore
-
-    async def main():
-        store = AuditStore.open(sys.argv[1], exclusive=True)
-
-        async def request(i):
-            ctx = store.add_context("c", "user-1", f"query {i}", approved=True)
-            await store.committed(ctx)
-            audit = store.add_audit(ctx.context_id, "c", "openai", "gpt-4o", prompt_tokens=i)
-            await store.committed(audit)
-            sys.stdout.write(f"{ctx.context_id} {audit.audit_id}\\n")
-            sys.stdout.flush()
-
-        sys.stdout.write("ready\\n")
-        sys.stdout.flush()
-        for batch in range(100_000):
-            await asyncio.gather(*(request(batch * 8 + i) for i in range(8)))
-
-    asyncio.run(main())
-    """
-)
-
-
-@pytest.mark.timeout(120)
-def test_kill_9_loses_nothing_acknowledged(db: Path, tmp_path: Path) -> None:
-    script = tmp_path / "writer.py"
-    script.write_text(_WRITER)
-    with subprocess.Popen(
-        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    ) as proc:  # fmt: skip
-        assert proc.stdout is not None
-        try:
-            assert proc.stdout.readline() == b"ready\n"
-            acked = [proc.stdout.readline() for _ in range(500)]
-        finally:
-            proc.send_signal(signal.SIGKILL)
-        acked += proc.stdout.read().splitlines(keepends=True)
-    assert proc.returncode == -signal.SIGKILL
-    pairs = [line.split() for line in acked if line.endswith(b"\n")]
-    assert len(pairs) >= 500
-    assert _log_of(db).stat().st_size > 0  # the crash left acknowledged rows in the log
-    with AuditStore.open(db) as store:  # replays the log
-        report = store.verify_chain()
-    contexts, audits = _stored_ids(db)
-    assert {c.decode() for c, _ in pairs} <= contexts
-    assert {a.decode() for _, a in pairs} <= audits
-    assert report.ok and not _log_of(db).exists()
 
 
 def test_a_snapshot_after_a_crash_includes_rows_only_in_the_log(db: Path, tmp_path: Path) -> None:

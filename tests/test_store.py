@@ -344,12 +344,14 @@ _WRITER = textwrap.dedent(
     from helpers.store import AuditStore
 
     async def main():
-        store = AuditStore.open(sys.argv[1])
+        # exclusive: the gateway's mode, acknowledged through the acknowledgement log
+        store = AuditStore.open(sys.argv[1], exclusive=sys.argv[2] == "exclusive")
 
         async def request(i):
             ctx = store.add_context("c", "user-1", f"query {i}", approved=True)
+            await store.committed(ctx)
             audit = store.add_audit(ctx.context_id, "c", "openai", "gpt-4o", prompt_tokens=i)
-            await store.committed()
+            await store.committed(audit)
             sys.stdout.write(f"{ctx.context_id} {audit.audit_id}\\n")
             sys.stdout.flush()
 
@@ -364,11 +366,12 @@ _WRITER = textwrap.dedent(
 
 
 @pytest.mark.timeout(120)
-def test_acknowledged_records_survive_kill_9(db: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["shared", "exclusive"])
+def test_acknowledged_records_survive_kill_9(db: Path, tmp_path: Path, mode: str) -> None:
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
     with subprocess.Popen(
-        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, cwd=PROJECT_ROOT,
+        [sys.executable, str(script), str(db), mode], stdout=subprocess.PIPE, cwd=PROJECT_ROOT,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     ) as proc:  # fmt: skip
         assert proc.stdout is not None
@@ -387,14 +390,18 @@ def test_acknowledged_records_survive_kill_9(db: Path, tmp_path: Path) -> None:
     context_ids = {c.decode() for c, _ in complete}
     audit_ids = {a.decode() for _, a in complete}
 
+    log = Path(f"{db}.acklog")
+    # An exclusive store leaves acknowledged rows in its log that SQLite does not have yet.
+    assert log.exists() == (mode == "exclusive")
+    with AuditStore.open(db) as store:  # replays the log, if any
+        assert store.verify_chain().ok
+    assert not log.exists()
     with sqlite3.connect(db) as fresh:
         stored_contexts = {r[0] for r in fresh.execute("SELECT context_id FROM contexts")}
         stored_audits = {r[0] for r in fresh.execute("SELECT audit_id FROM audits")}
     fresh.close()
     assert len(context_ids) >= 500
     assert context_ids <= stored_contexts and audit_ids <= stored_audits
-    with AuditStore.open(db) as store:
-        assert store.verify_chain().ok
 
 
 # -- read-back -------------------------------------------------------------------------------
