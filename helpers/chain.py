@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -281,11 +281,9 @@ def hash_payload(prev_hash: str, payload: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
 
 
-class ChainHead(NamedTuple):
-    """The last row written: anchor it elsewhere to detect rows removed from the end.
-
-    A named tuple rather than a dataclass: the store makes one per row it writes.
-    """
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The last row written: anchor it elsewhere to detect rows removed from the end."""
 
     table: str | None
     record_id: str | None

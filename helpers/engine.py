@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from typing import NamedTuple
+from dataclasses import dataclass, replace
 
 from .custom_policies import PolicyWatcher
 from .findings import SEVERITIES, Finding
@@ -32,11 +31,9 @@ _SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 _CRITICAL_PII_IDS = frozenset(f"sys_pii_{kind}" for kind in CRITICAL_PII)
 
 
-class Decision(NamedTuple):
-    """The outcome of one pre-check: approved or not, and every finding that explains why.
-
-    A named tuple: the gateway makes one per pre-check.
-    """
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one pre-check: approved or not, and every finding that explains why."""
 
     approved: bool
     findings: tuple[Finding, ...]

@@ -21,9 +21,9 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import NamedTuple
 
 from .errors import ConfigError
 from .findings import Finding
@@ -43,13 +43,13 @@ def _whole_seconds(whole: int) -> str:
     return datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class RateLimitStatus(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class RateLimitStatus:
     """One check's outcome. ``remaining`` is after this request's token was taken.
 
     ``reset_at`` (epoch seconds) is when the bucket is full again; ``retry_after_s`` is how
     long until the next request would be allowed (0 when one would be allowed now).
     ``per_seconds`` is the role's window, so the limit reads "10 requests per 60 s".
-    A named tuple: every pre-check makes one.
     """
 
     allowed: bool

@@ -235,7 +235,11 @@ def _read_head(conn: sqlite3.Connection) -> ChainHead:
 
 
 class Appended(NamedTuple):
-    """A row just added: enough to acknowledge it (``await store.committed(appended)``)."""
+    """A row just added: enough to acknowledge it (``await store.committed(appended)``).
+
+    A handle on the hot path rather than a result: the records :meth:`AuditStore.add_context`
+    and :meth:`AuditStore.add_audit` return are the frozen dataclasses.
+    """
 
     seq: int
     record_id: str
