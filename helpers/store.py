@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -36,11 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .acklog import RESET_AT_BYTES, AckLog, format_entry, read_entries
+from .acklog import RESET_AT_BYTES, AckLog, format_entry
 from .chain import (
-    AUDIT_COLUMNS,
-    CONTEXT_COLUMNS,
-    GENESIS,
     AuditRecord,
     ChainHead,
     ChainReport,
@@ -61,6 +57,19 @@ from .store_query import _SELECT_AUDIT_BY_ID, _SELECT_CONTEXT_BY_ID, _count
 from .store_query import list_audits as _list_audits
 from .store_query import list_contexts as _list_contexts
 from .store_query import list_records as _list_records
+from .store_schema import (
+    _CHAIN_TABLES,
+    _INSERT,
+    _SCHEMA,
+    SCHEMA_VERSION,
+    IdSource,
+    _json_or_none,
+    _read_head,
+    _replay_into,
+    _str,
+    _strings,
+    replay_log,
+)
 
 __all__ = [
     "AuditRecord",
@@ -68,11 +77,11 @@ __all__ = [
     "ChainHead",
     "ChainReport",
     "ContextRecord",
+    "IdSource",
     "hash_value",
     "replay_log",
 ]
 
-SCHEMA_VERSION = 1
 #: With an acknowledgement log, logged rows go into SQLite this long after they were
 #: acknowledged, in one transaction, or at once when this many are waiting.
 APPLY_AFTER_S = 0.02
@@ -81,157 +90,9 @@ _USER_HASH_CACHE = 10_000
 _SELECT_OWNER = "SELECT client_id, expires_at FROM contexts WHERE context_id = ?"
 log = logging.getLogger("helpers.store")
 
-# seq is the INTEGER PRIMARY KEY (the rowid), so rows are appended in order and the chain
-# walk is a plain table scan; ids are looked up through their UNIQUE index.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS contexts (
-    seq INTEGER PRIMARY KEY,
-    context_id TEXT NOT NULL UNIQUE,
-    client_id TEXT NOT NULL,
-    user_hash TEXT NOT NULL,
-    query_hash TEXT NOT NULL,
-    user_role TEXT,
-    user_department TEXT,
-    data_sources TEXT NOT NULL,
-    policies TEXT NOT NULL,
-    approved INTEGER NOT NULL,
-    block_reason TEXT,
-    request_context TEXT,
-    expires_at TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    row_hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audits (
-    seq INTEGER PRIMARY KEY,
-    audit_id TEXT NOT NULL UNIQUE,
-    context_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    total_tokens INTEGER NOT NULL,
-    latency_ms INTEGER,
-    cost_usd REAL NOT NULL,
-    metadata TEXT,
-    created_at TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    row_hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audits_by_context ON audits (context_id);
-CREATE INDEX IF NOT EXISTS contexts_by_created ON contexts (created_at);
-"""
-
-_CHAIN_TABLES = {"contexts": CONTEXT_COLUMNS, "audits": AUDIT_COLUMNS}
-_INSERT = {
-    table: f"INSERT INTO {table} ({', '.join(cols)}, prev_hash, row_hash) "
-    f"VALUES ({', '.join('?' * (len(cols) + 2))})"
-    for table, cols in _CHAIN_TABLES.items()
-}
-
-
-class IdSource:
-    """Random UUID v4 strings, about four times cheaper than ``str(uuid.uuid4())``.
-
-    The bytes come from ``os.urandom``, as ``uuid4``'s do, fetched 4 KiB at a time. One
-    source per store, used from the store's one thread.
-    """
-
-    def __init__(self) -> None:
-        self._pool = bytearray()
-
-    def __call__(self) -> str:
-        if not self._pool:
-            self._pool = bytearray(os.urandom(4096))
-        raw = self._pool[-16:]
-        del self._pool[-16:]
-        raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-        raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-        h = raw.hex()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _str(name: str, value: object, optional: bool = False) -> Any:
-    # A non-string in a TEXT column would come back converted and no longer match its hash.
-    if not (isinstance(value, str) or (optional and value is None)):
-        raise ValueError(f"{name} must be a string, got {value!r}")
-    return value
-
-
-def _strings(name: str, values: Iterable[str]) -> list[str]:
-    # A bare string is iterable too; "abc" must not become ["a", "b", "c"].
-    items = None if isinstance(values, str) else list(values)
-    if items is None or not all(isinstance(v, str) for v in items):
-        raise ValueError(f"{name} must be a list of strings, got {values!r}")
-    return items
-
-
-def _json_or_none(name: str, value: Mapping[str, Any] | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return dumps(dict(value))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a JSON-serialisable object: {exc}") from None
-
-
-def replay_log(path: str | Path) -> int:
-    """Copy the rows a crash left in ``<path>.acklog`` into the SQLite file at ``path``
-    (no secret needed: the log holds keyed hashes already). Returns how many were added.
-
-    Opening the store does this too; this is for tools that read the file directly.
-    """
-    log_path = Path(f"{path}.acklog")
-    if not log_path.exists():
-        return 0
-    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-    try:
-        return _replay_into(conn, str(path), log_path)
-    finally:
-        conn.close()
-
-
-def _replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
-    conn.execute("BEGIN IMMEDIATE")  # the write lock first: nobody else replays meanwhile
-    try:
-        entries = read_entries(log_path, frozenset(_CHAIN_TABLES))
-        head = _read_head(conn)
-        added = 0
-        for entry in entries:
-            if entry.seq <= head.seq:
-                continue  # already in SQLite
-            if entry.prev_hash != head.row_hash:
-                raise ConfigError(
-                    f"{log_path} line {entry.line}: does not continue the chain at seq "
-                    f"{head.seq}; move the file aside to open the store without it"
-                )
-            conn.execute(_INSERT[entry.table], (*entry.values, entry.prev_hash, entry.row_hash))
-            head = ChainHead(entry.table, entry.values[1], entry.seq, entry.row_hash)
-            added += 1
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    if added:
-        log.warning("%s: replayed %d acknowledged row(s) from %s", path, added, log_path)
-    log_path.unlink()
-    return added
-
-
-def _read_head(conn: sqlite3.Connection) -> ChainHead:
-    best = ChainHead(None, None, 0, GENESIS)
-    for table, cols in _CHAIN_TABLES.items():
-        row = conn.execute(
-            f"SELECT seq, {cols[1]}, row_hash FROM {table} ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        if row is not None and row[0] > best.seq:
-            best = ChainHead(table, row[1], row[0], row[2])
-    return best
 
 
 class Appended(NamedTuple):
