@@ -1,11 +1,13 @@
 """The acknowledgement log: how the gateway makes a 200 durable without waiting on SQLite.
 
 A gateway that holds its database exclusively acknowledges a pre-check or an audit once
-the row is in ``<db>.acklog``: an append-only text file, one line per row, written with a
-single ``os.write`` per event-loop turn (plus ``fdatasync`` with ``--fsync``). The same
-rows go into SQLite straight after the replies are sent, and the log is emptied once they
-are there. A ``kill -9`` between the two leaves rows in the log only; opening the store
-replays them, checking each against the hash chain, before anything else happens.
+the row is in ``<db>.acklog``: an append-only text file, one line per row. Each row is
+written with one ``os.write`` as it is acknowledged; with ``--fsync`` the rows of one
+event-loop turn share one write and one ``fdatasync``. The same rows go into SQLite in one
+transaction shortly after (:data:`helpers.store.APPLY_AFTER_S`), off the request path, and
+the log is emptied once it has grown past :data:`RESET_AT_BYTES` with all of it in SQLite.
+A ``kill -9`` in between leaves rows in the log only; opening the store replays them,
+checking each against the hash chain, before anything else happens.
 
 Each line is ``<prev_hash> <row_hash> <payload>``, where ``payload`` is the row's canonical
 JSON (:func:`helpers.chain.row_payload`), so the file holds keyed hashes, never raw queries
