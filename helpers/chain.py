@@ -43,6 +43,7 @@ __all__ = [
     "ContextRecord",
     "dumps",
     "hash_value",
+    "is_expired",
     "keyed_hasher",
     "loads",
     "load_or_create_secret",
@@ -141,7 +142,7 @@ class ContextRecord:
         )
 
     def is_expired(self, now: datetime) -> bool:
-        return timestamp(now) >= self.expires_at
+        return is_expired(self.expires_at, now)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (lists, not tuples)."""
@@ -252,6 +253,11 @@ def load_or_create_secret(key_path: Path) -> bytes:
         fh.flush()
         os.fsync(fh.fileno())
     return key
+
+
+def is_expired(expires_at: str, now: datetime) -> bool:
+    """Whether a stored ``expires_at`` has passed at ``now`` (fixed-width text compares)."""
+    return timestamp(now) >= expires_at
 
 
 def row_hash(prev_hash: str, table: str, values: Sequence[object]) -> str:

@@ -24,13 +24,11 @@ from typing import Any
 import pandas as pd
 from matplotlib.axes import Axes
 
-from .corpus import load_corpus
+from .latency_floor import approved_work
 from .latency_plots import _axes
-from .load_results import LOAD_USER
 from .loop_thread import run_async
 from .plots import COLORS
 from .stats import summarize
-from .workload import user_for
 
 __all__ = ["measure_idle_penalty", "plot_idle_penalty"]
 
@@ -39,9 +37,7 @@ async def _measure(
     stack: Any, gaps_ms: Sequence[float], n: int, warmup: int, transport: str, seed: int
 ) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    rows = [r for r in load_corpus() if r.expected_approved]
-    work = [(r.query, user_for(r, LOAD_USER)) for r in rows]
-    rng.shuffle(work)
+    work = approved_work(seed=seed)
     client = stack.gateway_client(transport=transport)
     out: list[dict[str, Any]] = []
     try:

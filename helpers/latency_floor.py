@@ -40,7 +40,14 @@ from .settings import Settings
 from .stats import paired_differences
 from .workload import user_for
 
-__all__ = ["LIBRARIES", "FloorResult", "RawHTTPClient", "decision_times", "measure_floor"]
+__all__ = [
+    "LIBRARIES",
+    "FloorResult",
+    "RawHTTPClient",
+    "approved_work",
+    "decision_times",
+    "measure_floor",
+]
 
 #: Client libraries compared, from the raw floor up.
 LIBRARIES = ("http.client", "aiohttp", "httpx.AsyncClient", "httpx.Client")
@@ -159,6 +166,16 @@ class FloorResult:
         return f"<FloorResult libraries={list(self.samples)} n={self.n} warmup={self.warmup}>"
 
 
+def approved_work(
+    rows: Sequence[CorpusRow] | None = None, load_user: str = LOAD_USER, seed: int = 7
+) -> list[tuple[str, str]]:
+    """``(query, user_token)`` for every approved corpus row, in a seeded random order."""
+    rows = load_corpus() if rows is None else rows
+    work = [(r.query, user_for(r, load_user)) for r in rows if r.expected_approved]
+    random.Random(seed).shuffle(work)
+    return work
+
+
 def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
     t0 = perf_counter_ns()
     out = fn(*args)
@@ -268,8 +285,7 @@ def measure_floor(
     first ``warmup`` iterations are discarded (connection set-up, first-call costs).
     """
     rows = [r for r in (load_corpus() if rows is None else rows) if r.expected_approved]
-    work = [(r.query, user_for(r, load_user)) for r in rows]
-    random.Random(seed).shuffle(work)
+    work = approved_work(rows, load_user, seed)
     samples = run_async(lambda: _measure(stack, libraries, work, n, warmup, seed))
     decisions = decision_times(
         rows, passes=decision_passes, load_user=load_user, settings=stack.settings

@@ -239,10 +239,9 @@ class AuditStore:
     def close(self) -> None:
         """Commit what was added, wake any waiters, and close the connection."""
         try:
-            error = self._flush_now()
+            error = self._flush_now()  # with a log, this also applies what it holds
             if self._log is not None:
-                applied = error is None and self._apply_logged() is None
-                self._log.close(remove=applied)
+                self._log.close(remove=error is None)
         finally:
             self._conn.close()
         if error is not None:

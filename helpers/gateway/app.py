@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..chain import timestamp
+from ..chain import is_expired, timestamp
 from ..engine import DecisionEngine
 from ..metrics import GatewayMetrics
 from ..pricing import PricingTable
@@ -174,7 +174,7 @@ class Gateway:
         req = parse_audit(await call.json(self.limit))
         owner = self.store.context_owner(req.context_id)
         # A context belongs to the client that asked; another tenant cannot audit it.
-        if owner is None or owner[0] != req.client_id or rfc3339(self.clock()) >= owner[1]:
+        if owner is None or owner[0] != req.client_id or is_expired(owner[1], self.clock()):
             raise Reject(400, "Invalid or expired context")
         cost = self.pricing.cost(req.provider, req.model, req.prompt_tokens, req.completion_tokens)
         record = self.store.append_audit(
