@@ -7,6 +7,7 @@ introduces it. Importing this package starts nothing and changes no global state
 from __future__ import annotations
 
 from .client import GatewayClient, SyncGatewayClient
+from .client.results import AuditResult, HealthResult, PreCheckResult, TokenUsage
 from .engine import Decision, DecisionEngine
 from .errors import (
     BadRequest,
@@ -20,7 +21,6 @@ from .errors import (
     Unauthorized,
 )
 from .findings import Finding
-from .results import AuditResult, HealthResult, PreCheckResult, TokenUsage
 from .server import RunningService, start_gateway, start_standins
 from .settings import Secret, Settings
 from .stack import Stack, start_stack

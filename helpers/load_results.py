@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from .audit_queue import AuditQueueStats
+from .client.audit_queue import AuditQueueStats
 
 __all__ = [
     "FORMAT",

@@ -3,7 +3,7 @@
 Each governed request is the three gateway-mode steps, timed on the client: pre-check
 (:class:`helpers.client.GatewayClient`), the LLM call through the real async SDK
 (:func:`helpers.llm_call.call_llm`, skipped when the query is blocked), and the audit
-(synchronous, or enqueued to :class:`helpers.audit_queue.AuditQueue`). :func:`run_load`
+(synchronous, or enqueued to :class:`helpers.client.audit_queue.AuditQueue`). :func:`run_load`
 drives them in one of three ways (see :class:`helpers.load_results.LoadConfig`): a closed
 loop at concurrency C, an open loop at a fixed arrival rate timed from each planned start,
 or pairs of direct and governed calls in random order. It runs on its own event loop in a
@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from time import perf_counter_ns
 from typing import Any
 
-from .audit_queue import AuditQueue
 from .bench.machine import machine_info
 from .client import TokenUsage
+from .client.audit_queue import AuditQueue
 from .corpus import CorpusRow
 from .llm_call import LLMCall, call_llm
 from .load_results import LOAD_USER, LoadConfig, LoadRun, RequestRecord

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import re2
 
-from helpers.findings import Finding
-from helpers.sqli_patterns import SQLI_CATEGORIES, SQLI_PATTERNS, SqliPattern, _expand
+from .findings import Finding
+from .sqli_patterns import SQLI_CATEGORIES, SQLI_PATTERNS, SqliPattern, _expand
 
 __all__ = [
     "SQLI_CATEGORIES",

@@ -1,4 +1,4 @@
-"""helpers.client and helpers.transports.
+"""helpers.client and helpers.client.transports.
 
 Three layers of tests:
 - pure units: TokenUsage, parsing contract-shaped replies, constructor defaults;

@@ -19,8 +19,7 @@ import pandas as pd
 import pytest
 
 from helpers import loadgen
-from helpers.audit_queue import AuditQueue
-from helpers.client import TokenUsage
+from helpers.client import AuditQueue, TokenUsage
 from helpers.corpus import CorpusRow, load_corpus
 from helpers.engine import DecisionEngine
 from helpers.errors import BadRequest, GatewayUnavailable
@@ -507,7 +506,7 @@ def record(seq: int, **kw: Any) -> RequestRecord:
 
 @pytest.mark.parametrize("name", ["runs.json", "runs.json.gz"])
 def test_results_file_round_trip(tmp_path: Any, name: str) -> None:
-    from helpers.audit_queue import AuditQueueStats
+    from helpers.client import AuditQueueStats
 
     recs = (record(0), record(1, approved=False, correct=False, llm_ms=math.nan, error="boom"))
     run = LoadRun(

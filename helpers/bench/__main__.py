@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..settings import PROJECT_ROOT
+from helpers.settings import PROJECT_ROOT
+
 from .pipeline import add_command as add_pipeline_command
 
 

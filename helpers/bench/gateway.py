@@ -20,11 +20,12 @@ from typing import Any
 
 import httpx
 
-from ..corpus import load_corpus, score
-from ..engine import DecisionEngine
-from ..server import start_gateway
-from ..settings import Settings
-from ..stats import summarize
+from helpers.corpus import load_corpus, score
+from helpers.engine import DecisionEngine
+from helpers.server import start_gateway
+from helpers.settings import Settings
+from helpers.stats import summarize
+
 from .machine import machine_info, machine_line, pinned, rss_mb, write_report
 
 __all__ = ["run_gateway_bench"]

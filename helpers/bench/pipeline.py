@@ -27,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from ..latency_floor import measure_floor
-from ..load_results import LOAD_USER, LoadConfig, LoadRun, save_results
-from ..loadgen import run_load
-from ..pipeline_stats import paired_overhead, step_table, verdicts
-from ..settings import PROJECT_ROOT
-from ..stack import start_stack
-from ..stats import summarize
+from helpers.latency_floor import measure_floor
+from helpers.load_results import LOAD_USER, LoadConfig, LoadRun, save_results
+from helpers.loadgen import run_load
+from helpers.pipeline_stats import paired_overhead, step_table, verdicts
+from helpers.settings import PROJECT_ROOT
+from helpers.stack import start_stack
+from helpers.stats import summarize
+
 from .machine import machine_info, machine_line, pinned, write_report
 
 __all__ = [

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import uvicorn
 
-from ..errors import ConfigError
-from ..settings import Settings
+from helpers.errors import ConfigError
+from helpers.settings import Settings
+
 from .app import create_app
 
 

@@ -33,12 +33,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..chain import is_expired, timestamp
-from ..engine import DecisionEngine
-from ..metrics import GatewayMetrics
-from ..pricing import PricingTable
-from ..settings import Settings
-from ..store import AuditStore
+from helpers.chain import is_expired, timestamp
+from helpers.engine import DecisionEngine
+from helpers.metrics import GatewayMetrics
+from helpers.pricing import PricingTable
+from helpers.settings import Settings
+from helpers.store import AuditStore
+
 from .validation import AuditRequest, Call, Reject, parse_audit, parse_pre_check
 
 __all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]

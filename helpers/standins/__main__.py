@@ -20,8 +20,9 @@ from types import FrameType
 
 import uvicorn
 
-from ..errors import ConfigError
-from ..settings import Settings
+from helpers.errors import ConfigError
+from helpers.settings import Settings
+
 from .app import create_standin_app, startup_line
 from .faults import FaultRates
 

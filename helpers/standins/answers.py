@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..settings import DATA_DIR
-from ..yamlcheck import load_yaml
+from helpers.errors import ConfigError
+from helpers.settings import DATA_DIR
+from helpers.yamlcheck import load_yaml
 
 __all__ = ["DEFAULT_ANSWERS_PATH", "Answer", "AnswerBank", "Topic", "load_answer_bank"]
 

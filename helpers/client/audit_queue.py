@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
 
-from .client import GatewayClient, TokenUsage
-from .errors import BadRequest, GatewayError, Unauthorized
+from helpers.errors import BadRequest, GatewayError, Unauthorized
+
+from .gateway_client import GatewayClient, TokenUsage
 
 __all__ = ["AuditJob", "AuditQueue", "AuditQueueStats"]
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import httpx
 
-from .errors import BadRequest, GatewayHTTPError, Unauthorized
+from helpers.errors import BadRequest, GatewayHTTPError, Unauthorized
+from helpers.settings import Settings
+
 from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
-from .settings import Settings
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
 
 __all__ = [
@@ -177,7 +178,7 @@ class GatewayClient(_Base):
     Arguments left as ``None`` come from :meth:`Settings.load` (``AXONFLOW_AGENT_URL``,
     ``AXONFLOW_CLIENT_ID``, ``AXONFLOW_CLIENT_SECRET``, ``AXONFLOW_LICENSE_KEY``).
     ``transport`` is ``"httpx"`` (default), ``"aiohttp"``, or any object with the
-    :class:`helpers.transports.AsyncTransport` methods. ``http_client`` injects an
+    :class:`helpers.client.transports.AsyncTransport` methods. ``http_client`` injects an
     ``httpx.AsyncClient`` (the caller closes it). Use one client per event loop.
 
     >>> gw = GatewayClient("http://127.0.0.1:8080", settings=Settings())

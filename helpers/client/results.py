@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import GatewayHTTPError
+from helpers.errors import GatewayHTTPError
 
 __all__ = ["AuditResult", "HealthResult", "PreCheckResult", "RateLimitInfo", "TokenUsage"]
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from .errors import GatewayError, GatewayHTTPError, GatewayTimeout, GatewayUnavailable
+from helpers.errors import GatewayError, GatewayHTTPError, GatewayTimeout, GatewayUnavailable
 
 __all__ = [
     "AiohttpTransport",

@@ -1,0 +1,42 @@
+"""The client an application copies: pre-check and audit against any gateway-mode API.
+
+This room holds what runs inside *your* application: :class:`GatewayClient` (async, httpx or
+aiohttp) and :class:`SyncGatewayClient`, the transports they send through, the frozen result
+types they return, and :class:`AuditQueue` for audits sent off the request path. It speaks
+AxonFlow's wire format, so the same code works against the embedded gateway or a real
+AxonFlow deployment.
+
+May import: :mod:`helpers.errors` and :mod:`helpers.settings` only. Never the gateway, the
+stand-ins, the lab or the trail: an application that copies this folder gets no server code.
+The rule is an import-linter contract in ``pyproject.toml``, checked by ``make lint`` and
+``tests/test_architecture.py``.
+
+>>> from helpers.client import SyncGatewayClient, TokenUsage
+>>> TokenUsage(12, 40).total_tokens
+52
+"""
+
+from __future__ import annotations
+
+from .audit_queue import AuditJob, AuditQueue, AuditQueueStats
+from .gateway_client import DEFAULT_URL, GatewayClient, SyncGatewayClient
+from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
+from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
+
+__all__ = [
+    "DEFAULT_URL",
+    "AiohttpTransport",
+    "AsyncTransport",
+    "AuditJob",
+    "AuditQueue",
+    "AuditQueueStats",
+    "AuditResult",
+    "GatewayClient",
+    "HealthResult",
+    "HttpxTransport",
+    "PreCheckResult",
+    "RateLimitInfo",
+    "SyncGatewayClient",
+    "SyncHttpxTransport",
+    "TokenUsage",
+]
