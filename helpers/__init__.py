@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from .client import GatewayClient, SyncGatewayClient
 from .client.results import AuditResult, HealthResult, PreCheckResult, TokenUsage
-from .engine import Decision, DecisionEngine
 from .errors import (
     BadRequest,
     ConfigError,
@@ -20,7 +19,8 @@ from .errors import (
     PolicyFileError,
     Unauthorized,
 )
-from .findings import Finding
+from .gateway.engine import Decision, DecisionEngine
+from .gateway.policies.findings import Finding
 from .server import RunningService, start_gateway, start_standins
 from .settings import Secret, Settings
 from .stack import Stack, start_stack

@@ -2,7 +2,7 @@
 
 Two measurements, both on the client with ``perf_counter_ns``:
 
-* :func:`decision_times`: :meth:`helpers.engine.DecisionEngine.decide` in process, no
+* :func:`decision_times`: :meth:`helpers.gateway.engine.DecisionEngine.decide` in process, no
   network at all: what the policy check itself costs.
 * :func:`measure_floor`: per HTTP client library, ``GET /health`` (the transport floor: the
   same client, the same server, no work behind it), the pre-check and the audit. Each
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .corpus import CorpusRow, load_corpus
-from .engine import DecisionEngine
+from .gateway.engine import DecisionEngine
 from .load_results import LOAD_USER
 from .loop_thread import run_async
 from .settings import Settings

@@ -15,11 +15,11 @@ Definitions used throughout:
   row is positive for the family when any expected id belongs to it, predicted when any
   reported id does.
 * A row's *primary family* is the first of its families in reporting order (the order of
-  :data:`helpers.findings.FAMILIES`), or ``"none"``; the confusion matrix compares the
-  expected primary family with the decided one.
+  :data:`helpers.gateway.policies.findings.FAMILIES`), or ``"none"``; the confusion matrix
+  compares the expected primary family with the decided one.
 
 >>> from helpers.corpus import load_corpus
->>> from helpers.engine import DecisionEngine
+>>> from helpers.gateway.engine import DecisionEngine
 >>> from helpers.settings import Settings
 >>> settings = Settings.load(env={}, dotenv_path=None)
 >>> engine = DecisionEngine.from_settings(settings, rate_limits=False)
@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .corpus import CorpusRow, load_corpus
-from .findings import FAMILIES
-from .pii import PII_TYPES
-from .sqli import SQLI_CATEGORIES
+from .gateway.policies.findings import FAMILIES
+from .gateway.policies.pii import PII_TYPES
+from .gateway.policies.sqli import SQLI_CATEGORIES
 
 if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn
     from matplotlib.axes import Axes
@@ -192,7 +192,7 @@ def run_corpus(decider: Any, rows: Sequence[CorpusRow] | None = None) -> list[Ro
     """Decide every row (in order) and keep the verdicts next to the labels.
 
     ``decider`` is a :class:`~helpers.client.SyncGatewayClient` (real HTTP pre-checks), a
-    :class:`~helpers.engine.DecisionEngine`, or ``f(query, user_token) -> (approved, ids)``.
+    :class:`~helpers.gateway.engine.DecisionEngine`, or ``f(query, user_token) -> (approved, ids)``.
     Through a gateway each row costs its user one rate-limit token.
     """
     decide = _as_decider(decider)

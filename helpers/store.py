@@ -394,7 +394,7 @@ class AuditStore:
     ) -> Appended:
         """:meth:`add_audit` without building the record.
 
-        ``cost_usd`` is the caller's estimate (see :mod:`helpers.pricing`).
+        ``cost_usd`` is the caller's estimate (see :mod:`helpers.gateway.pricing`).
         """
         prompt = _count("prompt_tokens", prompt_tokens)
         completion = _count("completion_tokens", completion_tokens)

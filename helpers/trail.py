@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from .chain import dumps
-from .pricing import PricingTable
+from .gateway.pricing import PricingTable
 from .trail_integrity import TamperedCopy, snapshot_db, tamper_copy, verify_db
 
 __all__ = [

@@ -2,8 +2,8 @@
 
 :func:`load_yaml` reads a file into a mapping, refusing duplicate keys; :class:`Checker`
 validates its fields. Every failure is a :class:`~helpers.errors.PolicyFileError` naming the
-file, the entry and the problem. Shared by :mod:`helpers.rbac` and
-:mod:`helpers.custom_policies`. Introduced in ``04_policies.ipynb``.
+file, the entry and the problem. Shared by :mod:`helpers.gateway.policies.rbac` and
+:mod:`helpers.gateway.policies.custom_policies`. Introduced in ``04_policies.ipynb``.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers.custom_policies import CustomPolicySet, PolicyWatcher
 from helpers.errors import PolicyFileError
-from helpers.rbac import User, UserDirectory
+from helpers.gateway.policies.custom_policies import CustomPolicySet, PolicyWatcher
+from helpers.gateway.policies.rbac import User, UserDirectory
 
 ENGINEER, ANALYST_FIN, ANALYST_MKT, SUPPORT, ADMIN = (
     "user-123", "user-234", "user-567", "user-345", "user-789",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from helpers.corpus import load_corpus, score
-from helpers.engine import DecisionEngine
-from helpers.findings import FAMILIES
-from helpers.pii import PII_TYPES
-from helpers.sqli import SQLI_CATEGORIES
+from helpers.gateway.engine import DecisionEngine
+from helpers.gateway.policies.findings import FAMILIES
+from helpers.gateway.policies.pii import PII_TYPES
+from helpers.gateway.policies.sqli import SQLI_CATEGORIES
 
 from .conftest import hermetic_settings
 

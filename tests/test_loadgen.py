@@ -21,8 +21,8 @@ import pytest
 from helpers import loadgen
 from helpers.client import AuditQueue, TokenUsage
 from helpers.corpus import CorpusRow, load_corpus
-from helpers.engine import DecisionEngine
 from helpers.errors import BadRequest, GatewayUnavailable
+from helpers.gateway.engine import DecisionEngine
 from helpers.latency_floor import FloorResult, RawHTTPClient, decision_times
 from helpers.llm_call import DEFAULT_MODELS, LLMCall, call_llm, simulated_ms
 from helpers.load_results import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers.metrics import BUCKETS_MS, GatewayMetrics, Histogram
+from helpers.gateway.metrics import BUCKETS_MS, GatewayMetrics, Histogram
 
 
 def test_buckets_resolve_from_50us_to_500ms() -> None:

@@ -1,11 +1,18 @@
-"""Tests for helpers.pii: validated detectors, look-alikes that must stay quiet, reporting."""
+"""Tests for helpers.gateway.policies.pii: validated detectors, quiet look-alikes, reporting."""
 
 from __future__ import annotations
 
 import pytest
 
-from helpers import pii_checks
-from helpers.pii import CRITICAL_PII, PII_RULES, PII_TYPES, PiiRule, explain_pii, scan_pii
+from helpers.gateway.policies import pii_checks
+from helpers.gateway.policies.pii import (
+    CRITICAL_PII,
+    PII_RULES,
+    PII_TYPES,
+    PiiRule,
+    explain_pii,
+    scan_pii,
+)
 
 
 def ids(text: str) -> list[str]:
@@ -323,7 +330,7 @@ def test_reprs_are_useful() -> None:
 def _luhn_failing_visa(n: int) -> list[str]:
     import random
 
-    from helpers.pii_checks import _luhn_ok
+    from helpers.gateway.policies.pii_checks import _luhn_ok
 
     rng = random.Random(3)
     out: list[str] = []
@@ -335,14 +342,14 @@ def _luhn_failing_visa(n: int) -> list[str]:
 
 
 def test_flood_under_the_budget_is_validated_and_clean() -> None:
-    from helpers.pii import VALIDATION_BUDGET
+    from helpers.gateway.policies.pii import VALIDATION_BUDGET
 
     text = " ".join(_luhn_failing_visa(VALIDATION_BUDGET - 10))
     assert [f.policy_id for f in scan_pii(text)] == []
 
 
 def test_flood_over_the_budget_fails_closed() -> None:
-    from helpers.pii import VALIDATION_BUDGET
+    from helpers.gateway.policies.pii import VALIDATION_BUDGET
 
     text = " ".join(_luhn_failing_visa(VALIDATION_BUDGET + 50))
     findings = scan_pii(text)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import ConfigError
-from helpers.pricing import FALLBACK_PER_1K, ModelPrice, PricingTable
+from helpers.gateway.pricing import FALLBACK_PER_1K, ModelPrice, PricingTable
 
 
 @pytest.fixture(scope="module")

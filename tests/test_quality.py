@@ -11,8 +11,8 @@ import pytest
 
 from helpers.client import SyncGatewayClient
 from helpers.corpus import CorpusRow, load_corpus
-from helpers.engine import DecisionEngine
-from helpers.pii import PII_TYPES
+from helpers.gateway.engine import DecisionEngine
+from helpers.gateway.policies.pii import PII_TYPES
 from helpers.quality import (
     Counts,
     RowResult,

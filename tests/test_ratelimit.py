@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from helpers.errors import ConfigError
-from helpers.ratelimit import RateLimiter, RateLimitStatus, rfc3339
-from helpers.rbac import UserDirectory
+from helpers.gateway.policies.ratelimit import RateLimiter, RateLimitStatus, rfc3339
+from helpers.gateway.policies.rbac import UserDirectory
 
 T0 = 1_768_478_400.0  # 2026-01-15T12:00:00Z
 

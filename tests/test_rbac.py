@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import PolicyFileError
-from helpers.rbac import ADMIN_POLICIES, User, UserDirectory, scan_admin_access
+from helpers.gateway.policies.rbac import ADMIN_POLICIES, User, UserDirectory, scan_admin_access
 
 USERS = "sys_admin_users_table"
 AUDIT = "sys_admin_audit_log"

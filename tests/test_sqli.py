@@ -8,9 +8,15 @@ import re
 import pytest
 import re2
 
-from helpers import sqli
+from helpers.gateway.policies import sqli
+from helpers.gateway.policies.sqli import (
+    SQLI_CATEGORIES,
+    SQLI_PATTERNS,
+    SqliMatch,
+    explain_sqli,
+    scan_sqli,
+)
 from helpers.settings import DATA_DIR
-from helpers.sqli import SQLI_CATEGORIES, SQLI_PATTERNS, SqliMatch, explain_sqli, scan_sqli
 
 UNION = "sqli_union_based"
 BOOL = "sqli_boolean_blind"

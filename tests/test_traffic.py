@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import pytest
 
 from helpers.client import SyncGatewayClient
-from helpers.engine import DecisionEngine
 from helpers.errors import ConfigError, GatewayUnavailable
-from helpers.rbac import UserDirectory
+from helpers.gateway.engine import DecisionEngine
+from helpers.gateway.policies.rbac import UserDirectory
 from helpers.stack import Backend, Stack, start_stack
 from helpers.traffic import GUEST_TOKEN, PERSONAS, DayPlan, plan_day, run_day
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from helpers.client import SyncGatewayClient, TokenUsage
-from helpers.pricing import PricingTable
+from helpers.gateway.pricing import PricingTable
 from helpers.settings import PROJECT_ROOT
 from helpers.trail import (
     EXPORT_SCHEMA,

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from helpers.corpus import load_corpus, score
-from helpers.engine import DecisionEngine
+from helpers.gateway.engine import DecisionEngine
 from helpers.server import start_gateway
 from helpers.settings import Settings
 from helpers.stats import summarize

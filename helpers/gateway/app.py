@@ -34,12 +34,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from helpers.chain import is_expired, timestamp
-from helpers.engine import DecisionEngine
-from helpers.metrics import GatewayMetrics
-from helpers.pricing import PricingTable
 from helpers.settings import Settings
 from helpers.store import AuditStore
 
+from .engine import DecisionEngine
+from .metrics import GatewayMetrics
+from .pricing import PricingTable
 from .validation import AuditRequest, Call, Reject, parse_audit, parse_pre_check
 
 __all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]

@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .custom_policies import PolicyWatcher
-from .findings import SEVERITIES, Finding
-from .pii import CRITICAL_PII, scan_pii
-from .ratelimit import RateLimiter, RateLimitStatus
-from .rbac import User, UserDirectory, scan_admin_access
-from .settings import Settings
-from .sqli import scan_sqli
+from helpers.settings import Settings
+
+from .policies.custom_policies import PolicyWatcher
+from .policies.findings import SEVERITIES, Finding
+from .policies.pii import CRITICAL_PII, scan_pii
+from .policies.ratelimit import RateLimiter, RateLimitStatus
+from .policies.rbac import User, UserDirectory, scan_admin_access
+from .policies.sqli import scan_sqli
 
 __all__ = ["Decision", "DecisionEngine"]
 
@@ -111,7 +112,7 @@ class DecisionEngine:
         number of texts scanned.
         """
         if texts is None:
-            from .corpus import load_corpus
+            from helpers.corpus import load_corpus
 
             texts = [row.query for row in load_corpus()]
         user = self.users.lookup("")

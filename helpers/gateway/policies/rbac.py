@@ -33,9 +33,10 @@ from types import MappingProxyType
 
 import re2
 
+from helpers.settings import DATA_DIR
+from helpers.yamlcheck import Checker, load_yaml
+
 from .findings import Finding
-from .settings import DATA_DIR
-from .yamlcheck import Checker, load_yaml
 
 __all__ = ["ADMIN_POLICIES", "Role", "User", "UserDirectory", "scan_admin_access"]
 

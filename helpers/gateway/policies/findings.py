@@ -1,8 +1,8 @@
 """The shared result type of every detector: one :class:`Finding` per triggered policy.
 
-Detectors (``helpers.sqli``, ``helpers.pii``, ``helpers.rbac``, ``helpers.custom_policies``,
-``helpers.ratelimit``) only *find*; the decision engine (``helpers.engine``) decides which
-findings block, applying the environment switches. Introduced in ``04_policies.ipynb``.
+Detectors (the ``sqli``, ``pii``, ``rbac``, ``custom_policies`` and ``ratelimit`` modules
+beside this one) only *find*; the decision engine (``helpers.gateway.engine``) decides
+which findings block, applying the environment switches. Introduced in ``04_policies.ipynb``.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The rules are data, grouped in AxonFlow's eight :data:`SQLI_CATEGORIES`, and written in a
 readable form: :func:`_expand` widens each ``\\s`` so inline comments count as whitespace when
-:mod:`helpers.sqli` compiles them. The scanner itself (:func:`~helpers.sqli.scan_sqli`) lives in
-:mod:`helpers.sqli`. Introduced in ``04_policies.ipynb``.
+:mod:`helpers.gateway.policies.sqli` compiles them. The scanner itself
+(:func:`~helpers.gateway.policies.sqli.scan_sqli`) lives there. Introduced in ``04_policies.ipynb``.
 """
 
 from __future__ import annotations

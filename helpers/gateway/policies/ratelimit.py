@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from .errors import ConfigError
+from helpers.errors import ConfigError
+
 from .findings import Finding
 
 __all__ = ["RateLimitStatus", "RateLimiter", "rfc3339"]

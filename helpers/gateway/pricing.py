@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, PolicyFileError
-from .settings import DATA_DIR
-from .yamlcheck import load_yaml
+from helpers.errors import ConfigError, PolicyFileError
+from helpers.settings import DATA_DIR
+from helpers.yamlcheck import load_yaml
 
 __all__ = ["FALLBACK_PER_1K", "ModelPrice", "PricingTable"]
 

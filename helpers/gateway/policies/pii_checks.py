@@ -1,10 +1,10 @@
-"""The validate stage of :mod:`helpers.pii`: pure functions of a candidate's text.
+"""The validate stage of :mod:`.pii`: pure functions of a candidate's text.
 
-Each ``_*_ok`` function decides whether text that a :class:`~helpers.pii.PiiRule` pattern
-matched is real: Luhn and issuer prefixes (cards), SSA rules (SSNs), country length and MOD-97
+Each ``_*_ok`` function decides whether text that a :class:`~.pii.PiiRule` pattern matched
+is real: Luhn and issuer prefixes (cards), SSA rules (SSNs), country length and MOD-97
 (IBANs), the ABA checksum (routing numbers), Verhoeff (Aadhaar), one letter case (PANs),
 address syntax, phone numbering plans, IP syntax and real calendar dates. The names stay
-private: :data:`~helpers.pii.PII_RULES` is the public surface. Introduced in
+private: :data:`~.pii.PII_RULES` is the public surface. Introduced in
 ``04_policies.ipynb``.
 """
 
@@ -14,7 +14,7 @@ import ipaddress
 import re
 from datetime import date
 
-__all__: list[str] = []  # internal to helpers.pii; its rules are the public surface
+__all__: list[str] = []  # internal to .pii; its rules are the public surface
 
 # ---- validate stage: pure functions of the candidate text ---------------------------------
 _NON_DIGIT = re.compile(r"[^0-9]")

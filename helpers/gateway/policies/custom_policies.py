@@ -10,7 +10,7 @@ Files are validated when loaded; a bad file raises
 if the new file is invalid (contract Part B.5). Introduced in ``04_policies.ipynb``.
 
 >>> policies = CustomPolicySet.load()
->>> from helpers.rbac import UserDirectory
+>>> from helpers.gateway.policies.rbac import UserDirectory
 >>> engineer = UserDirectory.load().lookup("user-123")
 >>> [f.policy_id for f in policies.evaluate("Status of Project Nightjar?", engineer)]
 ['unreleased_code_names']
@@ -28,11 +28,12 @@ from typing import Any
 
 import re2
 
-from .errors import PolicyFileError
+from helpers.errors import PolicyFileError
+from helpers.settings import DATA_DIR
+from helpers.yamlcheck import Checker, load_yaml
+
 from .findings import ACTIONS, SEVERITIES, Finding
 from .rbac import User
-from .settings import DATA_DIR
-from .yamlcheck import Checker, load_yaml
 
 __all__ = ["CustomPolicySet", "CustomRule", "PolicyWatcher"]
 

@@ -1,0 +1,14 @@
+"""The policies the pre-check runs, each a module of its own.
+
+* :mod:`.sqli` (patterns in :mod:`.sqli_patterns`): SQL injection and dangerous statements.
+* :mod:`.pii` (validators in :mod:`.pii_checks`): SSNs, cards, IBANs and other identifiers.
+* :mod:`.rbac`: the user directory, roles and the admin-access policy.
+* :mod:`.ratelimit`: token buckets per user.
+* :mod:`.custom_policies`: rules loaded from ``data/policies.yaml`` and reloaded on edit.
+* :mod:`.findings`: the frozen :class:`Finding` every detector returns.
+
+Each detector is a pure function of the text (and the user): it never touches the audit
+store or the HTTP layer, so it can be called, tested and timed in process. May import:
+:mod:`helpers.errors`, :mod:`helpers.settings`, :mod:`helpers.yamlcheck` and each other.
+The rule is an import-linter contract in ``pyproject.toml``.
+"""
