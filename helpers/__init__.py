@@ -6,8 +6,11 @@ introduces it. Importing this package starts nothing and changes no global state
 
 from __future__ import annotations
 
+from helpers.client.results import AuditResult, HealthResult, PreCheckResult, TokenUsage
+from helpers.gateway.engine import Decision, DecisionEngine
+from helpers.gateway.policies.findings import Finding
+
 from .client import GatewayClient, SyncGatewayClient
-from .client.results import AuditResult, HealthResult, PreCheckResult, TokenUsage
 from .errors import (
     BadRequest,
     ConfigError,
@@ -19,8 +22,6 @@ from .errors import (
     PolicyFileError,
     Unauthorized,
 )
-from .gateway.engine import Decision, DecisionEngine
-from .gateway.policies.findings import Finding
 from .server import RunningService, start_gateway, start_standins
 from .settings import Secret, Settings
 from .stack import Stack, start_stack

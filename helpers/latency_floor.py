@@ -32,8 +32,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
+from helpers.gateway.engine import DecisionEngine
+
 from .corpus import CorpusRow, load_corpus
-from .gateway.engine import DecisionEngine
 from .load_results import LOAD_USER
 from .loop_thread import run_async
 from .settings import Settings

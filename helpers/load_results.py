@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from .client.audit_queue import AuditQueueStats
+from helpers.client.audit_queue import AuditQueueStats
 
 __all__ = [
     "FORMAT",

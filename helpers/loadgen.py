@@ -28,9 +28,10 @@ from collections.abc import Sequence
 from time import perf_counter_ns
 from typing import Any
 
-from .bench.machine import machine_info
+from helpers.bench.machine import machine_info
+from helpers.client.audit_queue import AuditQueue
+
 from .client import TokenUsage
-from .client.audit_queue import AuditQueue
 from .corpus import CorpusRow
 from .llm_call import LLMCall, call_llm
 from .load_results import LOAD_USER, LoadConfig, LoadRun, RequestRecord

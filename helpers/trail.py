@@ -29,8 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from .chain import dumps
-from .gateway.pricing import PricingTable
+from helpers.gateway.pricing import PricingTable
+from helpers.gateway.store.chain import dumps
+
 from .trail_integrity import TamperedCopy, snapshot_db, tamper_copy, verify_db
 
 __all__ = [
@@ -68,7 +69,7 @@ AUDIT_FIELDS: tuple[str, ...] = (
     "audit_id", "context_id", "provider", "model", "prompt_tokens", "completion_tokens",
     "total_tokens", "latency_ms", "cost_usd", "metadata", "audited_at",
 )  # fmt: skip
-# What the read-back endpoint returns for each row (helpers.store.AuditStore.list_records).
+# What the read-back endpoint returns for each row (helpers.gateway.store.AuditStore.list_records).
 _RECORD_KEYS = (
     "created_at", "seq", "client_id", "context_id", "user_hash", "query_hash", "user_role",
     "user_department", "data_sources", "policies", "approved", "block_reason", "request_context",

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, ChainReport, verify_chain
-from .store import replay_log
+from helpers.gateway.store import replay_log
+from helpers.gateway.store.chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, ChainReport, verify_chain
 
 __all__ = ["TamperedCopy", "snapshot_db", "tamper_copy", "verify_db"]
 

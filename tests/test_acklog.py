@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import acklog
 from helpers.errors import ConfigError
-from helpers.store import APPLY_AFTER_S, AuditStore
+from helpers.gateway.store import APPLY_AFTER_S, AuditStore, acklog
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers.gateway.store import AuditStore
 from helpers.server import start_gateway
 from helpers.settings import DATA_DIR
-from helpers.store import AuditStore
 
 PRE = "/api/policy/pre-check"
 AUDIT = "/api/audit/llm-call"

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from helpers.chain import GENESIS, hash_value
 from helpers.errors import ConfigError
+from helpers.gateway.store import AuditStore
+from helpers.gateway.store.chain import GENESIS, hash_value
 from helpers.settings import PROJECT_ROOT
-from helpers.store import AuditStore
 
 if TYPE_CHECKING:
     from conftest import FakeClock
@@ -224,7 +224,7 @@ def test_tampering_is_found_at_the_first_broken_record(
 def test_edit_with_recomputed_row_hash_breaks_the_next_link(
     store: AuditStore, clock: FakeClock, db: Path
 ) -> None:
-    from helpers.chain import AUDIT_COLUMNS, row_hash
+    from helpers.gateway.store.chain import AUDIT_COLUMNS, row_hash
 
     _fill(store, clock, 2)
     row = list(store.list_audits()[0].to_dict().values())
@@ -341,7 +341,7 @@ def test_failed_commit_is_never_acknowledged(db: Path) -> None:
 _WRITER = textwrap.dedent(
     """
     import asyncio, sys
-    from helpers.store import AuditStore
+    from helpers.gateway.store import AuditStore
 
     async def main():
         # exclusive: the gateway's mode, acknowledged through the acknowledgement log
@@ -499,7 +499,7 @@ def test_expiry_uses_ttl(store: AuditStore, clock: FakeClock) -> None:
 def test_ids_are_canonical_uuid4s_and_two_sources_do_not_repeat() -> None:
     import uuid
 
-    from helpers.store import IdSource
+    from helpers.gateway.store import IdSource
 
     first, second = IdSource(), IdSource()
     ids = {source() for source in (first, second) for _ in range(5000)}  # past one 4 KiB pool
@@ -514,7 +514,7 @@ def test_ids_are_canonical_uuid4s_and_two_sources_do_not_repeat() -> None:
 def test_keyed_hasher_is_hmac_sha256(key_len: int, text: str) -> None:
     import hmac
 
-    from helpers.chain import keyed_hasher
+    from helpers.gateway.store.chain import keyed_hasher
 
     secret = bytes(range(256))[:key_len]
     expected = hmac.new(secret, text.encode(), "sha256").hexdigest()
@@ -522,7 +522,7 @@ def test_keyed_hasher_is_hmac_sha256(key_len: int, text: str) -> None:
 
 
 def test_row_payload_is_the_canonical_json_for_every_code_point() -> None:
-    from helpers.chain import dumps, row_payload
+    from helpers.gateway.store.chain import dumps, row_payload
 
     every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
     values = (1, every, None, 2**63 - 1, -(2**63), "", '"\\\n\t\x00\x7f\u2028')

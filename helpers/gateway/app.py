@@ -33,13 +33,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from helpers.chain import is_expired, timestamp
 from helpers.settings import Settings
-from helpers.store import AuditStore
 
 from .engine import DecisionEngine
 from .metrics import GatewayMetrics
 from .pricing import PricingTable
+from .store import AuditStore
+from .store.chain import is_expired, timestamp
 from .validation import AuditRequest, Call, Reject, parse_audit, parse_pre_check
 
 __all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]

@@ -25,8 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from helpers.standins import anthropic_api, openai_api
-
+from . import anthropic_api, openai_api
 from .anthropic_validate import anthropic_error
 from .faults import FaultRates
 from .openai_validate import openai_error

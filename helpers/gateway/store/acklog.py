@@ -4,13 +4,13 @@ A gateway that holds its database exclusively acknowledges a pre-check or an aud
 the row is in ``<db>.acklog``: an append-only text file, one line per row. Each row is
 written with one ``os.write`` as it is acknowledged; with ``--fsync`` the rows of one
 event-loop turn share one write and one ``fdatasync``. The same rows go into SQLite in one
-transaction shortly after (:data:`helpers.store.APPLY_AFTER_S`), off the request path, and
+transaction shortly after (:data:`helpers.gateway.store.APPLY_AFTER_S`), off the request path, and
 the log is emptied once it has grown past :data:`RESET_AT_BYTES` with all of it in SQLite.
 A ``kill -9`` in between leaves rows in the log only; opening the store replays them,
 checking each against the hash chain, before anything else happens.
 
 Each line is ``<prev_hash> <row_hash> <payload>``, where ``payload`` is the row's canonical
-JSON (:func:`helpers.chain.row_payload`), so the file holds keyed hashes, never raw queries
+JSON (:func:`.chain.row_payload`), so the file holds keyed hashes, never raw queries
 or user tokens, and every line can be checked on its own. A last line without its newline
 is a write cut short by a crash; it was never acknowledged and is ignored.
 """
@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.errors import ConfigError
+
 from .chain import hash_payload
-from .errors import ConfigError
 
 __all__ = ["AckLog", "LogEntry", "format_entry", "read_entries"]
 
@@ -49,7 +50,7 @@ class LogEntry:
 
 
 def format_entry(prev_hash: str, digest: str, payload: str) -> str:
-    """One log line for a row serialised by :func:`helpers.chain.row_payload`."""
+    """One log line for a row serialised by :func:`helpers.gateway.store.chain.row_payload`."""
     return f"{prev_hash} {digest} {payload}\n"
 
 

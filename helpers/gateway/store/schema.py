@@ -1,8 +1,10 @@
 """The audit store's schema and the pieces of it that need no open store.
 
 The two tables and their INSERTs, the chain head as SQLite holds it, replaying an
-acknowledgement log into SQLite (:func:`replay_log`), record ids (:class:`IdSource`) and the
-checks on values before they are stored. :mod:`helpers.store` builds the store on these.
+acknowledgement log into SQLite (:func:`replay_log`), opening the file with the store's
+pragmas (:func:`connect`), the HMAC key (:func:`resolve_secret`), record ids
+(:class:`IdSource`) and the checks on values before they are stored.
+:mod:`helpers.gateway.store` builds the store on these.
 """
 
 from __future__ import annotations
@@ -10,18 +12,28 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .acklog import read_entries
-from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, GENESIS, ChainHead, dumps
-from .errors import ConfigError
+from helpers.errors import ConfigError
+from helpers.settings import Secret
 
-__all__ = ["SCHEMA_VERSION", "IdSource", "replay_log"]
+from .acklog import read_entries
+from .chain import (
+    AUDIT_COLUMNS,
+    CONTEXT_COLUMNS,
+    GENESIS,
+    ChainHead,
+    dumps,
+    load_or_create_secret,
+)
+
+__all__ = ["SCHEMA_VERSION", "IdSource", "connect", "replay_log", "resolve_secret"]
 
 SCHEMA_VERSION = 1
-log = logging.getLogger("helpers.store")
+log = logging.getLogger("helpers.gateway.store")
 
 # seq is the INTEGER PRIMARY KEY (the rowid), so rows are appended in order and the chain
 # walk is a plain table scan; ids are looked up through their UNIQUE index.
@@ -170,3 +182,49 @@ def _read_head(conn: sqlite3.Connection) -> ChainHead:
         if row is not None and row[0] > best.seq:
             best = ChainHead(table, row[1], row[0], row[2])
     return best
+
+
+def connect(path: str, fsync: bool, exclusive: bool) -> sqlite3.Connection:
+    """Open the SQLite file with the store's pragmas and schema (created when new)."""
+    # isolation_level=None: the store issues BEGIN/COMMIT itself, nothing implicit.
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        if exclusive:
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise ConfigError(
+                f"{path}: audit store schema version {version}, expected {SCHEMA_VERSION}"
+            )
+        if version == 0:
+            conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def resolve_secret(secret: bytes | str | Secret | None, path: str, has_rows: bool) -> bytes:
+    """The store's HMAC key: ``secret`` if given, else ``<path>.key`` (created when new)."""
+    if isinstance(secret, Secret):
+        secret = secret.get()
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    if secret:
+        return bytes(secret)
+    if path == ":memory:":
+        return uuid.uuid4().bytes + uuid.uuid4().bytes
+    key_path = Path(path + ".key")
+    if not key_path.exists() and has_rows:
+        # A new key would silently make old and new hashes incomparable.
+        raise ConfigError(
+            f"{path} has records but its key file {key_path} is missing; "
+            "restore it or pass the original secret"
+        )
+    return load_or_create_secret(key_path)

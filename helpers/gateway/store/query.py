@@ -1,7 +1,7 @@
 """Reading the audit store back: the SQL behind ``AuditStore.list_*``, with its filters.
 
 Each function takes the store's open :class:`sqlite3.Connection`; the
-:class:`~helpers.store.AuditStore` methods of the same names wrap them, and are what notebooks
+:class:`~.AuditStore` methods of the same names wrap them, and are what notebooks
 call. Values bind as parameters and column names come from this module, so no caller text
 reaches the SQL. Introduced in ``05_audit_trail.ipynb``.
 """
@@ -38,7 +38,7 @@ FROM audits a WHERE NOT EXISTS (SELECT 1 FROM contexts c WHERE c.context_id = a.
 """
 
 
-# Also checks token counts and latencies for helpers.store, which imports it from here.
+# Also checks token counts and latencies for helpers.gateway.store, which imports it from here.
 def _count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
@@ -135,7 +135,7 @@ def list_records(
     limit: int = 1000,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """The joined trail, as :meth:`helpers.store.AuditStore.list_records` describes it."""
+    """The joined trail, as :meth:`helpers.gateway.store.AuditStore.list_records` describes it."""
     where, params = _filters(
         since,
         until,

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from .errors import ConfigError
+from helpers.errors import ConfigError
 
 __all__ = [
     "AUDIT_COLUMNS",

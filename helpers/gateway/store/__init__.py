@@ -1,0 +1,42 @@
+"""The audit trail's storage: keyed hashes in SQLite, one hash chain, durable acknowledgements.
+
+* :mod:`.audit_store`: :class:`AuditStore`, opening a store and appending rows.
+* :mod:`.commits`: group commit and the acknowledgement log's timing.
+* :mod:`.reads` and :mod:`.query`: lookups, listings and the joined trail.
+* :mod:`.chain`: rows, canonical JSON, keyed hashing and chain verification.
+* :mod:`.acklog`: the append-only acknowledgement log and its replay.
+* :mod:`.schema`: tables, pragmas, the HMAC key file, record ids, value checks.
+
+May import: :mod:`helpers.errors` and :mod:`helpers.settings` only; never the policies or
+the HTTP layer, which call it.
+"""
+
+from __future__ import annotations
+
+from .audit_store import (
+    APPLY_AFTER_S,
+    APPLY_AT_ROWS,
+    Appended,
+    AuditRecord,
+    AuditStore,
+    ChainHead,
+    ChainReport,
+    ContextRecord,
+    IdSource,
+    hash_value,
+    replay_log,
+)
+
+__all__ = [
+    "APPLY_AFTER_S",
+    "APPLY_AT_ROWS",
+    "Appended",
+    "AuditRecord",
+    "AuditStore",
+    "ChainHead",
+    "ChainReport",
+    "ContextRecord",
+    "IdSource",
+    "hash_value",
+    "replay_log",
+]
