@@ -9,6 +9,7 @@ from __future__ import annotations
 from helpers.client.results import AuditResult, HealthResult, PreCheckResult, TokenUsage
 from helpers.gateway.engine import Decision, DecisionEngine
 from helpers.gateway.policies.findings import Finding
+from helpers.lab.stats import LatencySummary, ecdf, paired_differences, summarize
 
 from .client import GatewayClient, SyncGatewayClient
 from .errors import (
@@ -25,7 +26,6 @@ from .errors import (
 from .server import RunningService, start_gateway, start_standins
 from .settings import Secret, Settings
 from .stack import Stack, start_stack
-from .stats import LatencySummary, ecdf, paired_differences, summarize
 
 __version__ = "0.1.0"
 

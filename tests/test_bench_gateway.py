@@ -47,7 +47,7 @@ def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two CPUs")
 def test_pinned_separates_gateway_and_client_then_restores_both() -> None:
-    from helpers.bench.machine import pinned
+    from helpers.lab.machine import pinned
 
     mine = os.sched_getaffinity(0)
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as child:

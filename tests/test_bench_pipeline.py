@@ -24,7 +24,7 @@ from helpers.bench.pipeline import (
     check_targets,
     run_pipeline_bench,
 )
-from helpers.load_results import load_results
+from helpers.lab.load_results import load_results
 
 
 def test_targets_are_the_documented_ones() -> None:

@@ -1,4 +1,4 @@
-"""helpers.latency_plots and helpers.overhead_plots: every chart says what it shows.
+"""helpers.lab.latency_plots and helpers.lab.overhead_plots: every chart says what it shows.
 
 Charts are drawn from synthetic records with known values; the checks are the conventions
 (title with n, units on the axes, "simulated" where the stand-in's latency appears, the
@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers.latency_plots import (  # noqa: E402
+from helpers.lab.latency_plots import (  # noqa: E402
     plot_approved_vs_blocked,
     plot_breakdown,
     plot_ecdf,
@@ -30,7 +30,7 @@ from helpers.latency_plots import (  # noqa: E402
     plot_sweep,
     save_figure,
 )
-from helpers.overhead_plots import (  # noqa: E402
+from helpers.lab.overhead_plots import (  # noqa: E402
     CLAIM_MS,
     plot_floor,
     plot_libraries,

@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import loadgen
 from helpers.client import AuditQueue, TokenUsage
 from helpers.corpus import CorpusRow, load_corpus
 from helpers.errors import BadRequest, GatewayUnavailable
 from helpers.gateway.engine import DecisionEngine
-from helpers.latency_floor import FloorResult, RawHTTPClient, decision_times
-from helpers.llm_call import DEFAULT_MODELS, LLMCall, call_llm, simulated_ms
-from helpers.load_results import (
+from helpers.lab import loadgen
+from helpers.lab.latency_floor import FloorResult, RawHTTPClient, decision_times
+from helpers.lab.llm_call import DEFAULT_MODELS, LLMCall, call_llm, simulated_ms
+from helpers.lab.load_results import (
     LoadConfig,
     LoadRun,
     RequestRecord,
@@ -33,8 +33,8 @@ from helpers.load_results import (
     load_results,
     save_results,
 )
-from helpers.loop_thread import run_async
-from helpers.pipeline_stats import (
+from helpers.lab.loop_thread import run_async
+from helpers.lab.pipeline_stats import (
     governance_share,
     open_loop_table,
     paired_overhead,
@@ -42,9 +42,9 @@ from helpers.pipeline_stats import (
     sweep_table,
     verdicts,
 )
+from helpers.lab.workload import LOAD_USER, build_workload, pad_prompt, user_for
 from helpers.server import start_standins
 from helpers.settings import Settings
-from helpers.workload import LOAD_USER, build_workload, pad_prompt, user_for
 
 HERMETIC = Settings.load(env={}, dotenv_path=None)
 

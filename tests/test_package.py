@@ -18,7 +18,8 @@ def test_import_starts_nothing_and_changes_no_global_state() -> None:
     code = (
         "import threading, matplotlib\n"
         "before = dict(matplotlib.rcParams)\n"
-        "import helpers, helpers.plots, helpers.latency_plots, helpers.gateway, helpers.standins\n"
+        "import helpers, helpers.plots, helpers.gateway, helpers.standins\n"
+        "import helpers.lab.latency_plots, helpers.lab.overhead_plots, helpers.trail\n"
         "assert dict(matplotlib.rcParams) == before, 'rcParams changed at import'\n"
         "assert threading.active_count() == 1, threading.enumerate()\n"
         "import helpers.server as s\n"

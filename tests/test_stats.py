@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.stats import ecdf, paired_differences, summarize
+from helpers.lab.stats import ecdf, paired_differences, summarize
 
 
 def test_uniform_grid_percentiles() -> None:

@@ -1,4 +1,4 @@
-"""Tests for helpers.timing: the timer, its marks, and the latency breakdown table.
+"""Tests for helpers.lab.timing: the timer, its marks, and the latency breakdown table.
 
 A fake clock makes every duration exact, so nothing here depends on how fast the machine is.
 """
@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from helpers.timing import MEASURED, SIMULATED, Timer, breakdown_table, timed
+from helpers.lab.timing import MEASURED, SIMULATED, Timer, breakdown_table, timed
 
 
 class FakeClock:

@@ -6,6 +6,6 @@ machine, n, full percentiles, error counts and verdict correctness.
 
 from __future__ import annotations
 
-from .machine import machine_info
+from helpers.lab.machine import machine_info
 
 __all__ = ["machine_info"]

@@ -22,11 +22,10 @@ import httpx
 
 from helpers.corpus import load_corpus, score
 from helpers.gateway.engine import DecisionEngine
+from helpers.lab.machine import machine_info, machine_line, pinned, rss_mb, write_report
+from helpers.lab.stats import summarize
 from helpers.server import start_gateway
 from helpers.settings import Settings
-from helpers.stats import summarize
-
-from .machine import machine_info, machine_line, pinned, rss_mb, write_report
 
 __all__ = ["run_gateway_bench"]
 

@@ -9,7 +9,7 @@
    is the paired method's noise and the difference does not depend on the scale;
 3. the floor: in-process decision time, and /health, pre-check and audit per HTTP client.
 
-It writes every record to a results file (the format :func:`helpers.load_results.load_results`
+It writes every record to a results file (the format :func:`helpers.lab.load_results.load_results`
 reads) and a JSON summary with the machine, full percentiles, errors, and each target
 marked met or missed with its value. Benchmarks are not tests: nothing here fails a build.
 The same measurements, smaller, are explained in ``03_latency_analysis.ipynb``.
@@ -27,15 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from helpers.latency_floor import measure_floor
-from helpers.load_results import LOAD_USER, LoadConfig, LoadRun, save_results
-from helpers.loadgen import run_load
-from helpers.pipeline_stats import paired_overhead, step_table, verdicts
+from helpers.lab.latency_floor import measure_floor
+from helpers.lab.load_results import LOAD_USER, LoadConfig, LoadRun, save_results
+from helpers.lab.loadgen import run_load
+from helpers.lab.machine import machine_info, machine_line, pinned, write_report
+from helpers.lab.pipeline_stats import paired_overhead, step_table, verdicts
+from helpers.lab.stats import summarize
 from helpers.settings import PROJECT_ROOT
 from helpers.stack import start_stack
-from helpers.stats import summarize
-
-from .machine import machine_info, machine_line, pinned, write_report
 
 __all__ = [
     "PAIRED_CONFIGS",

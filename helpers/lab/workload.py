@@ -16,7 +16,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .corpus import CorpusRow, load_corpus
+from helpers.corpus import CorpusRow, load_corpus
+
 from .llm_call import DEFAULT_MODELS
 from .load_results import LOAD_USER, LoadConfig
 

@@ -2,7 +2,7 @@
 
 Every chart carries a title with n, axis labels with units, and says "simulated" wherever
 the provider stand-in's latency appears. The overhead and floor charts are in
-:mod:`helpers.overhead_plots`. Single-axes functions take ``ax=None`` and return
+:mod:`helpers.lab.overhead_plots`. Single-axes functions take ``ax=None`` and return
 the axes; multi-panel ones return the figure. Nothing changes matplotlib settings at import
 (the style is :func:`helpers.plots.use_style`). Introduced in ``03_latency_analysis.ipynb``.
 
@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .plots import COLORS
-from .settings import PROJECT_ROOT
+from helpers.plots import COLORS
+from helpers.settings import PROJECT_ROOT
+
 from .stats import ecdf
 
 if TYPE_CHECKING:

@@ -2,14 +2,14 @@
 
 Each governed request is the three gateway-mode steps, timed on the client: pre-check
 (:class:`helpers.client.GatewayClient`), the LLM call through the real async SDK
-(:func:`helpers.llm_call.call_llm`, skipped when the query is blocked), and the audit
+(:func:`helpers.lab.llm_call.call_llm`, skipped when the query is blocked), and the audit
 (synchronous, or enqueued to :class:`helpers.client.audit_queue.AuditQueue`). :func:`run_load`
-drives them in one of three ways (see :class:`helpers.load_results.LoadConfig`): a closed
+drives them in one of three ways (see :class:`helpers.lab.load_results.LoadConfig`): a closed
 loop at concurrency C, an open loop at a fixed arrival rate timed from each planned start,
 or pairs of direct and governed calls in random order. It runs on its own event loop in a
 worker thread, so it works the same from a script and from a notebook cell.
 
-Which user sends each query: :func:`helpers.workload.user_for`.
+Which user sends each query: :func:`helpers.lab.workload.user_for`.
 Introduced in ``03_latency_analysis.ipynb``.
 
 >>> run = run_load(stack, LoadConfig.closed(n=1000, concurrency=16))     # doctest: +SKIP
@@ -28,14 +28,13 @@ from collections.abc import Sequence
 from time import perf_counter_ns
 from typing import Any
 
-from helpers.bench.machine import machine_info
-from helpers.client.audit_queue import AuditQueue
+from helpers.client import AuditQueue, TokenUsage
+from helpers.corpus import CorpusRow
 
-from .client import TokenUsage
-from .corpus import CorpusRow
 from .llm_call import LLMCall, call_llm
 from .load_results import LOAD_USER, LoadConfig, LoadRun, RequestRecord
 from .loop_thread import run_async
+from .machine import machine_info
 from .workload import WorkItem, build_workload, user_for
 
 __all__ = ["LOAD_USER", "WorkItem", "build_workload", "run_load", "user_for"]

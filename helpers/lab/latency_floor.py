@@ -32,12 +32,12 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
+from helpers.corpus import CorpusRow, load_corpus
 from helpers.gateway.engine import DecisionEngine
+from helpers.settings import Settings
 
-from .corpus import CorpusRow, load_corpus
 from .load_results import LOAD_USER
 from .loop_thread import run_async
-from .settings import Settings
 from .stats import paired_differences
 from .workload import user_for
 
@@ -282,7 +282,7 @@ def measure_floor(
 ) -> FloorResult:
     """Measure every library against ``stack``'s gateway, and the in-process decision.
 
-    Approved corpus queries only, sent as :func:`helpers.workload.user_for` decides; the
+    Approved corpus queries only, sent as :func:`helpers.lab.workload.user_for` decides; the
     first ``warmup`` iterations are discarded (connection set-up, first-call costs).
     """
     rows = [r for r in (load_corpus() if rows is None else rows) if r.expected_approved]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
 
-from .client import TokenUsage
+from helpers.client import TokenUsage
 
 __all__ = ["DEFAULT_MODELS", "PROVIDERS", "LLMCall", "call_llm", "simulated_ms"]
 

@@ -1,7 +1,7 @@
 """Tables the latency notebook and the pipeline benchmark compute from load-run records.
 
-Everything here is arithmetic on a run's DataFrame (:meth:`helpers.load_results.LoadRun.frame`)
-built on :mod:`helpers.stats`: percentile tables per step, the paired overhead (governed
+Everything here is arithmetic on a run's DataFrame (:meth:`helpers.lab.load_results.LoadRun.frame`)
+built on :mod:`helpers.lab.stats`: percentile tables per step, the paired overhead (governed
 minus direct, per pair), the governance share of each request, and one row per run for a
 concurrency sweep or an open-loop rate. Introduced in ``03_latency_analysis.ipynb``.
 

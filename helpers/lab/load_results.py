@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.client.audit_queue import AuditQueueStats
+from helpers.client import AuditQueueStats
 
 __all__ = [
     "FORMAT",
@@ -55,7 +55,7 @@ class LoadConfig:
       the next arm, and ``think_ms`` of idle time follows each pair.
 
     ``load_user`` is the ``user_token`` sent for corpus rows that are not about roles (see
-    :func:`helpers.loadgen.user_for`). ``aa`` replaces the governed arm by a second direct
+    :func:`helpers.lab.loadgen.user_for`). ``aa`` replaces the governed arm by a second direct
     call: an A/A test measuring the paired method's own noise.
     """
 

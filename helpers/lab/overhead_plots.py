@@ -3,7 +3,7 @@
 The paired overhead (governed minus direct, per pair) with its p50 and p99 marked and the
 published 3-5 ms claim drawn as a labelled band; overhead per client library and audit
 mode; overhead against prompt length; and the floor decomposition (decision in process,
-transport floor, gateway's own cost). Same conventions as :mod:`helpers.latency_plots`.
+transport floor, gateway's own cost). Same conventions as :mod:`helpers.lab.latency_plots`.
 Introduced in ``03_latency_analysis.ipynb``.
 
 >>> ax = plot_overhead(np.random.default_rng(0).normal(1.5, 0.2, 500))   # doctest: +SKIP
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from helpers.plots import COLORS
+
 from .latency_plots import STEP_COLORS, _axes, _log_ms_axis
-from .plots import COLORS
 from .stats import summarize
 
 if TYPE_CHECKING:

@@ -24,10 +24,11 @@ from typing import Any
 import pandas as pd
 from matplotlib.axes import Axes
 
+from helpers.plots import COLORS
+
 from .latency_floor import approved_work
 from .latency_plots import _axes
 from .loop_thread import run_async
-from .plots import COLORS
 from .stats import summarize
 
 __all__ = ["measure_idle_penalty", "plot_idle_penalty"]
