@@ -1,4 +1,4 @@
-"""helpers.quality: the metrics on hand-built results, and corpus runs through a real gateway."""
+"""helpers.trail.quality: metrics on hand-built results, and corpus runs through a real gateway."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from helpers.client import SyncGatewayClient
 from helpers.corpus import CorpusRow, load_corpus
 from helpers.gateway.engine import DecisionEngine
 from helpers.gateway.policies.pii import PII_TYPES
-from helpers.quality import (
+from helpers.trail.quality import (
     Counts,
     RowResult,
     decide_examples,

@@ -1,4 +1,4 @@
-"""helpers.traffic: the seeded day plan, and a small day run through the real stack.
+"""helpers.trail.traffic: the seeded day plan, and a small day run through the real stack.
 
 The run tests start the embedded gateway and the provider stand-ins (time scale 0) in their
 own processes, exactly as the notebook does, and send real pre-checks, real SDK calls and real
@@ -17,7 +17,7 @@ from helpers.errors import ConfigError, GatewayUnavailable
 from helpers.gateway.engine import DecisionEngine
 from helpers.gateway.policies.rbac import UserDirectory
 from helpers.stack import Backend, Stack, start_stack
-from helpers.traffic import GUEST_TOKEN, PERSONAS, DayPlan, plan_day, run_day
+from helpers.trail.traffic import GUEST_TOKEN, PERSONAS, DayPlan, plan_day, run_day
 
 from .conftest import hermetic_settings
 

@@ -37,11 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from helpers.corpus import CorpusRow, load_corpus
 from helpers.gateway.policies.findings import FAMILIES
 from helpers.gateway.policies.pii import PII_TYPES
 from helpers.gateway.policies.sqli import SQLI_CATEGORIES
-
-from .corpus import CorpusRow, load_corpus
 
 if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn
     from matplotlib.axes import Axes

@@ -31,9 +31,9 @@ from typing import Any
 
 import pandas as pd
 
-from .client import SyncGatewayClient, TokenUsage
-from .corpus import load_corpus
-from .errors import ConfigError
+from helpers.client import SyncGatewayClient, TokenUsage
+from helpers.corpus import load_corpus
+from helpers.errors import ConfigError
 
 __all__ = [
     "APP_NAME",
