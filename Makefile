@@ -16,7 +16,7 @@ help:
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make bench      gateway and pipeline benchmarks, JSON reports in reports/"
 	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
-	@echo "make lint       ruff over helpers, tests and notebooks"
+	@echo "make lint       import contracts (layers of helpers/), then ruff over helpers, tests and notebooks"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,7 @@ notebooks: $(STAMP)
 	$(PY) -m helpers.nbrun
 
 lint: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m ruff check helpers tests notebooks
 	$(PY) -m ruff format --check helpers tests notebooks
 

@@ -14,6 +14,10 @@ Run it::
 or from Python, in its own process, with ``helpers.server.start_standins``; then point
 ``openai.OpenAI(base_url=url + "/v1")`` and ``anthropic.Anthropic(base_url=url)`` at it.
 
+They stand in for another vendor's service, so they import nothing of the gateway, the
+client, the lab or the trail; only the shared :mod:`helpers.errors`, :mod:`helpers.settings`
+and :mod:`helpers.yamlcheck` (an import-linter contract in ``pyproject.toml``).
+
 Or ask in-process what it would answer, without HTTP:
 
 >>> reply = plan_reply("gpt-4o-mini", [Turn("user", "How do we monitor LLM calls?")])

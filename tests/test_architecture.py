@@ -1,0 +1,94 @@
+"""The folders are the architecture: import contracts, room sizes and room docstrings.
+
+The contracts live in ``pyproject.toml`` and run through import-linter (also ``make lint``).
+A second test breaks a contract on a copy of the package, so the check is known to bite.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.settings import PROJECT_ROOT
+
+HELPERS = PROJECT_ROOT / "helpers"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+MAX_LINES = 400
+MAX_TOP_LEVEL_MODULES = 12
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(root), "NO_COLOR": "1"}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(root / "pyproject.toml")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_import_contracts_are_kept() -> None:
+    done = _lint_imports(PROJECT_ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+    assert "0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden_import", "contract"),
+    [
+        ("client/gateway_client.py", "import helpers.gateway.engine", "needs no server code"),
+        ("gateway/engine.py", "import helpers.lab.stats", "The gateway stands alone"),
+        ("gateway/policies/pii.py", "import helpers.gateway.store", "Policies are pure"),
+        ("standins/tokens.py", "import helpers.gateway.metrics", "The stand-ins are"),
+        ("lab/stats.py", "import helpers.bench.gateway", "Nothing imports the benchmarks"),
+    ],
+)
+def test_a_forbidden_import_breaks_its_contract(
+    tmp_path: Path, module: str, forbidden_import: str, contract: str
+) -> None:
+    shutil.copytree(HELPERS, tmp_path / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / "helpers" / module
+    target.write_text(target.read_text() + f"\n{forbidden_import}  # noqa\n")
+    done = _lint_imports(tmp_path)
+    assert done.returncode != 0, done.stdout[-3000:]
+    broken = [line for line in done.stdout.splitlines() if line.endswith("BROKEN")]
+    assert any(contract in line for line in broken), done.stdout[-3000:]
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in HELPERS.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_no_module_outgrows_one_sitting() -> None:
+    long = {
+        str(p.relative_to(PROJECT_ROOT)): n
+        for p in _modules()
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them by concern): {long}"
+
+
+def test_top_level_holds_glue_only() -> None:
+    top = sorted(p.name for p in HELPERS.glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+ROOMS = sorted(
+    str(p.parent.relative_to(HELPERS)) for p in HELPERS.rglob("__init__.py") if p.parent != HELPERS
+)
+
+
+@pytest.mark.parametrize("package", ROOMS)
+def test_every_room_says_what_it_is_for_and_what_it_may_not_import(package: str) -> None:
+    doc = ast.get_docstring(ast.parse((HELPERS / package / "__init__.py").read_text()))
+    assert doc, f"helpers/{package}/__init__.py has no docstring"
+    assert "import" in doc, f"helpers/{package}: the docstring does not name its import rules"
