@@ -2,16 +2,29 @@
 
 The public surface is re-exported here; each name's module docstring says which notebook
 introduces it. Importing this package starts nothing and changes no global state.
+
+The folders are the architecture (the README's layout table, and the import-linter
+contracts in ``pyproject.toml``):
+
+* :mod:`helpers.client`: what an application copies (pre-check, audit, background audits).
+* :mod:`helpers.gateway`: the embedded gateway (HTTP layer, engine, policies, store).
+* :mod:`helpers.standins`: the OpenAI and Anthropic wire-protocol stand-ins.
+* :mod:`helpers.lab`: measuring what governance costs.
+* :mod:`helpers.trail`: reading, exporting and checking the audit trail.
+* :mod:`helpers.bench`: the benchmarks (``python -m helpers.bench``).
+* Glue for the notebooks at the top level: settings, errors, services, the stack.
 """
 
 from __future__ import annotations
 
-from helpers.client.results import AuditResult, HealthResult, PreCheckResult, TokenUsage
-from helpers.gateway.engine import Decision, DecisionEngine
-from helpers.gateway.policies.findings import Finding
-from helpers.lab.stats import LatencySummary, ecdf, paired_differences, summarize
-
-from .client import GatewayClient, SyncGatewayClient
+from .client import (
+    AuditResult,
+    GatewayClient,
+    HealthResult,
+    PreCheckResult,
+    SyncGatewayClient,
+    TokenUsage,
+)
 from .errors import (
     BadRequest,
     ConfigError,
@@ -23,6 +36,9 @@ from .errors import (
     PolicyFileError,
     Unauthorized,
 )
+from .gateway.engine import Decision, DecisionEngine
+from .gateway.policies.findings import Finding
+from .lab.stats import LatencySummary, ecdf, paired_differences, summarize
 from .server import RunningService, start_gateway, start_standins
 from .settings import Secret, Settings
 from .stack import Stack, start_stack
