@@ -1,7 +1,7 @@
 """The labelled query corpus (``data/corpus/*.csv``) and scoring decisions against it.
 
 Each row is a query with the decision a correct gateway makes under default settings and the
-policy ids that must trigger. The benchmark, the tests and ``04_policies.ipynb`` all score the
+policy ids that must trigger. The benchmark, the tests and ``05_policies.ipynb`` all score the
 engine with :func:`score`, so "correct" means the same thing everywhere.
 """
 

@@ -3,7 +3,7 @@
 :func:`load_yaml` reads a file into a mapping, refusing duplicate keys; :class:`Checker`
 validates its fields. Every failure is a :class:`~helpers.errors.PolicyFileError` naming the
 file, the entry and the problem. Shared by :mod:`helpers.gateway.policies.rbac` and
-:mod:`helpers.gateway.policies.custom_policies`. Introduced in ``04_policies.ipynb``.
+:mod:`helpers.gateway.policies.custom_policies`. Introduced in ``05_policies.ipynb``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ This is the gateway's pre-check without HTTP: the gateway calls it, tests call i
 benchmark times it to show the floor under every network number. Every family runs and every
 finding is reported (contract Part B.1), in the stable order SQL injection, admin access,
 PII, custom policies, rate limit; the block reason names the most severe blocking finding.
-Introduced in ``04_policies.ipynb``.
+Introduced in ``05_policies.ipynb``.
 
 >>> engine = DecisionEngine.from_settings(Settings.load(env={}, dotenv_path=None))
 >>> engine.decide("What are best practices for AI model deployment?", "user-123").approved

@@ -5,7 +5,7 @@ separately, one entry per exact model name with its provider, source and date. D
 (``gpt-4o-2024-08-06``, ``claude-3-haiku-20240307``, ``claude-3-5-sonnet-latest``) price as
 their family; an unknown model or provider falls back to AxonFlow's rule (0.01 per 1K on total
 tokens). Each entry also keeps AxonFlow's own per-model price, so the two estimates can be
-compared. Introduced in ``05_audit_trail.ipynb``.
+compared. Introduced in ``08_audit_trail.ipynb``.
 
 >>> table = PricingTable.load()
 >>> table.price("openai", "gpt-4o-2024-08-06")

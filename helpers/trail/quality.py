@@ -5,7 +5,7 @@ Run the corpus (``data/corpus/*.csv``) through a gateway or the in-process engin
 SQL-injection category, a verdict matrix, a family confusion matrix, and the rows decided
 differently from their labels. Every count comes from the same comparison that
 :func:`helpers.corpus.score` makes, so "correct" means the same thing everywhere.
-Introduced in ``04_policies.ipynb``.
+Introduced in ``05_policies.ipynb``.
 
 Definitions used throughout:
 

@@ -13,7 +13,7 @@ Everything here reads the trail the way an analyst or an auditor would:
 Integrity checks on a copy of the database are in :mod:`.integrity`, the compliance export
 in :mod:`.export`.
 
-Introduced in ``05_audit_trail.ipynb``.
+Introduced in ``08_audit_trail.ipynb``.
 """
 
 from __future__ import annotations

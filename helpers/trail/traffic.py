@@ -13,7 +13,7 @@ The day's clock is **simulated**: each call carries its planned time as ``simula
 the pre-check ``context`` and the audit ``metadata`` (the gateway records both, trusts
 neither). Offline, the audited latency is the stand-in's **simulated** latency (its
 ``x-standin-simulated-total-ms`` header) so it is the same on every run; against a real
-provider it is measured. Introduced in ``05_audit_trail.ipynb``.
+provider it is measured. Introduced in ``08_audit_trail.ipynb``.
 
 >>> plan = plan_day(seed=7, calls=40)
 >>> plan == plan_day(seed=7, calls=40), len(plan) > 40

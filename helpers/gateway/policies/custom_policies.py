@@ -7,7 +7,7 @@ or a list of ``keywords`` (matched case-insensitively on word boundaries), an op
 Files are validated when loaded; a bad file raises
 :class:`~helpers.errors.PolicyFileError` naming the file, the rule and the problem.
 :class:`PolicyWatcher` reloads a changed file without a restart and keeps the last good rules
-if the new file is invalid (contract Part B.5). Introduced in ``04_policies.ipynb``.
+if the new file is invalid (contract Part B.5). Introduced in ``05_policies.ipynb``.
 
 >>> policies = CustomPolicySet.load()
 >>> from helpers.gateway.policies.rbac import UserDirectory

@@ -2,7 +2,7 @@
 
 Detectors (the ``sqli``, ``pii``, ``rbac``, ``custom_policies`` and ``ratelimit`` modules
 beside this one) only *find*; the decision engine (``helpers.gateway.engine``) decides
-which findings block, applying the environment switches. Introduced in ``04_policies.ipynb``.
+which findings block, applying the environment switches. Introduced in ``05_policies.ipynb``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each :class:`PiiRule` is data (type, re2 pattern, validator) and every candidate
 separate stages: *match* (re2 finds candidate text), *context* (the candidate stands alone, not
 a slice of a longer number or identifier) and *validate* (Luhn and issuer, SSA rules, MOD-97,
 Verhoeff, ABA checksum, a real calendar date...). Types are detected independently, so one
-query reports every type it contains. Introduced in ``04_policies.ipynb``.
+query reports every type it contains. Introduced in ``05_policies.ipynb``.
 
 >>> [f.policy_id for f in scan_pii("Call +1-555-123-4567, SSN 123-45-6789")]
 ['sys_pii_ssn', 'sys_pii_phone']

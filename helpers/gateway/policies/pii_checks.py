@@ -5,7 +5,7 @@ is real: Luhn and issuer prefixes (cards), SSA rules (SSNs), country length and 
 (IBANs), the ABA checksum (routing numbers), Verhoeff (Aadhaar), one letter case (PANs),
 address syntax, phone numbering plans, IP syntax and real calendar dates. The names stay
 private: :data:`~.pii.PII_RULES` is the public surface. Introduced in
-``04_policies.ipynb``.
+``05_policies.ipynb``.
 """
 
 from __future__ import annotations

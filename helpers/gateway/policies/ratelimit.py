@@ -5,7 +5,7 @@ most ``requests`` tokens, refilled continuously at ``requests / per_seconds`` to
 Each pre-check takes one token; an empty bucket refuses with policy id ``rate_limit`` and says
 when to come back (contract Part B.4). Every pre-check reports the bucket as
 ``{"limit", "remaining", "reset_at"}``, the shape AxonFlow's SDKs parse. Introduced in
-``04_policies.ipynb``.
+``05_policies.ipynb``.
 
 >>> clock = iter([0.0, 0.0, 0.0]).__next__
 >>> limiter = RateLimiter({"guest": (2, 60)}, clock=clock)

@@ -12,7 +12,7 @@ occurrence of the word "users", a reference must look like a table: SQL context
 (``SELECT ... FROM users WHERE``, ``JOIN``, ``INSERT INTO``, ``UPDATE ... SET``, DDL), a
 schema-qualified name (``auth.users``), an explicit phrase ("dump the users table") or a
 name that only exists as a table (``audit_logs``, ``information_schema``). Introduced in
-``04_policies.ipynb``.
+``05_policies.ipynb``.
 
 >>> directory = UserDirectory.load()
 >>> user = directory.lookup("user-123")

@@ -3,7 +3,7 @@
 The patterns are data (:data:`SQLI_PATTERNS`), grouped in AxonFlow's eight categories, so a
 notebook can list them and :func:`explain_sqli` can show which ones fired. :func:`scan_sqli`
 reports at most one :class:`~helpers.gateway.policies.findings.Finding` per category. Introduced in
-``04_policies.ipynb``.
+``05_policies.ipynb``.
 
 Design, and why:
 

@@ -3,7 +3,7 @@
 The rules are data, grouped in AxonFlow's eight :data:`SQLI_CATEGORIES`, and written in a
 readable form: :func:`_expand` widens each ``\\s`` so inline comments count as whitespace when
 :mod:`helpers.gateway.policies.sqli` compiles them. The scanner itself
-(:func:`~helpers.gateway.policies.sqli.scan_sqli`) lives there. Introduced in ``04_policies.ipynb``.
+(:func:`~helpers.gateway.policies.sqli.scan_sqli`) lives there. Introduced in ``05_policies.ipynb``.
 """
 
 from __future__ import annotations

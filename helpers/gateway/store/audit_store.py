@@ -14,7 +14,7 @@
 This module opens the store and appends rows. One process writes a database at a time is
 the expected use; a second writer is safe (each transaction re-reads the chain head under
 the write lock) but waits for the lock. All methods are meant to be called from one thread,
-the event loop's in the gateway. Introduced in ``05_audit_trail.ipynb``.
+the event loop's in the gateway. Introduced in ``08_audit_trail.ipynb``.
 
 >>> with AuditStore.open(":memory:") as store:
 ...     ctx = store.add_context("community", "user-123", "hello", approved=True)

@@ -12,7 +12,7 @@
 The chain is plain SHA-256, so anyone can verify it without the secret; the price is that
 someone able to rewrite the whole file can also recompute every hash after their edit. Keep
 a copy of :attr:`ChainHead.row_hash` elsewhere to anchor it. Introduced in
-``05_audit_trail.ipynb``.
+``08_audit_trail.ipynb``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each function takes the store's open :class:`sqlite3.Connection`; the
 :class:`~.AuditStore` methods of the same names wrap them, and are what notebooks
 call. Values bind as parameters and column names come from this module, so no caller text
-reaches the SQL. Introduced in ``05_audit_trail.ipynb``.
+reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
 """
 
 from __future__ import annotations
