@@ -31,9 +31,13 @@ run: $(STAMP)
 	@echo
 	$(PY) -m helpers.nbrun --build build
 
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+SANITIZER := build/nbval_sanitize.cfg
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZER)
 
+# Hermetic: the root conftest.py sets NOTEBOOKS_OFFLINE=1 and drops every key and agent URL,
+# so a .env cannot switch a test or a notebook to a paid API.
 test: $(STAMP)
+	@$(PY) -m helpers.nbrun --sanitizer $(SANITIZER)
 	$(PY) -m pytest tests notebooks $(NBVAL)
 
 lab: $(STAMP)
@@ -44,16 +48,16 @@ bench: $(STAMP)
 	$(PY) -m helpers.bench pipeline
 
 notebooks: $(STAMP)
-	$(PY) -m helpers.nbrun
+	$(PY) -m helpers.nbrun --in-place
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m ruff check helpers tests notebooks
-	$(PY) -m ruff format --check helpers tests notebooks
+	$(PY) -m ruff check conftest.py helpers tests notebooks
+	$(PY) -m ruff format --check conftest.py helpers tests notebooks
 
 format: $(STAMP)
-	$(PY) -m ruff format helpers tests
-	$(PY) -m ruff check --fix helpers tests
+	$(PY) -m ruff format conftest.py helpers tests
+	$(PY) -m ruff check --fix conftest.py helpers tests
 
 clean:
 	rm -rf build reports .pytest_cache

@@ -1,11 +1,17 @@
-"""Execute the notebooks headless: in place (to refresh committed outputs) or into a build folder.
+"""Execute the notebooks headless: into a build folder, or in place to refresh committed outputs.
 
-``python -m helpers.nbrun``                 re-executes every notebook in ``notebooks/`` in place,
-                                           each in a clean kernel, numbered 1..n, volatile
-                                           metadata stripped, so a diff shows only real change.
-``python -m helpers.nbrun --build build``   executes copies into ``build/`` and writes, per
-                                           notebook, the executed ``.ipynb``, an ``.html`` page
-                                           and every figure as ``figures/<notebook>-<n>.png``.
+``python -m helpers.nbrun [NOTEBOOK ...]``  executes copies into ``build/`` (``--build DIR`` for
+                                           another folder) and writes, per notebook, the
+                                           executed ``.ipynb``, an ``.html`` page and every
+                                           figure as ``figures/<notebook>-<n>.png``. The
+                                           committed notebooks are not touched.
+``python -m helpers.nbrun --in-place``      re-executes the notebooks in ``notebooks/`` in place
+                                           (what ``make notebooks`` runs), each in a clean
+                                           kernel, numbered 1..n, volatile metadata stripped,
+                                           so a diff shows only real change.
+``python -m helpers.nbrun --sanitizer OUT`` writes nbval's sanitizer config for this machine:
+                                           the committed one plus this machine's temp root
+                                           (``TMPDIR``), which need not be ``/tmp``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import base64
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,11 +33,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from traitlets import default
 
-from .settings import PROJECT_ROOT
+from .settings import OFFLINE_SWITCH, PROJECT_ROOT
 
-__all__ = ["NOTEBOOK_DIR", "execute", "main", "notebooks"]
+__all__ = ["BUILD_DIR", "NOTEBOOK_DIR", "execute", "main", "notebooks", "write_sanitizer"]
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+BUILD_DIR = PROJECT_ROOT / "build"
+SANITIZER = NOTEBOOK_DIR / "nbval_sanitize.cfg"
 
 
 def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -81,6 +91,24 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     return nb
 
 
+def write_sanitizer(out: Path, temp_root: str | None = None) -> Path:
+    """The committed sanitizer config, with this machine's temp root added when it is not /tmp.
+
+    Temporary paths in outputs then read ``TMPPATH`` whatever ``TMPDIR`` says (macOS puts it
+    under ``/var/folders/...``, reached through the ``/private`` symlink).
+    """
+    root = temp_root or tempfile.gettempdir()
+    roots = sorted({root, os.path.realpath(root)} - {"/tmp"}, key=len, reverse=True)
+    text = SANITIZER.read_text(encoding="utf-8")
+    for i, r in enumerate(roots):
+        text += (
+            f"\n[temp-root-{i}]\nregex: {re.escape(r.rstrip('/'))}/[^\\s'\"]+\nreplace: TMPPATH\n"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
 def _export(nb: nbformat.NotebookNode, stem: str, build: Path) -> int:
     from nbconvert import HTMLExporter
 
@@ -104,10 +132,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m helpers.nbrun", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all in notebooks/)")
-    p.add_argument("--build", type=Path, help="write executed copies, HTML and PNGs here")
+    p.add_argument("--build", type=Path, default=BUILD_DIR,
+                   help="write executed copies, HTML and PNGs here (default: build/)")  # fmt: skip
+    p.add_argument("--in-place", action="store_true",
+                   help="refresh the committed outputs instead (make notebooks)")  # fmt: skip
+    p.add_argument("--sanitizer", type=Path, metavar="OUT",
+                   help="only write nbval's sanitizer config for this machine to OUT")  # fmt: skip
     p.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     args = p.parse_args(argv)
+    if args.sanitizer:
+        print(f"nbval sanitizer written to {write_sanitizer(args.sanitizer)}")
+        return 0
     paths = [path.resolve() for path in args.paths] or notebooks()
+    if args.in_place:
+        # Committed outputs are the offline ones: never a user's .env or keys (the kernels
+        # inherit this environment).
+        os.environ[OFFLINE_SWITCH] = "1"
     failed = 0
     for path in paths:
         started = time.perf_counter()
@@ -119,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  FAILED: {str(exc).splitlines()[0] if str(exc) else exc}", file=sys.stderr)
             continue
         seconds = time.perf_counter() - started
-        if args.build:
+        if not args.in_place:
             figures = _export(nb, path.stem, args.build)
             print(
                 f"  done in {seconds:.1f} s -> {args.build / path.stem}.html, {figures} figure(s)"
@@ -127,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             nbformat.write(nb, path)
             print(f"  done in {seconds:.1f} s (outputs written in place)")
-    if args.build and not failed:
+    if not args.in_place and not failed:
         print(
             f"\nopen {args.build.resolve()}/*.html in a browser; "
             f"figures in {args.build / 'figures'}"

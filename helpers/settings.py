@@ -1,7 +1,10 @@
 """Settings: read from the environment, then ``.env`` at the project root, then defaults.
 
 Secrets are wrapped in :class:`Secret`, whose repr is masked, so printing settings in a
-notebook never shows a key. Introduced in ``01_gateway_mode_openai.ipynb``.
+notebook never shows a key. ``NOTEBOOKS_OFFLINE=1`` pins everything to the embedded
+defaults: ``.env`` is not read, and provider keys and ``AXONFLOW_AGENT_URL`` are ignored
+wherever they come from. ``make test`` sets it, so a user's ``.env`` cannot send a test to a
+paid API. Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> s = Settings.load(env={"OPENAI_API_KEY": "sk-test"}, dotenv_path=None)
 >>> s.openai_api_key
@@ -19,11 +22,21 @@ from dotenv import dotenv_values
 
 from .errors import ConfigError
 
-__all__ = ["DATA_DIR", "PROJECT_ROOT", "Secret", "Settings"]
+__all__ = ["DATA_DIR", "LIVE_SWITCHES", "OFFLINE_SWITCH", "PROJECT_ROOT", "Secret", "Settings"]
 
 #: Anchored on the package, because a notebook kernel's working directory is ``notebooks/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
+#: Set to a true value, it pins every setting below to the offline, embedded defaults.
+OFFLINE_SWITCH = "NOTEBOOKS_OFFLINE"
+#: The variables that turn on a live service (and may cost money); ignored when offline.
+LIVE_SWITCHES = (
+    "AXONFLOW_AGENT_URL",
+    "AXONFLOW_CLIENT_SECRET",
+    "AXONFLOW_LICENSE_KEY",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+)
 
 
 class Secret:
@@ -126,6 +139,8 @@ class Settings:
     client_secrets: dict[str, Secret] = field(default_factory=dict)
     # Provider stand-ins: multiply simulated latency by this (1.0 = published figures).
     standin_time_scale: float = 1.0
+    # NOTEBOOKS_OFFLINE: .env, provider keys and the agent URL were ignored.
+    offline_forced: bool = False
 
     @property
     def authenticated(self) -> bool:
@@ -139,17 +154,26 @@ class Settings:
         dotenv_path: str | os.PathLike[str] | None = PROJECT_ROOT / ".env",
         **overrides: object,
     ) -> Settings:
-        """Environment first, then ``.env``, then defaults; ``overrides`` win over all."""
+        """Environment first, then ``.env``, then defaults; ``overrides`` win over all.
+
+        With ``NOTEBOOKS_OFFLINE`` true in the environment, ``.env`` is not read and the
+        :data:`LIVE_SWITCHES` are dropped, so only the embedded defaults can be used.
+        """
+        environ = os.environ if env is None else env
+        offline = _bool(OFFLINE_SWITCH, environ.get(OFFLINE_SWITCH) or "false")
         source: dict[str, str] = {}
-        if dotenv_path is not None and Path(dotenv_path).is_file():
+        if not offline and dotenv_path is not None and Path(dotenv_path).is_file():
             source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        source.update(os.environ if env is None else env)
+        source.update(environ)
+        if offline:
+            for name in LIVE_SWITCHES:
+                source.pop(name, None)
 
         def get(name: str) -> str | None:
             value = source.get(name)
             return value if value not in (None, "") else None
 
-        kw: dict[str, object] = {}
+        kw: dict[str, object] = {"offline_forced": offline}
         if (v := get("AXONFLOW_AGENT_URL")) is not None:
             kw["agent_url"] = v.rstrip("/")
         for env_name, attr in [

@@ -13,7 +13,7 @@ from helpers.settings import PROJECT_ROOT
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["check", "format"])
 def test_ruff_is_clean(command: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", *command, "helpers", "tests", "notebooks"],
+        [sys.executable, "-m", "ruff", *command, "conftest.py", "helpers", "tests", "notebooks"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -54,3 +54,43 @@ def test_build_writes_html_and_figures_and_failures_exit_1(tmp_path: Path) -> No
 def test_suite_notebooks_are_found_in_reading_order() -> None:
     names = [p.name for p in notebooks()]
     assert names == sorted(names) and names[0].startswith("01_")
+
+
+@pytest.mark.slow
+def test_default_writes_to_build_and_leaves_the_notebook_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import helpers.nbrun as nbrun
+
+    path = _write(tmp_path / "01_tiny.ipynb", "print(6 * 7)")
+    before = path.read_bytes()
+    monkeypatch.setattr(nbrun, "BUILD_DIR", tmp_path / "default-build")
+    assert main([str(path)]) == 0
+    assert path.read_bytes() == before, "the committed notebook was rewritten"
+    assert (tmp_path / "default-build" / "01_tiny.ipynb").exists()
+    assert main(["--in-place", str(path)]) == 0
+    refreshed = nbformat.read(path, as_version=4)
+    assert refreshed.cells[1].outputs[0]["text"] == "42\n"
+
+
+@pytest.mark.parametrize("root", ["/var/folders/xy/T", "/work/scratch/tmp dir"])
+def test_sanitizer_knows_the_machines_temp_root(tmp_path: Path, root: str) -> None:
+    import configparser
+    import re
+
+    from helpers.nbrun import write_sanitizer
+
+    out = write_sanitizer(tmp_path / "sanitize.cfg", temp_root=root)
+    cfg = configparser.ConfigParser()
+    cfg.read(out)
+    text = f"database at {root}/abc123/gw.db and /tmp/pytest-7/x.db"
+    for section in cfg.sections():
+        text = re.sub(cfg[section]["regex"], cfg[section]["replace"], text)
+    assert text == "database at TMPPATH and TMPPATH"
+
+
+def test_sanitizer_for_plain_tmp_is_the_committed_one(tmp_path: Path) -> None:
+    from helpers.nbrun import SANITIZER, write_sanitizer
+
+    out = write_sanitizer(tmp_path / "sanitize.cfg", temp_root="/tmp")
+    assert out.read_text() == SANITIZER.read_text()

@@ -1,0 +1,58 @@
+"""Hermetic runs for every test and every notebook under nbval (``make test``).
+
+Before anything is collected: ``NOTEBOOKS_OFFLINE=1`` is set and every variable that could
+switch to a live service (provider keys, ``AXONFLOW_AGENT_URL``, provider base URLs) is
+removed from this process's environment, so neither the tests, nor the servers they start,
+nor the notebook kernels nbval starts can read a user's ``.env`` or reach a paid API. And
+this process refuses any connection that does not stay on loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import Any
+
+import pytest
+
+from helpers.settings import LIVE_SWITCHES, OFFLINE_SWITCH
+
+# The SDKs read these themselves when a client is built without them.
+_PROVIDER_ENV = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+
+
+def _loopback_only(address: Any) -> None:
+    if isinstance(address, str | bytes):
+        return  # a Unix socket (the notebook kernels' IPC)
+    host = str(address[0])
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host.split("%")[0]).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ConnectionRefusedError(f"tests stay on loopback: refused a connection to {host!r}")
+
+
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _loopback_only(address)
+    return _connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _loopback_only(address)
+    return _connect_ex(self, address)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[OFFLINE_SWITCH] = "1"
+    for name in (*LIVE_SWITCHES, *_PROVIDER_ENV):
+        os.environ.pop(name, None)
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
