@@ -2,7 +2,8 @@
 
     HelperError
     ├── ConfigError            a settings value or data file is wrong (names the file and the fix)
-    │   └── PolicyFileError    a custom-policy or user-directory file failed validation
+    │   ├── PolicyFileError    a custom-policy or user-directory file failed validation
+    │   └── PaidCallsNotAllowed  a run would send many billed LLM calls; ALLOW_PAID_RUNS is off
     └── GatewayError           talking to a governance gateway failed
         ├── GatewayUnavailable nothing answered at the URL (says how to start the embedded one)
         ├── GatewayTimeout     the gateway did not answer in time
@@ -23,6 +24,7 @@ __all__ = [
     "GatewayTimeout",
     "GatewayUnavailable",
     "HelperError",
+    "PaidCallsNotAllowed",
     "PolicyFileError",
     "Unauthorized",
 ]
@@ -34,6 +36,13 @@ class HelperError(Exception):
 
 class ConfigError(HelperError):
     """A setting or data file is invalid. The message names the file/value and the fix."""
+
+
+class PaidCallsNotAllowed(ConfigError):
+    """A run would send more than a handful of billed LLM calls and nobody opted in.
+
+    The message gives the number of calls and a rough cost, and says how to opt in.
+    """
 
 
 class PolicyFileError(ConfigError):

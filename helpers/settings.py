@@ -139,6 +139,8 @@ class Settings:
     client_secrets: dict[str, Secret] = field(default_factory=dict)
     # Provider stand-ins: multiply simulated latency by this (1.0 = published figures).
     standin_time_scale: float = 1.0
+    # ALLOW_PAID_RUNS: opt in to runs that send more than a handful of billed LLM calls.
+    allow_paid_runs: bool = False
     # NOTEBOOKS_OFFLINE: .env, provider keys and the agent URL were ignored.
     offline_forced: bool = False
 
@@ -212,6 +214,8 @@ class Settings:
             kw["max_body_bytes"] = int(_float("GATEWAY_MAX_BODY_BYTES", v, minimum=1024))
         if (v := get("GATEWAY_CLIENT_SECRETS")) is not None:
             kw["client_secrets"] = _client_secrets(v)
+        if (v := get("ALLOW_PAID_RUNS")) is not None:
+            kw["allow_paid_runs"] = _bool("ALLOW_PAID_RUNS", v)
         if (v := get("STANDIN_TIME_SCALE")) is not None:
             kw["standin_time_scale"] = _float("STANDIN_TIME_SCALE", v)
         kw.update(overrides)

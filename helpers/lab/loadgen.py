@@ -35,6 +35,7 @@ from .llm_call import LLMCall, call_llm
 from .load_results import LOAD_USER, LoadConfig, LoadRun, RequestRecord
 from .loop_thread import run_async
 from .machine import machine_info
+from .paid_calls import check_paid_calls
 from .workload import WorkItem, build_workload, user_for
 
 __all__ = ["LOAD_USER", "WorkItem", "build_workload", "run_load", "user_for"]
@@ -271,6 +272,7 @@ def run_load(
     warm = (
         build_workload(config, rows, n=config.warmup, seed=config.seed + 1) if config.warmup else []
     )
+    check_paid_calls(stack, [*warm, *items], config)  # before anything is sent
     label = label or config.mode
     total = len(items) * (2 if config.mode == "paired" else 1)
     bar = _progress(total, label, progress)
