@@ -162,11 +162,14 @@ class Settings:
         :data:`LIVE_SWITCHES` are dropped, so only the embedded defaults can be used.
         """
         environ = os.environ if env is None else env
-        offline = _bool(OFFLINE_SWITCH, environ.get(OFFLINE_SWITCH) or "false")
+        # Set in the environment (make test), it keeps .env out entirely; set in .env, it
+        # still drops the live switches.
+        pinned = _bool(OFFLINE_SWITCH, environ.get(OFFLINE_SWITCH) or "false")
         source: dict[str, str] = {}
-        if not offline and dotenv_path is not None and Path(dotenv_path).is_file():
+        if not pinned and dotenv_path is not None and Path(dotenv_path).is_file():
             source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         source.update(environ)
+        offline = _bool(OFFLINE_SWITCH, source.get(OFFLINE_SWITCH) or "false")
         if offline:
             for name in LIVE_SWITCHES:
                 source.pop(name, None)

@@ -51,6 +51,17 @@ def test_settings_ignore_env_and_dotenv_when_offline(tmp_path: Path) -> None:
         assert s.agent_url == ""
 
 
+def test_offline_in_dotenv_drops_the_live_switches(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    lines = {**_live_env(), OFFLINE_SWITCH: "true", "STANDIN_TIME_SCALE": "0.5"}
+    dotenv.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+    s = Settings.load(env={}, dotenv_path=dotenv)
+    assert s.offline_forced and not s.openai_api_key and s.agent_url == ""
+    assert s.standin_time_scale == 0.5  # the rest of the file still applies
+    pinned = Settings.load(env={OFFLINE_SWITCH: "1"}, dotenv_path=dotenv)
+    assert pinned.standin_time_scale == 1.0  # pinned by the environment: .env is not read
+
+
 def test_a_bad_offline_value_is_a_clear_error() -> None:
     from helpers.errors import ConfigError
 
