@@ -3,7 +3,9 @@
 Pre-check, the LLM call through the real SDK, and the audit, each timed on the client, then a
 latency breakdown. Offline by default (embedded gateway, provider stand-in with simulated
 latency); live services are used when configured. A blocked query prints why, skips the LLM,
-audits the refusal, and still exits 0: a refusal is a correct outcome, not a failure.
+audits the refusal, and still exits 0: a refusal is a correct outcome, not a failure. When
+``AXONFLOW_AGENT_URL`` is set but nothing healthy answers there, it says so and exits 2,
+unless ``--fallback`` allows the embedded gateway instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from typing import Any
 
 from .client import SyncGatewayClient, TokenUsage
+from .gateway.policies.rbac import UserDirectory
 from .stack import Stack, start_stack
 
 __all__ = ["DEFAULT_MODELS", "format_ms", "main", "run"]
@@ -55,7 +58,9 @@ def run(stack: Stack, provider: str, query: str, user: str, model: str | None = 
     label = "OpenAI" if provider == "openai" else "Anthropic"
     backend = stack.openai if provider == "openai" else stack.anthropic
     simulated = "" if backend.live else " (simulated latency, stand-in)"
-    context = {"user_role": "engineer", "department": "platform"}
+    # What the app knows about its user, from the same directory the embedded gateway reads.
+    person = UserDirectory.load(stack.settings.users_file).lookup(user)
+    context = {"user_role": person.role, "department": person.department or "unknown"}
     print("AxonFlow Gateway Mode - Python Example\n")
     print(f"Backends: {stack.describe()}\n")
     print(f'Query: "{query}"')
@@ -126,8 +131,22 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="stand-in latency multiplier (default STANDIN_TIME_SCALE or 1)",
     )
+    p.add_argument(
+        "--fallback",
+        action="store_true",
+        help="use the embedded gateway when AXONFLOW_AGENT_URL does not answer (default: exit 2)",
+    )
     args = p.parse_args(argv)
     with start_stack(time_scale=args.time_scale, quiet=True) as stack:
+        for note in stack.notes:
+            print(f"note: {note}", file=sys.stderr)
+        if stack.settings.agent_url and not stack.gateway.live and not args.fallback:
+            print(
+                f"error: AXONFLOW_AGENT_URL={stack.settings.agent_url} is not answering; start "
+                "the agent, unset the variable, or pass --fallback to use the embedded gateway",
+                file=sys.stderr,
+            )
+            return 2
         return run(
             stack, args.provider, args.query, args.user or stack.settings.user_token, args.model
         )

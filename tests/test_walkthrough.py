@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 
 import pytest
 
+from helpers.settings import LIVE_SWITCHES, OFFLINE_SWITCH
 from helpers.walkthrough import format_ms
 
 
@@ -51,3 +53,35 @@ def test_blocked_query_skips_the_llm_and_still_exits_0() -> None:
     assert "skipped: the query was blocked" in out
     assert "Response received" not in out
     assert re.search(r"Audit ID: [0-9a-f-]{36}", out)
+
+
+def _dead_agent_env() -> dict[str, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if k != OFFLINE_SWITCH}
+    env.update({name: "" for name in LIVE_SWITCHES})  # "" beats any value a .env may hold
+    env["AXONFLOW_AGENT_URL"] = dead
+    return env
+
+
+def test_a_dead_agent_url_is_an_error_not_a_silent_fallback() -> None:
+    cmd = [sys.executable, "-m", "helpers.walkthrough", "--time-scale", "0"]
+    env = _dead_agent_env()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stdout[-2000:]
+    assert "is not answering" in done.stderr and "--fallback" in done.stderr
+    assert "Step 1" not in done.stdout
+    done = subprocess.run([*cmd, "--fallback"], capture_output=True, text=True, timeout=120,
+                          env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "did not answer /health; using the embedded gateway instead" in done.stderr
+    assert "gateway: offline embedded gateway" in done.stdout
+
+
+def test_the_context_names_the_users_own_role() -> None:
+    done = _run("--user", "user-789", "--provider", "openai")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Context: {'user_role': 'admin'" in done.stdout
+    done = _run("--user", "someone-new", "--provider", "openai")
+    assert "Context: {'user_role': 'guest', 'department': 'unknown'}" in done.stdout
