@@ -126,20 +126,23 @@ def plot_overhead_vs_length(pairs: pd.DataFrame, *, label: str, ax: Axes | None 
         label="one pair",
     )
     edges = np.geomspace(max(pairs["prompt_chars"].min(), 1), pairs["prompt_chars"].max() + 1, 9)
-    mids, meds = [], []
+    xs, meds = [], []
     for a, b in zip(edges[:-1], edges[1:], strict=True):
-        sel = pairs[(pairs["prompt_chars"] >= a) & (pairs["prompt_chars"] < b)]["overhead_ms"]
+        sel = pairs[(pairs["prompt_chars"] >= a) & (pairs["prompt_chars"] < b)]
         if len(sel) >= 3:
-            mids.append(float(np.sqrt(a * b)))
-            meds.append(float(sel.median()))
-    ax.plot(mids, meds, color="#b0413e", marker="o", label="median per length bin")
+            # Drawn at the bin's real median length, not its geometric centre.
+            xs.append(float(sel["prompt_chars"].median()))
+            meds.append(float(sel["overhead_ms"].median()))
+    ax.plot(xs, meds, color="#b0413e", marker="o", label="median per length bin")
     _log_ms_axis(ax)
     ax.set_xlabel("prompt length (characters, log scale)")
     ax.set_ylabel("paired overhead (ms)")
-    ax.set_ylim(
-        bottom=min(0.0, float(pairs["overhead_ms"].quantile(0.01))),
-        top=float(pairs["overhead_ms"].quantile(0.99)) * 1.3,
-    )
+    top = float(pairs["overhead_ms"].quantile(0.99)) * 1.3
+    ax.set_ylim(bottom=min(0.0, float(pairs["overhead_ms"].quantile(0.01))), top=top)
+    above = int((pairs["overhead_ms"] > top).sum())
+    if above:
+        ax.annotate(f"{above} pair(s) above {top:.1f} ms not shown", xy=(0.99, 0.97),
+                    xycoords="axes fraction", ha="right", va="top", fontsize=8)  # fmt: skip
     ax.set_title(f"Overhead against prompt length, {label}, n={len(pairs)} pairs")
     ax.legend(fontsize=8, loc="upper left")
     return ax
