@@ -93,7 +93,10 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
 
 def test_concurrent_clients_exact_counts_and_exact_rate_limit(tmp_path: Path) -> None:
     async def run(url: str) -> tuple[int, list[bool]]:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        # This test counts; it does not time. No pool timeout: 320 tasks share 100 connections,
+        # and on a busy machine waiting for one can take longer than any fixed limit.
+        timeout = httpx.Timeout(30, pool=None)
+        async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
 
             async def pair(i: int) -> int:
                 body = {"user_token": "svc-loadtest", "client_id": "acme", "query": f"q{i}"}
