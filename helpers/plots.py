@@ -55,16 +55,15 @@ def plot_latency_breakdown(
     title: str = "Latency of one governed request",
     ax: Axes | None = None,
 ) -> Axes:
-    """Horizontal bars, one per step (top to bottom in the given order), on a log x axis.
+    """One bar, 100 % of the request, split into its steps in order, on a linear axis.
 
-    Governance steps take about a millisecond and the LLM call about a second, so a linear
-    axis would show one bar and two slivers. Steps named in ``simulated`` are drawn hatched
-    and grey, the legend says "simulated", and the title gains "(provider latency
-    simulated)". Each bar is labelled with its value.
+    Each segment's width is that step's share of the total, so a 2 ms step next to a 2 s
+    LLM call is the sliver it really is; the legend gives every step's time and share,
+    the small ones included. Steps named in ``simulated`` are drawn hatched and grey, the
+    legend says "simulated", and the title gains "(provider latency simulated)".
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
-    from matplotlib.ticker import FuncFormatter
 
     if not steps_ms:
         raise ValueError("plot_latency_breakdown needs at least one step, got none")
@@ -72,46 +71,35 @@ def plot_latency_breakdown(
     if unknown:
         raise ValueError(f"simulated names {unknown} that are not steps; steps: {list(steps_ms)}")
     for name, ms in steps_ms.items():
-        if not ms > 0:  # a log axis cannot show 0, and NaN would vanish silently
-            raise ValueError(f"step {name!r} has duration {ms!r} ms; a log axis needs > 0")
+        if not ms > 0:  # NaN would vanish silently, and a share of nothing means nothing
+            raise ValueError(f"step {name!r} has duration {ms!r} ms; each step needs > 0 ms")
     if ax is None:
-        _, ax = plt.subplots()
+        _, ax = plt.subplots(figsize=(7.0, 2.2))
 
-    names = list(steps_ms)
-    values = [float(steps_ms[n]) for n in names]
-    is_sim = [n in simulated for n in names]
-    bars = ax.barh(
-        names,
-        values,
-        color=[COLORS["simulated" if s else "measured"] for s in is_sim],
-        edgecolor="#555555",
-        linewidth=0.6,
-    )
-    for bar, sim in zip(bars, is_sim, strict=True):
-        if sim:
-            bar.set_hatch("//")
-    ax.bar_label(bars, labels=[format_ms(v) for v in values], padding=4, fontsize=9)
-    ax.invert_yaxis()  # first step on top, in reading order
-    ax.set_xscale("log")
-    # Plain numbers (1, 10, 100 ms) read faster than powers of ten for most readers.
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
-    # Room on the right for the labels, and a little below the smallest bar.
-    ax.set_xlim(min(values) / 3, max(values) * 6)
-    ax.set_xlabel("time on the client (ms, log scale)")
-    ax.set_ylabel("step")
-    ax.grid(axis="y", visible=False)
-
-    handles = [Patch(facecolor=COLORS["measured"], edgecolor="#555555", label="measured")]
-    if any(is_sim):
+    total = sum(float(v) for v in steps_ms.values())
+    shades = ["#3b6ea8", "#7fa7d6", "#1f4670", "#a9c4e4"]  # measured steps, told apart
+    left, handles, measured_i = 0.0, [], 0
+    for name, ms in steps_ms.items():
+        share = float(ms) / total * 100
+        sim = name in simulated
+        color = COLORS["simulated"] if sim else shades[measured_i % len(shades)]
+        measured_i += 0 if sim else 1
+        ax.barh([0], [share], left=[left], color=color, edgecolor="#555555", linewidth=0.6,
+                hatch="//" if sim else None)  # fmt: skip
+        left += share
+        kind = "simulated, stand-in" if sim else "measured"
+        label = f"{name}: {format_ms(float(ms))} ({share:.1f} %, {kind})"
         handles.append(
-            Patch(
-                facecolor=COLORS["simulated"],
-                edgecolor="#555555",
-                hatch="//",
-                label="simulated provider latency (stand-in)",
-            )
+            Patch(facecolor=color, edgecolor="#555555", hatch="//" if sim else None, label=label)
         )
+    ax.set_xlim(0, 100)
+    ax.set_ylim(-0.6, 0.6)
+    ax.set_yticks([])
+    ax.set_xlabel(f"share of the request's total time, {format_ms(total)} (%, linear)")
+    ax.grid(axis="y", visible=False)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncols=1,
+              fontsize=8)  # fmt: skip
+    if any(n in simulated for n in steps_ms):
         title = f"{title} (provider latency simulated)"
-    ax.legend(handles=handles, loc="lower right", fontsize=8)
     ax.set_title(title)
     return ax

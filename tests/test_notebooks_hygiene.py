@@ -122,3 +122,11 @@ def test_nbval_tags_are_explained(nb: nbformat.NotebookNode) -> None:
                     "random",
                 )
             ), f"cell {i} is tagged {sorted(tags)} without a reason in the prose above"
+
+
+def test_readme_reads_in_one_sitting_and_links_what_it_moved_out() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert len(text) < 10_000, f"README is {len(text)} characters; move detail into docs/"
+    for target in ("docs/gateway.md", "docs/benchmarks.md", "LICENSE"):
+        assert target in text and (README.parent / target).is_file(), target
+    assert text.index("## Start here") < text.index("## Notebooks")

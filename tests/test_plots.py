@@ -39,29 +39,31 @@ def test_importing_the_module_changed_nothing() -> None:
     assert matplotlib.rcParams["figure.dpi"] == matplotlib.rcParamsDefault["figure.dpi"]
 
 
-def test_breakdown_returns_log_axes_with_labels_and_units() -> None:
+def test_breakdown_is_a_linear_share_with_labels_and_units() -> None:
     ax = plot_latency_breakdown(STEPS)
-    assert ax.get_xscale() == "log"
-    assert "ms" in ax.get_xlabel()
-    assert ax.get_ylabel()
+    assert ax.get_xscale() == "linear"
+    assert ax.get_xlim() == (0, 100)
+    assert "%" in ax.get_xlabel() and "853ms" in ax.get_xlabel()  # the total, in ms
     assert ax.get_title()
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(STEPS)
-    assert ax.yaxis_inverted()  # first step on top
 
 
-def test_bars_carry_their_values() -> None:
+def test_segments_are_shares_in_order_and_the_legend_carries_every_value() -> None:
     ax = plot_latency_breakdown(STEPS)
+    total = sum(STEPS.values())
     widths = [p.get_width() for p in ax.patches]
-    assert widths == pytest.approx(list(STEPS.values()))
-    labels = {t.get_text() for t in ax.texts}
-    assert {"1.2ms", "850ms", "1.4ms"} <= labels
+    assert widths == pytest.approx([v / total * 100 for v in STEPS.values()])
+    lefts = [p.get_x() for p in ax.patches]
+    assert lefts == pytest.approx([0, widths[0], widths[0] + widths[1]])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0].startswith("pre-check: 1.2ms (0.1 %")
+    assert legend[1].startswith("LLM call: 850ms (99.7 %")
 
 
 def test_simulated_steps_are_labelled_in_title_legend_and_bars() -> None:
     ax = plot_latency_breakdown(STEPS, simulated={"LLM call"})
     assert "simulated" in ax.get_title()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("simulated" in text for text in legend)
+    assert "simulated, stand-in" in legend[1] and "measured" in legend[0]
     llm_bar = ax.patches[1]
     assert llm_bar.get_hatch() == "//"
     assert matplotlib.colors.to_hex(llm_bar.get_facecolor()) == COLORS["simulated"]
@@ -71,7 +73,7 @@ def test_simulated_steps_are_labelled_in_title_legend_and_bars() -> None:
 def test_nothing_simulated_says_nothing_simulated() -> None:
     ax = plot_latency_breakdown(STEPS, title="Live run")
     assert ax.get_title() == "Live run"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["measured"]
+    assert all("measured" in t.get_text() for t in ax.get_legend().get_texts())
 
 
 def test_draws_on_the_given_axes() -> None:
@@ -86,8 +88,8 @@ def test_draws_on_the_given_axes() -> None:
     [
         ({}, (), "at least one step"),
         ({"pre-check": 1.0}, ("LLM",), "not steps"),
-        ({"pre-check": 0.0}, (), "log axis needs > 0"),
-        ({"pre-check": math.nan}, (), "log axis needs > 0"),
+        ({"pre-check": 0.0}, (), "needs > 0 ms"),
+        ({"pre-check": math.nan}, (), "needs > 0 ms"),
     ],
 )
 def test_rejects_what_it_cannot_draw(
@@ -95,10 +97,3 @@ def test_rejects_what_it_cannot_draw(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         plot_latency_breakdown(steps, simulated)
-
-
-def test_log_axis_ticks_are_plain_numbers() -> None:
-    ax = plot_latency_breakdown(STEPS)
-    formatter = ax.xaxis.get_major_formatter()
-    assert formatter(100.0, 0) == "100"
-    assert formatter(1.0, 0) == "1"

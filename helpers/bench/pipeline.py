@@ -12,7 +12,8 @@
 It writes every record to a results file (the format :func:`helpers.lab.load_results.load_results`
 reads) and a JSON summary with the machine, full percentiles, errors, and each target
 marked met or missed with its value. Benchmarks are not tests: nothing here fails a build.
-The same measurements, smaller, are explained in ``03_latency_analysis.ipynb``.
+The same measurements, smaller, are explained in ``03_latency_analysis.ipynb`` and
+``04_measurement_method.ipynb``.
 """
 
 from __future__ import annotations

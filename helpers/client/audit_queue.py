@@ -12,7 +12,7 @@ with exponential back-off. Nothing disappears silently:
   timeout is counted as ``failed`` too.
 
 The trade-off is durability: an audit waiting in memory is lost if the process dies. The
-notebook compares both designs. Introduced in ``03_latency_analysis.ipynb``.
+notebook compares both designs. Introduced in ``04_measurement_method.ipynb``.
 
 >>> async with AuditQueue(gateway_client) as audits:                 # doctest: +SKIP
 ...     audits.submit(ctx.context_id, "openai", "gpt-4o-mini", usage, latency_ms=812)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import uvicorn
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         app,
-        loop="uvloop",
+        loop="uvloop" if find_spec("uvloop") else "asyncio",  # no uvloop on Windows
         http="httptools",
         lifespan="on",
         access_log=False,

@@ -3,12 +3,12 @@
 A gateway under steady traffic answers from warm CPU caches. One that has idled, even for a
 millisecond, starts each request cold: on a small virtual machine the idle CPU is halted and
 its caches are refilled by whatever else ran, so the same Python code runs several times
-slower. The paired runs in ``03_latency_analysis.ipynb`` always meet the gateway after an
+slower. The paired runs in ``04_measurement_method.ipynb`` always meet the gateway after an
 idle spell (it waits while the LLM call runs), so they see more than the back-to-back floor.
 
 :func:`measure_idle_penalty` makes that visible: before every call it sleeps ``gap`` ms, then
 times ``GET /health`` and a pre-check through one client, in random order, for each gap.
-Introduced in ``03_latency_analysis.ipynb``.
+Introduced in ``04_measurement_method.ipynb``.
 
 >>> table = measure_idle_penalty(stack, gaps_ms=(0, 1, 5), n=200)   # doctest: +SKIP
 """

@@ -12,7 +12,7 @@ Two measurements, both on the client with ``perf_counter_ns``:
   :mod:`helpers.client`; ``http.client`` is the standard library with nothing on top, the
   raw floor of Python HTTP.
 
-Introduced in ``03_latency_analysis.ipynb``.
+Introduced in ``04_measurement_method.ipynb``.
 
 >>> floor = measure_floor(stack, n=300)                             # doctest: +SKIP
 >>> floor.table().loc["aiohttp", "pre_check_p50_ms"]                # doctest: +SKIP

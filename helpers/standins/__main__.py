@@ -16,6 +16,7 @@ import argparse
 import signal
 import socket
 import sys
+from importlib.util import find_spec
 from types import FrameType
 
 import uvicorn
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     config = uvicorn.Config(
         app,
-        loop="uvloop",
+        loop="uvloop" if find_spec("uvloop") else "asyncio",  # no uvloop on Windows
         http="httptools",
         access_log=False,
         log_level="warning",
