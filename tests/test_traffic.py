@@ -104,25 +104,40 @@ def test_a_small_day_through_gateway_sdks_and_audit(stack: Stack) -> None:
     result = run_day(plan, stack)
     assert result.count("calls") == len(plan)
     assert result.count("rate_limited") == 2  # 12 guest requests against a bucket of 10
-    planned_failures = sum(1 for o in result.outcomes if o.approved and o.call.fail)
-    assert planned_failures > 0 and result.count("gaps") == planned_failures
-    assert result.count("audited") == result.count("approved") - result.count("gaps")
-    assert all(o.error == "InternalServerError" for o in result.outcomes if o.gap)
+    planned_failures = [o for o in result.outcomes if o.approved and o.call.fail]
+    assert planned_failures and all(o.error == "InternalServerError" for o in planned_failures)
+    # What the tutorial teaches: every call is audited, refusals and failures included.
+    assert result.count("gaps") == 0 and result.count("audited") == len(plan)
 
     with stack.sync_gateway_client() as gw:
         records = gw.list_records(limit=1000)
     assert len(records) == len(plan)
     audited = [r for r in records if r["audit_id"]]
     assert len(audited) == result.count("audited")
-    assert {r["metadata"]["latency"] for r in audited} == {"simulated"}
+    outcomes = [r["metadata"]["outcome"] for r in audited]
+    assert outcomes.count("refused") == result.count("blocked")
+    assert outcomes.count("provider_error") == len(planned_failures)
+    failed = [r for r in audited if r["metadata"]["outcome"] != "answered"]
+    assert all(r["prompt_tokens"] == r["completion_tokens"] == 0 for r in failed)
+    answered = [r for r in audited if r["metadata"]["outcome"] == "answered"]
+    assert {r["metadata"]["latency"] for r in answered} == {"simulated"}
     assert {r["provider"] for r in audited} == {"openai", "anthropic"}
     # The simulated clock travels in the context; the gateway's own clock is separate.
     times = sorted(r["request_context"]["simulated_at"] for r in records)
     assert times[0].startswith(plan.day.isoformat())
-    ok = next(o for o in result.outcomes if o.audit_id)
+    ok = next(o for o in result.outcomes if o.audit_id and o.approved and not o.error)
     rec = next(r for r in audited if r["audit_id"] == ok.audit_id)
     assert (rec["prompt_tokens"], rec["completion_tokens"], rec["latency_ms"]) == (
         ok.prompt_tokens, ok.completion_tokens, ok.latency_ms)  # fmt: skip
+
+
+def test_a_faulty_client_leaves_its_failed_calls_as_gaps(stack: Stack) -> None:
+    plan = plan_day(**SMALL)
+    result = run_day(plan, stack, audit_failures=False)
+    failed = [o for o in result.outcomes if o.approved and o.call.fail]
+    assert failed and result.count("gaps") == len(failed)
+    assert all(o.gap and o.error == "InternalServerError" for o in failed)
+    assert result.count("audited") == len(plan) - len(failed)  # refusals are still audited
 
 
 def test_the_same_plan_gives_the_same_day_on_a_fresh_stack(stack: Stack) -> None:

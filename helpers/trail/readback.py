@@ -50,7 +50,7 @@ DECISION_FIELDS: tuple[str, ...] = (
 #: Columns of one audit (an LLM call) in the read-back rows.
 AUDIT_FIELDS: tuple[str, ...] = (
     "audit_id", "context_id", "provider", "model", "prompt_tokens", "completion_tokens",
-    "total_tokens", "latency_ms", "cost_usd", "metadata", "audited_at",
+    "total_tokens", "latency_ms", "cost_usd", "metadata", "outcome", "audited_at",
 )  # fmt: skip
 # What the read-back endpoint returns for each row (helpers.gateway.store.AuditStore.list_records).
 _RECORD_KEYS = (
@@ -92,6 +92,14 @@ def _simulated(ctx: Any, meta: Any) -> Any:
     return None
 
 
+def _outcome(audit_id: Any, meta: Any) -> str | None:
+    """What the app said became of the call: ``answered`` unless its metadata says otherwise."""
+    if not isinstance(audit_id, str):
+        return None
+    value = meta.get("outcome") if isinstance(meta, Mapping) else None
+    return value if isinstance(value, str) else "answered"
+
+
 def read_trail(client: Any, *, page_size: int = 1000, **filters: object) -> pd.DataFrame:
     """All read-back rows matching ``filters`` as one DataFrame, oldest first.
 
@@ -101,7 +109,8 @@ def read_trail(client: Any, *, page_size: int = 1000, **filters: object) -> pd.D
     empty). Added columns: ``decided_at`` and ``audited_at`` (the gateway's UTC clock),
     ``app_time`` (the ``simulated_at`` the app sent in its context or metadata: the app's
     clock, recorded but never trusted), ``event_time`` (``app_time``, else ``decided_at``),
-    ``blocking_policy`` and ``audited``.
+    ``blocking_policy``, ``audited`` and ``outcome`` (``answered``, or what the app recorded in
+    the audit's metadata, such as ``refused`` or ``provider_error``).
     """
     records: list[dict[str, Any]] = []
     while True:
@@ -121,6 +130,7 @@ def read_trail(client: Any, *, page_size: int = 1000, **filters: object) -> pd.D
         blocking_policy(r, p) for r, p in zip(df["block_reason"], df["policies"], strict=True)
     ]
     df["audited"] = df["audit_id"].notna()
+    df["outcome"] = [_outcome(a, m) for a, m in zip(df["audit_id"], df["metadata"], strict=True)]
     for col in _INT_COLUMNS:
         df[col] = df[col].astype("Int64")
     df["cost_usd"] = df["cost_usd"].astype(float)

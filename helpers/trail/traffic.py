@@ -6,8 +6,9 @@ risky prompts (PII, SQL injection, admin tables, custom-policy names) taken from
 corpus, a contractor's script that hammers the gateway past its guest rate limit, and a few
 provider failures. :func:`run_day` sends every planned call through the three gateway-mode
 steps, in order: pre-check at the gateway, the LLM call with the real ``openai`` or
-``anthropic`` SDK (the stand-ins offline), and the audit. A call whose provider fails is not
-audited, as in a real app that crashes there: those are the trail's gaps.
+``anthropic`` SDK (the stand-ins offline), and the audit, also of refusals and failed calls
+(zero tokens, ``outcome`` in the metadata). ``audit_failures=False`` is a faulty client that
+skips failed calls, as an app that crashes there would: those are the trail's gaps.
 
 The day's clock is **simulated**: each call carries its planned time as ``simulated_at`` in
 the pre-check ``context`` and the audit ``metadata`` (the gateway records both, trusts
@@ -260,7 +261,7 @@ class CallOutcome:
 
     @property
     def gap(self) -> bool:
-        """Approved but never audited (the provider call failed)."""
+        """Approved but never audited (the provider call failed and the app gave up)."""
         return self.approved and self.audit_id is None
 
 
@@ -330,12 +331,15 @@ def run_day(
     *,
     gateway: SyncGatewayClient | None = None,
     allow_live: bool = False,
+    audit_failures: bool = True,
 ) -> DayResult:
     """Send every planned call through pre-check, LLM call and audit, one after another.
 
     ``stack`` is a :class:`helpers.stack.Stack` (its SDK clients are used); ``gateway``
     defaults to the stack's gateway. A plan would spend real money against a live provider,
     so that needs ``allow_live=True``; planned provider failures are only injected offline.
+    Refusals and failed calls are audited with zero tokens and their ``outcome``;
+    ``audit_failures=False`` leaves failed calls un-audited (a faulty client: the gaps).
     """
     import anthropic
     import openai
@@ -358,22 +362,32 @@ def run_day(
             stamp = call.at.strftime("%Y-%m-%dT%H:%M:%SZ")
             pre = gw.pre_check(call.query, user_token=call.user_token,
                                context={"simulated_at": stamp, "app": APP_NAME})  # fmt: skip
-            if not pre.approved:
-                outcomes.append(CallOutcome(call, pre.context_id, False, pre.policies))
+            meta = {"simulated_at": stamp, "app": APP_NAME}
+            if not pre.approved:  # the refusal is on record too: nothing reached the LLM
+                refusal = gw.audit(pre.context_id, call.provider, call.model, TokenUsage(0, 0),
+                                   metadata={**meta, "outcome": "refused"})  # fmt: skip
+                outcomes.append(CallOutcome(call, pre.context_id, False, pre.policies,
+                                            refusal.audit_id))  # fmt: skip
                 continue
             inject = call.fail and not backends[call.provider].live
             headers = {"x-standin-fail": "500"} if inject else None
             try:
                 text, usage, latency_ms, source = _call_llm(call, llms[call.provider], headers)
             except (openai.APIError, anthropic.APIError) as exc:
-                # The app gives up here without auditing: the decision stays un-audited.
+                error = type(exc).__name__
+                failure_id = None
+                if audit_failures:  # else the faulty client: the decision stays un-audited
+                    failure_id = gw.audit(
+                        pre.context_id, call.provider, call.model, TokenUsage(0, 0),
+                        metadata={**meta, "outcome": "provider_error", "error": error},
+                    ).audit_id  # fmt: skip
                 outcomes.append(CallOutcome(call, pre.context_id, True, pre.policies,
-                                            error=type(exc).__name__))  # fmt: skip
+                                            failure_id, error))  # fmt: skip
                 continue
             audit = gw.audit(
                 pre.context_id, call.provider, call.model, usage, latency_ms=latency_ms,
                 response_summary=text[:120],
-                metadata={"simulated_at": stamp, "latency": source, "app": APP_NAME},
+                metadata={**meta, "latency": source, "outcome": "answered"},
             )  # fmt: skip
             outcomes.append(CallOutcome(call, pre.context_id, True, pre.policies,
                                         audit.audit_id, None, usage.prompt_tokens,
