@@ -51,6 +51,10 @@ def test_listed_in_readme(nb: nbformat.NotebookNode) -> None:
     assert Path(nb.metadata["__path__"]).name in README.read_text(encoding="utf-8")
 
 
+def test_one_question_fits_in_forty_cells(nb: nbformat.NotebookNode) -> None:
+    assert len(nb.cells) <= 40, f"{len(nb.cells)} cells: split it into two notebooks"
+
+
 def test_execution_counts_run_one_to_n(nb: nbformat.NotebookNode) -> None:
     counts = [c.execution_count for c in _code(nb)]
     assert counts == list(range(1, len(counts) + 1)), f"execution counts {counts}"

@@ -2,7 +2,7 @@
 
 :func:`export_trail` writes both files from :func:`~helpers.trail.readback.join_trail`'s
 frame; :data:`EXPORT_SCHEMA` lists the fields, documented in
-``docs/audit-export-schema.md``. Introduced in ``08_audit_trail.ipynb``.
+``docs/audit-export-schema.md``. Introduced in ``09_trail_integrity.ipynb``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The embedded gateway holds its database exclusively while it runs, so the integr
 works on a copy taken after it stops: :func:`snapshot_db` copies it with SQLite's backup
 API, :func:`tamper_copy` edits or deletes one record the way an intruder with file access
 would, and :func:`verify_db` walks the hash chain and names the first broken record.
-Re-exported by :mod:`helpers.trail`. Introduced in ``08_audit_trail.ipynb``.
+Re-exported by :mod:`helpers.trail`. Introduced in ``09_trail_integrity.ipynb``.
 """
 
 from __future__ import annotations
