@@ -37,8 +37,16 @@ STYLE: dict[str, object] = {
     "legend.frameon": False,
 }
 
-#: One colour per kind of number, the same in every notebook.
-COLORS = {"measured": "#3b6ea8", "simulated": "#c9c9c9"}
+#: One colour per meaning, the same in every notebook: measured vs simulated, the two
+#: providers, and input vs output tokens never share a colour.
+COLORS = {
+    "measured": "#3b6ea8",
+    "simulated": "#c9c9c9",
+    "openai": "#2a9d8f",
+    "anthropic": "#c2703d",
+    "input": "#5b8fc7",
+    "output": "#e3b04b",
+}
 
 
 def use_style() -> None:

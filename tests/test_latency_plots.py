@@ -213,6 +213,12 @@ def test_libraries_reference_line_is_the_decision() -> None:
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "policy decision in process (p50 8 µs)" in labels
     assert ax.get_xscale() == "log" and "n=300" in ax.get_title()
+    assert not ax.patches, "bars on a log axis have no meaningful length: dots only"
+    dots = [c.get_offsets()[:, 0] for c in ax.collections]
+    assert sorted(float(v) for d in dots for v in d) == sorted(
+        float(v) for col in ("health_p50_ms", "pre_check_p50_ms", "audit_p50_ms")
+        for v in table[col]
+    )  # fmt: skip
 
 
 def test_save_figure_writes_png(tmp_path: Path) -> None:

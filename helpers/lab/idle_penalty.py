@@ -104,7 +104,7 @@ def plot_idle_penalty(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     x = range(len(table))
     width = 0.38
     ax.bar([i - width / 2 for i in x], table["health_p50_ms"], width,
-           color=COLORS["simulated"], label="GET /health (the floor)")  # fmt: skip
+           color="#6b6b6b", label="GET /health (the floor)")  # fmt: skip
     ax.bar([i + width / 2 for i in x], table["pre_check_p50_ms"], width,
            color=COLORS["measured"], label="pre-check")  # fmt: skip
     for i, (top, above) in enumerate(

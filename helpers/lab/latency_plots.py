@@ -129,7 +129,10 @@ def plot_step_distributions(
     """One row per step: its ECDF (log x) and, beside it, a histogram on log-spaced bins."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(steps), 2, figsize=(9.0, 2.1 * len(steps)), squeeze=False)
+    # Shared x per column: the steps are compared, so one scale for all of them.
+    fig, axes = plt.subplots(
+        len(steps), 2, figsize=(9.0, 2.1 * len(steps)), squeeze=False, sharex="col"
+    )
     for (col, name), (ax_e, ax_h) in zip(steps.items(), axes, strict=True):
         values = df[col].dropna().to_numpy(float)
         values = values[values > 0]

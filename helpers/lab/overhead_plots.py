@@ -153,7 +153,7 @@ def plot_floor(
 ) -> Axes:
     """Stacked bars (p50, ms): decision in process, transport floor, gateway's own cost."""
     ax = _axes(ax, (7.0, 3.0))
-    colors = ["#b0413e", COLORS["simulated"], COLORS["measured"]]
+    colors = ["#b0413e", "#6b6b6b", COLORS["measured"]]  # all three measured
     left = np.zeros(len(decomposition))
     for color, col in zip(colors, decomposition.columns, strict=True):
         values = decomposition[col].to_numpy(float)
@@ -177,19 +177,25 @@ def plot_floor(
 
 
 def plot_libraries(table: pd.DataFrame, decision_ms: float, *, ax: Axes | None = None) -> Axes:
-    """Per client library: /health, pre-check and audit medians (log x), and the policy
-    decision itself as a reference line."""
+    """Per client library: /health, pre-check and audit medians as dots on a log x axis, and
+    the policy decision itself as a reference line.
+
+    Dots, not bars: a bar on a log axis starts at an arbitrary origin, so its length means
+    nothing; a dot's position is the value.
+    """
     ax = _axes(ax, (8.0, 3.8))
     cols = {
-        "health_p50_ms": "/health (transport floor)",
-        "pre_check_p50_ms": "pre-check",
-        "audit_p50_ms": "audit",
+        "health_p50_ms": ("/health (transport floor)", "#6b6b6b", "o"),
+        "pre_check_p50_ms": ("pre-check", STEP_COLORS["pre-check"], "D"),
+        "audit_p50_ms": ("audit", STEP_COLORS["audit"], "s"),
     }
-    colors = [COLORS["simulated"], STEP_COLORS["pre-check"], STEP_COLORS["audit"]]
     y = np.arange(len(table))
-    h = 0.25
-    for k, ((col, name), color) in enumerate(zip(cols.items(), colors, strict=True)):
-        ax.barh(y + (k - 1) * h, table[col], height=h, color=color, label=name)
+    for k, (col, (name, color, marker)) in enumerate(cols.items()):
+        ax.scatter(table[col], y + (k - 1) * 0.18, color=color, marker=marker, s=36,
+                   label=name, zorder=3)  # fmt: skip
+    for yi, lo, hi in zip(y, table[list(cols)].min(axis=1), table[list(cols)].max(axis=1),
+                          strict=True):  # fmt: skip
+        ax.plot([lo, hi], [yi, yi], color="#cccccc", linewidth=1, zorder=1)
     ax.axvline(
         decision_ms,
         color="#b0413e",
@@ -203,5 +209,4 @@ def plot_libraries(table: pd.DataFrame, decision_ms: float, *, ax: Axes | None =
     n = int(table["n"].min()) if "n" in table else 0
     ax.set_title(f"What each HTTP client library costs, n={n} per call and library")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
-    ax.set_xlim(left=decision_ms / 2)
     return ax
