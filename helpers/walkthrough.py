@@ -17,11 +17,11 @@ from typing import Any
 
 from .client import SyncGatewayClient, TokenUsage
 from .gateway.policies.rbac import UserDirectory
+from .lab.llm_call import DEFAULT_MODELS
 from .stack import Stack, start_stack
 
 __all__ = ["DEFAULT_MODELS", "format_ms", "main", "run"]
 
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
 DEFAULT_QUERY = "What are best practices for AI model deployment?"
 RULE = "=" * 60
 

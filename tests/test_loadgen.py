@@ -123,7 +123,7 @@ def test_build_workload_is_seeded_and_filters() -> None:
     first, again = build_workload(cfg, rows), build_workload(cfg, rows)
     assert [i.row.id for i in first] == [i.row.id for i in again]
     assert {i.row.id for i in first} == {"a", "c"}
-    assert {(i.provider, i.model) for i in first} == {("anthropic", "claude-3-5-haiku-20241022")}
+    assert {(i.provider, i.model) for i in first} == {("anthropic", "claude-haiku-4-5")}
     with pytest.raises(ValueError, match="empty"):
         build_workload(cfg, [row(approved=False)])
 

@@ -85,3 +85,21 @@ def test_the_context_names_the_users_own_role() -> None:
     assert "Context: {'user_role': 'admin'" in done.stdout
     done = _run("--user", "someone-new", "--provider", "openai")
     assert "Context: {'user_role': 'guest', 'department': 'unknown'}" in done.stdout
+
+
+def test_default_models_are_ones_the_installed_sdks_know() -> None:
+    import typing
+
+    from anthropic.types import Model as AnthropicModel
+    from openai.types import ChatModel
+
+    from helpers.walkthrough import DEFAULT_MODELS
+
+    def names(alias: object) -> set[str]:
+        out: set[str] = set()
+        for arg in typing.get_args(alias) or (alias,):
+            out |= names(arg) if typing.get_args(arg) else {arg} if isinstance(arg, str) else set()
+        return out
+
+    assert DEFAULT_MODELS["openai"] in names(ChatModel)
+    assert DEFAULT_MODELS["anthropic"] in names(AnthropicModel)

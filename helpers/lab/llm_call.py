@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_MODELS", "PROVIDERS", "LLMCall", "call_llm", "simulated_ms"]
 
 PROVIDERS = ("openai", "anthropic")
 #: The models the load generator asks for when none is given (both have published profiles).
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 
 
 @dataclass(frozen=True, slots=True)
