@@ -171,8 +171,9 @@ class AuditStore(GroupCommit, Reads):
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(path, fsync, exclusive)
+        conn: sqlite3.Connection | None = None
         try:
+            conn = connect(path, fsync, exclusive)
             store = cls(conn, path, b"", fsync, clock or _utc_now)
             store.exclusive = exclusive
             log_path = Path(path + ".acklog")
@@ -182,11 +183,11 @@ class AuditStore(GroupCommit, Reads):
             store._keyed_hash = keyed_hasher(store._secret)
             if exclusive and path != ":memory:":
                 store._log = AckLog(log_path, fsync)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
-        except BaseException:
-            conn.close()
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
             raise
         return store
 

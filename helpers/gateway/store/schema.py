@@ -185,7 +185,11 @@ def _read_head(conn: sqlite3.Connection) -> ChainHead:
 
 
 def connect(path: str, fsync: bool, exclusive: bool) -> sqlite3.Connection:
-    """Open the SQLite file with the store's pragmas and schema (created when new)."""
+    """Open the SQLite file with the store's pragmas and schema (created when new).
+
+    A file that is not an audit store raises :class:`sqlite3.DatabaseError` (closed first);
+    :meth:`AuditStore.open` turns that into a :class:`ConfigError` naming the file.
+    """
     # isolation_level=None: the store issues BEGIN/COMMIT itself, nothing implicit.
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -201,9 +205,6 @@ def connect(path: str, fsync: bool, exclusive: bool) -> sqlite3.Connection:
             )
         if version == 0:
             conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
     except BaseException:
         conn.close()
         raise
