@@ -233,3 +233,16 @@ def test_nan_only_step_is_reported_not_drawn() -> None:
     df["ttft_ms"] = math.nan
     fig = plot_step_distributions(df, {"ttft_ms": "time to first token"}, run_label="r")
     assert fig.get_axes()[0].get_title() == "time to first token: no samples"
+
+
+def test_overhead_vs_length_says_what_its_clipped_axis_hides() -> None:
+    rng = np.random.default_rng(1)
+    lengths = np.repeat([64, 256, 1024, 4096], 50)
+    overhead = rng.normal(1.0, 0.1, lengths.size)
+    overhead[:3] = [40.0, 55.0, -20.0]  # far outside the bulk
+    pairs = pd.DataFrame({"prompt_chars": lengths, "overhead_ms": overhead})
+    ax = plot_overhead_vs_length(pairs, label="test")
+    notes = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("3 pair(s) outside") for t in notes), notes
+    xs, _ = ax.lines[0].get_data()
+    assert sorted(xs) == [64, 256, 1024, 4096]  # medians at the real prompt lengths

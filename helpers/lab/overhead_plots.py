@@ -138,11 +138,13 @@ def plot_overhead_vs_length(pairs: pd.DataFrame, *, label: str, ax: Axes | None 
     ax.set_xlabel("prompt length (characters, log scale)")
     ax.set_ylabel("paired overhead (ms)")
     top = float(pairs["overhead_ms"].quantile(0.99)) * 1.3
-    ax.set_ylim(bottom=min(0.0, float(pairs["overhead_ms"].quantile(0.01))), top=top)
-    above = int((pairs["overhead_ms"] > top).sum())
-    if above:
-        ax.annotate(f"{above} pair(s) above {top:.1f} ms not shown", xy=(0.99, 0.97),
-                    xycoords="axes fraction", ha="right", va="top", fontsize=8)  # fmt: skip
+    bottom = min(0.0, float(pairs["overhead_ms"].quantile(0.01)))
+    ax.set_ylim(bottom=bottom, top=top)
+    hidden = int(((pairs["overhead_ms"] > top) | (pairs["overhead_ms"] < bottom)).sum())
+    if hidden:  # the y axis is clipped to the bulk of the pairs: say by how much
+        ax.annotate(f"{hidden} pair(s) outside {bottom:.1f} to {top:.1f} ms not shown",
+                    xy=(0.99, 0.97), xycoords="axes fraction", ha="right", va="top",
+                    fontsize=8)  # fmt: skip
     ax.set_title(f"Overhead against prompt length, {label}, n={len(pairs)} pairs")
     ax.legend(fontsize=8, loc="upper left")
     return ax
