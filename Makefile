@@ -4,6 +4,9 @@
 # Both build .venv from requirements.txt first (once; again when requirements change).
 
 PYTHON ?= python3
+# The official AxonFlow SDK pings its vendor on first use unless this is off; nothing here
+# may leave the machine.
+export AXONFLOW_TELEMETRY ?= off
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
