@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -131,6 +132,22 @@ def _openai_messages_to_anthropic(
     return ("\n\n".join(system) if system else None), turns
 
 
+def _anthropic_options(opts: dict[str, Any], system: str | None) -> dict[str, Any]:
+    """OpenAI-style options for ``messages.create``. The Anthropic SDK no longer takes
+    ``temperature`` or ``top_p`` as arguments, so they travel in the body as the API reads
+    them; ``stop`` becomes ``stop_sequences``; OpenAI-only knobs are left out."""
+    out: dict[str, Any] = {"max_tokens": opts.get("max_tokens") or DEFAULT_MAX_TOKENS}
+    if system is not None:
+        out["system"] = system
+    extra = {k: opts[k] for k in ("temperature", "top_p") if k in opts}
+    if extra:
+        out["extra_body"] = extra
+    stop = opts.get("stop")
+    if stop is not None:
+        out["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+    return out
+
+
 _STOP = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -205,9 +222,7 @@ class Providers:
                     raw,
                 )
             system, turns = _openai_messages_to_anthropic(messages)
-            opts.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
-            if system is not None:
-                opts["system"] = system
+            opts = _anthropic_options(opts, system)
             message = await client.messages.create(model=model, messages=turns, **opts)
             text = "".join(getattr(b, "text", "") for b in message.content)
             finish = _STOP.get(message.stop_reason or "", "stop")
@@ -254,9 +269,7 @@ class Providers:
                 )
                 return self._relay_openai(upstream)
             system, turns = _openai_messages_to_anthropic(messages)
-            opts.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
-            if system is not None:
-                opts["system"] = system
+            opts = _anthropic_options(opts, system)
             upstream = await client.messages.create(
                 model=model, messages=turns, stream=True, **opts
             )
@@ -365,6 +378,9 @@ def _translate(provider: str, exc: Exception, timeout_s: float) -> ProviderError
         )
     if isinstance(exc, openai.APIError | anthropic.APIError):
         return ProviderError(provider, "status", f"{name} failed: {_short(str(exc))}")
+    logging.getLogger("helpers.gateway.providers").warning(
+        "unexpected failure calling %s", provider, exc_info=exc
+    )
     return ProviderError(
         provider, "bad_response", f"{name} answered something unexpected ({type(exc).__name__})"
     )
