@@ -116,3 +116,7 @@ def gateway(make_gateway: Callable[..., ThreadedGateway], clock: FakeClock) -> T
 def http(gateway: ThreadedGateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=10) as client:
         yield client
+
+
+# Proxy mode's fixtures (``standin``, ``make_proxy``), kept beside their fake providers.
+from tests.provider_fakes import make_proxy, standin  # noqa: E402, F401

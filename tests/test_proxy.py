@@ -17,13 +17,7 @@ from axonflow import AxonFlow
 from axonflow.exceptions import AuthenticationError, PolicyViolationError
 
 from helpers.gateway.proxy import go_duration
-from tests.provider_fakes import (  # noqa: F401 (fixtures)
-    ProxyFactory,
-    bad_provider,
-    make_proxy,
-    records,
-    standin,
-)
+from tests.provider_fakes import ProxyFactory, bad_provider, records
 
 ASK = "What are best practices for AI model deployment?"
 
@@ -86,9 +80,13 @@ def test_sdk_raises_policy_violation_and_nothing_reaches_the_llm(
 
 @pytest.mark.parametrize(
     "query",
-    ["Please drop me a line about the release", "Select the best option for our users",
-     "Card 4111 1111 1111 1112 is not a valid number", "Order 123-45-678 shipped"],
-)  # fmt: skip
+    [
+        "Please drop me a line about the release",
+        "Select the best option for our users",
+        "Card 4111 1111 1111 1112 is not a valid number",
+        "Order 123-45-678 shipped",
+    ],
+)
 def test_benign_look_alikes_go_through(make_proxy: ProxyFactory, query: str) -> None:
     gw = make_proxy()
     assert sdk_call(gw.url, query).success is True
@@ -101,8 +99,11 @@ def test_proxy_decides_exactly_as_the_pre_check(make_proxy: ProxyFactory) -> Non
     user = "svc-loadtest"  # the load user: no rate limit to tell the two calls apart
     for row in load_corpus()[::10]:  # every family of the labelled corpus
         query = row.query
-        pre = httpx.post(gw.url + "/api/policy/pre-check", timeout=10,
-                         json={"client_id": "community", "user_token": user, "query": query})  # fmt: skip
+        pre = httpx.post(
+            gw.url + "/api/policy/pre-check",
+            timeout=10,
+            json={"client_id": "community", "user_token": user, "query": query},
+        )
         proxied = post(gw.url, {"query": query, "user_token": user, "skip_llm": True})
         assert (proxied.status_code == 200) == pre.json()["approved"], query
         if proxied.status_code == 403:
@@ -123,8 +124,13 @@ def test_block_body_matches_the_contract(make_proxy: ProxyFactory) -> None:
 
 def test_context_is_honoured(make_proxy: ProxyFactory) -> None:
     gw = make_proxy()
-    context = {"provider": "anthropic", "model": "claude-3-5-haiku-20241022", "max_tokens": 8,
-               "temperature": 0.2, "system_prompt": "Answer in one line."}  # fmt: skip
+    context = {
+        "provider": "anthropic",
+        "model": "claude-3-5-haiku-20241022",
+        "max_tokens": 8,
+        "temperature": 0.2,
+        "system_prompt": "Answer in one line.",
+    }
     response = sdk_call(gw.url, ASK, context)
     assert response.success, response.error
     assert response.metadata["provider"] == "anthropic"
@@ -193,8 +199,13 @@ def test_missing_key_is_a_clear_error_in_the_v62_form(make_proxy: ProxyFactory) 
 
 
 def test_unreachable_provider_is_reported_and_audited(make_proxy: ProxyFactory) -> None:
-    gw = make_proxy(env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
-                         "GATEWAY_PROVIDER_RETRIES": "0"})  # fmt: skip
+    gw = make_proxy(
+        env={
+            "OPENAI_API_KEY": "k",
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            "GATEWAY_PROVIDER_RETRIES": "0",
+        }
+    )
     response, row = _failed(gw.url)
     assert response.success is False and "unreachable" in response.error
     assert "OPENAI_BASE_URL" in response.error
@@ -203,9 +214,14 @@ def test_unreachable_provider_is_reported_and_audited(make_proxy: ProxyFactory) 
 
 def test_hanging_provider_times_out_cleanly(make_proxy: ProxyFactory) -> None:
     with bad_provider("hang") as hung:
-        gw = make_proxy(env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": hung.url + "/v1",
-                             "GATEWAY_PROVIDER_TIMEOUT_S": "0.3",
-                             "GATEWAY_PROVIDER_RETRIES": "0"})  # fmt: skip
+        gw = make_proxy(
+            env={
+                "OPENAI_API_KEY": "k",
+                "OPENAI_BASE_URL": hung.url + "/v1",
+                "GATEWAY_PROVIDER_TIMEOUT_S": "0.3",
+                "GATEWAY_PROVIDER_RETRIES": "0",
+            }
+        )
         response, row = _failed(gw.url)
     assert response.success is False and "timed out" in response.error
     assert hung.requests == 1
