@@ -246,9 +246,16 @@ class ChatCompletions:
             (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
             *_ids(governed.context_id, None)]})  # fmt: skip
         relay = _Relay(chat.include_usage, chat.model, started)
+        # One task relays; this one watches for the client leaving and cancels it if so.
+        relaying = asyncio.ensure_future(relay.run(pieces, send))
         disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
         try:
-            await relay.run(pieces, send, disconnected)
+            await asyncio.wait({relaying, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+            if not relaying.done():  # the client left: stop the upstream call now
+                relaying.cancel()
+                relay.outcome = "client_disconnected"
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await relaying
         finally:
             disconnected.cancel()
         meta = self._meta(relay.outcome, stream=True, chunks=relay.chunks, ttft_ms=relay.ttft_ms)
@@ -280,37 +287,20 @@ class _Relay:
         self.ttft_ms: float | None = None
         self.latency_ms = 0.0
 
-    async def run(
-        self, pieces: AsyncIterator[StreamPiece], send: Any, disconnected: asyncio.Future[None]
-    ) -> None:
-        iterator = aiter(pieces)
+    async def run(self, pieces: AsyncIterator[StreamPiece], send: Any) -> None:
         try:
-            while True:
-                step = asyncio.ensure_future(anext(iterator))
-                await asyncio.wait({step, disconnected}, return_when=asyncio.FIRST_COMPLETED)
-                if not step.done():  # the client left: stop the upstream call now
-                    step.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await step
-                    self.outcome = "client_disconnected"
-                    break
-                try:
-                    piece = step.result()
-                except StopAsyncIteration:
-                    break
-                except ProviderError as exc:
-                    self.outcome, self.error = f"provider_{exc.kind}", exc.message
-                    event = {"error": {"message": exc.message, "type": "provider_error",
-                                       "code": exc.kind, "param": None}}  # fmt: skip
-                    with contextlib.suppress(OSError):
-                        await send({"type": "http.response.body", "more_body": True,
-                                    "body": b"data: " + orjson.dumps(event) + b"\n\n"})  # fmt: skip
-                    break
+            async for piece in pieces:
                 await self._forward(piece, send)
+        except ProviderError as exc:
+            self.outcome, self.error = f"provider_{exc.kind}", exc.message
+            event = {"error": {"message": exc.message, "type": "provider_error",
+                               "code": exc.kind, "param": None}}  # fmt: skip
+            await send({"type": "http.response.body", "more_body": True,
+                        "body": b"data: " + orjson.dumps(event) + b"\n\n"})  # fmt: skip
         finally:
             self.latency_ms = (time.perf_counter_ns() - self.started_ns) / 1e6
             with contextlib.suppress(Exception):
-                await iterator.aclose()  # type: ignore[attr-defined]
+                await pieces.aclose()  # type: ignore[attr-defined]
 
     async def _forward(self, piece: StreamPiece, send: Any) -> None:
         if piece.usage is not None:

@@ -20,13 +20,24 @@ True
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
+
+import orjson
 
 from helpers.errors import ConfigError
+
+from .llm_shapes import (
+    STOP_REASONS,
+    Completion,
+    StreamPiece,
+    anthropic_options,
+    anthropic_piece,
+    openai_messages_to_anthropic,
+)
+from .provider_errors import ErrorMap, ProviderError
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -41,42 +52,11 @@ __all__ = [
 
 PROVIDERS = ("openai", "anthropic")
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
-DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; OpenAI gets it only when asked
 
 
 def provider_for_model(model: str) -> str:
     """Which provider serves ``model``: Claude models go to Anthropic, the rest to OpenAI."""
     return "anthropic" if model.lower().startswith("claude") else "openai"
-
-
-class ProviderError(Exception):
-    """An LLM call that did not produce an answer; ``kind`` says which way it failed."""
-
-    def __init__(self, provider: str, kind: str, message: str, status: int | None = None):
-        super().__init__(message)
-        self.provider = provider
-        self.kind = kind
-        self.message = message
-        self.status = status
-
-
-class Completion(NamedTuple):
-    """One finished LLM call, whichever provider answered."""
-
-    text: str
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-    raw: dict[str, Any]  # the answer as an OpenAI ``chat.completion`` object
-
-
-class StreamPiece(NamedTuple):
-    """One streamed chunk as an OpenAI ``chat.completion.chunk`` dict, plus what it carries."""
-
-    chunk: dict[str, Any]
-    text: str
-    usage: tuple[int, int] | None  # (prompt, completion) on the chunk that reports usage
 
 
 @dataclass(frozen=True)
@@ -117,43 +97,6 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
     return value
-
-
-def _openai_messages_to_anthropic(
-    messages: list[dict[str, Any]],
-) -> tuple[str | None, list[dict[str, Any]]]:
-    """System turns become Anthropic's ``system``; the other turns keep their order."""
-    system = [m["content"] for m in messages if m["role"] in ("system", "developer")]
-    turns = [
-        {"role": "assistant" if m["role"] == "assistant" else "user", "content": m["content"]}
-        for m in messages
-        if m["role"] not in ("system", "developer")
-    ]
-    return ("\n\n".join(system) if system else None), turns
-
-
-def _anthropic_options(opts: dict[str, Any], system: str | None) -> dict[str, Any]:
-    """OpenAI-style options for ``messages.create``. The Anthropic SDK no longer takes
-    ``temperature`` or ``top_p`` as arguments, so they travel in the body as the API reads
-    them; ``stop`` becomes ``stop_sequences``; OpenAI-only knobs are left out."""
-    out: dict[str, Any] = {"max_tokens": opts.get("max_tokens") or DEFAULT_MAX_TOKENS}
-    if system is not None:
-        out["system"] = system
-    extra = {k: opts[k] for k in ("temperature", "top_p") if k in opts}
-    if extra:
-        out["extra_body"] = extra
-    stop = opts.get("stop")
-    if stop is not None:
-        out["stop_sequences"] = [stop] if isinstance(stop, str) else stop
-    return out
-
-
-_STOP = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-}
 
 
 class Providers:
@@ -221,11 +164,11 @@ class Providers:
                     choice.finish_reason or "stop",
                     raw,
                 )
-            system, turns = _openai_messages_to_anthropic(messages)
-            opts = _anthropic_options(opts, system)
+            system, turns = openai_messages_to_anthropic(messages)
+            opts = anthropic_options(opts, system)
             message = await client.messages.create(model=model, messages=turns, **opts)
             text = "".join(getattr(b, "text", "") for b in message.content)
-            finish = _STOP.get(message.stop_reason or "", "stop")
+            finish = STOP_REASONS.get(message.stop_reason or "", "stop")
             usage_in, usage_out = message.usage.input_tokens, message.usage.output_tokens
             raw = {
                 "id": message.id,
@@ -260,16 +203,19 @@ class Providers:
         opts = {k: v for k, v in options.items() if v is not None}
         with self._errors(provider):
             if provider == "openai":
-                upstream = await client.chat.completions.create(
+                # The raw response, not the SDK's parsed chunks: relaying parses each chunk
+                # with orjson only, which costs far less per chunk than building models.
+                opened = client.chat.completions.with_streaming_response.create(
                     model=model,
                     messages=messages,
                     stream=True,
                     stream_options={"include_usage": True},
                     **opts,
                 )
+                upstream = await opened.__aenter__()
                 return self._relay_openai(upstream)
-            system, turns = _openai_messages_to_anthropic(messages)
-            opts = _anthropic_options(opts, system)
+            system, turns = openai_messages_to_anthropic(messages)
+            opts = anthropic_options(opts, system)
             upstream = await client.messages.create(
                 model=model, messages=turns, stream=True, **opts
             )
@@ -278,11 +224,23 @@ class Providers:
     async def _relay_openai(self, upstream: Any) -> AsyncIterator[StreamPiece]:
         try:
             with self._errors("openai"):
-                async for chunk in upstream:
-                    data = chunk.model_dump(mode="json", exclude_unset=True)
-                    text = "".join((c.delta.content or "") for c in chunk.choices if c.delta)
-                    usage = chunk.usage
-                    counts = (usage.prompt_tokens, usage.completion_tokens) if usage else None
+                async for line in upstream.iter_lines():
+                    if not line.startswith("data:"):
+                        continue  # blank separators, comments, event names
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    data = orjson.loads(payload)
+                    if data.get("error"):
+                        message = str(data["error"].get("message", data["error"]))
+                        raise ProviderError(
+                            "openai", "status", f"OpenAI failed mid-stream: {message}"
+                        )
+                    text = "".join(
+                        (c.get("delta") or {}).get("content") or "" for c in data.get("choices", ())
+                    )
+                    usage = data.get("usage")
+                    counts = (usage["prompt_tokens"], usage["completion_tokens"]) if usage else None
                     yield StreamPiece(data, text, counts)
         finally:
             await upstream.close()
@@ -293,98 +251,12 @@ class Providers:
         try:
             with self._errors("anthropic"):
                 async for event in upstream:
-                    piece = _anthropic_piece(event, state)
+                    piece = anthropic_piece(event, state)
                     if piece is not None:
                         yield piece
         finally:
             await upstream.close()
 
     # -- errors ------------------------------------------------------------------------------
-    def _errors(self, provider: str) -> _ErrorMap:
-        return _ErrorMap(provider, self.config.timeout_s)
-
-
-def _anthropic_piece(event: Any, state: dict[str, Any]) -> StreamPiece | None:
-    """One Anthropic stream event as an OpenAI chunk (``state`` carries id, model, usage)."""
-    delta: dict[str, Any] | None = None
-    finish, text, usage = None, "", None
-    if event.type == "message_start":
-        state.update(id=event.message.id, model=event.message.model)
-        state["prompt"] = event.message.usage.input_tokens
-        delta = {"role": "assistant", "content": ""}
-    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-        text = event.delta.text
-        delta = {"content": text}
-    elif event.type == "message_delta":
-        state["completion"] = event.usage.output_tokens
-        delta, finish = {}, _STOP.get(event.delta.stop_reason or "", "stop")
-    elif event.type == "message_stop":
-        usage = (state["prompt"], state["completion"])
-    else:
-        return None
-    chunk: dict[str, Any] = {"id": state["id"], "object": "chat.completion.chunk", "created": 0,
-                             "model": state["model"]}  # fmt: skip
-    if usage is None:
-        chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
-    else:
-        chunk["choices"] = []
-        chunk["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                          "total_tokens": sum(usage)}  # fmt: skip
-    return StreamPiece(chunk, text, usage)
-
-
-class _ErrorMap:
-    """Turns the SDKs' exceptions into :class:`ProviderError` (a context manager)."""
-
-    def __init__(self, provider: str, timeout_s: float) -> None:
-        self.provider = provider
-        self.timeout_s = timeout_s
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> bool:
-        if exc is None or isinstance(exc, ProviderError | GeneratorExit):
-            return False
-        if not isinstance(exc, Exception):
-            return False  # cancellation and interrupts pass through
-        raise _translate(self.provider, exc, self.timeout_s) from exc
-
-
-def _translate(provider: str, exc: Exception, timeout_s: float) -> ProviderError:
-    import anthropic
-    import openai
-
-    name = "OpenAI" if provider == "openai" else "Anthropic"
-    if isinstance(exc, openai.APITimeoutError | anthropic.APITimeoutError):
-        return ProviderError(
-            provider, "timeout", f"{name} did not answer within {timeout_s:g} s (timed out)"
-        )
-    if isinstance(exc, openai.APIConnectionError | anthropic.APIConnectionError):
-        return ProviderError(
-            provider,
-            "unreachable",
-            f"{name} is unreachable ({type(exc.__cause__ or exc).__name__}); "
-            f"check {provider.upper()}_BASE_URL and the network",
-        )
-    if isinstance(exc, openai.APIStatusError | anthropic.APIStatusError):
-        return ProviderError(
-            provider,
-            "status",
-            f"{name} answered HTTP {exc.status_code}: {_short(exc.message)}",
-            status=exc.status_code,
-        )
-    if isinstance(exc, openai.APIError | anthropic.APIError):
-        return ProviderError(provider, "status", f"{name} failed: {_short(str(exc))}")
-    logging.getLogger("helpers.gateway.providers").warning(
-        "unexpected failure calling %s", provider, exc_info=exc
-    )
-    return ProviderError(
-        provider, "bad_response", f"{name} answered something unexpected ({type(exc).__name__})"
-    )
-
-
-def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    def _errors(self, provider: str) -> ErrorMap:
+        return ErrorMap(provider, self.config.timeout_s)
