@@ -331,6 +331,7 @@ def create_app(
             db_path, secret=secret, fsync=settings.fsync, clock=clock, exclusive=True
         )
         gw.engine.warm_up()  # before serving, so no request pays for building the matchers
+        proxy.warm_up()
         try:
             yield
         finally:
