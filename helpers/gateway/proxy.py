@@ -100,12 +100,12 @@ class ProxyMode:
         self.providers = Providers(config or ProviderConfig.from_env())
 
     def warm_up(self) -> None:
-        """Import the provider SDKs in a worker thread once the server is up: importing
-        ``openai`` takes about a second here, which the first proxied call would otherwise
-        pay. Only when a provider key is configured: a gateway used for gateway mode alone
-        never imports them, so its own timings stay free of that work."""
-        if self.providers.config.keys:
-            asyncio.get_running_loop().run_in_executor(None, _import_sdks)
+        """Build the provider clients before serving, as the engine builds its matchers:
+        importing ``openai`` alone takes a second or more here, which the first proxied
+        call would otherwise pay. Only when a provider key is configured, so a gateway used
+        for gateway mode alone never imports the provider SDKs."""
+        for provider in self.providers.config.keys:
+            self.providers.client(provider)
 
     async def aclose(self) -> None:
         await self.providers.aclose()
@@ -301,11 +301,6 @@ class ProxyMode:
             "data": {"data": text, "metadata": metadata},
             "policy_info": self.policy_info(governed),
         }
-
-
-def _import_sdks() -> None:
-    import anthropic  # noqa: F401
-    import openai  # noqa: F401
 
 
 def _text(data: dict[str, Any], key: str) -> str:
