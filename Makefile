@@ -4,6 +4,9 @@
 # Both build .venv from requirements.txt first (once; again when requirements change).
 
 PYTHON ?= python3
+# The official AxonFlow SDK pings its vendor on first use unless this is off; nothing here
+# may leave the machine.
+export AXONFLOW_TELEMETRY ?= off
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
@@ -14,7 +17,7 @@ help:
 	@echo "make run        run the walkthrough and execute every notebook offline (outputs in build/)"
 	@echo "make test       unit + HTTP tests, then the notebooks under nbval"
 	@echo "make lab        open the notebooks in JupyterLab"
-	@echo "make bench      gateway and pipeline benchmarks, JSON reports in reports/"
+	@echo "make bench      gateway, pipeline and proxy benchmarks, JSON reports in reports/"
 	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
 	@echo "make lint       import contracts (layers of helpers/), then ruff over helpers, tests and notebooks"
 
@@ -46,6 +49,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m helpers.bench gateway
 	$(PY) -m helpers.bench pipeline
+	$(PY) -m helpers.bench proxy
 
 notebooks: $(STAMP)
 	$(PY) -m helpers.nbrun --in-place

@@ -24,6 +24,7 @@ _CLEARED = (
     "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AXONFLOW_AGENT_URL", "AXONFLOW_CLIENT_SECRET",
     "AXONFLOW_LICENSE_KEY", "PII_BLOCK_CRITICAL", "SQLI_BLOCK_MODE", "SQLI_SCANNER_MODE",
     "GATEWAY_CLIENT_SECRETS", "GATEWAY_HMAC_SECRET", "STANDIN_TIME_SCALE",
+    "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
 )  # fmt: skip
 
 
@@ -31,6 +32,8 @@ _CLEARED = (
 def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
+    # The official AxonFlow SDK pings its vendor unless told not to; tests never leave loopback.
+    monkeypatch.setenv("AXONFLOW_TELEMETRY", "off")
 
 
 class FakeClock:
@@ -113,3 +116,7 @@ def gateway(make_gateway: Callable[..., ThreadedGateway], clock: FakeClock) -> T
 def http(gateway: ThreadedGateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=10) as client:
         yield client
+
+
+# Proxy mode's fixtures (``standin``, ``make_proxy``), kept beside their fake providers.
+from tests.provider_fakes import make_proxy, standin  # noqa: E402, F401

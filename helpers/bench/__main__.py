@@ -3,6 +3,7 @@
 ``gateway``   the embedded gateway alone: in-process decisions, client-observed HTTP against
               the /health floor, wrk throughput, memory, disk per audit, fsync cost.
 ``pipeline``  pre-check + LLM call + audit end to end, with the paired overhead targets.
+``proxy``     proxy mode beside gateway mode: the proxy hop's added latency and TTFT.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from helpers.settings import PROJECT_ROOT
 
 from .pipeline import add_command as add_pipeline_command
+from .proxy import add_command as add_proxy_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the gateway and the clients on separate CPUs (recorded in the report)",
     )
     add_pipeline_command(sub)  # parses its own options and runs itself
+    add_proxy_command(sub)  # likewise
     args = p.parse_args(argv)
     if args.command == "gateway":
         from .gateway import run_gateway_bench

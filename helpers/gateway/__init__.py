@@ -7,6 +7,10 @@
   custom rules). They never import the store or the HTTP layer.
 * :mod:`.store`: the tamper-evident SQLite audit trail and its acknowledgement log.
 * :mod:`.pricing` and :mod:`.metrics`: cost estimates and Prometheus metrics.
+* Proxy mode, where the gateway calls the LLM itself: :mod:`.proxy` (``/api/request``, as
+  the official SDK's ``proxy_llm_call`` speaks it), :mod:`.openai_compat` (an
+  OpenAI-compatible ``/v1/chat/completions`` with streaming) and :mod:`.providers` (the
+  ``openai``/``anthropic`` SDK calls, keys from the providers' environment variables).
 
 May import: :mod:`helpers.errors`, :mod:`helpers.settings`, :mod:`helpers.yamlcheck` and
 :mod:`helpers.corpus`; never the client, the stand-ins, the lab or the trail (import-linter

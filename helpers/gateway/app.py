@@ -37,7 +37,9 @@ from helpers.settings import Settings
 
 from .engine import DecisionEngine
 from .metrics import GatewayMetrics
+from .openai_compat import ChatCompletions
 from .pricing import PricingTable
+from .proxy import ProxyMode
 from .store import AuditStore
 from .store.chain import is_expired, timestamp
 from .validation import AuditRequest, Call, Reject, parse_audit, parse_pre_check
@@ -319,6 +321,7 @@ def create_app(
     settings = settings or Settings.load()
     clock = clock or (lambda: datetime.now(UTC))
     gw = Gateway(settings, clock)
+    proxy = ProxyMode(gw)  # proxy mode: the gateway calls the provider itself
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -328,9 +331,11 @@ def create_app(
             db_path, secret=secret, fsync=settings.fsync, clock=clock, exclusive=True
         )
         gw.engine.warm_up()  # before serving, so no request pays for building the matchers
+        proxy.warm_up()
         try:
             yield
         finally:
+            await proxy.aclose()
             gw.store.close()
 
     routes = [
@@ -341,6 +346,8 @@ def create_app(
         Route("/api/audit/verify", Endpoint(gw.verify), methods=["GET"]),
         Route("/api/audit/records", Endpoint(gw.records), methods=["GET"]),
         Route("/api/policies/reload", Endpoint(gw.reload), methods=["POST"]),
+        Route("/api/request", Endpoint(proxy.request), methods=["POST"]),
+        Route("/v1/chat/completions", ChatCompletions(proxy), methods=["POST"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

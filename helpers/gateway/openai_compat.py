@@ -1,0 +1,348 @@
+"""``POST /v1/chat/completions`` on the gateway: proxy mode for the unmodified ``openai`` SDK.
+
+An extension: AxonFlow's agent has no streaming in proxy mode (its OpenAI-compatible
+endpoint answers ``stream: true`` with 400). Point ``openai.OpenAI(base_url=<gateway>/v1)``
+at the gateway and every call is governed:
+
+1. the request is validated, and every message's text runs through the pre-check's
+   policies; the decision is committed before anything else. A block is HTTP 403 in
+   OpenAI's error shape (``type: "policy_violation"``, with ``policies`` and
+   ``context_id``), so the SDK raises ``PermissionDeniedError`` before any byte of an answer;
+2. the gateway calls the provider (``claude-*`` models go to Anthropic, translated to
+   OpenAI's shapes; the rest to OpenAI) with its own keys (:mod:`.providers`);
+3. a plain call is answered with the provider's ``chat.completion``; with ``stream: true``
+   chunks are relayed as they arrive (usage is always requested upstream, and passed on only
+   when the client asked with ``stream_options.include_usage``);
+4. the audit is committed with provider, model, tokens, latency and, for a stream, time to
+   first token, before the answer's last byte (``data: [DONE]``) goes out.
+
+A provider that fails before the first chunk is a 502 (``x-should-retry: false``: the
+gateway has retried already); one that fails or stalls mid-stream gets an ``error`` event,
+which the SDK raises as ``APIError``. A client that disconnects mid-stream stops the
+upstream call at once. Each of these is audited with its ``outcome``. Identity:
+``X-Client-ID`` (default ``community``) and ``X-User-Token`` (else the body's ``user``).
+With client secrets configured, the API key must be ``client_id:secret``.
+Introduced in ``11_proxy_mode.ipynb``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+import orjson
+
+from .providers import ProviderError, StreamPiece, provider_for_model
+from .proxy import Governed, ProxyMode
+from .validation import Call, Reject
+
+__all__ = ["ChatCompletions"]
+
+log = logging.getLogger("helpers.gateway.openai_compat")
+ROLES = ("system", "developer", "user", "assistant", "tool")
+#: Parameters this proxy cannot honour yet; refused rather than silently dropped.
+UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "n", "audio", "modalities",
+               "response_format", "logprobs", "top_logprobs")  # fmt: skip
+_PASSED = ("top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
+
+
+class OpenAIError(Exception):
+    """An error answered in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
+
+    def __init__(self, status: int, message: str, kind: str, code: str | None = None,
+                 param: str | None = None, **extra: Any) -> None:  # fmt: skip
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"message": message, "type": kind, "param": param, "code": code,
+                               **extra}}  # fmt: skip
+
+
+class ChatRequest(NamedTuple):
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    include_usage: bool
+    user: str
+    options: dict[str, Any]
+
+
+def _bad(message: str, param: str | None = None) -> OpenAIError:
+    return OpenAIError(400, message, "invalid_request_error", "invalid_value", param)
+
+
+def _content(value: Any, where: str) -> str:
+    """A message's text: a string, or a list of ``{"type": "text", "text": ...}`` parts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = []
+        for part in value:
+            if not (isinstance(part, dict) and part.get("type") == "text"
+                    and isinstance(part.get("text"), str)):  # fmt: skip
+                raise _bad(f"{where}: only text content parts are supported by the gateway", where)
+            parts.append(part["text"])
+        return "".join(parts)
+    raise _bad(f"{where} must be a string or a list of text parts", where)
+
+
+def parse_chat(data: dict[str, Any]) -> ChatRequest:
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("you must provide a model parameter (a non-empty string)", "model")
+    raw = data.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise _bad("messages must be a non-empty list of message objects", "messages")
+    messages = []
+    for i, message in enumerate(raw):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise _bad(f"messages[{i}] needs a role, one of {', '.join(ROLES)}", f"messages[{i}]")
+        text = _content(message.get("content"), f"messages[{i}].content")
+        messages.append({"role": message["role"], "content": text})
+    for key in UNSUPPORTED:
+        if data.get(key) is not None:
+            raise _bad(f"{key} is not supported by the gateway's proxy; use gateway mode", key)
+    stream = data.get("stream") or False
+    stream_options = data.get("stream_options") or {}
+    if not isinstance(stream, bool) or not isinstance(stream_options, dict):
+        raise _bad("stream must be a boolean and stream_options an object", "stream")
+    options: dict[str, Any] = {}
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = data.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise _bad(f"{key}={value!r} must be a positive integer", key)
+            options["max_tokens"] = value
+    temperature = data.get("temperature")
+    if temperature is not None:
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not (0 <= temperature <= 2)
+        ):
+            raise _bad(f"temperature={temperature!r} must be a number from 0 to 2", "temperature")
+        options["temperature"] = temperature
+    options.update({k: data[k] for k in _PASSED if data.get(k) is not None})
+    user = data.get("user") or ""
+    if not isinstance(user, str):
+        raise _bad("user must be a string", "user")
+    include_usage = bool(stream_options.get("include_usage"))
+    return ChatRequest(model, messages, stream, include_usage, user, options)
+
+
+class ChatCompletions:
+    """The ASGI endpoint (not a plain :class:`~.app.Endpoint`: it may stream)."""
+
+    __name__ = "chat_completions"
+
+    def __init__(self, proxy: ProxyMode) -> None:
+        self.proxy = proxy
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        call = Call(scope, receive)
+        try:
+            chat, governed = await self._prepare(call)
+            provider = provider_for_model(chat.model)
+            if chat.stream:
+                await self._stream(chat, governed, provider, receive, send)
+                return
+            status, body, headers = await self._complete(chat, governed, provider)
+        except OpenAIError as exc:
+            status, body, headers = exc.status, exc.body, []
+        except Reject as exc:
+            kind = "authentication_error" if exc.status == 401 else "invalid_request_error"
+            status, body, headers = exc.status, OpenAIError(exc.status, exc.message, kind).body, []
+        except Exception:
+            log.exception("chat completions failed")
+            status, headers = 503, []
+            body = OpenAIError(503, "The gateway could not record this request; retry.",
+                               "server_error").body  # fmt: skip
+        await _send_json(send, status, body, headers)
+
+    async def _prepare(self, call: Call) -> tuple[ChatRequest, Governed]:
+        client_id = call.header(b"x-client-id") or "community"
+        self._authenticate(call, client_id)
+        chat = parse_chat(await call.json(self.proxy.gw.limit))
+        user_token = call.header(b"x-user-token") or chat.user
+        query = "\n".join(m["content"] for m in chat.messages if m["content"])
+        if not query:
+            raise _bad("messages have no text to check", "messages")
+        context = {"endpoint": "/v1/chat/completions", "model": chat.model}
+        governed = await self.proxy.govern(client_id, user_token, query, context)
+        decision = governed.decision
+        if not decision.approved:
+            raise OpenAIError(
+                403, decision.block_reason or "Blocked by policy", "policy_violation",
+                "policy_blocked", policies=self.proxy.policy_info(governed)["policies_evaluated"],
+                context_id=governed.context_id,
+            )  # fmt: skip
+        return chat, governed
+
+    def _authenticate(self, call: Call, client_id: str) -> None:
+        secrets = self.proxy.gw.settings.client_secrets
+        if not secrets:
+            return
+        scheme, _, token = call.header(b"authorization").partition(" ")
+        if scheme.lower() == "basic":
+            self.proxy.gw.authenticate(call)
+            return
+        claimed, _, secret = token.partition(":")
+        expected = secrets.get(claimed)
+        if (
+            scheme.lower() != "bearer"
+            or expected is None
+            or claimed != client_id
+            or not (hmac.compare_digest(expected.get(), secret))
+        ):
+            raise Reject(401, "Invalid client credentials: use the API key 'client_id:secret' "
+                         "and send X-Client-ID")  # fmt: skip
+
+    def _meta(self, outcome: str, **extra: Any) -> dict[str, Any]:
+        return {"mode": "proxy", "endpoint": "/v1/chat/completions", "outcome": outcome, **extra}
+
+    async def _complete(
+        self, chat: ChatRequest, governed: Governed, provider: str
+    ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]]:
+        started = time.perf_counter_ns()
+        try:
+            answer = await self.proxy.providers.complete(
+                provider, chat.model, chat.messages, **chat.options
+            )
+        except ProviderError as exc:
+            latency = (time.perf_counter_ns() - started) / 1e6
+            meta = self._meta(f"provider_{exc.kind}", error=exc.message)
+            await self.proxy.record(
+                governed, provider, chat.model, latency_ms=latency, metadata=meta
+            )
+            raise _upstream_error(exc) from None
+        latency = (time.perf_counter_ns() - started) / 1e6
+        audit_id = await self.proxy.record(
+            governed, provider, answer.model, prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens, latency_ms=latency,
+            metadata=self._meta("ok", finish_reason=answer.finish_reason, stream=False),
+        )  # fmt: skip
+        return 200, answer.raw, _ids(governed.context_id, audit_id)
+
+    async def _stream(
+        self, chat: ChatRequest, governed: Governed, provider: str, receive: Any, send: Any
+    ) -> None:
+        started = time.perf_counter_ns()
+        try:
+            pieces = await self.proxy.providers.stream(
+                provider, chat.model, chat.messages, **chat.options
+            )
+        except ProviderError as exc:
+            latency = (time.perf_counter_ns() - started) / 1e6
+            meta = self._meta(f"provider_{exc.kind}", error=exc.message, stream=True)
+            await self.proxy.record(
+                governed, provider, chat.model, latency_ms=latency, metadata=meta
+            )
+            raise _upstream_error(exc) from None
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+            *_ids(governed.context_id, None)]})  # fmt: skip
+        relay = _Relay(chat.include_usage, chat.model, started)
+        # One task relays; this one watches for the client leaving and cancels it if so.
+        relaying = asyncio.ensure_future(relay.run(pieces, send))
+        disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
+        try:
+            await asyncio.wait({relaying, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+            if not relaying.done():  # the client left: stop the upstream call now
+                relaying.cancel()
+                relay.outcome = "client_disconnected"
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await relaying
+        finally:
+            disconnected.cancel()
+        meta = self._meta(relay.outcome, stream=True, chunks=relay.chunks, ttft_ms=relay.ttft_ms)
+        if relay.error:
+            meta["error"] = relay.error
+        audit_id = await self.proxy.record(
+            governed, provider, relay.model, prompt_tokens=relay.usage[0],
+            completion_tokens=relay.usage[1], latency_ms=relay.latency_ms, metadata=meta,
+        )  # fmt: skip
+        if relay.outcome == "client_disconnected":
+            return
+        tail = b"" if relay.error else b"data: [DONE]\n\n"
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        log.debug("stream audited as %s", audit_id)
+
+
+class _Relay:
+    """Relays provider chunks as SSE and remembers what the audit needs."""
+
+    def __init__(self, include_usage: bool, model: str, started_ns: int) -> None:
+        self.include_usage = include_usage
+        self.model = model
+        self.started_ns = started_ns
+        self.outcome = "ok"
+        self.error: str | None = None
+        self.chunks = 0
+        self.usage = (0, 0)
+        self.ttft_ms: float | None = None
+        self.latency_ms = 0.0
+
+    async def run(self, pieces: AsyncIterator[StreamPiece], send: Any) -> None:
+        try:
+            async for piece in pieces:
+                await self._forward(piece, send)
+        except ProviderError as exc:
+            self.outcome, self.error = f"provider_{exc.kind}", exc.message
+            event = {"error": {"message": exc.message, "type": "provider_error",
+                               "code": exc.kind, "param": None}}  # fmt: skip
+            await send({"type": "http.response.body", "more_body": True,
+                        "body": b"data: " + orjson.dumps(event) + b"\n\n"})  # fmt: skip
+        finally:
+            self.latency_ms = (time.perf_counter_ns() - self.started_ns) / 1e6
+            with contextlib.suppress(Exception):
+                await pieces.aclose()  # type: ignore[attr-defined]
+
+    async def _forward(self, piece: StreamPiece, send: Any) -> None:
+        if piece.usage is not None:
+            self.usage = piece.usage
+        if piece.text and self.ttft_ms is None:
+            self.ttft_ms = round((time.perf_counter_ns() - self.started_ns) / 1e6, 3)
+        self.model = piece.chunk.get("model") or self.model
+        chunk = piece.chunk
+        if not self.include_usage:
+            if piece.usage is not None and not chunk.get("choices"):
+                return  # the usage-only chunk the client did not ask for
+            chunk = {k: v for k, v in chunk.items() if k != "usage"}
+        self.chunks += 1
+        await send({"type": "http.response.body", "more_body": True,
+                    "body": b"data: " + orjson.dumps(chunk) + b"\n\n"})  # fmt: skip
+
+
+async def _wait_for_disconnect(receive: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _upstream_error(exc: ProviderError) -> OpenAIError:
+    status = 504 if exc.kind == "timeout" else 502
+    return OpenAIError(status, f"Provider call failed: {exc.message}", "provider_error", exc.kind)
+
+
+def _ids(context_id: str, audit_id: str | None) -> list[tuple[bytes, bytes]]:
+    headers = [(b"x-axonflow-context-id", context_id.encode())]
+    if audit_id:
+        headers.append((b"x-axonflow-audit-id", audit_id.encode()))
+    return headers
+
+
+async def _send_json(
+    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    data = orjson.dumps(body)
+    extra = [(b"x-should-retry", b"false")] if status >= 500 else []
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", b"%d" % len(data)),
+        *headers, *extra]})  # fmt: skip
+    await send({"type": "http.response.body", "body": data})

@@ -1,0 +1,360 @@
+"""Proxy mode: ``POST /api/request``, wire-compatible with the official SDK's ``proxy_llm_call``.
+
+In proxy mode one request carries the whole governed call: the gateway runs the same
+policies as the pre-check, calls the provider itself (:mod:`.providers`, keys on the
+gateway), writes the audit (hashes only, same trail, same chain) and answers with the text.
+The wire follows ``PROXY-CONTRACT.md`` (AxonFlow's agent, SDK 9.5):
+
+* success: 200 ``{"success": true, "blocked": false, "data": {"data": <text>, "metadata":
+  {...}}, "policy_info": {...}}``;
+* policy block: 403 ``{"success": false, "blocked": true, "block_reason": ...,
+  "policy_info": {"policies_evaluated": [<blocking policy first>, ...], ...}}`` (the SDK
+  raises ``PolicyViolationError``);
+* provider failure, missing key, unreachable or hanging provider: 200 ``{"success": false,
+  "blocked": false, "error": ...}`` (the v6.2+ form; the SDK returns ``success=False``);
+* bad input: 400 ``{"success": false, "blocked": false, "error": ...}``.
+
+Extensions (AxonFlow drops these): ``data.metadata`` also carries ``provider``, ``model``,
+``token_usage``, ``latency_ms`` (the provider call), ``context_id`` and ``audit_id``; the
+SDK lifts ``data.metadata`` into its response's ``metadata``. Every approved request is
+audited with ``metadata.mode = "proxy"`` and its ``outcome`` (``ok`` or the failure kind),
+so a failed call is in the trail as a failure, never missing and never half-written.
+Introduced in ``11_proxy_mode.ipynb``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .providers import (
+    DEFAULT_MODELS,
+    PROVIDERS,
+    ProviderConfig,
+    ProviderError,
+    Providers,
+    provider_for_model,
+)
+from .validation import INVALID_BODY, Call, Reject
+
+if TYPE_CHECKING:
+    from .app import Gateway
+    from .engine import Decision
+
+__all__ = ["ProxyMode", "go_duration"]
+
+log = logging.getLogger("helpers.gateway.proxy")
+
+#: The families every decision runs (``policy_info.static_checks``).
+STATIC_CHECKS = ["sql_injection", "admin_access", "pii_detection", "custom_policies", "rate_limit"]
+#: Request types AxonFlow routes somewhere other than an LLM; this gateway has neither.
+UNSUPPORTED_TYPES = {
+    "multi-agent-plan": "multi-agent planning needs AxonFlow's orchestrator",
+    "mcp-query": "MCP connectors need AxonFlow's connector runtime",
+}
+MOCK_ANSWER = "test_response_hourly_validation"  # AxonFlow's answer for skip_llm
+
+
+def go_duration(ns: int) -> str:
+    """A duration as Go prints it (``policy_info.processing_time``): ``850µs``, ``1.2ms``."""
+    if ns < 1_000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:g}µs"
+    if ns < 1_000_000_000:
+        return f"{round(ns / 1e6, 3):g}ms"
+    return f"{round(ns / 1e9, 3):g}s"
+
+
+class Governed(NamedTuple):
+    """A recorded decision: the context row is committed before anything else happens."""
+
+    decision: Decision
+    context_id: str
+    client_id: str
+    started_ns: int
+
+
+class LLMParams(NamedTuple):
+    provider: str
+    model: str
+    system_prompt: str | None
+    max_tokens: int | None
+    temperature: float | None
+
+
+class ProxyMode:
+    """The proxy-mode half of the gateway: shared by ``/api/request`` and
+    ``/v1/chat/completions`` (:mod:`.openai_compat`).
+
+    >>> proxy = ProxyMode(gateway)                      # doctest: +SKIP
+    >>> Route("/api/request", Endpoint(proxy.request), methods=["POST"])  # doctest: +SKIP
+    """
+
+    def __init__(self, gateway: Gateway, config: ProviderConfig | None = None) -> None:
+        self.gw = gateway
+        self.providers = Providers(config or ProviderConfig.from_env())
+
+    def warm_up(self) -> None:
+        """Build the provider clients before serving, as the engine builds its matchers:
+        importing ``openai`` alone takes a second or more here, which the first proxied
+        call would otherwise pay. Only when a provider key is configured, so a gateway used
+        for gateway mode alone never imports the provider SDKs."""
+        for provider in self.providers.config.keys:
+            self.providers.client(provider)
+
+    async def aclose(self) -> None:
+        await self.providers.aclose()
+
+    # -- the governance both proxy endpoints share ---------------------------------------------
+    async def govern(
+        self, client_id: str, user_token: str, query: str, context: dict[str, Any] | None
+    ) -> Governed:
+        """Decide with the pre-check's policies and commit the decision, as a pre-check does."""
+        started = time.perf_counter_ns()
+        gw = self.gw
+        gw.engine.policies.reload_if_changed()
+        decision = gw.engine.decide(query, user_token)
+        ctx = gw.store.append_context(
+            client_id,
+            user_token,
+            query,
+            approved=decision.approved,
+            policies=decision.policies,
+            block_reason=decision.block_reason,
+            user_role=decision.user.role,
+            user_department=decision.user.department,
+            request_context=context,
+            ttl_s=gw.ttl_s,
+        )
+        await gw.store.committed(ctx)
+        elapsed_ms = (time.perf_counter_ns() - started) / 1e6
+        asyncio.get_running_loop().call_soon(
+            gw._count_pre_check, decision.approved, decision.policies, elapsed_ms
+        )
+        return Governed(decision, ctx.record_id, client_id, started)
+
+    async def record(
+        self,
+        governed: Governed,
+        provider: str,
+        model: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        latency_ms: float = 0.0,
+        metadata: dict[str, Any],
+    ) -> str:
+        """Write and commit the audit of a proxied call; returns its ``audit_id``."""
+        gw = self.gw
+        cost = gw.pricing.cost(provider, model, prompt_tokens, completion_tokens)
+        record = gw.store.append_audit(
+            governed.context_id,
+            governed.client_id,
+            provider,
+            model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_ms=round(latency_ms),
+            cost_usd=cost,
+            metadata=metadata,
+        )
+        await gw.store.committed(record)
+        m = gw.metrics
+        m.audit_requests.inc("success", provider)
+        m.llm_tokens.inc("prompt", amount=prompt_tokens)
+        m.llm_tokens.inc("completion", amount=completion_tokens)
+        m.llm_cost.inc(provider, model, amount=cost)
+        return record.record_id
+
+    def policy_info(self, governed: Governed) -> dict[str, Any]:
+        decision = governed.decision
+        blocking = [f.policy_id for f in decision.blocking]
+        triggered = blocking + [p for p in decision.policies if p not in blocking]
+        return {
+            "policies_evaluated": triggered,
+            "static_checks": STATIC_CHECKS,
+            "processing_time": go_duration(time.perf_counter_ns() - governed.started_ns),
+            "tenant_id": governed.client_id,
+        }
+
+    # -- POST /api/request -------------------------------------------------------------------
+    async def request(self, call: Call) -> tuple[int, dict[str, Any]]:
+        try:
+            return await self._request(call)
+        except Reject as exc:
+            return exc.status, {"success": False, "blocked": False, "error": exc.message}
+
+    async def _request(self, call: Call) -> tuple[int, dict[str, Any]]:
+        self.gw.authenticate(call)
+        data = await call.json(self.gw.limit)
+        query = _text(data, "query")
+        user_token = _text(data, "user_token")
+        request_type = _text(data, "request_type") or "chat"
+        context = data.get("context")
+        if context is not None and not isinstance(context, dict):
+            raise Reject(400, "context must be an object")
+        skip_llm = data.get("skip_llm")
+        if skip_llm is not None and not isinstance(skip_llm, bool):
+            raise Reject(400, "skip_llm must be true, false or null")
+        if not query:
+            raise Reject(400, "query field is required")
+        if request_type in UNSUPPORTED_TYPES:
+            raise Reject(
+                400,
+                f"request_type {request_type!r} is not supported by the embedded gateway: "
+                f"{UNSUPPORTED_TYPES[request_type]}. Use chat, completion or llm_chat.",
+            )
+        params = llm_params(context or {}, self.providers.config)
+        client_id = _tenant(call, _text(data, "client_id"))
+
+        governed = await self.govern(client_id, user_token, query, context)
+        decision = governed.decision
+        if not decision.approved:
+            return 403, {
+                "success": False,
+                "blocked": True,
+                "block_reason": decision.block_reason,
+                "policy_info": self.policy_info(governed),
+                "context_id": governed.context_id,
+            }
+        base_meta = {"mode": "proxy", "endpoint": "/api/request", "request_type": request_type}
+        if skip_llm:
+            audit_id = await self.record(
+                governed, "mock", "mock", metadata={**base_meta, "outcome": "ok", "skip_llm": True}
+            )
+            return 200, self._success(governed, MOCK_ANSWER, "mock", "mock", (0, 0), 0.0, audit_id)
+
+        messages = []
+        if params.system_prompt:
+            messages.append({"role": "system", "content": params.system_prompt})
+        messages.append({"role": "user", "content": query})
+        llm_started = time.perf_counter_ns()
+        try:
+            answer = await self.providers.complete(
+                params.provider,
+                params.model,
+                messages,
+                max_tokens=params.max_tokens,
+                temperature=params.temperature,
+            )
+        except ProviderError as exc:
+            latency_ms = (time.perf_counter_ns() - llm_started) / 1e6
+            meta = {**base_meta, "outcome": f"provider_{exc.kind}", "error": exc.message}
+            audit_id = await self.record(
+                governed, params.provider, params.model, latency_ms=latency_ms, metadata=meta
+            )
+            return 200, {
+                "success": False,
+                "blocked": False,
+                "error": f"LLM call failed: {exc.message}",
+                "policy_info": self.policy_info(governed),
+                "context_id": governed.context_id,
+                "audit_id": audit_id,
+            }
+        latency_ms = (time.perf_counter_ns() - llm_started) / 1e6
+        tokens = (answer.prompt_tokens, answer.completion_tokens)
+        audit_id = await self.record(
+            governed,
+            params.provider,
+            answer.model,
+            prompt_tokens=tokens[0],
+            completion_tokens=tokens[1],
+            latency_ms=latency_ms,
+            metadata={**base_meta, "outcome": "ok", "finish_reason": answer.finish_reason},
+        )
+        return 200, self._success(
+            governed, answer.text, params.provider, answer.model, tokens, latency_ms, audit_id
+        )
+
+    def _success(
+        self,
+        governed: Governed,
+        text: str,
+        provider: str,
+        model: str,
+        tokens: tuple[int, int],
+        latency_ms: float,
+        audit_id: str,
+    ) -> dict[str, Any]:
+        prompt, completion = tokens
+        metadata = {
+            "processed_at": self.gw.store.now(),
+            "provider": provider,
+            "model": model,
+            "token_usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+            "latency_ms": round(latency_ms, 3),
+            "context_id": governed.context_id,
+            "audit_id": audit_id,
+        }
+        return {
+            "success": True,
+            "blocked": False,
+            "data": {"data": text, "metadata": metadata},
+            "policy_info": self.policy_info(governed),
+        }
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Reject(400, INVALID_BODY)
+    return value
+
+
+def _tenant(call: Call, body_client_id: str) -> str:
+    """Community mode's tenant: the Basic username, else the body's ``client_id``, else
+    ``community`` (AxonFlow v6.2+; SDK 9.5 always sends Basic ``community:``)."""
+    scheme, _, encoded = call.header(b"authorization").partition(" ")
+    if scheme.lower() == "basic" and encoded:
+        try:
+            user = base64.b64decode(encoded, validate=True).decode().partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            user = ""
+        if user:
+            return user
+    return body_client_id or "community"
+
+
+def llm_params(context: dict[str, Any], config: ProviderConfig) -> LLMParams:
+    """``context.provider``, ``model``, ``max_tokens``, ``temperature``, ``system_prompt``,
+    validated with messages that name the field and the value."""
+    provider = context.get("provider")
+    model = context.get("model")
+    if provider is not None and provider not in PROVIDERS:
+        raise Reject(400, f"context.provider={provider!r} is not one of openai, anthropic")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise Reject(400, f"context.model={model!r} must be a non-empty string")
+    if provider is None:
+        if model is not None:
+            provider = provider_for_model(model)
+        else:  # the first provider the gateway has a key for
+            provider = next((p for p in PROVIDERS if config.has_key(p)), "openai")
+    max_tokens = context.get("max_tokens")
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise Reject(400, f"context.max_tokens={max_tokens!r} must be a positive integer")
+    temperature = context.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not 0 <= temperature <= 2
+    ):
+        raise Reject(400, f"context.temperature={temperature!r} must be a number from 0 to 2")
+    system_prompt = context.get("system_prompt")
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise Reject(400, "context.system_prompt must be a string")
+    return LLMParams(
+        provider, model or DEFAULT_MODELS[provider], system_prompt or None, max_tokens, temperature
+    )
