@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 
 from .findings import Finding
 from .pii import PII_TYPES, PiiMatch, explain_pii, scan_pii
-from .sqli import SQLI_CATEGORIES, scan_sqli
-from .views import View, build_views
+from .sqli import SQLI_CATEGORIES, scan_sqli, scan_sqli_shapes
+from .views import View, build_views, canonical_view, decoded_views
 
 __all__ = ["ViewFindings", "pii_matches", "scan_views"]
 
@@ -73,17 +73,37 @@ def _merge(
     return sorted(found, key=lambda f: order[f.policy_id]) if added else found
 
 
+def _mapped(view: View, found: list[Finding]) -> list[Finding]:
+    if len(view.text) > SPAN_LIMIT:
+        return [replace(f, span=None) for f in found]
+    return [f if f.span is None else replace(f, span=view.to_original(f.span)) for f in found]
+
+
 def scan_views(text: str, *, sqli: bool = True) -> ViewFindings:
-    """SQL-injection (unless ``sqli=False``) and PII findings on ``text`` and all its views."""
-    views = build_views(text)
-    found_sqli = scan_sqli(text) if sqli else []
-    found_pii = scan_pii(text)
+    """SQL-injection (unless ``sqli=False``) and PII findings on ``text`` and all its views.
+
+    Text that is not ASCII is scanned in its canonical view only (the text as a reader sees
+    it; every ASCII pattern that matches the original matches there too), so a non-ASCII
+    prompt pays for one scan, not two. The SQL-injection pass also says which decoded views
+    are needed. Findings from the decoded views name the view.
+    """
+    base = None if text.isascii() else canonical_view(text)
+    scan = text if base is None else base.text
+    shapes: list[str] | None = None
+    found_sqli: list[Finding] = []
+    if sqli:
+        found_sqli, shapes = scan_sqli_shapes(scan)
+    found_pii = scan_pii(scan)
+    if base is not None:
+        found_sqli, found_pii = _mapped(base, found_sqli), _mapped(base, found_pii)
+    views = decoded_views(scan, base, shapes)
     for view in views:
         if sqli:
             found_sqli = _merge(found_sqli, view, scan_sqli(view.text), _SQLI_ORDER)
         if view.name != "sql":
             found_pii = _merge(found_pii, view, scan_pii(view.text), _PII_ORDER)
-    return ViewFindings(found_sqli, found_pii, tuple(_view_name(v) for v in views))
+    names = (["canonical"] if base is not None else []) + [_view_name(v) for v in views]
+    return ViewFindings(found_sqli, found_pii, tuple(names))
 
 
 def pii_matches(text: str) -> list[PiiMatch]:

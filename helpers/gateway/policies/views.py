@@ -33,11 +33,20 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+import numpy as np
 import re2
 
-__all__ = ["View", "build_views", "canonical_view", "decode_view", "warm_up_views"]
+__all__ = [
+    "VIEW_SHAPES",
+    "View",
+    "build_views",
+    "canonical_view",
+    "decode_view",
+    "decoded_views",
+    "warm_up_views",
+]
 
 _SPACE_LIKE = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
                         "\u2009\u200a\u202f\u205f\u3000\u2028\u2029\u0085")  # fmt: skip
@@ -61,35 +70,31 @@ def _fold(ch: str) -> str:
     return folded
 
 
-@functools.cache
-def _table() -> tuple[dict[int, str], re.Pattern[str]]:
-    """Every character that folds to something else, and a regex of those that change length.
+_VANISH = 0xFFFFFFFF  # marks a character the canonical view drops
 
-    Built once (about 0.2 s; the gateway's warm-up pays it): afterwards ``str.translate`` folds
-    a query at C speed, and only characters that vanish or expand need an offset-map entry.
+
+@functools.cache
+def _lut() -> np.ndarray:
+    """Code point -> folded code point (or ``_VANISH``), for every code point.
+
+    Built once (well under a second; the gateway's warm-up pays it), so folding a query is a
+    few vectorised array operations instead of a Python loop over its characters. Characters
+    whose NFKC form is several characters ("\ufb01" -> "fi", "\u00bd" -> "1/2") stay as
+    they are: the view stays one character per kept character, which keeps its offset map a
+    plain index array.
     """
-    table: dict[int, str] = {}
-    resized: list[str] = []
+    lut = np.arange(0x110000, dtype=np.uint32)
     for cp in range(0x80, 0x30000):
         if 0xD800 <= cp <= 0xDFFF:
             continue
-        ch = chr(cp)
-        folded = _fold(ch)
-        if folded != ch:
-            table[cp] = folded
-            if len(folded) != 1:
-                resized.append(ch)
-    # Ranges keep the character class short: consecutive code points become "a-z" spans.
-    parts: list[str] = []
-    run_start = prev = None
-    for ch in resized + [None]:  # type: ignore[list-item]
-        if ch is not None and prev is not None and ord(ch) == ord(prev) + 1:
-            prev = ch
-            continue
-        if run_start is not None:
-            parts.append(re.escape(run_start) + ("-" + re.escape(prev) if prev != run_start else ""))
-        run_start = prev = ch
-    return table, re.compile("[" + "".join(parts) + "]+")
+        folded = _fold(chr(cp))
+        if not folded:
+            lut[cp] = _VANISH
+        elif len(folded) == 1:
+            lut[cp] = ord(folded)
+    for cp in range(0xE0000, 0xE0080):  # language tags: invisible format characters
+        lut[cp] = _VANISH
+    return lut
 
 
 class View:
@@ -101,18 +106,28 @@ class View:
     built only when a span is asked for, so a view that finds nothing costs one pass.
     """
 
-    __slots__ = ("_build", "_pieces", "name", "parent", "text")
+    __slots__ = ("_build", "_index", "_pieces", "name", "parent", "text")
 
     def __init__(
         self, name: str, text: str,
         build: Callable[[], list[tuple[int, int, int, bool]]] | None = None,
-        parent: View | None = None,
+        parent: View | None = None, index: Callable[[], np.ndarray] | None = None,
     ) -> None:  # fmt: skip
         self.name, self.text, self.parent = name, text, parent
         self._build = build
         self._pieces: tuple[list[int], list[tuple[int, int, int, bool]]] | None = None
+        self._index: Callable[[], np.ndarray] | np.ndarray | None = index
 
     def _to_source(self, pos: int, is_end: bool) -> int:
+        if self._index is not None:  # one kept source character per view character
+            if callable(self._index):
+                self._index = self._index()
+            index = self._index
+            if not len(index):
+                return 0
+            if is_end:
+                return int(index[min(pos, len(index)) - 1]) + 1 if pos else 0
+            return int(index[pos]) if pos < len(index) else int(index[-1]) + 1
         if self._build is None:
             return pos
         if self._pieces is None:
@@ -175,13 +190,14 @@ def canonical_view(text: str, parent: View | None = None) -> View:
     """NFKC per character, format characters dropped, dashes, spaces and digits as ASCII."""
     if text.isascii():
         return View("canonical", text, parent=parent)
-    table, resized = _table()
-    folded = text.translate(table)
-    if len(folded) == len(text):  # every character kept its length: the map is the identity
-        return View("canonical", folded, parent=parent)
-    return View("canonical", folded,
-                lambda: _pieces_of(text, resized, lambda m: m.group().translate(table)),
-                parent)  # fmt: skip
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    folded = _lut()[codes]
+    kept = folded != _VANISH
+    if kept.all():  # nothing vanished: view offsets are the source offsets
+        return View("canonical", folded.tobytes().decode("utf-32-le", "surrogatepass"),
+                    parent=parent)  # fmt: skip
+    out = folded[kept].tobytes().decode("utf-32-le", "surrogatepass")
+    return View("canonical", out, parent=parent, index=lambda: np.flatnonzero(kept))
 
 
 # ---- decoders -------------------------------------------------------------------------------
@@ -234,31 +250,78 @@ _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
     "sql": (re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
             lambda m: "" if m.group().startswith("/*") else " "),
     "spelled": (_SPELLED_RUN, _spelled_run),
-    # Any mix of separators next to a digit reads as one space: 4111.1111/1111-1111,
-    # 123 . 45 . 6789, DE89-3704-0044-..., so every detector sees its usual layout.
-    "separators": (re.compile(r"(?<=[0-9])[ ./_\t\\-]+(?=[0-9A-Za-z])"
-                              r"|(?<=[0-9A-Za-z])[ ./_\t\\-]+(?=[0-9])"), lambda m: " "),
 }  # fmt: skip
 
-# One set pass over the query says which decoders could change it ("check once, skip").
-_TRIGGERS = {
-    "percent": r"%[0-9A-Fa-f]{2}",
-    "json": r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}",
-    "html": r"&#[0-9]|&#[xX][0-9A-Fa-f]|&[A-Za-z][A-Za-z0-9]{1,31};",
-    "sql": r"/\*",
-    "spelled": rf"(?i)\b{_WORD}[\s,.;:/-]+{_WORD}[\s,.;:/-]+{_WORD}\b",
-    "separators": r"\d\d(?:[./_\t\\]|[ .\-/_\t\\]{2,})\d\d|\d{3} \d{2,4}-\d|\d{3}-\d{2,4} \d"
-                  r"|[A-Za-z]{2}\d\d-[0-9A-Za-z]{4}-",
+# Which decoders could change the query, checked once and cheaply ("check once, skip"): the
+# four escapes need a character most prompts never contain (a memchr each, then a short
+# regex); separators and spelled digits share one set pass over the text.
+_MARKERS = {
+    "percent": ("%", re.compile(r"%[0-9A-Fa-f]{2}")),
+    "json": ("\\", re.compile(r"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[\"'])")),
+    "html": ("&", re.compile(r"&(?:#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]{1,31};)")),
+    "sql": ("/*", None),
 }
-_TRIGGER_NAMES = tuple(_TRIGGERS)
-_TRIGGER_SET = re2.Set.SearchSet(re2.Options())
-for _regex in _TRIGGERS.values():
-    _TRIGGER_SET.Add(_regex)
-_TRIGGER_SET.Compile()
+#: Shapes that call for the separators and spelled views. Public so the SQL-injection scanner
+#: can add them to the set pass it makes anyway: then benign text pays no pass of its own.
+VIEW_SHAPES = {
+    "separators": r"[0-9][0-9](?:[./_\t\\]|[ ./_\t\\-]{2,})[0-9][0-9]"
+                  r"|[0-9]{3} [0-9]{2,4}-[0-9]|[0-9]{3}-[0-9]{2,4} [0-9]"
+                  r"|[A-Za-z]{2}[0-9][0-9]-[0-9A-Za-z]{4}-",
+    "spelled": rf"(?i){_WORD}[ \t,.;:/-]+{_WORD}[ \t,.;:/-]+{_WORD}",
+}
+_SHAPE_NAMES = tuple(VIEW_SHAPES)
+_SHAPE_SET = re2.Set.SearchSet(re2.Options())
+for _regex in VIEW_SHAPES.values():
+    _SHAPE_SET.Add(_regex)
+_SHAPE_SET.Compile()
+
+
+def _triggered(text: str, shapes: Iterable[str] | None = None) -> list[str]:
+    names = [name for name, (marker, regex) in _MARKERS.items()
+             if marker in text and (regex is None or regex.search(text))]  # fmt: skip
+    if shapes is None:
+        hits = _SHAPE_SET.Match(text.encode("utf-8", "surrogatepass")) or []
+        shapes = [_SHAPE_NAMES[i] for i in sorted(hits)]
+    return names + [name for name in _SHAPE_NAMES if name in shapes]
+
+
+# A run of separators between a digit and a letter or digit (either way round). re2 finds
+# the few candidates fast; Python's re would try the alternation at every character.
+_SEPARATED = re2.compile(r"[0-9][ ./_\t\\-]+[0-9A-Za-z]|[A-Za-z][ ./_\t\\-]+[0-9]")
+
+
+def separators_view(text: str, parent: View | None = None) -> View:
+    """Any mix of dots, slashes, tabs and dashes next to a digit as one space.
+
+    ``4111.1111/1111-1111``, ``123 . 45 . 6789`` and ``DE89-3704-0044-...`` then have the
+    layout each detector knows. Each separator run is its own piece of the offset map, so a
+    value's span starts and ends on its own digits.
+    """
+    runs: list[tuple[int, int]] = []
+    pos = 0
+    while (m := _SEPARATED.search(text, pos)) is not None:
+        runs.append((m.start() + 1, m.end() - 1))
+        pos = m.end() - 1
+    out: list[str] = []
+    pieces: list[tuple[int, int, int, bool]] = []
+    pos = size = 0
+    for a, b in runs:
+        out.append(text[pos:a])
+        pieces.append((size, pos, a, True))
+        size += a - pos
+        out.append(" ")
+        pieces.append((size, a, b, False))
+        size += 1
+        pos = b
+    out.append(text[pos:])
+    pieces.append((size, pos, len(text), True))
+    return View("separators", "".join(out), lambda: pieces, parent)
 
 
 def decode_view(name: str, text: str, parent: View | None = None) -> View:
-    """The ``name`` view (percent, json, html, sql, spelled) of ``text``."""
+    """The ``name`` view (percent, json, html, sql, spelled, separators) of ``text``."""
+    if name == "separators":
+        return separators_view(text, parent)
     pattern, replace = _DECODERS[name]
     return _rewrite(name, text, pattern, replace, parent)
 
@@ -269,7 +332,7 @@ DECODE_LIMIT = 256 * 1024
 
 def warm_up_views() -> None:
     """Build the folding table now, so the first non-ASCII query does not pay for it."""
-    _table()
+    _lut()
     build_views("x\u00a0%27 one two three &amp; \\u0027 /**/")
 
 
@@ -279,20 +342,28 @@ def build_views(text: str) -> list[View]:
     A decoded view that itself contains non-ASCII characters (``%EF%BC%95`` is a fullwidth
     five) is canonicalised too, with the maps chained back to the original.
     """
+    if text.isascii():
+        return decoded_views(text)
+    base = canonical_view(text)
+    return [base, *decoded_views(base.text, base)]
+
+
+def decoded_views(
+    scan: str, base: View | None = None, shapes: Iterable[str] | None = None
+) -> list[View]:
+    """The decoded views of ``scan`` (the query, or its canonical view ``base``).
+
+    ``shapes`` names the :data:`VIEW_SHAPES` already known to be present (from a set pass
+    the caller made anyway); ``None`` makes one pass here.
+    """
     views: list[View] = []
-    base: View | None = None
-    scan = text
-    if not text.isascii():
-        base = canonical_view(text)
-        views.append(base)
-        scan = base.text
-    if len(scan) > DECODE_LIMIT:
-        return views
-    hits = _TRIGGER_SET.Match(scan)
-    if not hits:
-        return views
-    for index in sorted(hits):
-        view = decode_view(_TRIGGER_NAMES[index], scan, base)
+    if len(scan) > DECODE_LIMIT or (
+        shapes is not None and not shapes and "%" not in scan and "\\" not in scan
+        and "&" not in scan and "/*" not in scan
+    ):  # fmt: skip
+        return views  # the common case, decided with four memchr calls
+    for name in _triggered(scan, shapes):
+        view = decode_view(name, scan, base)
         if view.text == scan:
             continue
         if not view.text.isascii():
