@@ -100,7 +100,11 @@ PROFILES = ("default", "strict")
 # What each AXONFLOW_PROFILE sets when the finer switches are not given (AxonFlow v6.2+):
 # "default" warns on PII and SQL injection and still blocks dangerous statements; "strict"
 # blocks both. Unset: the embedded gateway's own default, which is "strict".
-_PROFILE_POSTURE = {"default": ("warn", "warn"), "strict": ("block", "block"), "": ("block", "block")}
+_PROFILE_POSTURE = {
+    "default": ("warn", "warn"),
+    "strict": ("block", "block"),
+    "": ("block", "block"),
+}
 
 
 def _posture(get: Callable[[str], str | None]) -> dict[str, object]:

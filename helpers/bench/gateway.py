@@ -25,9 +25,9 @@ from helpers.gateway.engine import DecisionEngine
 from helpers.lab.machine import machine_info, machine_line, pinned, rss_mb, write_report
 from helpers.lab.stats import summarize
 from helpers.server import start_gateway
+from helpers.settings import Settings
 
 from .adversarial import adversarial_section
-from helpers.settings import Settings
 
 __all__ = ["run_gateway_bench"]
 

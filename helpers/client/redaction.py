@@ -30,7 +30,10 @@ def placeholder_map(original: str, redacted: str) -> dict[str, str]:
     ``ValueError`` when ``redacted`` is not a redaction of ``original``.
     """
     pieces = PLACEHOLDER.split(redacted)
-    literals, names = pieces[0::3], [f"[{t}_{n}]" for t, n in zip(pieces[1::3], pieces[2::3])]
+    literals, names = (
+        pieces[0::3],
+        [f"[{t}_{n}]" for t, n in zip(pieces[1::3], pieces[2::3], strict=True)],
+    )
     if not original.startswith(literals[0]) or not original.endswith(literals[-1]):
         raise ValueError("the redacted query does not match the original text")
     mapping: dict[str, str] = {}

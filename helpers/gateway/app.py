@@ -36,8 +36,8 @@ from starlette.routing import Route
 from helpers.settings import Settings
 
 from .engine import DecisionEngine
-from .precheck_body import response_body, stored_context
 from .metrics import GatewayMetrics
+from .precheck_body import response_body, stored_context
 from .pricing import PricingTable
 from .store import AuditStore
 from .store.chain import is_expired, timestamp

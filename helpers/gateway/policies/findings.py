@@ -28,8 +28,9 @@ class Finding:
     """One triggered policy.
 
     ``action`` is the detector's default ("block" or "warn"); the engine may change it
-    (``SQLI_BLOCK_MODE=warn``, ``PII_ACTION=redact|warn|log``); only "block" blocks. ``span`` is the (start, end)
-    of the first match in the query, for explanation only; the raw text is never stored.
+    (``SQLI_BLOCK_MODE=warn``, ``PII_ACTION=redact|warn|log``); only "block" blocks.
+    ``span`` is the (start, end) of the first match in the query, for explanation only; the
+    raw text is never stored.
 
     >>> Finding("sys_pii_ssn", "pii", "critical", "block", "Query contains a US SSN")
     <Finding sys_pii_ssn block critical>

@@ -265,8 +265,8 @@ _MARKERS = {
 #: can add them to the set pass it makes anyway: then benign text pays no pass of its own.
 VIEW_SHAPES = {
     "separators": r"[0-9][0-9](?:[./_\t\\]|[ ./_\t\\-]{2,})[0-9][0-9]"
-                  r"|[0-9]{3} [0-9]{2,4}-[0-9]|[0-9]{3}-[0-9]{2,4} [0-9]"
-                  r"|[A-Za-z]{2}[0-9][0-9]-[0-9A-Za-z]{4}-",
+    r"|[0-9]{3} [0-9]{2,4}-[0-9]|[0-9]{3}-[0-9]{2,4} [0-9]"
+    r"|[A-Za-z]{2}[0-9][0-9]-[0-9A-Za-z]{4}-",
     "spelled": rf"(?i){_WORD}[ \t,.;:/-]+{_WORD}[ \t,.;:/-]+{_WORD}",
 }
 _SHAPE_NAMES = tuple(VIEW_SHAPES)
