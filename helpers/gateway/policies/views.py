@@ -15,8 +15,9 @@ one of them as plainly as the ASCII form, so the pre-check must too. This module
 
 Every :class:`View` keeps a piecewise map to its source, so :meth:`View.to_original` turns a
 span found in the view into the span of the user's own characters (redaction replaces exactly
-those). A view is built only when its trigger is present: one set pass over the text says
-which decoders could change it, and ASCII text never pays for the canonical view.
+those). A view is built only when it could change the text: a memchr per escape marker
+(``%``, ``\\``, ``&``, ``/*``), one set pass for the digit shapes (which rides along in the
+SQL-injection scanner's own pass), and ASCII text never pays for the canonical view.
 Introduced in ``07_obfuscation_and_redaction.ipynb``.
 
 >>> view = canonical_view("SSN ５５５\u200b-12-3456")
@@ -45,6 +46,7 @@ __all__ = [
     "canonical_view",
     "decode_view",
     "decoded_views",
+    "separators_view",
     "warm_up_views",
 ]
 
@@ -286,8 +288,12 @@ def _triggered(text: str, shapes: Iterable[str] | None = None) -> list[str]:
 
 
 # A run of separators between a digit and a letter or digit (either way round). re2 finds
-# the few candidates fast; Python's re would try the alternation at every character.
-_SEPARATED = re2.compile(r"[0-9][ ./_\t\\-]+[0-9A-Za-z]|[A-Za-z][ ./_\t\\-]+[0-9]")
+# the few candidates fast in ASCII bytes; Python's re would try the alternation at every
+# character, so it only serves text that is still not ASCII after folding.
+_SEPARATED = re2.compile(rb"[0-9][ ./_\t\\-]+[0-9A-Za-z]|[A-Za-z][ ./_\t\\-]+[0-9]")
+_SEPARATED_STR = re.compile(
+    r"(?<=[0-9])[ ./_\t\\-]+(?=[0-9A-Za-z])|(?<=[A-Za-z])[ ./_\t\\-]+(?=[0-9])"
+)
 
 
 def separators_view(text: str, parent: View | None = None) -> View:
@@ -298,10 +304,13 @@ def separators_view(text: str, parent: View | None = None) -> View:
     value's span starts and ends on its own digits.
     """
     runs: list[tuple[int, int]] = []
-    pos = 0
-    while (m := _SEPARATED.search(text, pos)) is not None:
-        runs.append((m.start() + 1, m.end() - 1))
-        pos = m.end() - 1
+    if text.isascii():
+        data, pos = text.encode(), 0
+        while (m := _SEPARATED.search(data, pos)) is not None:
+            runs.append((m.start() + 1, m.end() - 1))
+            pos = m.end() - 1
+    else:
+        runs = [m.span() for m in _SEPARATED_STR.finditer(text)]
     out: list[str] = []
     pieces: list[tuple[int, int, int, bool]] = []
     pos = size = 0
@@ -326,8 +335,12 @@ def decode_view(name: str, text: str, parent: View | None = None) -> View:
     return _rewrite(name, text, pattern, replace, parent)
 
 
-#: Views are for prompts; past this size only the canonical view is built (linear, cheap).
-DECODE_LIMIT = 256 * 1024
+#: The decoders that run Python code per escape (percent, JSON, HTML, SQL comments, spelled
+#: digits) are applied to queries up to this size, which keeps a flood of escapes under the
+#: 50 ms budget; longer text gets the canonical and separators views only (both linear and
+#: vectorised or re2-driven). A documented limit: an escaped payload padded past 16 KiB is
+#: scanned raw.
+DECODE_LIMIT = 16 * 1024
 
 
 def warm_up_views() -> None:
@@ -357,12 +370,13 @@ def decoded_views(
     the caller made anyway); ``None`` makes one pass here.
     """
     views: list[View] = []
-    if len(scan) > DECODE_LIMIT or (
-        shapes is not None and not shapes and "%" not in scan and "\\" not in scan
-        and "&" not in scan and "/*" not in scan
-    ):  # fmt: skip
+    if shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
+            and "&" not in scan and "/*" not in scan:  # fmt: skip
         return views  # the common case, decided with four memchr calls
-    for name in _triggered(scan, shapes):
+    names = _triggered(scan, shapes)
+    if len(scan) > DECODE_LIMIT:
+        names = [name for name in names if name == "separators"]
+    for name in names:
         view = decode_view(name, scan, base)
         if view.text == scan:
             continue
