@@ -34,6 +34,9 @@ def adversarial_inputs() -> dict[str, str]:
         "1 MiB HTML entities": ("&#39; OR " * (_MIB // 9))[:_MIB],
         "1 MiB spelled digits": ("four one one one " * (_MIB // 17))[:_MIB],
         "1 MiB of '/**/' between keywords": ("UN/**/ION " * (_MIB // 10))[:_MIB],
+        "1 MiB of dotted SSN-shaped numbers, area 000": " ".join(
+            f"000.{i % 98 + 1:02d}.{i % 9998 + 1:04d}" for i in range(95_000)
+        )[:_MIB],
     }
 
 

@@ -33,6 +33,8 @@ _READABLE = {
     "spelled": "with spelled-out digits read as digits",
     "separators": "with mixed separators read as spaces",
 }
+# Views that only rewrite digits and their separators: SQL injection cannot hide there.
+_PII_ONLY = frozenset({"separators", "spelled"})
 #: Views of inputs longer than this report findings without a span (as :mod:`.sqli` does):
 #: the decision does not need one, and mapping a 1 MiB flood back costs more than deciding.
 SPAN_LIMIT = 64 * 1024
@@ -98,9 +100,10 @@ def scan_views(text: str, *, sqli: bool = True) -> ViewFindings:
         found_sqli, found_pii = _mapped(base, found_sqli), _mapped(base, found_pii)
     views = decoded_views(scan, base, shapes)
     for view in views:
-        if sqli:
+        name = _view_name(view)
+        if sqli and name not in _PII_ONLY:
             found_sqli = _merge(found_sqli, view, scan_sqli(view.text), _SQLI_ORDER)
-        if view.name != "sql":
+        if name != "sql":
             found_pii = _merge(found_pii, view, scan_pii(view.text), _PII_ORDER)
     names = (["canonical"] if base is not None else []) + [_view_name(v) for v in views]
     return ViewFindings(found_sqli, found_pii, tuple(names))
