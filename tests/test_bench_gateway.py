@@ -31,8 +31,10 @@ def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert report["decision"]["corpus"]["correct"] == report["decision"]["corpus"]["rows"]
     adversarial = report["decision"]["adversarial"]
     rows = load_corpus(CORPUS_DIR / "adversarial")
-    assert adversarial["rows"] == len(rows) == sum(
-        c["rows"] for c in adversarial["by_category"].values()
+    assert (
+        adversarial["rows"]
+        == len(rows)
+        == sum(c["rows"] for c in adversarial["by_category"].values())
     )
     assert set(adversarial["by_category"]) == {r.category for r in rows}
     assert adversarial["correct"] + len(adversarial["misses"]) == adversarial["rows"]
