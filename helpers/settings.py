@@ -14,7 +14,7 @@ Secret('********')
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -22,7 +22,16 @@ from dotenv import dotenv_values
 
 from .errors import ConfigError
 
-__all__ = ["DATA_DIR", "LIVE_SWITCHES", "OFFLINE_SWITCH", "PROJECT_ROOT", "Secret", "Settings"]
+__all__ = [
+    "DATA_DIR",
+    "LIVE_SWITCHES",
+    "OFFLINE_SWITCH",
+    "PII_ACTIONS",
+    "PROFILES",
+    "PROJECT_ROOT",
+    "Secret",
+    "Settings",
+]
 
 #: Anchored on the package, because a notebook kernel's working directory is ``notebooks/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +117,46 @@ def _client_secrets(raw: str) -> dict[str, Secret]:
     return out
 
 
+PII_ACTIONS = ("block", "redact", "warn", "log")
+PROFILES = ("default", "strict")
+# What each AXONFLOW_PROFILE sets when the finer switches are not given (AxonFlow v6.2+):
+# "default" warns on PII and SQL injection and still blocks dangerous statements; "strict"
+# blocks both. Unset: the embedded gateway's own default, which is "strict".
+_PROFILE_POSTURE = {
+    "default": ("warn", "warn"),
+    "strict": ("block", "block"),
+    "": ("block", "block"),
+}
+
+
+def _posture(get: Callable[[str], str | None]) -> dict[str, object]:
+    """Resolve PII_ACTION, SQLI_BLOCK_MODE, their older aliases and AXONFLOW_PROFILE.
+
+    Precedence: PII_ACTION, then its alias PII_BLOCK_CRITICAL (false = warn), then the
+    profile; SQLI_BLOCK_MODE, then the profile. Dangerous statements block unless
+    SQLI_BLOCK_MODE=warn says so explicitly (the profiles never unblock them).
+    """
+    profile = ""
+    if (v := get("AXONFLOW_PROFILE")) is not None:
+        profile = _choice("AXONFLOW_PROFILE", v, PROFILES)
+    pii_action, sqli_mode = _PROFILE_POSTURE[profile]
+    dangerous_block: bool | None = True if profile == "default" else None
+    if (v := get("PII_BLOCK_CRITICAL")) is not None:
+        pii_action = "block" if _bool("PII_BLOCK_CRITICAL", v) else "warn"
+    if (v := get("PII_ACTION")) is not None:
+        pii_action = _choice("PII_ACTION", v, PII_ACTIONS)
+    if (v := get("SQLI_BLOCK_MODE")) is not None:
+        sqli_mode = _choice("SQLI_BLOCK_MODE", v, ("block", "warn"))
+        dangerous_block = None
+    return {
+        "profile": profile,
+        "pii_action": pii_action,
+        "pii_block_critical": pii_action == "block",
+        "sqli_block_mode": sqli_mode,
+        "dangerous_block": dangerous_block,
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the helpers and the embedded gateway read from the environment.
@@ -124,10 +173,16 @@ class Settings:
     # Provider keys; empty means "use the local stand-in".
     openai_api_key: Secret = field(default_factory=lambda: Secret(""))
     anthropic_api_key: Secret = field(default_factory=lambda: Secret(""))
-    # Embedded gateway: AxonFlow's own switches, honoured the same way.
+    # Embedded gateway: AxonFlow's own switches, honoured the same way. The embedded default
+    # (no switch set) is the tutorials' posture: SQL injection and critical PII blocked.
+    # ``profile`` is AXONFLOW_PROFILE ("" when unset); ``pii_action`` and ``sqli_block_mode``
+    # are resolved from PII_ACTION / SQLI_BLOCK_MODE, their aliases and the profile.
     pii_block_critical: bool = True
     sqli_block_mode: str = "block"
     sqli_scanner_mode: str = "basic"
+    pii_action: str = "block"
+    profile: str = ""
+    dangerous_block: bool | None = None  # None: follow sqli_block_mode
     # Embedded gateway: this project's options.
     users_file: Path = DATA_DIR / "users.yaml"
     policies_file: Path = DATA_DIR / "policies.yaml"
@@ -196,10 +251,7 @@ class Settings:
         ]:
             if (v := get(env_name)) is not None:
                 kw[attr] = Secret(v)
-        if (v := get("PII_BLOCK_CRITICAL")) is not None:
-            kw["pii_block_critical"] = _bool("PII_BLOCK_CRITICAL", v)
-        if (v := get("SQLI_BLOCK_MODE")) is not None:
-            kw["sqli_block_mode"] = _choice("SQLI_BLOCK_MODE", v, ("block", "warn"))
+        kw.update(_posture(get))
         if (v := get("SQLI_SCANNER_MODE")) is not None:
             kw["sqli_scanner_mode"] = _choice("SQLI_SCANNER_MODE", v, ("off", "basic"))
         for env_name, attr in [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.corpus import load_corpus
+from helpers.corpus import CORPUS_DIR, load_corpus
 
 
 @pytest.mark.slow
@@ -29,6 +29,17 @@ def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert {"cores", "python", "cpu"} <= set(report["machine"])
     assert report["decision"]["corpus"]["rows"] == len(load_corpus())
     assert report["decision"]["corpus"]["correct"] == report["decision"]["corpus"]["rows"]
+    adversarial = report["decision"]["adversarial"]
+    rows = load_corpus(CORPUS_DIR / "adversarial")
+    assert (
+        adversarial["rows"]
+        == len(rows)
+        == sum(c["rows"] for c in adversarial["by_category"].values())
+    )
+    assert set(adversarial["by_category"]) == {r.category for r in rows}
+    assert adversarial["correct"] + len(adversarial["misses"]) == adversarial["rows"]
+    assert all(ms > 0 for ms in adversarial["flood_ms_worst_of_3"].values())
+    assert "flood_worst_ms" in report["targets"]
     for step in ("health", "pre_check", "audit"):
         s = report["http"][step]
         assert s["n"] == 40

@@ -63,3 +63,42 @@ def test_pii_switch_values(raw: str, value: bool) -> None:
 def test_unknown_override_is_an_error() -> None:
     with pytest.raises(ConfigError, match="unknown setting"):
         Settings.load(env={}, dotenv_path=None, colour="blue")
+
+
+@pytest.mark.parametrize(
+    ("env", "pii_action", "sqli_mode", "dangerous", "profile"),
+    [
+        ({}, "block", "block", None, ""),
+        ({"AXONFLOW_PROFILE": "default"}, "warn", "warn", True, "default"),
+        ({"AXONFLOW_PROFILE": "Strict"}, "block", "block", None, "strict"),
+        ({"PII_ACTION": "redact"}, "redact", "block", None, ""),
+        ({"PII_ACTION": "LOG", "AXONFLOW_PROFILE": "strict"}, "log", "block", None, "strict"),
+        ({"PII_BLOCK_CRITICAL": "false"}, "warn", "block", None, ""),
+        ({"PII_BLOCK_CRITICAL": "0", "PII_ACTION": "redact"}, "redact", "block", None, ""),
+        ({"AXONFLOW_PROFILE": "default", "PII_BLOCK_CRITICAL": "true"}, "block", "warn", True,
+         "default"),
+        ({"AXONFLOW_PROFILE": "default", "SQLI_BLOCK_MODE": "block"}, "warn", "block", None,
+         "default"),
+        ({"SQLI_BLOCK_MODE": "warn"}, "block", "warn", None, ""),
+    ],
+)  # fmt: skip
+def test_posture_precedence(
+    env: dict[str, str], pii_action: str, sqli_mode: str, dangerous: bool | None, profile: str
+) -> None:
+    s = Settings.load(env=env, dotenv_path=None)
+    assert (s.pii_action, s.sqli_block_mode, s.dangerous_block, s.profile) == (
+        pii_action, sqli_mode, dangerous, profile
+    )  # fmt: skip
+    assert s.pii_block_critical is (pii_action == "block")
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"PII_ACTION": "mask"}, "PII_ACTION='mask'"),
+        ({"AXONFLOW_PROFILE": "dev"}, "AXONFLOW_PROFILE"),
+    ],
+)
+def test_bad_posture_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        Settings.load(env=env, dotenv_path=None)

@@ -27,6 +27,8 @@ from helpers.lab.stats import summarize
 from helpers.server import start_gateway
 from helpers.settings import Settings
 
+from .adversarial import adversarial_section
+
 __all__ = ["run_gateway_bench"]
 
 #: A directory user whose role has a rate limit far above any benchmark's request count.
@@ -105,6 +107,7 @@ def _decision_section(quick: bool) -> dict[str, Any]:
             times.append(_ms(time.perf_counter_ns() - t0))
         worst[name] = max(times)
     return {
+        "adversarial": adversarial_section(engine),
         "corpus": {
             "rows": verdicts.total,
             "correct": verdicts.correct,
@@ -290,6 +293,7 @@ def run_gateway_bench(
     _check(t, "decision_2kb_p50_us", d["decision_us_2kb"]["p50"], 25, "us")
     _check(t, "decision_2kb_p99_us", d["decision_us_2kb"]["p99"], 100, "us")
     _check(t, "adversarial_worst_ms", max(d["adversarial_ms_worst_of_3"].values()), 50, "ms")
+    _check(t, "flood_worst_ms", max(d["adversarial"]["flood_ms_worst_of_3"].values()), 50, "ms")
     _check(
         t, "corpus_correct_pct", 100 * d["corpus"]["correct"] / d["corpus"]["rows"], 100, "%", True
     )
@@ -314,6 +318,14 @@ def _print_summary(r: dict[str, Any]) -> None:
     print(f"\n{machine_line(r['machine'])}")
     c = r["decision"]["corpus"]
     print(f"corpus: {c['correct']}/{c['rows']} decided as labelled")
+    a = r["decision"]["adversarial"]
+    print(f"adversarial corpus: {a['correct']}/{a['rows']} decided as labelled "
+          f"({a['threat_rows']} threats, {a['benign_rows']} benign look-alikes)")  # fmt: skip
+    for name, cat in a["by_category"].items():
+        kind = "threat" if cat["threat"] else "benign"
+        print(f"  {name:<32}{kind:<8}{cat['correct']:>4}/{cat['rows']}")
+    for miss in a["misses"]:
+        print(f"  miss: {miss}")
     print(f"\n{'step':<34}{'n':>7}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}{'max':>9}")
     rows = [("decision, corpus (us)", r["decision"]["decision_us_corpus"]),
             ("decision, 2 KB prompts (us)", r["decision"]["decision_us_2kb"]),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .audit_queue import AuditJob, AuditQueue, AuditQueueStats
 from .gateway_client import DEFAULT_URL, GatewayClient, SyncGatewayClient
+from .redaction import placeholder_map, restore_placeholders
 from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
 
@@ -39,4 +40,6 @@ __all__ = [
     "SyncGatewayClient",
     "SyncHttpxTransport",
     "TokenUsage",
+    "placeholder_map",
+    "restore_placeholders",
 ]

@@ -39,6 +39,10 @@ def _timestamp(value: Any, status: int, url: str) -> datetime:
     raise _malformed(f"{value!r} is not an RFC 3339 timestamp", value, status, url)
 
 
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {value!r}")
@@ -131,6 +135,11 @@ class PreCheckResult:
     approved_data: dict[str, Any] | None = None
     duration_ms: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: AxonFlow v11 fields; ``None`` from agents that do not send them.
+    decision_id: str | None = None
+    verdict: str | None = None
+    #: This project's extension: the query with PII replaced by ``[SSN_1]``-style placeholders.
+    redacted_query: str | None = None
 
     @classmethod
     def from_response(
@@ -161,10 +170,15 @@ class PreCheckResult:
             approved_data=data.get("approved_data") or None,
             duration_ms=duration_ms,
             raw=data,
+            decision_id=_optional_str(data.get("decision_id")),
+            verdict=_optional_str(data.get("verdict")),
+            redacted_query=_optional_str(data.get("redacted_query")),
         )
 
     def __repr__(self) -> str:
         why = f" block_reason={self.block_reason!r}" if self.block_reason else ""
+        if self.requires_redaction and self.approved:
+            why += " requires_redaction=True"
         return (
             f"<PreCheckResult approved={self.approved} policies={list(self.policies)}{why} "
             f"context_id={self.context_id!r} {self.duration_ms:.3f} ms>"

@@ -38,6 +38,7 @@ from helpers.settings import Settings
 from .engine import DecisionEngine
 from .metrics import GatewayMetrics
 from .openai_compat import ChatCompletions
+from .precheck_body import response_body, stored_context
 from .pricing import PricingTable
 from .proxy import ProxyMode
 from .store import AuditStore
@@ -142,17 +143,11 @@ class Gateway:
             data_sources=req.data_sources,
             user_role=decision.user.role,
             user_department=decision.user.department,
-            request_context=req.context,
+            request_context=stored_context(req.context, decision),
             ttl_s=self.ttl_s,
         )
         await self.store.committed(ctx)  # durable before acknowledged
-        body: dict[str, Any] = {
-            "context_id": ctx.record_id,
-            "approved": decision.approved,
-            "policies": policies,
-            "expires_at": ctx.expires_at,
-            "requires_redaction": False,
-        }
+        body = response_body(ctx.record_id, ctx.expires_at, decision)
         if decision.block_reason:
             body["block_reason"] = decision.block_reason
         if decision.rate_limit is not None:

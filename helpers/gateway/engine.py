@@ -21,15 +21,18 @@ from helpers.settings import Settings
 
 from .policies.custom_policies import PolicyWatcher
 from .policies.findings import SEVERITIES, Finding
-from .policies.pii import CRITICAL_PII, scan_pii
+from .policies.obfuscation import scan_views
+from .policies.pii import scan_pii
 from .policies.ratelimit import RateLimiter, RateLimitStatus
 from .policies.rbac import User, UserDirectory, scan_admin_access
+from .policies.redaction import Redaction, redact
 from .policies.sqli import scan_sqli
+from .policies.views import warm_up_views
 
 __all__ = ["Decision", "DecisionEngine"]
 
 _SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
-_CRITICAL_PII_IDS = frozenset(f"sys_pii_{kind}" for kind in CRITICAL_PII)
+_DANGEROUS = "sqli_dangerous_query"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,17 @@ class Decision:
     block_reason: str | None
     user: User
     rate_limit: RateLimitStatus | None = None
+    redaction: Redaction | None = None
+
+    @property
+    def requires_redaction(self) -> bool:
+        """True when the app must redact before calling the LLM (``PII_ACTION=redact``)."""
+        return self.redaction is not None
+
+    @property
+    def verdict(self) -> str:
+        """AxonFlow v11's verdict: ``allow`` or ``deny`` (this gateway never asks for approval)."""
+        return "allow" if self.approved else "deny"
 
     @property
     def policies(self) -> list[str]:
@@ -53,6 +67,8 @@ class Decision:
 
     def __repr__(self) -> str:
         verdict = "approved" if self.approved else "blocked"
+        if self.redaction is not None:
+            verdict += ", redaction required"
         return f"<Decision {verdict} policies={self.policies} user={self.user.token!r}>"
 
 
@@ -64,7 +80,10 @@ class DecisionEngine:
 
     The environment switches AxonFlow honours are applied here, after detection, so the
     findings stay the same and only their action changes: ``SQLI_SCANNER_MODE=off`` skips the
-    scanner, ``SQLI_BLOCK_MODE=warn`` and ``PII_BLOCK_CRITICAL=false`` report without blocking.
+    scanner, ``SQLI_BLOCK_MODE=warn`` reports SQL injection without blocking (dangerous
+    statements too, unless ``dangerous_block``), and ``pii_action`` is ``PII_ACTION``:
+    ``block`` critical PII, ``redact`` (approved, every PII value replaced in
+    ``Decision.redaction``), ``warn`` or ``log`` (approved, reported).
     """
 
     def __init__(
@@ -76,13 +95,18 @@ class DecisionEngine:
         sqli_scanner: bool = True,
         sqli_block: bool = True,
         pii_block_critical: bool = True,
+        pii_action: str | None = None,
+        dangerous_block: bool | None = None,
     ) -> None:
         self.users = users
         self.policies = policies
         self.limiter = limiter
         self.sqli_scanner = sqli_scanner
         self.sqli_block = sqli_block
-        self.pii_block_critical = pii_block_critical
+        self.dangerous_block = sqli_block if dangerous_block is None else dangerous_block
+        if pii_action is None or (pii_action == "block" and not pii_block_critical):
+            pii_action = "block" if pii_block_critical else "warn"
+        self.pii_action = pii_action
 
     @classmethod
     def from_settings(
@@ -102,6 +126,8 @@ class DecisionEngine:
             sqli_scanner=settings.sqli_scanner_mode != "off",
             sqli_block=settings.sqli_block_mode == "block",
             pii_block_critical=settings.pii_block_critical,
+            pii_action=settings.pii_action,
+            dangerous_block=settings.dangerous_block,
         )
 
     def warm_up(self, texts: list[str] | None = None) -> int:
@@ -115,6 +141,7 @@ class DecisionEngine:
             from helpers.corpus import load_corpus
 
             texts = [row.query for row in load_corpus()]
+        warm_up_views()
         user = self.users.lookup("")
         for text in texts:
             scan_sqli(text)
@@ -127,17 +154,22 @@ class DecisionEngine:
         """Decide one query. Consumes one rate-limit token for the user when limits are on."""
         user = self.users.lookup(user_token)
         findings: list[Finding] = []
-        if self.sqli_scanner:
-            found = scan_sqli(query)
-            if not self.sqli_block:
-                found = [replace(f, action="warn") for f in found]
-            findings += found
-        findings += scan_admin_access(query, user)
-        found = scan_pii(query)
-        if not self.pii_block_critical:
+        seen = scan_views(query, sqli=self.sqli_scanner)
+        found = seen.sqli
+        if not self.sqli_block:
             found = [
-                replace(f, action="warn") if f.policy_id in _CRITICAL_PII_IDS else f for f in found
-            ]
+                f if f.policy_id == _DANGEROUS and self.dangerous_block
+                else replace(f, action="warn") for f in found
+            ]  # fmt: skip
+        findings += found
+        findings += scan_admin_access(query, user)
+        found = seen.pii
+        redaction = None
+        if self.pii_action != "block" and found:
+            action = "redact" if self.pii_action == "redact" else self.pii_action
+            found = [replace(f, action=action) for f in found]  # type: ignore[arg-type]
+            if action == "redact":
+                redaction = redact(query)
         findings += found
         findings += self.policies.evaluate(query, user)
         status = None
@@ -145,15 +177,18 @@ class DecisionEngine:
             status = self.limiter.check(user.token, user.role)
             if not status.allowed:
                 findings.append(self.limiter.finding(status))
-        return self._verdict(tuple(findings), user, status)
+        return self._verdict(tuple(findings), user, status, redaction)
 
     @staticmethod
     def _verdict(
-        findings: tuple[Finding, ...], user: User, status: RateLimitStatus | None
+        findings: tuple[Finding, ...],
+        user: User,
+        status: RateLimitStatus | None,
+        redaction: Redaction | None = None,
     ) -> Decision:
         blocking = [f for f in findings if f.blocks]
         if not blocking:
-            return Decision(True, findings, None, user, status)
+            return Decision(True, findings, None, user, status, redaction)
         # min() keeps the first of equally severe findings, so the reporting order breaks ties.
         worst = min(blocking, key=lambda f: _SEVERITY_RANK[f.severity])
         reason = f"Blocked by policy {worst.policy_id}: {worst.reason}"

@@ -5,6 +5,9 @@
 * :mod:`.rbac`: the user directory, roles and the admin-access policy.
 * :mod:`.ratelimit`: token buckets per user.
 * :mod:`.custom_policies`: rules loaded from ``data/policies.yaml`` and reloaded on edit.
+* :mod:`.views`: canonical and decoded views of a query, with offset maps back to it;
+  :mod:`.obfuscation` runs the SQL-injection and PII scanners on them; :mod:`.redaction`
+  replaces PII values with typed placeholders.
 * :mod:`.findings`: the frozen :class:`Finding` every detector returns.
 
 Each detector is a pure function of the text (and the user): it never touches the audit

@@ -14,22 +14,23 @@ __all__ = ["ACTIONS", "FAMILIES", "SEVERITIES", "Action", "Family", "Finding", "
 
 Family = Literal["sqli", "admin", "pii", "custom", "rate_limit"]
 Severity = Literal["critical", "high", "medium", "low"]
-Action = Literal["block", "warn"]
+Action = Literal["block", "warn", "redact", "log"]
 
 #: Reporting order of families in a pre-check's ``policies`` list (contract Part B.1).
 FAMILIES: tuple[str, ...] = ("sqli", "admin", "pii", "custom", "rate_limit")
 #: Most severe first; the block reason names the most severe blocking finding.
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
-ACTIONS: tuple[str, ...] = ("block", "warn")
+ACTIONS: tuple[str, ...] = ("block", "warn")  # what a custom policy may choose
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One triggered policy.
 
-    ``action`` is the detector's default ("block" or "warn"); the engine may downgrade it
-    (``SQLI_BLOCK_MODE=warn``, ``PII_BLOCK_CRITICAL=false``). ``span`` is the (start, end)
-    of the first match in the query, for explanation only; the raw text is never stored.
+    ``action`` is the detector's default ("block" or "warn"); the engine may change it
+    (``SQLI_BLOCK_MODE=warn``, ``PII_ACTION=redact|warn|log``); only "block" blocks.
+    ``span`` is the (start, end) of the first match in the query, for explanation only; the
+    raw text is never stored.
 
     >>> Finding("sys_pii_ssn", "pii", "critical", "block", "Query contains a US SSN")
     <Finding sys_pii_ssn block critical>

@@ -38,6 +38,7 @@ import re2
 
 from .findings import Finding
 from .sqli_patterns import SQLI_CATEGORIES, SQLI_PATTERNS, SqliPattern, _expand
+from .views import VIEW_SHAPES
 
 __all__ = [
     "SQLI_CATEGORIES",
@@ -46,6 +47,7 @@ __all__ = [
     "SqliPattern",
     "explain_sqli",
     "scan_sqli",
+    "scan_sqli_shapes",
 ]
 
 
@@ -95,6 +97,10 @@ def _compiled() -> _Compiled:
     which = re2.Set.SearchSet(options)
     for regex in expanded:
         which.Add(regex)
+    # The shapes that call for extra views ride along in the same pass (indices past the
+    # table), so deciding "no view needed" costs benign text nothing extra.
+    for regex in VIEW_SHAPES.values():
+        which.Add(regex)
     which.Compile()
 
     def alternation(regexes: list[str]) -> re2._Regexp:
@@ -110,8 +116,17 @@ def _compiled() -> _Compiled:
     return _Compiled(which, alternation(expanded), single, by_category)
 
 
-def _search(text: str, explain: bool) -> list[tuple[int, tuple[int, int] | None]]:
-    """(pattern index, span) in table order: every matching pattern, or one per category."""
+_SHAPE_NAMES = tuple(VIEW_SHAPES)
+_N = len(SQLI_PATTERNS)
+
+
+def _search(
+    text: str, explain: bool, shapes: list[str] | None = None
+) -> list[tuple[int, tuple[int, int] | None]]:
+    """(pattern index, span) in table order: every matching pattern, or one per category.
+
+    ``shapes``, when given, receives the names of the :data:`VIEW_SHAPES` present.
+    """
     if not text:
         return []
     compiled = _compiled()
@@ -125,6 +140,12 @@ def _search(text: str, explain: bool) -> list[tuple[int, tuple[int, int] | None]
     hits = compiled.which.Match(data)
     if hits is None:
         return []
+    if any(i >= _N for i in hits):
+        if shapes is not None:
+            shapes += [_SHAPE_NAMES[i - _N] for i in sorted(hits) if i >= _N]
+        hits = [i for i in hits if i < _N]
+        if not hits:
+            return []
     if not explain and len(data) > _SPAN_LIMIT:
         # Past any real prompt size a span costs one more pass per category; the decision
         # does not need it, so huge inputs stay at one pass and name the first pattern listed.
@@ -194,6 +215,13 @@ def scan_sqli(text: str) -> list[Finding]:
     [<Finding sqli_stacked_queries block critical>, <Finding sqli_dangerous_query block critical>]
     """
     return [_finding(SQLI_PATTERNS[i], span) for i, span in _search(text, explain=False)]
+
+
+def scan_sqli_shapes(text: str) -> tuple[list[Finding], list[str]]:
+    """:func:`scan_sqli`, plus the names of the view shapes found in the same pass."""
+    shapes: list[str] = []
+    found = [_finding(SQLI_PATTERNS[i], s) for i, s in _search(text, False, shapes)]
+    return found, shapes
 
 
 def explain_sqli(text: str) -> list[SqliMatch]:

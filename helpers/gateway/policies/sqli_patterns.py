@@ -123,6 +123,15 @@ SQLI_PATTERNS: tuple[SqliPattern, ...] = (
        rf"{_Q}\s*or\s+(?:true|1|not\s+0)\s*(?:--|#|;|$)",
        "' OR TRUE followed by a comment or the end of the input",
        "name' or true--"),
+    _p("numeric_or_comparison", "boolean_blind",
+       r"=\s*-?\d+\s*\)?\s+(?:or|\|\|)\s+(?:\d+\s*(?:=|<>|!=|<=|>=|<|>|like\b)\s*\d+"
+       r"|true\b|not\s+(?:0|false)\b|\d+\s+between\s+\d+\s+and\s+\d+)",
+       "a quote-free OR comparison appended to a numeric parameter, such as id=5 OR 2>1",
+       "Open item?id=5 OR 2>1"),
+    _p("quoted_concat_tautology", "boolean_blind",
+       r"'\s*(?:or|\|\|)\s*'[^']*'\s*(?:\|\||\+)\s*'[^']*'\s*=\s*'",
+       "an OR tautology built by string concatenation, such as ' OR 'a'||'b'='ab",
+       "name x' OR 'a'||'b'='ab"),
     # --- time_based: delay functions in SQL context (time.sleep(5) in Python is not SQL).
     _p("sleep_call", "time_based",
        r"(?:\b(?:and|or|xor|select|do|then|else|rlike)|['\"(,|])\s*sleep\s*\(\s*\d+(?:\.\d+)?"
@@ -266,6 +275,10 @@ SQLI_PATTERNS: tuple[SqliPattern, ...] = (
        r"\bchr\s*\(\s*\d+\s*\)\s*\|\|\s*chr\s*\(|\bchar\s*\(\s*\d+\s*\)\s*\+\s*char\s*\(",
        "CHR(n)||CHR(n) concatenation spelling out a string",
        "WHERE name = CHR(97)||CHR(100)||CHR(109)"),
+    _p("char_quote", "generic",
+       r"\b(?:char|chr)\s*\(\s*(?:39|34|0x27|0x22)\s*\)\s*(?:\+|\|\||,)",
+       "CHAR(39) building a quote character and gluing it into a string",
+       "SELECT * FROM t WHERE name = CHAR(39)+'admin'+CHAR(39)"),
     _p("concat_schema_dump", "generic",
        r"\b(?:group_concat|concat_ws|concat)\s*\([^)]*(?:\bselect\b|\btable_name\b"
        r"|\bcolumn_name\b|\bschema_name\b|@@version|\bpassword\b|0x7e|0x3a)",

@@ -1,0 +1,132 @@
+"""Detection that survives obfuscation: the SQL-injection and PII scanners run on every view.
+
+:func:`scan_views` runs :func:`~.sqli.scan_sqli` and :func:`~.pii.scan_pii` on the query and
+on each :class:`~.views.View` that differs from it (canonical, percent-, JSON- and
+HTML-decoded, SQL without comments, spelled-out digits). A policy found only in a view keeps
+its own reason plus the view's name, and its span is mapped back to the user's characters.
+:func:`pii_matches` lists every PII value (not only the first per type) across the views, for
+redaction. Introduced in ``07_obfuscation_and_redaction.ipynb``.
+
+>>> [f.policy_id for f in scan_views("SSN ５５５\u200b-12-3456").pii]
+['sys_pii_ssn']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .findings import Finding
+from .pii import PII_TYPES, PiiMatch, explain_pii, scan_pii
+from .sqli import SQLI_CATEGORIES, scan_sqli, scan_sqli_shapes
+from .views import View, build_views, canonical_view, decoded_views
+
+__all__ = ["ViewFindings", "pii_matches", "scan_views"]
+
+_SQLI_ORDER = {f"sqli_{c}": i for i, c in enumerate(SQLI_CATEGORIES)}
+_PII_ORDER = {f"sys_pii_{t}": i for i, t in enumerate(PII_TYPES)}
+_READABLE = {
+    "canonical": "after Unicode folding",
+    "percent": "after percent-decoding",
+    "json": "after decoding JSON escapes",
+    "html": "after decoding HTML entities",
+    "sql": "with SQL comments removed",
+    "spelled": "with spelled-out digits read as digits",
+    "separators": "with mixed separators read as spaces",
+}
+# Views that only rewrite digits and their separators: SQL injection cannot hide there.
+_PII_ONLY = frozenset({"separators", "spelled"})
+#: Views of inputs longer than this report findings without a span (as :mod:`.sqli` does):
+#: the decision does not need one, and mapping a 1 MiB flood back costs more than deciding.
+SPAN_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ViewFindings:
+    """What the scanners found on the query and its views, spans in the original text."""
+
+    sqli: list[Finding]
+    pii: list[Finding]
+    views: tuple[str, ...]  # names of the views that were built (empty for plain ASCII)
+
+
+def _view_name(view: View) -> str:
+    names = []
+    while view is not None:
+        names.append(view.name)
+        view = view.parent  # type: ignore[assignment]
+    return next((n for n in names if n != "canonical"), "canonical")
+
+
+def _merge(
+    found: list[Finding], view: View, extra: list[Finding], order: dict[str, int]
+) -> list[Finding]:
+    known = {f.policy_id for f in found}
+    added = False
+    for f in extra:
+        if f.policy_id in known:
+            continue
+        span = None
+        if f.span is not None and len(view.text) <= SPAN_LIMIT:
+            span = view.to_original(f.span)
+        reason = f.reason.rstrip(".") + f" ({_READABLE[_view_name(view)]})."
+        found.append(replace(f, span=span, reason=reason))
+        known.add(f.policy_id)
+        added = True
+    return sorted(found, key=lambda f: order[f.policy_id]) if added else found
+
+
+def _mapped(view: View, found: list[Finding]) -> list[Finding]:
+    if len(view.text) > SPAN_LIMIT:
+        return [replace(f, span=None) for f in found]
+    return [f if f.span is None else replace(f, span=view.to_original(f.span)) for f in found]
+
+
+def scan_views(text: str, *, sqli: bool = True) -> ViewFindings:
+    """SQL-injection (unless ``sqli=False``) and PII findings on ``text`` and all its views.
+
+    Text that is not ASCII is scanned in its canonical view only (the text as a reader sees
+    it; every ASCII pattern that matches the original matches there too), so a non-ASCII
+    prompt pays for one scan, not two. The SQL-injection pass also says which decoded views
+    are needed. Findings from the decoded views name the view.
+    """
+    base = None if text.isascii() else canonical_view(text)
+    scan = text if base is None else base.text
+    shapes: list[str] | None = None
+    found_sqli: list[Finding] = []
+    if sqli:
+        found_sqli, shapes = scan_sqli_shapes(scan)
+    found_pii = scan_pii(scan)
+    if base is not None:
+        found_sqli, found_pii = _mapped(base, found_sqli), _mapped(base, found_pii)
+    views = decoded_views(scan, base, shapes)
+    for view in views:
+        name = _view_name(view)
+        if sqli and name not in _PII_ONLY:
+            found_sqli = _merge(found_sqli, view, scan_sqli(view.text), _SQLI_ORDER)
+        if name != "sql":
+            found_pii = _merge(found_pii, view, scan_pii(view.text), _PII_ORDER)
+    names = (["canonical"] if base is not None else []) + [_view_name(v) for v in views]
+    return ViewFindings(found_sqli, found_pii, tuple(names))
+
+
+def pii_matches(text: str) -> list[PiiMatch]:
+    """Every validated PII value in ``text`` or its views, spans in ``text``, no overlaps.
+
+    Where two matches overlap, the earlier (then longer) one wins, so each character of the
+    original belongs to at most one value: what :func:`~.redaction.redact` needs.
+    """
+    matches = explain_pii(text)
+    for view in build_views(text):
+        if view.name == "sql":
+            continue
+        for m in explain_pii(view.text):
+            matches.append(replace(m, span=view.to_original(m.span)))
+    matches.sort(key=lambda m: (m.span[0], -m.span[1]))
+    kept: list[PiiMatch] = []
+    for m in matches:
+        if m.span[1] <= m.span[0]:
+            continue
+        if kept and m.span[0] < kept[-1].span[1]:
+            continue
+        kept.append(m)
+    return kept

@@ -1,0 +1,370 @@
+"""Views of a query as a reader sees it, each with an offset map back to the user's text.
+
+Detectors match ASCII patterns; people paste text that is not ASCII and often not even plain:
+fullwidth digits from a PDF, non-breaking spaces from a spreadsheet, zero-width characters from
+a web form, ``%27`` from a URL, ``\\u0027`` from JSON, ``&#39;`` from HTML. The LLM reads every
+one of them as plainly as the ASCII form, so the pre-check must too. This module builds:
+
+* the **canonical view**: NFKC, Unicode format characters removed, every Unicode dash and space
+  mapped to ASCII, decimal digits of any script mapped to ``0-9``;
+* **decoded views**: percent-decoding, JSON string escapes, HTML entities;
+* a **SQL view**: ``/* */`` comments removed, whitespace collapsed;
+* a **spelled view**: runs of digit words ("three two seven, four five ...") as digits;
+* a **separators view**: any mix of dots, slashes, tabs and dashes next to a digit as one
+  space, so ``4111.1111.1111.1111`` has the layout the card detector knows.
+
+Every :class:`View` keeps a piecewise map to its source, so :meth:`View.to_original` turns a
+span found in the view into the span of the user's own characters (redaction replaces exactly
+those). A view is built only when it could change the text: a memchr per escape marker
+(``%``, ``\\``, ``&``, ``/*``), one set pass for the digit shapes (which rides along in the
+SQL-injection scanner's own pass), and ASCII text never pays for the canonical view.
+Introduced in ``07_obfuscation_and_redaction.ipynb``.
+
+>>> view = canonical_view("SSN ５５５\u200b-12-3456")
+>>> view.text
+'SSN 555-12-3456'
+>>> view.to_original((4, 15))
+(4, 16)
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import html
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import re2
+
+__all__ = [
+    "VIEW_SHAPES",
+    "View",
+    "build_views",
+    "canonical_view",
+    "decode_view",
+    "decoded_views",
+    "separators_view",
+    "warm_up_views",
+]
+
+_SPACE_LIKE = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+                        "\u2009\u200a\u202f\u205f\u3000\u2028\u2029\u0085")  # fmt: skip
+_DASH_LIKE = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043")
+
+
+def _fold(ch: str) -> str:
+    """The ASCII (or NFKC) form of one non-ASCII character; '' for format characters."""
+    category = unicodedata.category(ch)
+    if category == "Cf":  # zero-width space/joiners, word joiner, BOM, bidi controls
+        return ""
+    if category == "Nd":
+        return str(unicodedata.decimal(ch))
+    if ch in _SPACE_LIKE or category == "Zs":
+        return " "
+    if ch in _DASH_LIKE or category == "Pd":
+        return "-"
+    folded = unicodedata.normalize("NFKC", ch)
+    if len(folded) == 1 and not folded.isascii() and folded != ch:
+        return _fold(folded)
+    return folded
+
+
+_VANISH = 0xFFFFFFFF  # marks a character the canonical view drops
+
+
+@functools.cache
+def _lut() -> np.ndarray:
+    """Code point -> folded code point (or ``_VANISH``), for every code point.
+
+    Built once (well under a second; the gateway's warm-up pays it), so folding a query is a
+    few vectorised array operations instead of a Python loop over its characters. Characters
+    whose NFKC form is several characters ("\ufb01" -> "fi", "\u00bd" -> "1/2") stay as
+    they are: the view stays one character per kept character, which keeps its offset map a
+    plain index array.
+    """
+    lut = np.arange(0x110000, dtype=np.uint32)
+    for cp in range(0x80, 0x30000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        folded = _fold(chr(cp))
+        if not folded:
+            lut[cp] = _VANISH
+        elif len(folded) == 1:
+            lut[cp] = ord(folded)
+    for cp in range(0xE0000, 0xE0080):  # language tags: invisible format characters
+        lut[cp] = _VANISH
+    return lut
+
+
+class View:
+    """One way of reading the query: ``text`` plus how its offsets map to its source.
+
+    The map is a list of pieces: piece ``k`` starts at ``starts[k]`` in ``text`` and came from
+    ``source[origins[k]:ends[k]]``. An exact piece maps character for character; any other
+    piece was replaced as a whole (a vanished format character, a decoded escape). The map is
+    built only when a span is asked for, so a view that finds nothing costs one pass.
+    """
+
+    __slots__ = ("_build", "_index", "_pieces", "name", "parent", "text")
+
+    def __init__(
+        self, name: str, text: str,
+        build: Callable[[], list[tuple[int, int, int, bool]]] | None = None,
+        parent: View | None = None, index: Callable[[], np.ndarray] | None = None,
+    ) -> None:  # fmt: skip
+        self.name, self.text, self.parent = name, text, parent
+        self._build = build
+        self._pieces: tuple[list[int], list[tuple[int, int, int, bool]]] | None = None
+        self._index: Callable[[], np.ndarray] | np.ndarray | None = index
+
+    def _to_source(self, pos: int, is_end: bool) -> int:
+        if self._index is not None:  # one kept source character per view character
+            if callable(self._index):
+                self._index = self._index()
+            index = self._index
+            if not len(index):
+                return 0
+            if is_end:
+                return int(index[min(pos, len(index)) - 1]) + 1 if pos else 0
+            return int(index[pos]) if pos < len(index) else int(index[-1]) + 1
+        if self._build is None:
+            return pos
+        if self._pieces is None:
+            pieces = self._build()
+            self._pieces = ([p[0] for p in pieces], pieces)
+        starts, pieces = self._pieces
+        k = bisect.bisect_right(starts, pos - 1 if is_end else pos) - 1
+        if k < 0:
+            return pos
+        start, origin, end, exact = pieces[k]
+        if exact:
+            return origin + (pos - start)
+        return end if is_end else origin
+
+    def to_original(self, span: tuple[int, int]) -> tuple[int, int]:
+        """Map a (start, end) span in this view to the span in the user's original text."""
+        start, end = span
+        view: View | None = self
+        while view is not None:
+            if end <= start:
+                start = end = view._to_source(start, False)
+            else:
+                start, end = view._to_source(start, False), view._to_source(end, True)
+            view = view.parent
+        return start, end
+
+    def __repr__(self) -> str:
+        return f"<View {self.name} {len(self.text)} chars>"
+
+
+def _pieces_of(
+    text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str]
+) -> list[tuple[int, int, int, bool]]:
+    """(view start, source start, source end, exact) for ``re.sub(pattern, replace, text)``."""
+    pieces: list[tuple[int, int, int, bool]] = []
+    pos = size = 0
+    for m in pattern.finditer(text):
+        a, b = m.span()
+        if a > pos:
+            pieces.append((size, pos, a, True))
+            size += a - pos
+        pieces.append((size, a, b, False))
+        size += len(replace(m))
+        pos = b
+    if pos < len(text):
+        pieces.append((size, pos, len(text), True))
+    return pieces
+
+
+def _rewrite(
+    name: str, text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str],
+    parent: View | None,
+) -> View:  # fmt: skip
+    """Replace every match of ``pattern`` with ``replace(match)``; the map comes on demand."""
+    return View(name, pattern.sub(replace, text), lambda: _pieces_of(text, pattern, replace),
+                parent)  # fmt: skip
+
+
+def canonical_view(text: str, parent: View | None = None) -> View:
+    """NFKC per character, format characters dropped, dashes, spaces and digits as ASCII."""
+    if text.isascii():
+        return View("canonical", text, parent=parent)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    folded = _lut()[codes]
+    kept = folded != _VANISH
+    if kept.all():  # nothing vanished: view offsets are the source offsets
+        return View("canonical", folded.tobytes().decode("utf-32-le", "surrogatepass"),
+                    parent=parent)  # fmt: skip
+    out = folded[kept].tobytes().decode("utf-32-le", "surrogatepass")
+    return View("canonical", out, parent=parent, index=lambda: np.flatnonzero(kept))
+
+
+# ---- decoders -------------------------------------------------------------------------------
+def _percent(m: re.Match[str]) -> str:
+    raw = bytes.fromhex(m.group().replace("%", ""))
+    return raw.decode("utf-8", "replace")
+
+
+_JSON_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "/": "/", '"': '"',
+                "\\": "\\", "'": "'"}  # fmt: skip
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    token = m.group()
+    if token[1] in "ux":
+        return chr(int(token[2:], 16))
+    return _JSON_SIMPLE[token[1]]
+
+
+def _entity(m: re.Match[str]) -> str:
+    try:
+        return html.unescape(m.group())
+    except (ValueError, OverflowError):
+        return m.group()
+
+
+_NUMBER_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                 "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip
+_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_SPELLED_RUN = re.compile(rf"(?i)\b{_WORD}(?:[\s,.;:/-]+{_WORD}\b){{6,}}")
+_SPELLED_TOKEN = re.compile(rf"(?i)\b{_WORD}\b|[\s,.;:/-]+")
+
+
+def _spelled_run(m: re.Match[str]) -> str:
+    out = []
+    for token in _SPELLED_TOKEN.findall(m.group()):
+        digit = _NUMBER_WORDS.get(token.lower())
+        if digit is not None:
+            out.append(digit)
+        elif any(c in token for c in ",.;:/-"):
+            out.append("-")  # "three two seven, four five" keeps its groups: 327-45
+    return "".join(out)
+
+
+_DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
+    "percent": (re.compile(r"(?:%[0-9A-Fa-f]{2})+"), _percent),
+    "json": (re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[nrtbf/\"\\']"), _json_escape),
+    "html": (re.compile(r"&#[0-9]{1,7};?|&#[xX][0-9A-Fa-f]{1,6};?|&[A-Za-z][A-Za-z0-9]{1,31};"),
+             _entity),
+    "sql": (re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
+            lambda m: "" if m.group().startswith("/*") else " "),
+    "spelled": (_SPELLED_RUN, _spelled_run),
+}  # fmt: skip
+
+# Which decoders could change the query, checked once and cheaply ("check once, skip"): the
+# four escapes need a character most prompts never contain (a memchr each, then a short
+# regex); separators and spelled digits share one set pass over the text.
+_MARKERS = {
+    "percent": ("%", re.compile(r"%[0-9A-Fa-f]{2}")),
+    "json": ("\\", re.compile(r"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[\"'])")),
+    "html": ("&", re.compile(r"&(?:#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]{1,31};)")),
+    "sql": ("/*", None),
+}
+#: Shapes that call for the separators and spelled views. Public so the SQL-injection scanner
+#: can add them to the set pass it makes anyway: then benign text pays no pass of its own.
+VIEW_SHAPES = {
+    "separators": r"[0-9][0-9](?:[./_\t\\]|[ ./_\t\\-]{2,})[0-9][0-9]"
+    r"|(?:^|[^0-9])[0-9]{3}(?: [0-9]{2}-|-[0-9]{2} )[0-9]{4}(?:[^0-9]|$)"
+    r"|[0-9]{4}(?: [0-9]{4}-|-[0-9]{4} )[0-9]{4}"
+    r"|[A-Za-z]{2}[0-9][0-9]-[0-9A-Za-z]{4}-",
+    "spelled": rf"(?i){_WORD}[ \t,.;:/-]+{_WORD}[ \t,.;:/-]+{_WORD}",
+}
+_SHAPE_NAMES = tuple(VIEW_SHAPES)
+_SHAPE_SET = re2.Set.SearchSet(re2.Options())
+for _regex in VIEW_SHAPES.values():
+    _SHAPE_SET.Add(_regex)
+_SHAPE_SET.Compile()
+
+
+def _triggered(text: str, shapes: Iterable[str] | None = None) -> list[str]:
+    names = [name for name, (marker, regex) in _MARKERS.items()
+             if marker in text and (regex is None or regex.search(text))]  # fmt: skip
+    if shapes is None:
+        hits = _SHAPE_SET.Match(text.encode("utf-8", "surrogatepass")) or []
+        shapes = [_SHAPE_NAMES[i] for i in sorted(hits)]
+    return names + [name for name in _SHAPE_NAMES if name in shapes]
+
+
+# Every separator character, and every run of two or more separators or spaces, reads as one
+# space: a byte translation and one substitution of the (few) runs of spaces, both in C, so a
+# megabyte of separators costs milliseconds. The offset map comes from the equivalent regex,
+# only when a span is asked for. (UTF-8 never puts an ASCII byte inside another character.)
+_SEPARATORS = re.compile(r"[ ./_\t\\-]{2,}|[./_\t\\-]")
+_AS_SPACES = bytes.maketrans(b"./_\t\\-", b"      ")
+_SPACE_RUN = re.compile(rb"  +")
+
+
+def separators_view(text: str, parent: View | None = None) -> View:
+    """Dots, slashes, underscores, tabs, backslashes and dashes as single spaces.
+
+    ``4111.1111/1111-1111``, ``123 . 45 . 6789`` and ``DE89-3704-0044-...`` then have the
+    layout each detector knows. Each separator run is its own piece of the offset map, so a
+    value's span starts and ends on its own characters. The view is only built when digit
+    groups with such separators are present (:data:`VIEW_SHAPES`), and only the PII
+    detectors read it.
+    """
+    data = _SPACE_RUN.sub(b" ", text.encode("utf-8", "surrogatepass").translate(_AS_SPACES))
+    return View("separators", data.decode("utf-8", "surrogatepass"),
+                lambda: _pieces_of(text, _SEPARATORS, lambda m: " "), parent)  # fmt: skip
+
+
+def decode_view(name: str, text: str, parent: View | None = None) -> View:
+    """The ``name`` view (percent, json, html, sql, spelled, separators) of ``text``."""
+    if name == "separators":
+        return separators_view(text, parent)
+    pattern, replace = _DECODERS[name]
+    return _rewrite(name, text, pattern, replace, parent)
+
+
+#: The decoders that run Python code per escape (percent, JSON, HTML, SQL comments, spelled
+#: digits) are applied to queries up to this size, which keeps a flood of escapes under the
+#: 50 ms budget; longer text gets the canonical and separators views only (both linear and
+#: vectorised or re2-driven). A documented limit: an escaped payload padded past 16 KiB is
+#: scanned raw.
+DECODE_LIMIT = 16 * 1024
+
+
+def warm_up_views() -> None:
+    """Build the folding table now, so the first non-ASCII query does not pay for it."""
+    _lut()
+    build_views("x\u00a0%27 one two three &amp; \\u0027 /**/")
+
+
+def build_views(text: str) -> list[View]:
+    """Every view of ``text`` that differs from it, canonical first; [] for plain ASCII.
+
+    A decoded view that itself contains non-ASCII characters (``%EF%BC%95`` is a fullwidth
+    five) is canonicalised too, with the maps chained back to the original.
+    """
+    if text.isascii():
+        return decoded_views(text)
+    base = canonical_view(text)
+    return [base, *decoded_views(base.text, base)]
+
+
+def decoded_views(
+    scan: str, base: View | None = None, shapes: Iterable[str] | None = None
+) -> list[View]:
+    """The decoded views of ``scan`` (the query, or its canonical view ``base``).
+
+    ``shapes`` names the :data:`VIEW_SHAPES` already known to be present (from a set pass
+    the caller made anyway); ``None`` makes one pass here.
+    """
+    views: list[View] = []
+    if shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
+            and "&" not in scan and "/*" not in scan:  # fmt: skip
+        return views  # the common case, decided with four memchr calls
+    names = _triggered(scan, shapes)
+    if len(scan) > DECODE_LIMIT:
+        names = [name for name in names if name == "separators"]
+    for name in names:
+        view = decode_view(name, scan, base)
+        if view.text == scan:
+            continue
+        if not view.text.isascii():
+            view = canonical_view(view.text, view)
+        views.append(view)
+    return views

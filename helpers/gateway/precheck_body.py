@@ -1,0 +1,52 @@
+"""The pre-check's reply and what the audit trail keeps of a decision's redaction.
+
+Part A of the contract fixes ``context_id``, ``approved``, ``policies``, ``expires_at`` and
+the optional ``block_reason``, ``rate_limit`` and ``requires_redaction``. Current AxonFlow
+agents (v11) add ``decision_id`` (the same value as ``context_id``) and ``verdict``
+(``allow`` | ``deny`` | ``needs_approval``); this gateway sends both on every reply. When
+``PII_ACTION=redact`` it also sends ``redacted_query``, a documented extension: the query with
+each PII value replaced by a typed placeholder (``[SSN_1]``), so the app does not have to find
+the values itself. Introduced in ``07_obfuscation_and_redaction.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .engine import Decision
+
+__all__ = ["REDACTION_KEY", "response_body", "stored_context"]
+
+#: The key under which a context record's stored request context notes a redaction.
+REDACTION_KEY = "_gateway_redaction"
+
+
+def response_body(context_id: str, expires_at: str, decision: Decision) -> dict[str, Any]:
+    """The JSON body of a pre-check reply (``block_reason`` and ``rate_limit`` added later)."""
+    body: dict[str, Any] = {
+        "context_id": context_id,
+        "decision_id": context_id,
+        "approved": decision.approved,
+        "verdict": decision.verdict,
+        "policies": decision.policies,
+        "expires_at": expires_at,
+        "requires_redaction": decision.requires_redaction,
+    }
+    if decision.redaction is not None:
+        body["redacted_query"] = decision.redaction.text
+    return body
+
+
+def stored_context(
+    context: Mapping[str, Any] | None, decision: Decision
+) -> Mapping[str, Any] | None:
+    """The request context to store, plus, when redaction was required, which types.
+
+    The trail records *that* redaction happened and the PII types, never the values or the
+    placeholder mapping (the gateway does not keep the mapping at all).
+    """
+    if decision.redaction is None:
+        return context
+    note = {"types": list(decision.redaction.types), "count": decision.redaction.count}
+    return {**(context or {}), REDACTION_KEY: note}
