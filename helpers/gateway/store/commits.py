@@ -67,6 +67,11 @@ class GroupCommit:
         """The last row in the chain (anchor its ``row_hash`` elsewhere to pin the chain)."""
         return self._head
 
+    @property
+    def verified_head(self) -> ChainHead:
+        """The last row a verification must find: the last one committed, or logged."""
+        return self._head if self._log is None else self._durable_head
+
     async def committed(self, *records: ContextRecord | AuditRecord | Appended) -> None:
         """Return once everything added so far (or just ``records``) is committed.
 

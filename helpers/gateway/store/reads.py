@@ -39,6 +39,7 @@ class Reads:
     _clock: Callable[[], datetime]
 
     _readable: Callable[[], None]
+    verified_head: ChainHead
 
     def get_context(self, context_id: str) -> ContextRecord | None:
         """One context by id: an index lookup, or a dict lookup for a context that is
@@ -163,5 +164,4 @@ class Reads:
         Reads the whole file: seconds for millions of rows.
         """
         self._readable()
-        head = self._head if self._log is None else self._durable_head
-        return _verify_chain(self._conn, _CHAIN_TABLES, head)
+        return _verify_chain(self._conn, _CHAIN_TABLES, self.verified_head)
