@@ -59,7 +59,9 @@ TAMPERING = [
 
 @pytest.mark.parametrize("sql", TAMPERING)
 @pytest.mark.parametrize("limit", [1, 2, 3, 5, 1000])
-def test_segments_report_exactly_what_one_pass_reports(tmp_path: Path, sql: str, limit: int) -> None:
+def test_segments_report_exactly_what_one_pass_reports(
+    tmp_path: Path, sql: str, limit: int
+) -> None:
     store = _trail(tmp_path / "t.db")
     head = store.verified_head
     store.close()
