@@ -347,10 +347,11 @@ def _print_summary(r: dict[str, Any]) -> None:
               f"non-2xx {run['non_2xx']}, socket errors {run['socket_errors']}")  # fmt: skip
     rd = r["readers"]
     for phase, what in (("during_verify", "verifications"), ("during_records", "pages")):
-        step = rd[phase]["reader_step_s"]
+        step, ph = rd[phase]["reader_step_s"], rd[phase]
         took = f", p50 {step['p50']:.3f} s each" if step else ""
-        print(f"{phase.replace('_', ' ')} of {rd['rows']:,} rows: "
-              f"{rd[phase]['reader_steps_done']} {what} done{took}")  # fmt: skip
+        print(f"{phase.replace('_', ' ')} ({rd['rows']:,}-row trail, {ph['seconds']} s): "
+              f"{ph['reader_steps_done']} {what} done{took}, {ph['reader_rows']:,} rows "
+              "read")  # fmt: skip
     if "memory" in thr:
         mem = thr["memory"]
         print(f"memory: {mem['rss_mb_before']} MB -> {mem['rss_mb_after']} MB RSS "

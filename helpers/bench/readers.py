@@ -45,19 +45,21 @@ def seed_trail(db: Path, rows: int) -> float:
     return time.perf_counter() - t0
 
 
-def _verify_forever(url: str, stop: threading.Event, done: list[float]) -> None:
+def _verify_forever(url: str, stop: threading.Event, done: list[float], rows: list[int]) -> None:
     with httpx.Client(base_url=url, timeout=60.0) as client:
         while not stop.is_set():
             t0 = time.perf_counter()
             data = client.get("/api/audit/verify", params={"wait": "0.5"}).json()
             while data.get("done") is False and not stop.is_set():
+                rows.append(data["checked"])
                 data = client.get("/api/audit/verify",
                                   params={"job": data["job"], "wait": "0.5"}).json()  # fmt: skip
+            rows.append(data.get("checked", 0))
             if data.get("done") and data.get("ok"):
                 done.append(time.perf_counter() - t0)
 
 
-def _page_forever(url: str, stop: threading.Event, done: list[float]) -> None:
+def _page_forever(url: str, stop: threading.Event, done: list[float], rows: list[int]) -> None:
     with httpx.Client(base_url=url, timeout=60.0) as client:
         offset = 0
         while not stop.is_set():
@@ -65,6 +67,7 @@ def _page_forever(url: str, stop: threading.Event, done: list[float]) -> None:
             r = client.get("/api/audit/records", params={"limit": PAGE, "offset": offset})
             count = r.json().get("count", 0)
             done.append(time.perf_counter() - t0)
+            rows.append(count)
             offset = offset + PAGE if count == PAGE else 0
 
 
@@ -84,24 +87,31 @@ def _pre_checks(url: str, n: int, warmup: int, user: str) -> tuple[list[float], 
     return samples, errors
 
 
-Reader = Callable[[str, threading.Event, list[float]], None]
+Reader = Callable[[str, threading.Event, list[float], list[int]], None]
 
 
 def _phase(url: str, n: int, warmup: int, user: str, reader: Reader | None) -> dict[str, Any]:
-    stop, done = threading.Event(), []
+    stop, done, rows = threading.Event(), [], []
     thread = None
     if reader is not None:
-        thread = threading.Thread(target=reader, args=(url, stop, done), daemon=True)
+        thread = threading.Thread(target=reader, args=(url, stop, done, rows), daemon=True)
         thread.start()
         time.sleep(0.5)  # the reader is under way before the first timed pre-check
+    t0 = time.perf_counter()
     samples, errors = _pre_checks(url, n, warmup, user)
+    seconds = time.perf_counter() - t0
     stop.set()
     if thread is not None:
         thread.join(timeout=120)
-    out: dict[str, Any] = {"pre_check": summarize(samples).as_dict(), "errors": errors}
+    out: dict[str, Any] = {"pre_check": summarize(samples).as_dict(), "errors": errors,
+                           "seconds": round(seconds, 2)}  # fmt: skip
     if reader is not None:
+        # Whole verifications (or pages) finished, how long each took, and rows read: the
+        # rows checked so far by the verification running when the phase ended, or the
+        # rows of every page.
         out["reader_steps_done"] = len(done)
         out["reader_step_s"] = summarize(done).as_dict() if done else None
+        out["reader_rows"] = (rows[-1] if rows else 0) if reader is _verify_forever else sum(rows)
     return out
 
 
