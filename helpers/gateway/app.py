@@ -269,7 +269,6 @@ def create_app(
             db_path, secret=secret, fsync=settings.fsync, clock=clock, exclusive=True
         )
         gw.engine.warm_up()  # before serving, so no request pays for building the matchers
-        gw.reads.start()
         try:
             yield
         finally:

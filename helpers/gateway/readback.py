@@ -167,10 +167,6 @@ class ReadBack:
             self._reader = Reader(store)
         return self._reader
 
-    def start(self) -> None:
-        """Start the reader process in the background, so the first read does not wait."""
-        self.reader.start()
-
     def close(self) -> None:
         for job in self.jobs.values():
             if job.task is not None and not job.task.done():

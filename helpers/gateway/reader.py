@@ -6,10 +6,11 @@ seconds. Here they run in a separate process that opens the database **read-only
 the gateway's applier thread keeps writing meanwhile), at a lower CPU priority
 (:data:`READER_NICE`), so on a busy machine the gateway's requests come first.
 
-* :class:`Reader` keeps one worker process (started with the gateway, in the background,
-  since starting Python and importing the package takes a second or more on a busy
-  machine) and runs named operations in it: ``records`` (one page of the joined trail)
-  and ``verify`` (one segment of the chain, :func:`~.store.verify.verify_segment`).
+* :class:`Reader` keeps one worker process (started by the first read, which waits for it:
+  starting Python and importing the package takes a second or more on a busy machine, a
+  cost a gateway nobody reads from never pays) and runs named operations in it:
+  ``records`` (one page of the joined trail) and ``verify`` (one segment of the chain,
+  :func:`~.store.verify.verify_segment`).
 * :func:`export_lines` streams the whole joined trail as JSON Lines from a process of its
   own (``python -m helpers.gateway.reader <db> <filters>``), one query and one snapshot.
 
