@@ -12,6 +12,7 @@ import pytest
 
 from helpers.errors import ConfigError
 from helpers.gateway.store import APPLY_AFTER_S, AuditStore, acklog
+from helpers.gateway.store.acklog import close_and_unlock
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -31,6 +32,15 @@ def _stored_ids(db: Path) -> tuple[set[str], set[str]]:
         audits = {r[0] for r in conn.execute("SELECT audit_id FROM audits")}
     conn.close()
     return contexts, audits
+
+
+def _die(store: AuditStore) -> None:
+    """What ``kill -9`` leaves: rows not yet handed to the applier never reach SQLite, the log
+    stays, and the process's lock on the file is gone."""
+    store._unapplied.clear()
+    store._applier.close(drain=False)  # type: ignore[union-attr]
+    store._log.close(remove=False)  # type: ignore[union-attr]
+    close_and_unlock(store._conn, store._lock_fd)
 
 
 async def _acknowledge(store: AuditStore, n: int) -> list[str]:
@@ -74,9 +84,7 @@ def test_rows_only_in_the_log_are_replayed_on_open(db: Path) -> None:
     kept = _log_of(db).read_bytes()
     later = asyncio.run(_acknowledge(store, 3))
     crashed = _log_of(db).read_bytes()
-    store._unapplied.clear()  # as if the process died before SQLite got the last three
-    store._log.close(remove=False)  # type: ignore[union-attr]
-    store._conn.close()
+    _die(store)  # as if the process died before SQLite got the last three
     assert crashed.startswith(kept)
     with AuditStore.open(db, secret=SECRET) as reopened:
         assert {c.context_id for c in reopened.list_contexts()} == set(first + later)
@@ -100,9 +108,7 @@ def _crashed_with_log(db: Path, n: int = 3) -> Path:
     """A store whose last ``n`` acknowledged rows are only in its log."""
     store = AuditStore.open(db, secret=SECRET, exclusive=True)
     asyncio.run(_acknowledge(store, n))
-    store._unapplied.clear()
-    store._log.close(remove=False)  # type: ignore[union-attr]
-    store._conn.close()
+    _die(store)
     return _log_of(db)
 
 

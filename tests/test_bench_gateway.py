@@ -45,6 +45,14 @@ def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
         assert s["n"] == 40
         assert 0 < s["p50"] <= s["p90"] <= s["p99"] <= s["p999"] <= s["max"]
     assert report["http"]["errors"] == 0
+    readers = report["readers"]
+    assert readers["rows"] == 20_000
+    for phase in ("idle", "during_verify", "during_records"):
+        assert readers[phase]["pre_check"]["n"] == 40 and readers[phase]["errors"] == 0
+    assert readers["during_records"]["reader_rows"] % 1000 == 0  # whole pages of 1,000
+    assert {"pre_check_p99_during_verify_ms", "pre_check_p50_shift_during_records_ms"} <= set(
+        report["targets"]
+    )
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) >= 2:
         assert report["pinning"] == {"gateway_cpu": cpus[-1], "client_cpus": cpus[:-1]}

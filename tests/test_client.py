@@ -501,7 +501,7 @@ def test_audit_returns_an_audit_id_and_is_listed(gateway: str, kind: str) -> Non
             ctx.context_id, "openai", "gpt-4o-mini", usage,
             latency_ms=41.7, response_summary="ok", metadata={"kind": kind},
         )  # fmt: skip
-        return ctx, audit, await gw.list_records(limit=100_000)
+        return ctx, audit, await gw.list_records(limit=10_000)
 
     ctx, audit, records = run(kind, gateway, scenario)
     assert audit.success is True and _is_uuid4(audit.audit_id)

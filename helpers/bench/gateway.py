@@ -28,6 +28,7 @@ from helpers.server import start_gateway
 from helpers.settings import Settings
 
 from .adversarial import adversarial_section
+from .readers import reader_section
 
 __all__ = ["run_gateway_bench"]
 
@@ -266,7 +267,7 @@ def run_gateway_bench(
     """Run every section, write the JSON report to ``out``; ``pin`` keeps the gateway and
     the clients (this process, wrk) on separate CPUs (see :func:`pinned`)."""
     report: dict[str, Any] = {"benchmark": "gateway", "quick": quick, "machine": machine_info()}
-    print("1/4 in-process decisions over the corpus ...", flush=True)
+    print("1/5 in-process decisions over the corpus ...", flush=True)
     report["decision"] = _decision_section(quick)
     n_default, warmup = (1000, 200) if quick else (5000, 500)
     n = n or n_default
@@ -275,17 +276,23 @@ def run_gateway_bench(
         db = Path(tmp) / "bench.db"
         with start_gateway(db_path=db) as gw, pinned(gw.pid if pin else None) as pinning:
             report["pinning"] = pinning
-            print(f"2/4 client-observed HTTP against {gw.url} (n={n}) ...", flush=True)
+            print(f"2/5 client-observed HTTP against {gw.url} (n={n}) ...", flush=True)
             report["http"] = _http_section(gw.url, n, warmup)
             if use_wrk:
-                print("3/4 throughput with wrk at 1, 8, 32 connections ...", flush=True)
+                print("3/5 throughput with wrk at 1, 8, 32 connections ...", flush=True)
                 report["throughput"] = _throughput_section(gw.url, gw.pid, quick)
         report["disk_bytes_per_audit"] = _disk_per_audit(db)
         db_fsync = Path(tmp) / "bench-fsync.db"
         with start_gateway(db_path=db_fsync, extra_args=["--fsync"]) as gw, \
                 pinned(gw.pid if pin else None):  # fmt: skip
-            print("4/4 the same HTTP loop with --fsync (power-loss durable) ...", flush=True)
+            print("4/5 the same HTTP loop with --fsync (power-loss durable) ...", flush=True)
             report["http_fsync"] = _http_section(gw.url, n // 4, warmup // 4)
+        rows = 20_000 if quick else 200_000
+        print(f"5/5 pre-checks beside a reader of a {rows:,}-row trail (verify, paging) ...",
+              flush=True)  # fmt: skip
+        report["readers"] = reader_section(
+            Path(tmp), rows, n, warmup, LOAD_USER, lambda pid: pinned(pid if pin else None)
+        )
     d, h = report["decision"], report["http"]
     t: dict[str, Any] = {}
     _check(t, "decision_p50_us", d["decision_us_corpus"]["p50"], 25, "us")
@@ -300,6 +307,11 @@ def run_gateway_bench(
     _check(t, "pre_check_p50_above_floor_ms", h["pre_check_p50_above_floor_ms"], 0.15, "ms")
     _check(t, "audit_p50_above_floor_ms", h["audit_p50_above_floor_ms"], 0.3, "ms")
     _check(t, "pre_check_p99_plus_audit_p99_ms", h["pre_check_p99_plus_audit_p99_ms"], 3.0, "ms")
+    rd = report["readers"]
+    for phase in ("verify", "records"):
+        _check(t, f"pre_check_p99_during_{phase}_ms",
+               rd[f"during_{phase}"]["pre_check"]["p99"], 5.0, "ms")  # fmt: skip
+        _check(t, f"pre_check_p50_shift_during_{phase}_ms", rd[f"{phase}_p50_shift_ms"], 0.1, "ms")
     thr = report.get("throughput", {})
     if "pre_check" in thr:
         c32 = thr["pre_check"][-1]
@@ -332,7 +344,11 @@ def _print_summary(r: dict[str, Any]) -> None:
             ("GET /health floor (ms)", r["http"]["health"]),
             ("POST pre-check (ms)", r["http"]["pre_check"]),
             ("POST audit, committed (ms)", r["http"]["audit"]),
-            ("POST audit, --fsync (ms)", r["http_fsync"]["audit"])]  # fmt: skip
+            ("POST audit, --fsync (ms)", r["http_fsync"]["audit"]),
+            ("pre-check, no reader (ms)", r["readers"]["idle"]["pre_check"]),
+            ("pre-check during verify (ms)", r["readers"]["during_verify"]["pre_check"]),
+            ("pre-check during paging (ms)",
+             r["readers"]["during_records"]["pre_check"])]  # fmt: skip
     for name, s in rows:
         print(f"{name:<34}{s['n']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}"
               f"{s['p999']:>9.3f}{s['max']:>9.3f}")  # fmt: skip
@@ -340,6 +356,13 @@ def _print_summary(r: dict[str, Any]) -> None:
     for run in thr.get("pre_check", []):
         print(f"wrk pre-check c={run['connections']:<3} {run['requests_per_s']:>9.0f} req/s, "
               f"non-2xx {run['non_2xx']}, socket errors {run['socket_errors']}")  # fmt: skip
+    rd = r["readers"]
+    for phase, what in (("during_verify", "verifications"), ("during_records", "pages")):
+        step, ph = rd[phase]["reader_step_s"], rd[phase]
+        took = f", p50 {step['p50']:.3f} s each" if step else ""
+        print(f"{phase.replace('_', ' ')} ({rd['rows']:,}-row trail, {ph['seconds']} s): "
+              f"{ph['reader_steps_done']} {what} done{took}, {ph['reader_rows']:,} rows "
+              "read")  # fmt: skip
     if "memory" in thr:
         mem = thr["memory"]
         print(f"memory: {mem['rss_mb_before']} MB -> {mem['rss_mb_after']} MB RSS "

@@ -29,6 +29,7 @@ from helpers.settings import Settings
 
 from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
+from .verify import verify_chain, verify_chain_sync
 
 __all__ = [
     "DEFAULT_URL",
@@ -280,7 +281,7 @@ class GatewayClient(_Base):
 
         An extension of the embedded gateway (a real AxonFlow agent has no such endpoint).
         """
-        return (await self._call("/api/audit/verify"))[1]
+        return await verify_chain(self._call)
 
     async def list_records(self, **filters: object) -> list[dict[str, Any]]:
         """``GET /api/audit/records``: pre-checks joined with their audits, newest first.
@@ -385,7 +386,7 @@ class SyncGatewayClient(_Base):
 
     def verify_audit_chain(self) -> dict[str, Any]:
         """Blocking :meth:`GatewayClient.verify_audit_chain` (embedded-gateway extension)."""
-        return self._call("/api/audit/verify")[1]
+        return verify_chain_sync(self._call)
 
     def list_records(self, **filters: object) -> list[dict[str, Any]]:
         """Blocking :meth:`GatewayClient.list_records` (embedded-gateway extension)."""

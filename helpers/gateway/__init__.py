@@ -1,7 +1,8 @@
 """The embedded governance gateway: AxonFlow's gateway-mode HTTP API on loopback, all of it.
 
 * HTTP layer: :mod:`.app` (routes, handlers, lifespan), :mod:`.validation` (request bodies),
-  ``__main__`` (``python -m helpers.gateway --port 8080``).
+  ``__main__`` (``python -m helpers.gateway --port 8080``); the read endpoints in
+  :mod:`.readback`, which read in the reader process of :mod:`.reader`.
 * :mod:`.engine`: runs the policies and builds the decision, callable in process.
 * :mod:`.policies`: one module per policy family (SQL injection, PII, RBAC, rate limits,
   custom rules). They never import the store or the HTTP layer.

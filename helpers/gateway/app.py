@@ -1,8 +1,9 @@
 """The gateway's ASGI app: routes, handlers, and the lifespan that owns the audit store.
 
 Part A of ``GATEWAY-CONTRACT`` on the wire (pre-check, audit, health, error shapes), plus
-this project's extensions: ``/prometheus``, ``/api/audit/verify``, ``/api/audit/records`` and
-``/api/policies/reload``. Handlers never let an exception escape: client mistakes become the
+this project's extensions: ``/prometheus``, ``/api/policies/reload`` and the read endpoints
+(``/api/audit/records``, ``/api/audit/verify``, ``/api/audit/export``, in :mod:`.readback`,
+which read in another process). Handlers never let an exception escape: client mistakes become the
 contract's 4xx JSON, a storage failure becomes a 503 that acknowledges nothing.
 
 Starlette does the routing (404/405) and the lifespan. The endpoints themselves are plain
@@ -24,7 +25,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
@@ -41,6 +41,7 @@ from .openai_compat import ChatCompletions
 from .precheck_body import response_body, stored_context
 from .pricing import PricingTable
 from .proxy import ProxyMode
+from .readback import ReadBack, StreamEndpoint
 from .store import AuditStore
 from .store.chain import is_expired, timestamp
 from .validation import AuditRequest, Call, Reject, parse_audit, parse_pre_check
@@ -108,6 +109,7 @@ class Gateway:
         self.pricing = PricingTable.load(settings.pricing_file)
         self.metrics = GatewayMetrics()
         self.store: AuditStore | None = None
+        self.reads = ReadBack(self)  # its reader process starts on the first read
 
     # -- authentication (opt-in; community mode accepts everyone) -------------------------
     def authenticate(self, call: Call) -> None:
@@ -212,25 +214,6 @@ class Gateway:
     async def prometheus(self, call: Call) -> tuple[int, str]:
         return 200, self.metrics.render()
 
-    async def verify(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.authenticate(call)
-        report = self.store.verify_chain()
-        broken = report.first_broken
-        return 200, {
-            "success": True,
-            "ok": report.ok,
-            "checked": report.checked,
-            "first_broken": None
-            if broken is None
-            else {"table": broken[0], "id": broken[1], "seq": broken[2]},
-            "problem": report.problem,
-        }
-
-    async def records(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.authenticate(call)
-        rows = self.store.list_records(**_record_filters(call, self.store))
-        return 200, {"success": True, "count": len(rows), "records": rows}
-
     async def reload(self, call: Call) -> tuple[int, dict[str, Any]]:
         self.authenticate(call)
         watcher = self.engine.policies
@@ -240,48 +223,6 @@ class Gateway:
                 400, f"Policies not reloaded; the previous rules stay active: {watcher.last_error}"
             )
         return 200, {"success": True, "rules": len(watcher.current)}
-
-
-_FILTERS = ("since", "until", "client_id", "user_hash", "user_token", "provider", "model",
-            "approved", "limit", "offset")  # fmt: skip
-
-
-def _record_filters(call: Call, store: AuditStore) -> dict[str, Any]:
-    """Query parameters of ``/api/audit/records``, validated with messages naming the value."""
-    q = dict(parse_qsl(call.scope.get("query_string", b"").decode("latin-1")))
-    unknown = sorted(set(q) - set(_FILTERS))
-    if unknown:
-        raise Reject(
-            400, f"Unknown filter(s): {', '.join(unknown)}; allowed: {', '.join(sorted(_FILTERS))}"
-        )
-    out: dict[str, Any] = {}
-    for key in ("client_id", "user_hash", "provider", "model"):
-        if q.get(key):
-            out[key] = q[key]
-    if q.get("user_token"):
-        out["user_hash"] = store.hash(q["user_token"])
-    for key in ("since", "until"):
-        if q.get(key):
-            try:
-                moment = datetime.fromisoformat(q[key].replace("Z", "+00:00"))
-            except ValueError:
-                raise Reject(400, f"{key}={q[key]!r} is not an RFC 3339 timestamp") from None
-            if moment.tzinfo is None:
-                raise Reject(400, f"{key}={q[key]!r} needs a time zone, e.g. a trailing Z")
-            out[key] = moment
-    if q.get("approved"):
-        flag = q["approved"].lower()
-        if flag not in ("true", "false"):
-            raise Reject(400, f"approved={q['approved']!r} must be true or false")
-        out["approved"] = flag == "true"
-    for key, top in (("limit", 100_000), ("offset", None)):
-        raw = q.get(key)
-        if raw is None:
-            continue
-        if not raw.isdigit() or (top is not None and int(raw) > top):
-            raise Reject(400, f"{key}={raw!r} must be an integer from 0 to {top or 'any'}")
-        out[key] = int(raw)
-    return out
 
 
 class GatewayApp:
@@ -321,7 +262,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         secret = settings.hmac_secret.get().encode() if settings.hmac_secret else None
-        # Exclusive: the gateway is the only writer; readers use /api/audit/records.
+        # Exclusive: the gateway is the only writer; its reader process opens the file read-only.
         gw.store = AuditStore.open(
             db_path, secret=secret, fsync=settings.fsync, clock=clock, exclusive=True
         )
@@ -330,16 +271,20 @@ def create_app(
         try:
             yield
         finally:
-            await proxy.aclose()
-            gw.store.close()
+            try:
+                await proxy.aclose()
+                gw.reads.close()
+            finally:
+                gw.store.close()
 
     routes = [
         Route("/api/policy/pre-check", Endpoint(gw.pre_check), methods=["POST"]),
         Route("/api/audit/llm-call", Endpoint(gw.audit), methods=["POST"]),
         Route("/health", Endpoint(gw.health), methods=["GET"]),
         Route("/prometheus", Endpoint(gw.prometheus), methods=["GET"]),
-        Route("/api/audit/verify", Endpoint(gw.verify), methods=["GET"]),
-        Route("/api/audit/records", Endpoint(gw.records), methods=["GET"]),
+        Route("/api/audit/verify", Endpoint(gw.reads.verify), methods=["GET"]),
+        Route("/api/audit/records", Endpoint(gw.reads.records), methods=["GET"]),
+        Route("/api/audit/export", StreamEndpoint(gw.reads.export), methods=["GET"]),
         Route("/api/policies/reload", Endpoint(gw.reload), methods=["POST"]),
         Route("/api/request", Endpoint(proxy.request), methods=["POST"]),
         Route("/v1/chat/completions", ChatCompletions(proxy), methods=["POST"]),

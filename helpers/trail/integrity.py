@@ -1,7 +1,8 @@
 """Integrity checks on a *copy* of a gateway database: snapshot, tamper, verify.
 
-The embedded gateway holds its database exclusively while it runs, so the integrity demo
-works on a copy taken after it stops: :func:`snapshot_db` copies it with SQLite's backup
+The embedded gateway is its database's only writer while it runs, and rows it acknowledged
+may still be only in its acknowledgement log, so the integrity demo works on a copy taken
+after it stops: :func:`snapshot_db` copies it with SQLite's backup
 API, :func:`tamper_copy` edits or deletes one record the way an intruder with file access
 would, and :func:`verify_db` walks the hash chain and names the first broken record.
 Re-exported by :mod:`helpers.trail`. Introduced in ``09_trail_integrity.ipynb``.
@@ -24,7 +25,7 @@ __all__ = ["TamperedCopy", "snapshot_db", "tamper_copy", "verify_db"]
 def snapshot_db(db_path: str | Path, dest: str | Path) -> Path:
     """A consistent, self-contained copy of a gateway database file.
 
-    The embedded gateway holds its database exclusively while it runs (readers use the HTTP
+    The embedded gateway is the file's only writer while it runs (readers use the HTTP
     read-back), so stop it first. Uses SQLite's backup API (committed pages still in the
     write-ahead log included, which a plain file copy would miss) and copies the
     ``<db>.key`` file beside it, if any, so a gateway can open the copy with the same key.
@@ -40,8 +41,8 @@ def snapshot_db(db_path: str | Path, dest: str | Path) -> Path:
             src.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError as exc:
             raise RuntimeError(
-                f"cannot copy {src_path}: {exc}. A running gateway holds its database "
-                "exclusively; stop it (service.stop()) and copy again."
+                f"cannot copy {src_path}: {exc}. A running gateway is its database's only "
+                "writer; stop it (service.stop()) and copy again."
             ) from None
         if Path(f"{src_path}.acklog").exists():
             # The gateway was killed with acknowledged rows still only in its log: opening

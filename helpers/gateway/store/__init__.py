@@ -4,7 +4,9 @@
 * :mod:`.commits`: group commit and the acknowledgement log's timing.
 * :mod:`.reads` and :mod:`.query`: lookups, listings and the joined trail.
 * :mod:`.chain`: rows, canonical JSON, keyed hashing and chain verification.
-* :mod:`.acklog`: the append-only acknowledgement log and its replay.
+* :mod:`.acklog`: the append-only acknowledgement log, its replay, and the one-writer lock.
+* :mod:`.applier`: the thread that copies logged rows into SQLite, off the event loop.
+* :mod:`.verify`: verifying the chain a segment at a time, so a long walk reports progress.
 * :mod:`.schema`: tables, pragmas, the HMAC key file, record ids, value checks.
 
 May import: :mod:`helpers.errors` and :mod:`helpers.settings` only; never the policies or

@@ -13,13 +13,21 @@ Each line is ``<prev_hash> <row_hash> <payload>``, where ``payload`` is the row'
 JSON (:func:`.chain.row_payload`), so the file holds keyed hashes, never raw queries
 or user tokens, and every line can be checked on its own. A last line without its newline
 is a write cut short by a crash; it was never acknowledged and is ignored.
+
+:func:`hold_lock` keeps writers apart: the gateway holds ``<db>.lock`` exclusively while it
+runs; any other store opened on the same file (and :func:`.schema.replay_log`) holds it
+shared. So nothing else writes or replays the log under a running gateway, and a gateway
+does not start on a file a script has open. Read-only readers (the gateway's reader
+process) take no lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +36,7 @@ from helpers.errors import ConfigError
 
 from .chain import hash_payload
 
-__all__ = ["AckLog", "LogEntry", "format_entry", "read_entries"]
+__all__ = ["AckLog", "LogEntry", "close_and_unlock", "format_entry", "hold_lock", "read_entries"]
 
 #: Empty the log (once every row in it is in SQLite) when it grows past this many bytes.
 RESET_AT_BYTES = 1 << 20
@@ -118,3 +126,37 @@ class AckLog:
         os.close(self._fd)
         if remove:
             self.path.unlink(missing_ok=True)
+
+
+def hold_lock(path: str, exclusive: bool) -> int:
+    """Open and lock ``<path>.lock``; returns the descriptor (closing it releases the lock).
+
+    Raises :class:`ConfigError` when the lock is taken: by a running gateway, or (for a
+    gateway) by another process that has the store open.
+    """
+    lock_path = f"{path}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        if exclusive:
+            raise ConfigError(
+                f"{path} is open in another process (it holds {lock_path}); a gateway must "
+                "be the only writer: close the other store or use another database file"
+            ) from None
+        raise ConfigError(
+            f"{path} belongs to a running gateway (it holds {lock_path}); read the trail "
+            "through GET /api/audit/records, or stop the gateway first"
+        ) from None
+    return fd
+
+
+def close_and_unlock(conn: sqlite3.Connection | None, lock_fd: int | None) -> None:
+    """Close the connection, then release the lock :func:`hold_lock` took (in that order)."""
+    try:
+        if conn is not None:
+            conn.close()
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)

@@ -7,14 +7,15 @@
   :mod:`.commits`). ``fsync=False`` survives ``kill -9`` of the process; ``fsync=True``
   also survives power loss. A shared store (the default) inserts at once and commits to
   SQLite. An ``exclusive`` store (the gateway's) appends the rows to its acknowledgement log
-  (:mod:`.acklog`) and puts them in SQLite right after; opening a store replays any rows a
-  crash left in the log only.
+  (:mod:`.acklog`) and a thread of its own puts them in SQLite right after
+  (:mod:`.applier`); opening a store replays any rows a crash left in the log only.
 * Reads (:mod:`.reads`) see everything acknowledged; the SQL is in :mod:`.query`.
 
 This module opens the store and appends rows. One process writes a database at a time is
-the expected use; a second writer is safe (each transaction re-reads the chain head under
-the write lock) but waits for the lock. All methods are meant to be called from one thread,
-the event loop's in the gateway. Introduced in ``08_audit_trail.ipynb``.
+the expected use; a second shared writer is safe (each transaction re-reads the chain head
+under the write lock) but waits for the lock, and no store opens a file a running gateway
+holds (``<db>.lock``). All methods are meant to be called from one thread, the event loop's
+in the gateway. Introduced in ``08_audit_trail.ipynb``.
 
 >>> with AuditStore.open(":memory:") as store:
 ...     ctx = store.add_context("community", "user-123", "hello", approved=True)
@@ -37,7 +38,8 @@ from typing import Any, NamedTuple
 from helpers.errors import ConfigError
 from helpers.settings import Secret
 
-from .acklog import AckLog, format_entry
+from .acklog import AckLog, close_and_unlock, format_entry, hold_lock
+from .applier import Applier
 from .chain import (
     AuditRecord,
     ChainHead,
@@ -91,8 +93,7 @@ def _utc_now() -> datetime:
 class Appended(NamedTuple):
     """A row just added: enough to acknowledge it (``await store.committed(appended)``).
 
-    A handle on the hot path rather than a result: the records :meth:`AuditStore.add_context`
-    and :meth:`AuditStore.add_audit` return are the frozen dataclasses.
+    A handle on the hot path; :meth:`AuditStore.add_context` returns the frozen dataclass.
     """
 
     seq: int
@@ -114,14 +115,8 @@ class AuditStore(GroupCommit, Reads):
     <ChainReport ok checked=2>
     """
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        path: str,
-        secret: bytes,
-        fsync: bool,
-        clock: Callable[[], datetime],
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, secret: bytes, fsync: bool,
+                 clock: Callable[[], datetime]) -> None:  # fmt: skip
         self._conn = conn
         self.path = path
         self._secret = secret
@@ -136,6 +131,8 @@ class AuditStore(GroupCommit, Reads):
         # With an acknowledgement log: rows added but not yet logged (lines and rows), and
         # rows logged (so acknowledged) but not yet in SQLite.
         self._log: AckLog | None = None
+        self._applier: Applier | None = None
+        self._lock_fd: int | None = None
         self._lines: list[str] = []
         self._unlogged: list[tuple[str, tuple[Any, ...]]] = []
         self._unapplied: list[tuple[str, tuple[Any, ...]]] = []
@@ -164,18 +161,24 @@ class AuditStore(GroupCommit, Reads):
         """Open (or create) the store at ``path``; ``":memory:"`` for a throwaway one.
 
         Without ``secret``, the HMAC key is read from ``<path>.key`` or created there.
-        ``exclusive=True`` (the gateway's choice) holds SQLite's lock for the connection's
-        lifetime: no file locking per transaction and no re-reading of the chain head,
-        because no other process can write. Readers go through the gateway's HTTP API.
+        ``exclusive=True`` (the gateway's choice) makes this store the file's only writer
+        (``<db>.lock``, see :mod:`.applier`): no re-reading of the chain head, rows
+        acknowledged through the log and copied into SQLite by a thread of its own. Other
+        processes read the file read-only, or through the gateway's HTTP API.
         """
         path = str(path)
+        lock_fd = None
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn: sqlite3.Connection | None = None
+            lock_fd = hold_lock(path, exclusive)
         try:
-            conn = connect(path, fsync, exclusive)
+            conn = connect(path, fsync)
+        except BaseException:
+            close_and_unlock(None, lock_fd)
+            raise
+        try:
             store = cls(conn, path, b"", fsync, clock or _utc_now)
-            store.exclusive = exclusive
+            store.exclusive, store._lock_fd = exclusive, lock_fd
             log_path = Path(path + ".acklog")
             if path != ":memory:" and log_path.exists():
                 store._replay(log_path)
@@ -183,11 +186,14 @@ class AuditStore(GroupCommit, Reads):
             store._keyed_hash = keyed_hasher(store._secret)
             if exclusive and path != ":memory:":
                 store._log = AckLog(log_path, fsync)
-        except BaseException as exc:
-            if conn is not None:
-                conn.close()
-            if isinstance(exc, sqlite3.DatabaseError):
-                raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
+                writer = connect(path, fsync, check_same_thread=False)
+                store._applier = Applier(writer, store._head.seq, store._applied_contexts)
+                conn.execute("PRAGMA query_only=ON")  # this connection only reads from now on
+        except sqlite3.DatabaseError as exc:
+            close_and_unlock(conn, lock_fd)
+            raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
+        except BaseException:
+            close_and_unlock(conn, lock_fd)
             raise
         return store
 
@@ -201,10 +207,13 @@ class AuditStore(GroupCommit, Reads):
         """Commit what was added, wake any waiters, and close the connection."""
         try:
             error = self._flush_now()  # with a log, this also applies what it holds
+            if self._applier is not None:
+                self._applier.close()
             if self._log is not None:
                 self._log.close(remove=error is None)
         finally:
-            self._conn.close()
+            close_and_unlock(self._conn, self._lock_fd)
+            self._lock_fd = None
         if error is not None:
             raise error
 

@@ -2,23 +2,22 @@
 
 A row is acknowledged once it is durable: committed to SQLite (a shared store), or written
 to the acknowledgement log (an exclusive store, the gateway's), from which SQLite gets it
-:data:`APPLY_AFTER_S` later in one transaction, off the request path. Calls made in one
-event-loop turn share one write. This mixin holds that machinery; the store's ``__init__``
-sets the state it works on.
+:data:`APPLY_AFTER_S` later in one transaction, on the :class:`~.applier.Applier`'s own
+thread and connection, off the event loop. Calls made in one event-loop turn share one
+write. This mixin holds that machinery; the store's ``__init__`` sets the state it works on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .acklog import RESET_AT_BYTES, AckLog
+from .applier import Applier
 from .chain import AuditRecord, ChainHead, ContextRecord
-from .schema import _INSERT
 
 if TYPE_CHECKING:
     from .audit_store import Appended
@@ -29,6 +28,8 @@ __all__ = ["APPLY_AFTER_S", "APPLY_AT_ROWS", "GroupCommit"]
 #: acknowledged, in one transaction, or at once when this many are waiting.
 APPLY_AFTER_S = 0.02
 APPLY_AT_ROWS = 1000
+#: How long a read or a close waits for logged rows to reach SQLite before giving up.
+APPLY_WAIT_S = 30.0
 log = logging.getLogger("helpers.gateway.store")
 
 
@@ -39,6 +40,7 @@ class GroupCommit:
     fsync: bool
     _conn: sqlite3.Connection
     _log: AckLog | None
+    _applier: Applier | None
     _head: ChainHead
     _durable_head: ChainHead
     _lines: list[str]
@@ -64,6 +66,11 @@ class GroupCommit:
     def head(self) -> ChainHead:
         """The last row in the chain (anchor its ``row_hash`` elsewhere to pin the chain)."""
         return self._head
+
+    @property
+    def verified_head(self) -> ChainHead:
+        """The last row a verification must find: the last one committed, or logged."""
+        return self._head if self._log is None else self._durable_head
 
     async def committed(self, *records: ContextRecord | AuditRecord | Appended) -> None:
         """Return once everything added so far (or just ``records``) is committed.
@@ -145,6 +152,7 @@ class GroupCommit:
         assert self._log is not None
         lines, rows, upto = self._lines, self._unlogged, self._last_added
         self._lines, self._unlogged = [], []
+        self._reset_log_if_applied()
         try:
             self._log.append(lines)
         except OSError as exc:
@@ -161,43 +169,68 @@ class GroupCommit:
                 self._unapplied_contexts[row[1]] = row
         return None
 
-    def _apply_logged(self) -> BaseException | None:
-        """Insert the logged rows into SQLite; on failure they stay queued (and logged)."""
+    def _reset_log_if_applied(self) -> None:
+        # Only on the thread that appends, and only once SQLite has every logged row.
+        applier = self._applier
+        if (
+            applier is not None
+            and self._log is not None
+            and self._log.size >= RESET_AT_BYTES
+            and not self._unapplied
+            and applier.applied_seq >= self._durable_head.seq
+        ):
+            self._log.reset()
+
+    def _apply_logged(self, wait: bool = True) -> BaseException | None:
+        """Hand the logged rows to the applier thread, which inserts them into SQLite (on
+        failure they stay queued there, and logged); ``wait`` blocks until it has committed
+        them: reads and close need that, the background hand-over does not."""
         rows, self._unapplied = self._unapplied, []
         self._apply_scheduled = False
-        if not rows:
+        assert self._applier is not None
+        self._applier.submit(rows)
+        if not wait:
             return None
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            for table, row in rows:
-                self._conn.execute(_INSERT[table], row)
-            self._conn.commit()
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                if self._conn.in_transaction:
-                    self._conn.rollback()
-            self._unapplied[:0] = rows  # still safe in the log; tried again on the next turn
+            self._applier.wait(self._durable_head.seq, APPLY_WAIT_S)
+        except (sqlite3.Error, TimeoutError, RuntimeError) as exc:
             return exc
-        self._unapplied_contexts.clear()
-        assert self._log is not None
-        if self._log.size >= RESET_AT_BYTES:
-            self._log.reset()  # every row in it is now in SQLite
         return None
 
     def _apply_in_background(self) -> None:
         if not self._unapplied:
             return  # a read or an earlier callback got there first
-        error = self._apply_logged()
-        if error is not None:
-            log.error("%s: cannot copy logged rows into SQLite (kept in %s): %s",
-                      self.path, self._log.path if self._log else "?", error)  # fmt: skip
+        self._apply_logged(wait=False)  # the applier logs its own failures
 
     def _readable(self) -> None:
         """Before a read: everything acknowledged is in SQLite (raises if it cannot be)."""
-        if self._unapplied:
+        if self._unapplied or (
+            self._applier is not None and self._applier.applied_seq < self._durable_head.seq
+        ):
             error = self._apply_logged()
             if error is not None:
                 raise error
+
+    def _applied_contexts(self, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """On the applier's thread, after a commit: those contexts are found in SQLite now."""
+        pending = self._unapplied_contexts
+        for table, row in rows:
+            if table == "contexts":
+                pending.pop(row[1], None)
+
+    async def applied(self) -> None:
+        """Return once every acknowledged row is in SQLite, without blocking the loop.
+
+        What the gateway awaits before a read in another thread or process.
+        """
+        if self._applier is None:
+            self._readable()
+            return
+        self._apply_logged(wait=False)
+        target = self._durable_head.seq
+        if self._applier.applied_seq < target:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self._applier.wait, target, APPLY_WAIT_S)
 
     def _commit_open_transaction(self) -> BaseException | None:
         if not self._conn.in_transaction:

@@ -9,12 +9,13 @@ reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, AuditRecord, ContextRecord, loads, timestamp
 
-__all__ = ["list_audits", "list_contexts", "list_records"]
+__all__ = ["iter_records", "list_audits", "list_contexts", "list_records"]
 
 _C_COLS = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
 _A_COLS = ", ".join((*AUDIT_COLUMNS, "prev_hash", "row_hash"))
@@ -136,6 +137,28 @@ def list_records(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """The joined trail, as :meth:`helpers.gateway.store.AuditStore.list_records` describes it."""
+    limit, offset = _page(limit, offset)
+    return list(
+        iter_records(conn, since, until, client_id, user_hash, provider, model, approved,
+                     limit=limit, offset=offset)
+    )  # fmt: skip
+
+
+def iter_records(
+    conn: sqlite3.Connection,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    client_id: str | None = None,
+    user_hash: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    approved: bool | None = None,
+    *,
+    limit: int = -1,
+    offset: int = 0,
+) -> Iterator[dict[str, Any]]:
+    """:func:`list_records` one row at a time, all of them by default (``limit=-1``): what
+    a streaming export reads, in one query and one snapshot, with flat memory."""
     where, params = _filters(
         since,
         until,
@@ -146,9 +169,8 @@ def list_records(
         approved=None if approved is None else int(approved),
     )
     sql = f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
-    cursor = conn.execute(sql, (*params, *_page(limit, offset)))
+    cursor = conn.execute(sql, (*params, limit, offset))
     names = [d[0] for d in cursor.description]
-    out = []
     for row in cursor:
         record = dict(zip(names, row, strict=True))
         for key in ("data_sources", "policies", "request_context", "metadata"):
@@ -156,5 +178,4 @@ def list_records(
                 record[key] = loads(record[key])
         if record["approved"] is not None:
             record["approved"] = bool(record["approved"])
-        out.append(record)
-    return out
+        yield record

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .acklog import AckLog
+from .applier import Applier
 from .chain import AuditRecord, ChainHead, ChainReport, ContextRecord
 from .chain import verify_chain as _verify_chain
 from .query import _SELECT_AUDIT_BY_ID, _SELECT_CONTEXT_BY_ID
@@ -31,12 +32,14 @@ class Reads:
 
     _conn: sqlite3.Connection
     _log: AckLog | None
+    _applier: Applier | None
     _head: ChainHead
     _durable_head: ChainHead
     _unapplied_contexts: dict[str, tuple[Any, ...]]
     _clock: Callable[[], datetime]
 
     _readable: Callable[[], None]
+    verified_head: ChainHead
 
     def get_context(self, context_id: str) -> ContextRecord | None:
         """One context by id: an index lookup, or a dict lookup for a context that is
@@ -44,7 +47,7 @@ class Reads:
         pending = self._unapplied_contexts.get(context_id)
         if pending is not None:
             return ContextRecord.from_row(pending)
-        self._readable()
+        self._contexts_readable()
         row = self._conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
         return None if row is None else ContextRecord.from_row(row)
 
@@ -53,8 +56,14 @@ class Reads:
         pending = self._unapplied_contexts.get(context_id)
         if pending is not None:
             return pending[2], pending[12]
-        self._readable()
+        self._contexts_readable()
         return self._conn.execute(_SELECT_OWNER, (context_id,)).fetchone()
+
+    def _contexts_readable(self) -> None:
+        # With an applier thread, a logged context stays in _unapplied_contexts until its
+        # commit, so SQLite has every other one: no waiting on the event loop.
+        if self._applier is None:
+            self._readable()
 
     def get_live_context(self, context_id: str) -> ContextRecord | None:
         """The context if it exists and has not expired by the store's clock."""
@@ -155,5 +164,4 @@ class Reads:
         Reads the whole file: seconds for millions of rows.
         """
         self._readable()
-        head = self._head if self._log is None else self._durable_head
-        return _verify_chain(self._conn, _CHAIN_TABLES, head)
+        return _verify_chain(self._conn, _CHAIN_TABLES, self.verified_head)

@@ -20,7 +20,7 @@ from typing import Any
 from helpers.errors import ConfigError
 from helpers.settings import Secret
 
-from .acklog import read_entries
+from .acklog import close_and_unlock, hold_lock, read_entries
 from .chain import (
     AUDIT_COLUMNS,
     CONTEXT_COLUMNS,
@@ -139,11 +139,13 @@ def replay_log(path: str | Path) -> int:
     log_path = Path(f"{path}.acklog")
     if not log_path.exists():
         return 0
-    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    lock_fd = hold_lock(str(path), exclusive=False)  # never under a running gateway
+    conn = None
     try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
         return _replay_into(conn, str(path), log_path)
     finally:
-        conn.close()
+        close_and_unlock(conn, lock_fd)
 
 
 def _replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
@@ -184,20 +186,18 @@ def _read_head(conn: sqlite3.Connection) -> ChainHead:
     return best
 
 
-def connect(path: str, fsync: bool, exclusive: bool) -> sqlite3.Connection:
+def connect(path: str, fsync: bool, check_same_thread: bool = True) -> sqlite3.Connection:
     """Open the SQLite file with the store's pragmas and schema (created when new).
 
-    A file that is not an audit store raises :class:`sqlite3.DatabaseError` (closed first);
-    :meth:`AuditStore.open` turns that into a :class:`ConfigError` naming the file.
+    WAL, so readers (the gateway's reader process, its own lookups) never wait for the
+    writer; ``check_same_thread=False`` for a connection handed to another thread.
     """
     # isolation_level=None: the store issues BEGIN/COMMIT itself, nothing implicit.
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout=5000")
-        if exclusive:
-            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
             raise ConfigError(
@@ -205,6 +205,9 @@ def connect(path: str, fsync: bool, exclusive: bool) -> sqlite3.Connection:
             )
         if version == 0:
             conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
     except BaseException:
         conn.close()
         raise
