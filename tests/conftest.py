@@ -31,6 +31,8 @@ _CLEARED = (
 def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
+    # The official axonflow SDK pings its vendor unless told not to; tests never do.
+    monkeypatch.setenv("AXONFLOW_TELEMETRY", "off")
 
 
 class FakeClock:

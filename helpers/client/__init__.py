@@ -32,6 +32,7 @@ from .governed import (
     tool_call_query,
 )
 from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, FlushReport, GatewayDown, GatewayGuard
+from .official import official_sdk
 from .providers import LLMReply, ToolCall, call_llm, call_llm_sync
 from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
@@ -66,6 +67,7 @@ __all__ = [
     "governed_completion",
     "governed_completion_sync",
     "last_user_text",
+    "official_sdk",
     "pre_check_tool_call",
     "tool_call_query",
 ]
