@@ -41,6 +41,11 @@ def test_quantile_interpolates_inside_a_bucket() -> None:
     assert histogram_quantile(h, 0.5) == 1.5 and histogram_quantile(h, 1.0) == 2.0
     assert h.mean == 1.5
     assert math.isnan(histogram_quantile(Histogram("e", (), 0.0, 0), 0.5))
+    later = Histogram("m", ((1.0, 3), (2.0, 14), (math.inf, 15)), 30.0, 15)
+    delta = later.since(h)
+    assert delta.buckets == ((1.0, 3), (2.0, 4), (math.inf, 5)) and delta.count == 5
+    with pytest.raises(ValueError, match="bucket bounds"):
+        later.since(Histogram("m", ((1.0, 0), (math.inf, 0)), 0.0, 0))
     with pytest.raises(ValueError, match="between 0 and 1"):
         histogram_quantile(h, 1.5)
 

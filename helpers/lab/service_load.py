@@ -48,6 +48,14 @@ class Histogram:
     def mean(self) -> float:
         return self.total / self.count if self.count else math.nan
 
+    def since(self, before: Histogram) -> Histogram:
+        """What was observed after ``before`` (an earlier read of the same histogram)."""
+        if [b for b, _ in before.buckets] != [b for b, _ in self.buckets]:
+            raise ValueError(f"{self.name}: bucket bounds differ between the two reads")
+        buckets = tuple((b, n - m) for (b, n), (_, m) in zip(self.buckets, before.buckets,
+                                                              strict=True))  # fmt: skip
+        return Histogram(self.name, buckets, self.total - before.total, self.count - before.count)
+
 
 def read_histograms(text: str) -> dict[str, Histogram]:
     """Every histogram in a Prometheus text exposition, by metric name."""
@@ -125,7 +133,8 @@ async def _drive(url: str, messages: list[str], n: int, concurrency: int) -> Ser
         async def worker() -> None:
             for i in jobs:
                 path = "/chat" if i % 2 == 0 else "/chat/direct"
-                body = {"user": f"load-{i % 7}", "message": messages[(i // 2) % len(messages)]}
+                # One user per request: per-user rate limits would otherwise decide outcomes.
+                body = {"user": f"load-{i}", "message": messages[(i // 2) % len(messages)]}
                 t0 = perf_counter_ns()
                 r = await client.post(path, json=body)
                 ms = (perf_counter_ns() - t0) / 1e6
