@@ -42,6 +42,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m helpers.bench gateway
 	$(PY) -m helpers.bench pipeline
+	$(PY) -m helpers.bench service
 
 notebooks: $(STAMP)
 	$(PY) -m helpers.nbrun
