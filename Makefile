@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) -m helpers.bench gateway
 	$(PY) -m helpers.bench pipeline
 	$(PY) -m helpers.bench proxy
+	$(PY) -m helpers.bench service
 
 notebooks: $(STAMP)
 	$(PY) -m helpers.nbrun --in-place

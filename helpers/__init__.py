@@ -11,6 +11,7 @@ contracts in ``pyproject.toml``):
 * :mod:`helpers.standins`: the OpenAI and Anthropic wire-protocol stand-ins.
 * :mod:`helpers.lab`: measuring what governance costs.
 * :mod:`helpers.trail`: reading, exporting and checking the audit trail.
+* :mod:`helpers.service`: a governed chat web service built on the client.
 * :mod:`helpers.bench`: the benchmarks (``python -m helpers.bench``).
 * Glue for the notebooks at the top level: settings, errors, services, the stack.
 """

@@ -49,6 +49,7 @@ def test_import_contracts_are_kept() -> None:
         ("gateway/policies/pii.py", "import helpers.gateway.store", "Policies are pure"),
         ("standins/tokens.py", "import helpers.gateway.metrics", "The stand-ins are"),
         ("lab/stats.py", "import helpers.bench.gateway", "Nothing imports the benchmarks"),
+        ("service/app.py", "import helpers.gateway.engine", "The governed service is"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

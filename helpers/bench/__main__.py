@@ -4,6 +4,7 @@
               the /health floor, wrk throughput, memory, disk per audit, fsync cost.
 ``pipeline``  pre-check + LLM call + audit end to end, with the paired overhead targets.
 ``proxy``     proxy mode beside gateway mode: the proxy hop's added latency and TTFT.
+``service``   the governed web service under concurrent load: governed against direct.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from helpers.settings import PROJECT_ROOT
 
 from .pipeline import add_command as add_pipeline_command
 from .proxy import add_command as add_proxy_command
+from .service import add_service_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_pipeline_command(sub)  # parses its own options and runs itself
     add_proxy_command(sub)  # likewise
+    add_service_arguments(sub.add_parser("service", help="the governed web service under load"))
     args = p.parse_args(argv)
     if args.command == "gateway":
         from .gateway import run_gateway_bench
@@ -44,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_gateway_bench(
             quick=args.quick, out=args.out, use_wrk=not args.no_wrk, n=args.n, pin=args.pin
         )
+    if args.command == "service":
+        from .service import run_service_bench
+
+        return run_service_bench(args.n, args.concurrency, args.time_scale, args.out)
     return 2
 
 

@@ -2,7 +2,9 @@
 
 This room holds what runs inside *your* application: :class:`GatewayClient` (async, httpx or
 aiohttp) and :class:`SyncGatewayClient`, the transports they send through, the frozen result
-types they return, and :class:`AuditQueue` for audits sent off the request path. It speaks
+types they return, :class:`AuditQueue` for audits sent off the request path, and
+:func:`governed_completion`: the three steps around a real ``openai``/``anthropic`` SDK call,
+with a :class:`GatewayGuard` (timeout, :class:`CircuitBreaker`, fail closed or fail open). It speaks
 AxonFlow's wire format, so the same code works against the embedded gateway or a real
 AxonFlow deployment.
 
@@ -19,22 +21,42 @@ The rule is an import-linter contract in ``pyproject.toml``, checked by ``make l
 from __future__ import annotations
 
 from .audit_queue import AuditJob, AuditQueue, AuditQueueStats
+from .breaker import CircuitBreaker
 from .gateway_client import DEFAULT_URL, GatewayClient, SyncGatewayClient
+from .governed import (
+    Governed,
+    governed_completion,
+    governed_completion_sync,
+    last_user_text,
+    pre_check_tool_call,
+    tool_call_query,
+)
+from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, FlushReport, GatewayDown, GatewayGuard
+from .official import official_sdk
+from .providers import LLMReply, ToolCall, call_llm, call_llm_sync
 from .redaction import placeholder_map, restore_placeholders
 from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
 
 __all__ = [
     "DEFAULT_URL",
+    "UNAVAILABLE_MESSAGE",
     "AiohttpTransport",
     "AsyncTransport",
     "AuditJob",
     "AuditQueue",
     "AuditQueueStats",
     "AuditResult",
+    "CircuitBreaker",
+    "DeferredAudit",
+    "FlushReport",
     "GatewayClient",
+    "GatewayDown",
+    "GatewayGuard",
+    "Governed",
     "HealthResult",
     "HttpxTransport",
+    "LLMReply",
     "PreCheckResult",
     "RateLimitInfo",
     "SyncGatewayClient",
@@ -42,4 +64,13 @@ __all__ = [
     "TokenUsage",
     "placeholder_map",
     "restore_placeholders",
+    "ToolCall",
+    "call_llm",
+    "call_llm_sync",
+    "governed_completion",
+    "governed_completion_sync",
+    "last_user_text",
+    "official_sdk",
+    "pre_check_tool_call",
+    "tool_call_query",
 ]

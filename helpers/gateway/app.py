@@ -23,7 +23,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -36,6 +36,7 @@ from starlette.routing import Route
 from helpers.settings import Settings
 
 from .engine import DecisionEngine
+from .idempotency import AuditIndex, Known, repeat_of
 from .metrics import GatewayMetrics
 from .openai_compat import ChatCompletions
 from .precheck_body import response_body, stored_context
@@ -110,6 +111,9 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.store: AuditStore | None = None
         self.reads = ReadBack(self)  # its reader process starts on the first read
+        self.audits = AuditIndex(
+            rfc3339(clock() + timedelta(seconds=self.ttl_s)), now=lambda: rfc3339(clock())
+        )
 
     # -- authentication (opt-in; community mode accepts everyone) -------------------------
     def authenticate(self, call: Call) -> None:
@@ -176,6 +180,12 @@ class Gateway:
         # A context belongs to the client that asked; another tenant cannot audit it.
         if owner is None or owner[0] != req.client_id or is_expired(owner[1], self.clock()):
             raise Reject(400, "Invalid or expired context")
+        # A repeat of an accepted audit is that audit (module helpers.gateway.idempotency).
+        key = call.header(b"idempotency-key")
+        repeat, digest, key = await repeat_of(self.audits, self.store, req, owner[1], key)
+        if repeat is not None:
+            self.metrics.audit_duplicates.inc("same_body")
+            return 200, {"success": True, "audit_id": repeat}
         cost = self.pricing.cost(req.provider, req.model, req.prompt_tokens, req.completion_tokens)
         record = self.store.append_audit(
             req.context_id,
@@ -189,7 +199,12 @@ class Gateway:
             cost_usd=cost,
             metadata=req.metadata,
         )
-        await self.store.committed(record)  # durable before acknowledged
+        self.audits.add(req.context_id, owner[1], digest, Known(record.record_id, record), key)
+        try:
+            await self.store.committed(record)  # durable before acknowledged
+        except BaseException:
+            self.audits.forget(req.context_id, digest)
+            raise
         elapsed_ms = (time.perf_counter_ns() - started) / 1e6
         asyncio.get_running_loop().call_soon(self._count_audit, req, cost, elapsed_ms)
         return 200, {"success": True, "audit_id": record.record_id}

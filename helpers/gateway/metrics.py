@@ -106,6 +106,12 @@ class GatewayMetrics:
             "Gateway audit requests.",
             ("status", "provider"),
         )
+        self.audit_duplicates = Counter(
+            "axonflow_gateway_audit_duplicates_total",
+            "Audits answered with an earlier audit_id: a repeat of the same body (this "
+            "gateway only; AxonFlow stores every copy).",
+            ("rule",),
+        )
         self.policy_triggers = Counter(
             "axonflow_gateway_policy_triggered_total",
             "Policies that triggered in pre-checks, blocking or not.",
@@ -126,6 +132,7 @@ class GatewayMetrics:
             self.precheck_requests,
             self.precheck_duration,
             self.audit_requests,
+            self.audit_duplicates,
             self.audit_duration,
             self.policy_triggers,
             self.llm_tokens,

@@ -24,6 +24,15 @@ from .latency import LatencyProfiles
 from .pacing import StandinState, pace
 from .simulator import PlannedReply
 from .tokens import count_prompt_tokens
+from .tools import (
+    ToolSpecError,
+    anthropic_tool_body,
+    anthropic_tool_events,
+    anthropic_tools,
+    last_turn_is_tool_result,
+    plan_tool_call,
+    tool_reply,
+)
 from .wire import BadJSON, parse_json_object, sse
 
 __all__ = [
@@ -136,11 +145,16 @@ async def messages(request: Request) -> Response:
     state: StandinState = request.app.state.standin
     raw = await request.body()
     try:
-        req = parse_messages_request(parse_json_object(raw))
+        body = parse_json_object(raw)
+        req = parse_messages_request(body)
+        tools, choice = anthropic_tools(body)
+        user = [t.text for t in req.turns if t.role == "user"]
+        last_tool = last_turn_is_tool_result(body.get("messages"))
+        call = None if last_tool else plan_tool_call(tools, choice, user[-1] if user else "")
     except BadJSON as exc:
         return anthropic_error(400, f"The request body is {exc}; send a JSON object.")
-    except AnthropicRequestError as exc:
-        return exc.response()
+    except (AnthropicRequestError, ToolSpecError) as exc:
+        return anthropic_error(400, str(exc))
     ctx = state.begin("anthropic", raw)
     request_id = ctx.make_id("req_", 24)
     try:
@@ -157,20 +171,27 @@ async def messages(request: Request) -> Response:
         rng=ctx.rng,
         slow=fault == "slow",
     )
+    reply = tool_reply(reply, call) if call else reply
     headers = {
         "request-id": request_id,
         "x-standin-simulated-ttft-ms": f"{reply.latency.ttft_s * 1000:.1f}",
         "x-standin-simulated-total-ms": f"{reply.latency.total_s * 1000:.1f}",
     }
     message_id = ctx.make_id("msg_01", 22)
+    call_id = "toolu_01" + message_id[-22:]
     if not req.stream:
         if reply.latency.wall_total_s > 0:
             await asyncio.sleep(reply.latency.wall_total_s)
-        return JSONResponse(message_body(reply, message_id), headers=headers)
+        body = message_body(reply, message_id)
+        body = anthropic_tool_body(body, call, call_id) if call else body
+        return JSONResponse(body, headers=headers)
     # As on the OpenAI route: the response (headers and first event) starts at the TTFT.
     if reply.latency.wall_ttft_s > 0:
         await asyncio.sleep(reply.latency.wall_ttft_s)
     events = message_events(reply, message_id)
+    if call is not None:
+        start = _message(reply, message_id, started=True)
+        events = anthropic_tool_events(start, call, call_id, reply.completion_tokens)
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 

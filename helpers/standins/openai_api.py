@@ -24,6 +24,16 @@ from .latency import LatencyProfiles
 from .openai_validate import OpenAIRequestError, openai_error, parse_chat_request
 from .pacing import StandinState, pace
 from .simulator import PlannedReply
+from .tools import (
+    ToolCall,
+    ToolSpecError,
+    last_turn_is_tool_result,
+    openai_tool_chunks,
+    openai_tool_message,
+    openai_tools,
+    plan_tool_call,
+    tool_reply,
+)
 from .wire import BadJSON, dumps, parse_json_object
 
 __all__ = [
@@ -58,9 +68,13 @@ def _usage(reply: PlannedReply) -> dict[str, Any]:
     }
 
 
-def completion_body(reply: PlannedReply, completion_id: str, created: int) -> dict[str, Any]:
-    """The non-streaming ``chat.completion`` object for ``reply``."""
+def completion_body(
+    reply: PlannedReply, completion_id: str, created: int, call: ToolCall | None = None
+) -> dict[str, Any]:
+    """The non-streaming ``chat.completion`` object for ``reply`` (or for a tool ``call``)."""
     message = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
+    if call is not None:
+        message = openai_tool_message(call, "call_" + completion_id[-24:])
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -71,7 +85,7 @@ def completion_body(reply: PlannedReply, completion_id: str, created: int) -> di
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": _FINISH[reply.finish],
+                "finish_reason": "tool_calls" if call else _FINISH[reply.finish],
             }
         ],
         "usage": _usage(reply),
@@ -81,7 +95,11 @@ def completion_body(reply: PlannedReply, completion_id: str, created: int) -> di
 
 
 async def completion_chunks(
-    reply: PlannedReply, completion_id: str, created: int, include_usage: bool
+    reply: PlannedReply,
+    completion_id: str,
+    created: int,
+    include_usage: bool,
+    call: ToolCall | None = None,
 ) -> AsyncIterator[str]:
     """The SSE stream: role chunk, one chunk per token, finish chunk, usage, ``[DONE]``."""
     base: dict[str, Any] = {
@@ -99,10 +117,14 @@ async def completion_chunks(
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return "data: " + dumps({**base, "choices": [choice]}) + "\n\n"
 
-    yield chunk({"role": "assistant", "content": "", "refusal": None})
-    async for batch in pace(reply.tokens, reply.latency.wall_per_token_s):
-        yield "".join(chunk({"content": token}) for token in batch)
-    yield chunk({}, _FINISH[reply.finish])
+    if call is not None:
+        for piece in openai_tool_chunks(call, "call_" + completion_id[-24:], chunk):
+            yield piece
+    else:
+        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        async for batch in pace(reply.tokens, reply.latency.wall_per_token_s):
+            yield "".join(chunk({"content": token}) for token in batch)
+        yield chunk({}, _FINISH[reply.finish])
     if include_usage:
         yield "data: " + dumps({**base, "choices": [], "usage": _usage(reply)}) + "\n\n"
     yield "data: [DONE]\n\n"
@@ -140,7 +162,9 @@ async def chat_completions(request: Request) -> Response:
     state: StandinState = request.app.state.standin
     raw = await request.body()
     try:
-        chat = parse_chat_request(parse_json_object(raw))
+        body = parse_json_object(raw)
+        chat = parse_chat_request(body)
+        tools, choice = openai_tools(body)
     except BadJSON as exc:
         return openai_error(
             400,
@@ -149,6 +173,8 @@ async def chat_completions(request: Request) -> Response:
         )
     except OpenAIRequestError as exc:
         return exc.response()
+    except ToolSpecError as exc:
+        return openai_error(400, str(exc), param="tools", code="invalid_value")
     ctx = state.begin("openai", raw)
     try:
         fault = state.fault_for(request.headers, ctx.rng)
@@ -165,6 +191,14 @@ async def chat_completions(request: Request) -> Response:
         rng=ctx.rng,
         slow=fault == "slow",
     )
+    call = None
+    if not last_turn_is_tool_result(body.get("messages")):
+        user = [t.text for t in chat.turns if t.role == "user"]
+        try:
+            call = plan_tool_call(tools, choice, user[-1] if user else "")
+        except ToolSpecError as exc:
+            return openai_error(400, str(exc), param="tool_choice", code="invalid_value")
+        reply = tool_reply(reply, call) if call else reply
     headers = {
         "x-request-id": "req_" + ctx.digest.hex()[:32],
         "openai-processing-ms": str(round(reply.latency.wall_total_s * 1000)),
@@ -175,12 +209,12 @@ async def chat_completions(request: Request) -> Response:
     if not chat.stream:
         if reply.latency.wall_total_s > 0:
             await asyncio.sleep(reply.latency.wall_total_s)
-        return JSONResponse(completion_body(reply, completion_id, created), headers=headers)
+        return JSONResponse(completion_body(reply, completion_id, created, call), headers=headers)
     # Headers go out with the first token, as a real stream's do, so a client timing
     # "first chunk" and one timing "response started" both see the simulated TTFT.
     if reply.latency.wall_ttft_s > 0:
         await asyncio.sleep(reply.latency.wall_ttft_s)
-    events = completion_chunks(reply, completion_id, created, chat.include_usage)
+    events = completion_chunks(reply, completion_id, created, chat.include_usage, call)
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 

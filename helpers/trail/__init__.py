@@ -5,6 +5,8 @@
 * :mod:`.export`: the compliance export (CSV and JSON Lines, one documented schema).
 * :mod:`.integrity`: snapshot, tamper and verify a *copy* of the database file.
 * :mod:`.traffic`: a seeded day of simulated application traffic to read back.
+* :mod:`.repeats`: contexts audited more than once (different bodies; exact repeats are
+  folded into one audit by the gateway).
 * :mod:`.quality`: detection quality (precision, recall, confusion) on the labelled corpus.
 
 The trail reads through the client and the HTTP API, or from a copy of the file; it may
@@ -38,6 +40,7 @@ from .readback import (
     split_trail,
     user_labels,
 )
+from .repeats import repeated_audits
 
 __all__ = [
     "AUDIT_FIELDS",
@@ -57,6 +60,7 @@ __all__ = [
     "find_gaps",
     "join_trail",
     "read_trail",
+    "repeated_audits",
     "rollup",
     "snapshot_db",
     "split_trail",

@@ -1,0 +1,201 @@
+"""One governed LLM call: pre-check, the provider call through its real SDK, the audit.
+
+The function a team copies into production. :func:`governed_completion` (async) and
+:func:`governed_completion_sync` do the three gateway-mode steps for OpenAI or Anthropic,
+streaming included, with a :class:`~helpers.client.guard.GatewayGuard` deciding what happens
+when the gateway is down (fail closed by default). What is pre-checked is the *new* user
+message (``query`` overrides it: a tool call's arguments, retrieved RAG text), not the whole
+history again. Audits go out at once, or through an
+:class:`~helpers.client.audit_queue.AuditQueue` when one is given. Introduced in
+``10_real_application.ipynb``.
+
+>>> last_user_text([{"role": "system", "content": "Be brief."},
+...                 {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+...                 {"role": "user", "content": "What is gateway mode?"}])
+'What is gateway mode?'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any, Literal
+
+from helpers.errors import GatewayError
+
+from .audit_queue import AuditQueue
+from .gateway_client import GatewayClient, SyncGatewayClient
+from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, GatewayDown, GatewayGuard
+from .providers import LLMReply, ToolCall, call_llm, call_llm_sync, provider_of
+from .results import PreCheckResult
+
+__all__ = [
+    "Governed",
+    "governed_completion",
+    "governed_completion_sync",
+    "last_user_text",
+    "pre_check_tool_call",
+    "tool_call_query",
+]
+
+Outcome = Literal["answered", "blocked", "unavailable", "answered_unchecked"]
+
+
+@dataclass(frozen=True)
+class Governed:
+    """The result of one governed call. ``outcome`` says which path it took:
+
+    ``answered`` (approved, called, audited), ``blocked`` (a policy said no: ``message`` is
+    the reason), ``unavailable`` (gateway down, fail closed: nothing reached the LLM),
+    ``answered_unchecked`` (gateway down, fail open: called, audit deferred).
+    """
+
+    outcome: Outcome
+    message: str
+    reply: LLMReply | None = None
+    decision: PreCheckResult | None = None
+    audit_id: str | None = None
+    pre_check_ms: float = 0.0
+    total_ms: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """What to show the user: the model's answer, or why there is none."""
+        return self.reply.text if self.reply is not None else self.message
+
+
+def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The newest user message: what a chat turn adds, so what a turn pre-checks."""
+    for message in reversed(messages):
+        if message["role"] == "user" and isinstance(message.get("content"), str):
+            return message["content"]
+    raise ValueError("no user message with text content to pre-check; pass query=")
+
+
+def _refusal(decision: PreCheckResult | GatewayDown, t0: float, ms: float) -> Governed | None:
+    total = (perf_counter() - t0) * 1000
+    if isinstance(decision, GatewayDown):
+        return None
+    if not decision.approved:
+        reason = decision.block_reason or "blocked by policy"
+        return Governed("blocked", reason, None, decision, None, ms, total)
+    if decision.requires_redaction:  # the gateway wants redaction this client cannot do
+        return Governed("blocked", "the query needs redaction first", None, decision, None, ms,
+                        total)  # fmt: skip
+    return None
+
+
+async def governed_completion(
+    gw: GatewayClient,
+    llm: Any,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    user_token: str = "",
+    query: str | None = None,
+    data_sources: list[str] | None = None,
+    guard: GatewayGuard | None = None,
+    audits: AuditQueue | None = None,
+    stream: bool = False,
+    on_text: Any = None,
+    **llm_kwargs: Any,
+) -> Governed:
+    """Pre-check, call ``llm`` (an ``AsyncOpenAI`` or ``AsyncAnthropic``), audit."""
+    guard, t0 = guard or GatewayGuard(), perf_counter()
+    query = query if query is not None else last_user_text(messages)
+    decision = await guard.pre_check(gw, query, user_token, data_sources=data_sources)
+    pre_ms = (perf_counter() - t0) * 1000
+    if (refused := _refusal(decision, t0, pre_ms)) is not None:
+        return refused
+    if isinstance(decision, GatewayDown) and not guard.fail_open:
+        return Governed("unavailable", UNAVAILABLE_MESSAGE, None, None, None, pre_ms,
+                        (perf_counter() - t0) * 1000)  # fmt: skip
+    reply = await call_llm(llm, model, messages, stream=stream, on_text=on_text, **llm_kwargs)
+    provider, audit_id = provider_of(llm), None
+    if isinstance(decision, GatewayDown):  # fail open: marked, governed when the gateway is back
+        guard.defer(_deferred(query, user_token, provider, reply, data_sources, "fail_open"))
+        return Governed("answered_unchecked", decision.reason, reply, None, None, pre_ms,
+                        (perf_counter() - t0) * 1000)  # fmt: skip
+    if audits is not None:
+        audits.submit(decision.context_id, provider, model, reply.usage, reply.latency_ms)
+    else:
+        try:
+            result = await gw.audit(decision.context_id, provider, model, reply.usage,
+                                    reply.latency_ms)  # fmt: skip
+            audit_id = result.audit_id
+        except GatewayError:  # the user has the answer; the audit waits for the gateway
+            guard.defer(_deferred(query, user_token, provider, reply, data_sources,
+                                  "audit_retry", decision.context_id))  # fmt: skip
+    return Governed("answered", "", reply, decision, audit_id, pre_ms, (perf_counter() - t0) * 1000)
+
+
+def governed_completion_sync(
+    gw: SyncGatewayClient,
+    llm: Any,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    user_token: str = "",
+    query: str | None = None,
+    data_sources: list[str] | None = None,
+    guard: GatewayGuard | None = None,
+    stream: bool = False,
+    on_text: Any = None,
+    **llm_kwargs: Any,
+) -> Governed:
+    """Blocking :func:`governed_completion` (``OpenAI`` or ``Anthropic`` clients)."""
+    guard, t0 = guard or GatewayGuard(), perf_counter()
+    query = query if query is not None else last_user_text(messages)
+    decision = guard.pre_check_sync(gw, query, user_token, data_sources=data_sources)
+    pre_ms = (perf_counter() - t0) * 1000
+    if (refused := _refusal(decision, t0, pre_ms)) is not None:
+        return refused
+    if isinstance(decision, GatewayDown) and not guard.fail_open:
+        return Governed("unavailable", UNAVAILABLE_MESSAGE, None, None, None, pre_ms,
+                        (perf_counter() - t0) * 1000)  # fmt: skip
+    reply = call_llm_sync(llm, model, messages, stream=stream, on_text=on_text, **llm_kwargs)
+    provider = provider_of(llm)
+    if isinstance(decision, GatewayDown):
+        guard.defer(_deferred(query, user_token, provider, reply, data_sources, "fail_open"))
+        return Governed("answered_unchecked", decision.reason, reply, None, None, pre_ms,
+                        (perf_counter() - t0) * 1000)  # fmt: skip
+    try:
+        audit_id = gw.audit(decision.context_id, provider, model, reply.usage,
+                            reply.latency_ms).audit_id  # fmt: skip
+    except GatewayError:
+        audit_id = None
+        guard.defer(_deferred(query, user_token, provider, reply, data_sources, "audit_retry",
+                              decision.context_id))  # fmt: skip
+    return Governed("answered", "", reply, decision, audit_id, pre_ms, (perf_counter() - t0) * 1000)
+
+
+def _deferred(
+    query: str,
+    user_token: str,
+    provider: str,
+    reply: LLMReply,
+    data_sources: list[str] | None,
+    reason: str,
+    context_id: str | None = None,
+) -> DeferredAudit:
+    return DeferredAudit(
+        query, user_token, provider, reply.model, reply.usage, reply.latency_ms,
+        GatewayGuard.now(), reason, tuple(data_sources or ()), context_id,
+    )  # fmt: skip
+
+
+def tool_call_query(call: ToolCall) -> str:
+    """What to pre-check for a tool call: its name and each argument as plain text (not
+    JSON, whose escaping would hide quotes from the detectors)."""
+    lines = [f"{key}: {value}" for key, value in sorted(call.arguments.items())]
+    return "\n".join([f"tool {call.name}", *lines])
+
+
+async def pre_check_tool_call(
+    gw: GatewayClient, call: ToolCall, *, user_token: str = "", guard: GatewayGuard | None = None
+) -> PreCheckResult | GatewayDown:
+    """Step 1 again, for arguments the *model* wrote, before the tool touches a database."""
+    return await (guard or GatewayGuard()).pre_check(
+        gw, tool_call_query(call), user_token, data_sources=[f"tool:{call.name}"]
+    )

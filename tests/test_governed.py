@@ -1,0 +1,312 @@
+"""governed_completion end to end: real SDKs, the stand-ins, a gateway that works, is
+killed, or hangs; fail closed, fail open, the breaker, deferred audits, tool-call checks."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from helpers.client import (
+    UNAVAILABLE_MESSAGE,
+    CircuitBreaker,
+    GatewayClient,
+    GatewayDown,
+    GatewayGuard,
+    SyncGatewayClient,
+    ToolCall,
+    governed_completion,
+    governed_completion_sync,
+    pre_check_tool_call,
+)
+from helpers.errors import BadRequest
+from helpers.server import start_gateway
+from helpers.standins import create_standin_app
+
+from .conftest import ThreadedGateway
+
+ASK = [{"role": "system", "content": "Be brief."},
+       {"role": "user", "content": "How do we monitor LLM calls in production?"}]  # fmt: skip
+SSN = [{"role": "user", "content": "My SSN is 123-45-6789, what is my credit score?"}]
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
+
+
+@pytest.fixture(scope="module")
+def standins() -> Iterator[str]:
+    with ThreadedGateway(create_standin_app(time_scale=0, seed=0)) as server:
+        yield server.url
+
+
+@pytest.fixture
+def gw_url(make_gateway: Callable[..., ThreadedGateway]) -> str:
+    return make_gateway().url
+
+
+def llm(provider: str, url: str) -> Any:
+    if provider == "openai":
+        return openai.AsyncOpenAI(base_url=url + "/v1", api_key="any", max_retries=0)
+    return anthropic.AsyncAnthropic(base_url=url, api_key="any", max_retries=0)
+
+
+class NoLLM:
+    """An 'OpenAI client' that fails the test if anything reaches it."""
+
+    class chat:  # noqa: N801 - the SDK's attribute name
+        class completions:  # noqa: N801
+            @staticmethod
+            async def create(**kw: Any) -> None:
+                raise AssertionError("the LLM was called")
+
+
+class NoSyncLLM:
+    """A blocking 'Anthropic client' that fails the test if anything reaches it."""
+
+    class messages:  # noqa: N801
+        @staticmethod
+        def create(**kw: Any) -> None:
+            raise AssertionError("the LLM was called")
+
+
+class Hung:
+    """Accepts connections, reads nothing, answers nothing: a gateway stuck mid-request."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.accepted.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def records(url: str) -> list[dict[str, Any]]:
+    return httpx.get(url + "/api/audit/records", params={"limit": 1000}).json()["records"]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_answered_and_audited(gw_url: str, standins: str, provider: str, stream: bool) -> None:
+    pieces: list[str] = []
+
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw, llm(provider, standins) as model:
+            return await governed_completion(gw, model, MODELS[provider], ASK, user_token="u1",
+                                             stream=stream, on_text=pieces.append)  # fmt: skip
+
+    result = asyncio.run(run())
+    assert result.outcome == "answered" and result.text and result.audit_id
+    assert ("".join(pieces) == result.text) if stream else pieces == []
+    (row,) = [r for r in records(gw_url) if r["audit_id"]]
+    assert row["audit_id"] == result.audit_id and row["provider"] == provider
+    assert row["completion_tokens"] == result.reply.usage.completion_tokens > 0
+    assert row["prompt_tokens"] == result.reply.usage.prompt_tokens > 0
+
+
+def test_blocked_never_reaches_the_llm(gw_url: str) -> None:
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw:
+            return await governed_completion(gw, NoLLM(), "gpt-4o-mini", SSN)
+
+    result = asyncio.run(run())
+    assert result.outcome == "blocked" and "ssn" in result.message.lower()
+    assert result.decision is not None and not result.decision.approved
+    assert [r["audit_id"] for r in records(gw_url)] == [None]
+
+
+def test_fail_closed_with_killed_gateway_and_breaker(tmp_path: Any) -> None:
+    service = start_gateway(db_path=tmp_path / "gw.db")
+    guard = GatewayGuard(timeout_s=2, breaker=CircuitBreaker(failure_threshold=2))
+
+    async def run() -> list[Any]:
+        async with GatewayClient(service.url) as gw:
+            up = await governed_completion(gw, NoLLM(), "m", SSN, guard=guard)
+            service.kill()  # SIGKILL mid-run
+            down = [await governed_completion(gw, NoLLM(), "m", ASK, guard=guard)
+                    for _ in range(5)]  # fmt: skip
+            return [up, *down]
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        service.stop()
+    assert [r.outcome for r in results] == ["blocked"] + ["unavailable"] * 5
+    assert {r.text for r in results[1:]} == {UNAVAILABLE_MESSAGE}
+    assert guard.breaker.state == "open" and guard.breaker.rejected == 3
+    assert guard.deferred == []
+
+
+def test_hung_gateway_costs_one_timeout_then_the_breaker_answers(standins: str) -> None:
+    hung = Hung()
+    guard = GatewayGuard(timeout_s=0.3, breaker=CircuitBreaker(failure_threshold=1))
+
+    async def run() -> list[Any]:
+        # The client's own read timeout fires first and closes its socket cleanly; the
+        # guard's timeout is the backstop (tested on its own below).
+        async with GatewayClient(hung.url, timeout=0.25) as gw:
+            return [await governed_completion(gw, NoLLM(), "m", ASK, guard=guard)
+                    for _ in range(4)]  # fmt: skip
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        hung.close()
+    assert [r.outcome for r in results] == ["unavailable"] * 4
+    assert len(hung.accepted) == 1  # only the first request reached the socket
+    assert guard.breaker.rejected == 3
+    assert results[0].pre_check_ms >= 250  # it waited for the timeout, once
+
+
+class Stuck:
+    """A gateway client whose pre-check never returns."""
+
+    async def pre_check(self, *args: Any, **kw: Any) -> None:
+        await asyncio.sleep(3600)
+
+
+def test_guard_timeout_bounds_any_pre_check() -> None:
+    guard = GatewayGuard(timeout_s=0.05, breaker=CircuitBreaker(failure_threshold=2))
+
+    async def run() -> list[Any]:
+        return [await guard.pre_check(Stuck(), "q", "u") for _ in range(3)]  # type: ignore[arg-type]
+
+    down = asyncio.run(run())
+    assert [d.asked for d in down] == [True, True, False]
+    assert "GatewayTimeout" in down[0].reason and "circuit open" in down[2].reason
+
+
+def test_fail_open_answers_then_governs_when_the_gateway_is_back(
+    gw_url: str, standins: str
+) -> None:
+    guard = GatewayGuard(fail_open=True, timeout_s=0.5)
+
+    async def run() -> tuple[list[Any], Any]:
+        async with GatewayClient(dead_url()) as down, llm("openai", standins) as model:
+            results = [
+                await governed_completion(
+                    down, model, "gpt-4o-mini", msgs, user_token="u2", guard=guard
+                )
+                for msgs in (ASK, SSN)
+            ]
+        async with GatewayClient(gw_url) as back:
+            return results, await guard.flush(back)
+
+    results, report = asyncio.run(run())
+    assert [r.outcome for r in results] == ["answered_unchecked"] * 2
+    assert all(r.reply is not None and r.reply.text for r in results)
+    assert (report.sent, report.pending, report.late_blocked) == (2, 0, 1)
+    rows = [r for r in records(gw_url) if r["audit_id"]]
+    assert sorted(r["audit_id"] for r in rows) == sorted(report.audit_ids)
+    assert all(r["metadata"]["governance"] == "fail_open" for r in rows)
+    assert sorted(r["approved"] for r in rows) == [False, True]
+
+
+def test_fail_open_flush_keeps_what_cannot_be_sent(standins: str) -> None:
+    guard = GatewayGuard(fail_open=True, timeout_s=0.5)
+
+    async def run() -> Any:
+        async with GatewayClient(dead_url()) as down, llm("anthropic", standins) as model:
+            await governed_completion(down, model, MODELS["anthropic"], ASK, guard=guard)
+            return await guard.flush(down)
+
+    report = asyncio.run(run())
+    assert (report.sent, report.pending) == (0, 1) and len(guard.deferred) == 1
+
+
+def test_a_400_is_an_answer_not_an_outage(gw_url: str) -> None:
+    guard = GatewayGuard(fail_open=True, breaker=CircuitBreaker(failure_threshold=1))
+
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw:
+            return await governed_completion(gw, NoLLM(), "m", ASK, query="", guard=guard)
+
+    with pytest.raises(BadRequest, match="query field is required"):
+        asyncio.run(run())
+    assert guard.breaker.state == "closed" and guard.deferred == []
+
+
+def test_sync_form(gw_url: str, standins: str) -> None:
+    client = anthropic.Anthropic(base_url=standins, api_key="any", max_retries=0)
+    with client, SyncGatewayClient(gw_url, timeout=1) as gw:
+        ok = governed_completion_sync(gw, client, MODELS["anthropic"], ASK, stream=True)
+        blocked = governed_completion_sync(gw, client, MODELS["anthropic"], SSN)
+    with SyncGatewayClient(dead_url(), timeout=1) as gw:
+        down = governed_completion_sync(gw, NoSyncLLM(), MODELS["anthropic"], ASK)
+    assert (ok.outcome, blocked.outcome, down.outcome) == ("answered", "blocked", "unavailable")
+    assert ok.audit_id in {r["audit_id"] for r in records(gw_url)}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "approved"),
+    [
+        ({"sql": "SELECT * FROM orders WHERE id = 42"}, True),
+        ({"sql": "SELECT name FROM products; DROP TABLE users"}, False),
+        ({"sql": "SELECT * FROM orders WHERE id = '1' OR '1'='1'"}, False),
+        ({"customer": "Ada", "note": "please select the best option"}, True),
+        ({"customer": "Ada", "card": "4111 1111 1111 1111"}, False),
+    ],
+)
+def test_tool_call_arguments_are_pre_checked(
+    gw_url: str, arguments: dict[str, str], approved: bool
+) -> None:
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw:
+            return await pre_check_tool_call(gw, ToolCall("c1", "run_sql", arguments))
+
+    decision = asyncio.run(run())
+    assert not isinstance(decision, GatewayDown)
+    assert decision.approved is approved, decision.policies
+
+
+def test_tool_call_from_the_sdk_is_checked_before_it_runs(gw_url: str, standins: str) -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "run_sql",
+            "description": "Run SQL",
+            "parameters": {"type": "object", "properties": {"sql": {"type": "string"}}},
+        },
+    }
+    # fmt: skip
+    messages = [{"role": "user", "content": "List orders; DROP TABLE users"}]
+
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw, llm("openai", standins) as model:
+            reply = await governed_completion(
+                gw,
+                model,
+                "gpt-4o-mini",
+                messages,
+                query="List the orders",
+                tools=[tool],
+            )
+            (call,) = reply.reply.tool_calls
+            return call, await pre_check_tool_call(gw, call)
+
+    call, decision = asyncio.run(run())
+    assert call.name == "run_sql" and "DROP TABLE" in call.arguments["sql"]
+    assert decision.approved is False and "sqli_dangerous_query" in decision.policies
