@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 
@@ -154,12 +155,18 @@ def test_official_sdk_parses_the_new_fields(make_gateway, clock, monkeypatch) ->
     from axonflow import AxonFlow
 
     gw = make_gateway(clock=clock, pii_action="redact")
+    # The SDK's sync client runs on the thread's current event loop and does not close one
+    # it did not create, so the test provides the loop and closes it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     client = AxonFlow.sync(endpoint=gw.url, client_id="acme")
     try:
         redacted = client.get_policy_approved_context(user_token="user-123", query=SSN_QUERY)
         blocked = client.get_policy_approved_context(user_token="user-123", query="x' OR '1'='1")
     finally:
         client.close()
+        asyncio.set_event_loop(None)
+        loop.close()
     assert redacted.approved and redacted.requires_redaction is True
     assert redacted.decision_id == redacted.context_id and redacted.verdict == "allow"
     assert not blocked.approved and blocked.requires_redaction is False
