@@ -120,5 +120,5 @@ def test_cli_refuses_a_missing_key_without_llm_url() -> None:
 
     done = subprocess.run([sys.executable, "-m", "helpers.service", "--gateway", "http://x"],
                           capture_output=True, text=True, timeout=30,
-                          env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+                          env={"PATH": "/usr/bin:/bin", "NOTEBOOKS_OFFLINE": "1"})  # fmt: skip
     assert done.returncode == 2 and "no openai key" in done.stderr
