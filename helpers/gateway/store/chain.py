@@ -37,6 +37,7 @@ __all__ = [
     "AUDIT_COLUMNS",
     "CONTEXT_COLUMNS",
     "GENESIS",
+    "check_link",
     "AuditRecord",
     "ChainHead",
     "ChainReport",
@@ -329,6 +330,46 @@ def _rows(
         yield values[0], table, tuple(values), prev, stored
 
 
+def check_link(
+    table: str,
+    values: tuple[Any, ...],
+    prev: str,
+    stored: str,
+    expected_prev: str,
+    last_seq: int,
+    checked: int,
+) -> ChainReport | None:
+    """One row of a chain walk: ``None`` when it is intact and links to the row before it,
+    else the failing :class:`ChainReport` that names it. ``values`` start with ``seq`` and
+    the record id; ``checked`` rows were found intact before this one."""
+    seq = values[0]
+    where = (table, str(values[1]), seq)
+    label = f"{table} row {values[1]} (seq {seq})"
+    if checked and seq <= last_seq:
+        return ChainReport(False, checked, where, f"{label} repeats or precedes seq {last_seq}")
+    try:
+        intact = row_hash(prev, table, values) == stored
+    except (TypeError, ValueError):  # a value no writer could have stored (blob, NaN)
+        intact = False
+    if not intact:
+        return ChainReport(
+            False,
+            checked,
+            where,
+            f"{label} does not match its row_hash: it was changed after it was written",
+        )
+    if prev != expected_prev:
+        if checked == 0:
+            problem = f"{label} does not link to the start of the chain: earlier rows are gone"
+        else:
+            problem = (
+                f"{label} does not link to the row before it (seq {last_seq}): "
+                "a row was deleted, inserted or edited there"
+            )
+        return ChainReport(False, checked, where, problem)
+    return None
+
+
 def verify_chain(
     conn: sqlite3.Connection,
     tables: Mapping[str, Sequence[str]],
@@ -343,30 +384,9 @@ def verify_chain(
     streams = [_rows(conn, table, cols) for table, cols in tables.items()]
     expected_prev, last_seq, checked = GENESIS, 0, 0
     for seq, table, values, prev, stored in heapq.merge(*streams, key=lambda r: r[0]):
-        where = (table, str(values[1]), seq)
-        label = f"{table} row {values[1]} (seq {seq})"
-        if checked and seq <= last_seq:
-            return ChainReport(False, checked, where, f"{label} repeats or precedes seq {last_seq}")
-        try:
-            intact = row_hash(prev, table, values) == stored
-        except (TypeError, ValueError):  # a value no writer could have stored (blob, NaN)
-            intact = False
-        if not intact:
-            return ChainReport(
-                False,
-                checked,
-                where,
-                f"{label} does not match its row_hash: it was changed after it was written",
-            )
-        if prev != expected_prev:
-            if checked == 0:
-                problem = f"{label} does not link to the start of the chain: earlier rows are gone"
-            else:
-                problem = (
-                    f"{label} does not link to the row before it (seq {last_seq}): "
-                    "a row was deleted, inserted or edited there"
-                )
-            return ChainReport(False, checked, where, problem)
+        broken = check_link(table, values, prev, stored, expected_prev, last_seq, checked)
+        if broken is not None:
+            return broken
         expected_prev, last_seq, checked = stored, seq, checked + 1
     if head is not None and head.seq > last_seq:
         return ChainReport(

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .chain import GENESIS, ChainHead, ChainReport, row_hash
+from .chain import GENESIS, ChainHead, ChainReport, check_link
 
 __all__ = ["ChainCursor", "verify_segment"]
 
@@ -77,28 +77,9 @@ def verify_segment(
             if stored == cursor.row_hash:
                 seen_boundary = True  # the last row of the previous segment
                 continue
-        where = (table, str(values[1]), seq)
-        label = f"{table} row {values[1]} (seq {seq})"
-        if checked and seq <= last_seq:
-            return ChainReport(
-                False, checked, where, f"{label} repeats or precedes seq {last_seq}"
-            ), cursor
-        try:
-            intact = row_hash(prev, table, values) == stored
-        except (TypeError, ValueError):  # a value no writer could have stored (blob, NaN)
-            intact = False
-        if not intact:
-            problem = f"{label} does not match its row_hash: it was changed after it was written"
-            return ChainReport(False, checked, where, problem), cursor
-        if prev != expected_prev:
-            if checked == 0:
-                problem = f"{label} does not link to the start of the chain: earlier rows are gone"
-            else:
-                problem = (
-                    f"{label} does not link to the row before it (seq {last_seq}): "
-                    "a row was deleted, inserted or edited there"
-                )
-            return ChainReport(False, checked, where, problem), cursor
+        broken = check_link(table, values, prev, stored, expected_prev, last_seq, checked)
+        if broken is not None:
+            return broken, cursor
         expected_prev, last_seq, last_table = stored, seq, table
         checked, done_here = checked + 1, done_here + 1
     if not exhausted:
