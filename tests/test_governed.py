@@ -4,6 +4,7 @@ killed, or hangs; fail closed, fail open, the breaker, deferred audits, tool-cal
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -11,8 +12,13 @@ from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import openai
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from helpers.client import (
     UNAVAILABLE_MESSAGE,
@@ -26,6 +32,7 @@ from helpers.client import (
     governed_completion_sync,
     pre_check_tool_call,
 )
+from helpers.client.governed import NO_REDACTED_TEXT, redact_messages
 from helpers.errors import BadRequest
 from helpers.server import start_gateway
 from helpers.standins import create_standin_app
@@ -310,3 +317,106 @@ def test_tool_call_from_the_sdk_is_checked_before_it_runs(gw_url: str, standins:
     call, decision = asyncio.run(run())
     assert call.name == "run_sql" and "DROP TABLE" in call.arguments["sql"]
     assert decision.approved is False and "sqli_dangerous_query" in decision.policies
+
+
+# -------------------------------------------------------------- PII_ACTION=redact
+REPEAT_SSN = "Repeat after me: my SSN is 123-45-6789, file it."
+
+
+def wire_capture(sent: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ``http_client`` keyword for an SDK: every request body it sends lands in ``sent``."""
+
+    def hook(request: Any) -> None:
+        sent.append(json.loads(request.content))
+
+    async def ahook(request: Any) -> None:
+        hook(request)
+
+    return {"sync": {"request": [hook]}, "async": {"request": [ahook]}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_redact_sends_the_redacted_text_and_restores_the_answer(
+    make_gateway: Callable[..., ThreadedGateway], standins: str, stream: bool
+) -> None:
+    gw_url, sent = make_gateway(pii_action="redact").url, []
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": REPEAT_SSN}]
+
+    async def run(restore: bool) -> Any:
+        http = httpx.AsyncClient(event_hooks=wire_capture(sent)["async"])
+        model = openai.AsyncOpenAI(base_url=standins + "/v1", api_key="any", http_client=http)
+        async with GatewayClient(gw_url) as gw, model:
+            return await governed_completion(
+                gw, model, MODELS["openai"], messages, stream=stream, restore=restore
+            )
+
+    restored, kept = asyncio.run(run(True)), asyncio.run(run(False))
+    assert restored.outcome == kept.outcome == "answered"
+    assert restored.decision is not None and restored.decision.requires_redaction
+    assert [m["content"] for body in sent for m in body["messages"]] == [
+        "Be brief.", "Repeat after me: my SSN is [SSN_1], file it."
+    ] * 2  # fmt: skip
+    assert restored.text == "my SSN is 123-45-6789, file it."
+    assert kept.text == "my SSN is [SSN_1], file it."
+    trail = json.dumps(records(gw_url))
+    assert "123-45-6789" not in trail and "6789" not in trail
+
+
+def test_redact_sync_form_with_anthropic(
+    make_gateway: Callable[..., ThreadedGateway], standins: str
+) -> None:
+    gw_url, sent = make_gateway(pii_action="redact").url, []
+    http = httpx2.Client(event_hooks=wire_capture(sent)["sync"])  # anthropic's own httpx fork
+    client = anthropic.Anthropic(base_url=standins, api_key="any", http_client=http)
+    with client, SyncGatewayClient(gw_url) as gw:
+        done = governed_completion_sync(
+            gw, client, MODELS["anthropic"], [{"role": "user", "content": REPEAT_SSN}]
+        )
+    assert done.outcome == "answered" and done.text == "my SSN is 123-45-6789, file it."
+    assert sent[0]["messages"] == [
+        {"role": "user", "content": "Repeat after me: my SSN is [SSN_1], file it."}
+    ]
+
+
+def test_redact_with_a_query_not_in_the_messages_sends_nothing(
+    make_gateway: Callable[..., ThreadedGateway],
+) -> None:
+    gw_url = make_gateway(pii_action="redact").url
+
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw:
+            return await governed_completion(
+                gw, NoLLM(), "m", ASK, query="tool lookup\nssn: 123-45-6789"
+            )
+
+    done = asyncio.run(run())
+    assert done.outcome == "blocked" and done.message.startswith("cannot redact")
+    assert done.reply is None and done.audit_id is None
+
+
+def test_redaction_asked_without_redacted_text_fails_closed() -> None:
+    """Current AxonFlow answers ``requires_redaction`` without saying what to redact: a real
+    HTTP server that answers each pre-check that way, as the agent does under redact."""
+
+    async def agent_like(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"context_id": "c1", "approved": True, "requires_redaction": True,
+                             "expires_at": "2030-01-01T00:05:00Z",
+                             "policies": ["pii_ssn_detection"]})  # fmt: skip
+
+    app = Starlette(routes=[Route("/api/policy/pre-check", agent_like, methods=["POST"])])
+    with ThreadedGateway(app) as agent, SyncGatewayClient(agent.url) as gw:
+        done = governed_completion_sync(gw, NoSyncLLM(), "m", SSN)
+    assert (done.outcome, done.message) == ("blocked", NO_REDACTED_TEXT)
+    assert done.decision is not None and done.decision.approved
+
+
+def test_redact_messages_replaces_every_copy_of_the_query() -> None:
+    history = [{"role": "user", "content": "a 1"}, {"role": "assistant", "content": "ok"},
+               {"role": "user", "content": "again: a 1"}]  # fmt: skip
+    assert [m["content"] for m in redact_messages(history, "a 1", "a [N_1]")] == [
+        "a [N_1]", "ok", "again: a [N_1]"
+    ]  # fmt: skip
+    assert history[0]["content"] == "a 1"  # the caller's list is untouched
+    with pytest.raises(ValueError, match="not in the messages"):
+        redact_messages(history, "b 2", "b [N_1]")

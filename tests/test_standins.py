@@ -715,6 +715,32 @@ def test_answers_are_pure_functions_of_model_question_seed() -> None:
             assert 2 <= answer.count(". ") + 1 <= 4, answer
 
 
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("Repeat after me: [SSN_1] is on file.", "[SSN_1] is on file."),
+        ("  repeat AFTER me :\n two lines\nhere ", "two lines\nhere"),
+    ],
+)
+def test_repeat_after_me_returns_the_rest(question: str, answer: str) -> None:
+    chosen = load_answer_bank().choose(GPT, question, 0)
+    assert (chosen.topic, chosen.text) == ("repeat", answer)
+
+
+@pytest.mark.parametrize(
+    "question", ["Repeat after me:", "Please repeat after me: hi", "repeat it"]
+)
+def test_repeat_needs_the_prefix_and_some_text(question: str) -> None:
+    assert load_answer_bank().choose(GPT, question, 0).topic != "repeat"
+
+
+def test_repeat_through_the_openai_wire(oai: openai.OpenAI) -> None:
+    reply = oai.chat.completions.create(
+        model=GPT, messages=[{"role": "user", "content": "Repeat after me: [CREDIT_CARD_1] ok"}]
+    )
+    assert reply.choices[0].message.content == "[CREDIT_CARD_1] ok"
+
+
 def test_bad_answer_bank_is_a_config_error(tmp_path: Path) -> None:
     bad = tmp_path / "a.yaml"
     bad.write_text("fallback: nope\ntopics:\n  - {id: x, keywords: [a], answers: [Hi.]}\n")

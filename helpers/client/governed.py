@@ -5,7 +5,11 @@ The function a team copies into production. :func:`governed_completion` (async) 
 streaming included, with a :class:`~helpers.client.guard.GatewayGuard` deciding what happens
 when the gateway is down (fail closed by default). What is pre-checked is the *new* user
 message (``query`` overrides it: a tool call's arguments, retrieved RAG text), not the whole
-history again. Audits go out at once, or through an
+history again. When the gateway answers ``requires_redaction`` with a ``redacted_query``
+(``PII_ACTION=redact``), the LLM gets the redacted text in place of the query and the answer
+comes back with the placeholders restored in this process (``restore=False`` keeps them;
+``on_text`` always sees the model's own stream); without a ``redacted_query`` nothing is sent.
+Audits go out at once, or through an
 :class:`~helpers.client.audit_queue.AuditQueue` when one is given. Introduced in
 ``10_real_application.ipynb``.
 
@@ -18,7 +22,7 @@ history again. Audits go out at once, or through an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import Any, Literal
 
@@ -28,6 +32,7 @@ from .audit_queue import AuditQueue
 from .gateway_client import GatewayClient, SyncGatewayClient
 from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, GatewayDown, GatewayGuard
 from .providers import LLMReply, ToolCall, call_llm, call_llm_sync, provider_of
+from .redaction import placeholder_map, restore_placeholders
 from .results import PreCheckResult
 
 __all__ = [
@@ -36,18 +41,23 @@ __all__ = [
     "governed_completion_sync",
     "last_user_text",
     "pre_check_tool_call",
+    "redact_messages",
     "tool_call_query",
 ]
 
 Outcome = Literal["answered", "blocked", "unavailable", "answered_unchecked"]
+
+NO_REDACTED_TEXT = "the gateway asks for redaction but sent no redacted text; nothing was sent"
 
 
 @dataclass(frozen=True)
 class Governed:
     """The result of one governed call. ``outcome`` says which path it took:
 
-    ``answered`` (approved, called, audited), ``blocked`` (a policy said no: ``message`` is
-    the reason), ``unavailable`` (gateway down, fail closed: nothing reached the LLM),
+    ``answered`` (approved, called, audited; when the gateway redacted the query, the LLM got
+    the redacted text and ``reply.text`` has the placeholders restored), ``blocked`` (a
+    policy said no, or a redaction could not be applied: ``message`` is the reason),
+    ``unavailable`` (gateway down, fail closed: nothing reached the LLM),
     ``answered_unchecked`` (gateway down, fail open: called, audit deferred).
     """
 
@@ -73,17 +83,60 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     raise ValueError("no user message with text content to pre-check; pass query=")
 
 
-def _refusal(decision: PreCheckResult | GatewayDown, t0: float, ms: float) -> Governed | None:
+def _refusal(
+    decision: PreCheckResult | GatewayDown,
+    query: str,
+    messages: Sequence[Mapping[str, Any]],
+    t0: float,
+    ms: float,
+) -> Governed | None:
     total = (perf_counter() - t0) * 1000
     if isinstance(decision, GatewayDown):
         return None
     if not decision.approved:
         reason = decision.block_reason or "blocked by policy"
         return Governed("blocked", reason, None, decision, None, ms, total)
-    if decision.requires_redaction:  # the gateway wants redaction this client cannot do
-        return Governed("blocked", "the query needs redaction first", None, decision, None, ms,
-                        total)  # fmt: skip
+    if decision.requires_redaction:  # fail closed whenever the redaction cannot be applied
+        if decision.redacted_query is None:  # current AxonFlow: redact, but not told what
+            return Governed("blocked", NO_REDACTED_TEXT, None, decision, None, ms, total)
+        try:
+            _to_send(decision, query, messages)
+        except ValueError as exc:
+            return Governed("blocked", f"cannot redact: {exc}", None, decision, None, ms, total)
     return None
+
+
+def redact_messages(
+    messages: Sequence[Mapping[str, Any]], query: str, redacted: str
+) -> list[dict[str, Any]]:
+    """``messages`` with every occurrence of the pre-checked ``query`` replaced by the
+    gateway's ``redacted`` text. Raises ``ValueError`` when no message carries ``query``
+    (then the app cannot know what to send, and sends nothing)."""
+    out, found = [], False
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str) and query in content:
+            message, found = {**message, "content": content.replace(query, redacted)}, True
+        out.append(dict(message))
+    if not found:
+        raise ValueError("the pre-checked query is not in the messages; cannot redact them")
+    return out
+
+
+def _to_send(
+    decision: PreCheckResult | GatewayDown, query: str, messages: Sequence[Mapping[str, Any]]
+) -> tuple[Sequence[Mapping[str, Any]], dict[str, str]]:
+    """What goes to the LLM, and the placeholder map for restoring its answer (app-local)."""
+    if isinstance(decision, GatewayDown) or not decision.requires_redaction:
+        return messages, {}
+    redacted = decision.redacted_query or ""
+    return redact_messages(messages, query, redacted), placeholder_map(query, redacted)
+
+
+def _restored(reply: LLMReply, mapping: dict[str, str], restore: bool) -> LLMReply:
+    if not mapping or not restore:
+        return reply
+    return replace(reply, text=restore_placeholders(reply.text, mapping))
 
 
 async def governed_completion(
@@ -99,6 +152,7 @@ async def governed_completion(
     audits: AuditQueue | None = None,
     stream: bool = False,
     on_text: Any = None,
+    restore: bool = True,
     **llm_kwargs: Any,
 ) -> Governed:
     """Pre-check, call ``llm`` (an ``AsyncOpenAI`` or ``AsyncAnthropic``), audit."""
@@ -106,12 +160,13 @@ async def governed_completion(
     query = query if query is not None else last_user_text(messages)
     decision = await guard.pre_check(gw, query, user_token, data_sources=data_sources)
     pre_ms = (perf_counter() - t0) * 1000
-    if (refused := _refusal(decision, t0, pre_ms)) is not None:
+    if (refused := _refusal(decision, query, messages, t0, pre_ms)) is not None:
         return refused
     if isinstance(decision, GatewayDown) and not guard.fail_open:
         return Governed("unavailable", UNAVAILABLE_MESSAGE, None, None, None, pre_ms,
                         (perf_counter() - t0) * 1000)  # fmt: skip
-    reply = await call_llm(llm, model, messages, stream=stream, on_text=on_text, **llm_kwargs)
+    sent, mapping = _to_send(decision, query, messages)
+    reply = await call_llm(llm, model, sent, stream=stream, on_text=on_text, **llm_kwargs)
     provider, audit_id = provider_of(llm), None
     if isinstance(decision, GatewayDown):  # fail open: marked, governed when the gateway is back
         guard.defer(_deferred(query, user_token, provider, reply, data_sources, "fail_open"))
@@ -127,7 +182,8 @@ async def governed_completion(
         except GatewayError:  # the user has the answer; the audit waits for the gateway
             guard.defer(_deferred(query, user_token, provider, reply, data_sources,
                                   "audit_retry", decision.context_id))  # fmt: skip
-    return Governed("answered", "", reply, decision, audit_id, pre_ms, (perf_counter() - t0) * 1000)
+    return Governed("answered", "", _restored(reply, mapping, restore), decision, audit_id, pre_ms,
+                    (perf_counter() - t0) * 1000)  # fmt: skip
 
 
 def governed_completion_sync(
@@ -142,6 +198,7 @@ def governed_completion_sync(
     guard: GatewayGuard | None = None,
     stream: bool = False,
     on_text: Any = None,
+    restore: bool = True,
     **llm_kwargs: Any,
 ) -> Governed:
     """Blocking :func:`governed_completion` (``OpenAI`` or ``Anthropic`` clients)."""
@@ -149,12 +206,13 @@ def governed_completion_sync(
     query = query if query is not None else last_user_text(messages)
     decision = guard.pre_check_sync(gw, query, user_token, data_sources=data_sources)
     pre_ms = (perf_counter() - t0) * 1000
-    if (refused := _refusal(decision, t0, pre_ms)) is not None:
+    if (refused := _refusal(decision, query, messages, t0, pre_ms)) is not None:
         return refused
     if isinstance(decision, GatewayDown) and not guard.fail_open:
         return Governed("unavailable", UNAVAILABLE_MESSAGE, None, None, None, pre_ms,
                         (perf_counter() - t0) * 1000)  # fmt: skip
-    reply = call_llm_sync(llm, model, messages, stream=stream, on_text=on_text, **llm_kwargs)
+    sent, mapping = _to_send(decision, query, messages)
+    reply = call_llm_sync(llm, model, sent, stream=stream, on_text=on_text, **llm_kwargs)
     provider = provider_of(llm)
     if isinstance(decision, GatewayDown):
         guard.defer(_deferred(query, user_token, provider, reply, data_sources, "fail_open"))
@@ -167,7 +225,8 @@ def governed_completion_sync(
         audit_id = None
         guard.defer(_deferred(query, user_token, provider, reply, data_sources, "audit_retry",
                               decision.context_id))  # fmt: skip
-    return Governed("answered", "", reply, decision, audit_id, pre_ms, (perf_counter() - t0) * 1000)
+    return Governed("answered", "", _restored(reply, mapping, restore), decision, audit_id, pre_ms,
+                    (perf_counter() - t0) * 1000)  # fmt: skip
 
 
 def _deferred(

@@ -4,11 +4,15 @@ The provider stand-ins are not language models. For each request they find the t
 whose keywords best match the last user message (``data/answers.yaml``) and pick one of
 its answers by a SHA-256 hash of ``(model, last user message, seed)``, so the same
 request always gets the same text and different models or seeds may get different ones.
+A message that starts with "Repeat after me:" gets the rest of itself back, as a real model
+would give it: that shows what text reached the model (a redacted prompt, notebook 07).
 Introduced in ``01_gateway_mode_openai.ipynb``.
 
 >>> bank = load_answer_bank()
 >>> bank.choose("gpt-4o-mini", "How should we deploy a model to production?", 0).topic
 'deployment'
+>>> bank.choose("gpt-4o-mini", "Repeat after me: [SSN_1] is on file.").text
+'[SSN_1] is on file.'
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = ["DEFAULT_ANSWERS_PATH", "Answer", "AnswerBank", "Topic", "load_answer
 DEFAULT_ANSWERS_PATH = DATA_DIR / "answers.yaml"
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+_REPEAT = re.compile(r"\s*repeat after me\s*:\s*(\S.*)", re.IGNORECASE | re.DOTALL)
 
 
 def _normalise(text: str) -> str:
@@ -83,6 +88,8 @@ class AnswerBank:
 
     def choose(self, model: str, question: str, seed: object = 0) -> Answer:
         """The answer for ``question`` asked of ``model``; pure function of its arguments."""
+        if (repeat := _REPEAT.fullmatch(question)) is not None:
+            return Answer("repeat", 0, repeat.group(1).strip())
         topic = self.topic_for(question)
         key = f"{model}\x1f{question}\x1f{seed}".encode()
         index = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % len(topic.answers)
