@@ -53,13 +53,24 @@ class Decision:
 
     @property
     def verdict(self) -> str:
-        """AxonFlow v11's verdict: ``allow`` or ``deny`` (this gateway never asks for approval)."""
-        return "allow" if self.approved else "deny"
+        """AxonFlow v11's verdict: ``allow``, ``deny``, or ``needs_approval`` when every
+        finding that stops the request is a custom rule's ``require_approval``."""
+        if self.approved:
+            return "allow"
+        if all(f.action == "require_approval" for f in self.blocking):
+            return "needs_approval"
+        return "deny"
 
     @property
     def policies(self) -> list[str]:
-        """Ids of every triggered policy, blocking or not, in reporting order."""
+        """Ids of every triggered policy, blocking or not, in reporting order (the trail's
+        list: ``log`` findings included)."""
         return [f.policy_id for f in self.findings]
+
+    @property
+    def reported_policies(self) -> list[str]:
+        """What the caller is told: :attr:`policies` without the ``log`` findings."""
+        return [f.policy_id for f in self.findings if f.reported]
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
@@ -189,9 +200,12 @@ class DecisionEngine:
         blocking = [f for f in findings if f.blocks]
         if not blocking:
             return Decision(True, findings, None, user, status, redaction)
-        # min() keeps the first of equally severe findings, so the reporting order breaks ties.
-        worst = min(blocking, key=lambda f: _SEVERITY_RANK[f.severity])
-        reason = f"Blocked by policy {worst.policy_id}: {worst.reason}"
+        # A hard block outranks a request for approval; min() keeps the first of equally
+        # severe findings, so the reporting order breaks ties.
+        hard = [f for f in blocking if f.action == "block"] or blocking
+        worst = min(hard, key=lambda f: _SEVERITY_RANK[f.severity])
+        verb = "Blocked by" if worst.action == "block" else "Approval required by"
+        reason = f"{verb} policy {worst.policy_id}: {worst.reason}"
         if not reason.endswith("."):
             reason += "."
         return Decision(False, findings, reason, user, status)

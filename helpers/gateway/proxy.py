@@ -174,7 +174,7 @@ class ProxyMode:
     def policy_info(self, governed: Governed) -> dict[str, Any]:
         decision = governed.decision
         blocking = [f.policy_id for f in decision.blocking]
-        triggered = blocking + [p for p in decision.policies if p not in blocking]
+        triggered = blocking + [p for p in decision.reported_policies if p not in blocking]
         return {
             "policies_evaluated": triggered,
             "static_checks": STATIC_CHECKS,

@@ -3,8 +3,8 @@
 Each rule has an ``id``, either a ``pattern`` (RE2 syntax; add ``(?i)`` for case-insensitive)
 or a list of ``keywords`` (matched case-insensitively on word boundaries), an optional scope
 (``roles`` and/or ``departments``: the rule applies only to users in all given scopes), an
-``action`` (``block`` or ``warn``), a ``severity`` and the ``reason`` shown to the caller.
-Files are validated when loaded; a bad file raises
+``action`` (``block``, ``require_approval``, ``warn`` or ``log``), a ``severity`` and the
+``reason`` shown to the caller. Files are validated when loaded; a bad file raises
 :class:`~helpers.errors.PolicyFileError` naming the file, the rule and the problem.
 :class:`PolicyWatcher` reloads a changed file without a restart and keeps the last good rules
 if the new file is invalid (contract Part B.5). Introduced in ``05_policies.ipynb``.

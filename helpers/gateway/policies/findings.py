@@ -10,25 +10,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ACTIONS", "FAMILIES", "SEVERITIES", "Action", "Family", "Finding", "Severity"]
+__all__ = [
+    "ACTIONS",
+    "FAMILIES",
+    "SEVERITIES",
+    "STOPPING",
+    "Action",
+    "Family",
+    "Finding",
+    "Severity",
+]
 
 Family = Literal["sqli", "admin", "pii", "custom", "rate_limit"]
 Severity = Literal["critical", "high", "medium", "low"]
-Action = Literal["block", "warn", "redact", "log"]
+Action = Literal["block", "require_approval", "warn", "redact", "log"]
 
 #: Reporting order of families in a pre-check's ``policies`` list (contract Part B.1).
 FAMILIES: tuple[str, ...] = ("sqli", "admin", "pii", "custom", "rate_limit")
 #: Most severe first; the block reason names the most severe blocking finding.
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
-ACTIONS: tuple[str, ...] = ("block", "warn")  # what a custom policy may choose
+#: What a custom policy may choose. ``require_approval`` stops the request like ``block`` but
+#: answers ``verdict: needs_approval`` (a human may let it through, outside this gateway);
+#: ``log`` approves and keeps the finding in the trail without reporting it to the caller.
+ACTIONS: tuple[str, ...] = ("block", "require_approval", "warn", "log")
+#: Actions that stop a request.
+STOPPING: frozenset[str] = frozenset({"block", "require_approval"})
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One triggered policy.
 
-    ``action`` is the detector's default ("block" or "warn"); the engine may change it
-    (``SQLI_BLOCK_MODE=warn``, ``PII_ACTION=redact|warn|log``); only "block" blocks.
+    ``action`` is the detector's default ("block" or "warn"; a custom rule may also say
+    "require_approval" or "log"); the engine may change it (``SQLI_BLOCK_MODE=warn``,
+    ``PII_ACTION=redact|warn|log``). "block" and "require_approval" stop the request; "log"
+    findings are stored in the trail but left out of the caller's ``policies``.
     ``span`` is the (start, end) of the first match in the query, for explanation only; the
     raw text is never stored.
 
@@ -45,7 +61,12 @@ class Finding:
 
     @property
     def blocks(self) -> bool:
-        return self.action == "block"
+        return self.action in STOPPING
+
+    @property
+    def reported(self) -> bool:
+        """Whether the caller sees this finding's id (everything but ``log``)."""
+        return self.action != "log"
 
     def __repr__(self) -> str:
         return f"<Finding {self.policy_id} {self.action} {self.severity}>"
