@@ -7,6 +7,7 @@ trail when the provider stalls or the client walks away.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import httpx
@@ -251,3 +252,30 @@ def test_client_leaving_mid_stream_stops_the_upstream_call(make_proxy: ProxyFact
         assert row["metadata"]["outcome"] == "client_disconnected"
         assert stalled.closed_by_peer.wait(5)
         assert time.monotonic() - left < 5  # not the 30 s provider timeout
+
+
+def test_audit_storage_failing_after_the_stream_ends_it_with_an_error(
+    make_proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection at the storage boundary: the answer has been relayed when the audit
+    write fails. The client gets an error event (not a silent [DONE], not a dropped socket),
+    and the gateway goes on serving."""
+    gw = make_proxy()
+    store = gw.server.config.app.state.gateway.store
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "append_audit", disk_full)
+        seen = []
+        with pytest.raises(openai.APIError, match="could not store its audit"):
+            for chunk in sdk(gw.url).chat.completions.create(
+                model="gpt-4o-mini", messages=ASK, stream=True
+            ):
+                seen.extend(c.delta.content or "" for c in chunk.choices)
+        assert "".join(seen)  # the answer itself did arrive
+    answer = sdk(gw.url).chat.completions.create(model="gpt-4o-mini", messages=ASK)
+    assert answer.choices[0].message.content
+    rows = records(gw.url, expected=2)
+    assert [r["audit_id"] is not None for r in rows].count(True) == 1  # only the second call

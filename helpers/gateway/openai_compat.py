@@ -45,6 +45,10 @@ __all__ = ["ChatCompletions"]
 
 log = logging.getLogger("helpers.gateway.openai_compat")
 ROLES = ("system", "developer", "user", "assistant", "tool")
+AUDIT_NOT_STORED = (
+    "The answer was relayed but the gateway could not store its audit record; the trail "
+    "has the decision only. Retry if the record matters."
+)
 #: Parameters this proxy cannot honour yet; refused rather than silently dropped.
 UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "n", "audio", "modalities",
                "response_format", "logprobs", "top_logprobs")  # fmt: skip
@@ -261,10 +265,16 @@ class ChatCompletions:
         meta = self._meta(relay.outcome, stream=True, chunks=relay.chunks, ttft_ms=relay.ttft_ms)
         if relay.error:
             meta["error"] = relay.error
-        audit_id = await self.proxy.record(
-            governed, provider, relay.model, prompt_tokens=relay.usage[0],
-            completion_tokens=relay.usage[1], latency_ms=relay.latency_ms, metadata=meta,
-        )  # fmt: skip
+        try:
+            audit_id = await self.proxy.record(
+                governed, provider, relay.model, prompt_tokens=relay.usage[0],
+                completion_tokens=relay.usage[1], latency_ms=relay.latency_ms, metadata=meta,
+            )  # fmt: skip
+        except Exception:  # the answer has gone out; say that its audit did not get stored
+            log.exception("stream relayed but its audit was not stored")
+            audit_id, relay.error = None, AUDIT_NOT_STORED
+            if relay.outcome != "client_disconnected":
+                await _send_error_event(send, AUDIT_NOT_STORED, "server_error", "audit_failed")
         if relay.outcome == "client_disconnected":
             return
         tail = b"" if relay.error else b"data: [DONE]\n\n"
@@ -293,10 +303,7 @@ class _Relay:
                 await self._forward(piece, send)
         except ProviderError as exc:
             self.outcome, self.error = f"provider_{exc.kind}", exc.message
-            event = {"error": {"message": exc.message, "type": "provider_error",
-                               "code": exc.kind, "param": None}}  # fmt: skip
-            await send({"type": "http.response.body", "more_body": True,
-                        "body": b"data: " + orjson.dumps(event) + b"\n\n"})  # fmt: skip
+            await _send_error_event(send, exc.message, "provider_error", exc.kind)
         finally:
             self.latency_ms = (time.perf_counter_ns() - self.started_ns) / 1e6
             with contextlib.suppress(Exception):
@@ -316,6 +323,14 @@ class _Relay:
         self.chunks += 1
         await send({"type": "http.response.body", "more_body": True,
                     "body": b"data: " + orjson.dumps(chunk) + b"\n\n"})  # fmt: skip
+
+
+async def _send_error_event(send: Any, message: str, kind: str, code: str) -> None:
+    """An error in the middle of a stream: one SSE event the OpenAI SDK raises as APIError."""
+    event = {"error": {"message": message, "type": kind, "code": code, "param": None}}
+    with contextlib.suppress(OSError):
+        await send({"type": "http.response.body", "more_body": True,
+                    "body": b"data: " + orjson.dumps(event) + b"\n\n"})  # fmt: skip
 
 
 async def _wait_for_disconnect(receive: Any) -> None:
