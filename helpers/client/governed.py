@@ -83,27 +83,74 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     raise ValueError("no user message with text content to pre-check; pass query=")
 
 
-def _refusal(
-    decision: PreCheckResult | GatewayDown,
-    query: str,
-    messages: Sequence[Mapping[str, Any]],
-    t0: float,
-    ms: float,
-) -> Governed | None:
-    total = (perf_counter() - t0) * 1000
-    if isinstance(decision, GatewayDown):
+class _Turn:
+    """What one governed call carries from step to step; the async and blocking forms differ
+    only in how they wait for the gateway and the LLM."""
+
+    def __init__(
+        self,
+        guard: GatewayGuard | None,
+        messages: Sequence[Mapping[str, Any]],
+        query: str | None,
+        user_token: str,
+        data_sources: list[str] | None,
+        restore: bool,
+    ) -> None:
+        self.guard, self.t0 = guard or GatewayGuard(), perf_counter()
+        self.messages = messages
+        self.query = query if query is not None else last_user_text(messages)
+        self.user_token, self.data_sources, self.restore = user_token, data_sources, restore
+        self.pre_ms = 0.0
+        self.sent: Sequence[Mapping[str, Any]] = messages
+        self.mapping: dict[str, str] = {}
+
+    def ms(self) -> float:
+        return (perf_counter() - self.t0) * 1000
+
+    def decided(self, decision: PreCheckResult | GatewayDown) -> Governed | None:
+        """After the pre-check: the early answer (blocked, unavailable), or None to go on."""
+        self.pre_ms = self.ms()
+        if isinstance(decision, GatewayDown):
+            if self.guard.fail_open:
+                return None
+            return Governed("unavailable", UNAVAILABLE_MESSAGE, None, None, None, self.pre_ms,
+                            self.ms())  # fmt: skip
+        if not decision.approved:
+            reason = decision.block_reason or "blocked by policy"
+            return Governed("blocked", reason, None, decision, None, self.pre_ms, self.ms())
+        if decision.requires_redaction:  # fail closed whenever the redaction cannot be applied
+            if decision.redacted_query is None:  # current AxonFlow: redact, but not told what
+                return Governed("blocked", NO_REDACTED_TEXT, None, decision, None, self.pre_ms,
+                                self.ms())  # fmt: skip
+            try:
+                self.sent = redact_messages(self.messages, self.query, decision.redacted_query)
+                self.mapping = placeholder_map(self.query, decision.redacted_query)
+            except ValueError as exc:
+                return Governed("blocked", f"cannot redact: {exc}", None, decision, None,
+                                self.pre_ms, self.ms())  # fmt: skip
         return None
-    if not decision.approved:
-        reason = decision.block_reason or "blocked by policy"
-        return Governed("blocked", reason, None, decision, None, ms, total)
-    if decision.requires_redaction:  # fail closed whenever the redaction cannot be applied
-        if decision.redacted_query is None:  # current AxonFlow: redact, but not told what
-            return Governed("blocked", NO_REDACTED_TEXT, None, decision, None, ms, total)
-        try:
-            _to_send(decision, query, messages)
-        except ValueError as exc:
-            return Governed("blocked", f"cannot redact: {exc}", None, decision, None, ms, total)
-    return None
+
+    def unchecked(self, decision: PreCheckResult | GatewayDown, reply: LLMReply) -> Governed | None:
+        """Fail open: answered, marked, and governed when the gateway is back."""
+        if not isinstance(decision, GatewayDown):
+            return None
+        self.guard.defer(self.deferred(reply, "fail_open"))
+        return Governed("answered_unchecked", decision.reason, reply, None, None, self.pre_ms,
+                        self.ms())  # fmt: skip
+
+    def deferred(
+        self, reply: LLMReply, reason: str, context_id: str | None = None
+    ) -> DeferredAudit:
+        return DeferredAudit(
+            self.query, self.user_token, reply.provider, reply.model, reply.usage,
+            reply.latency_ms, GatewayGuard.now(), reason, tuple(self.data_sources or ()),
+            context_id,
+        )  # fmt: skip
+
+    def answered(self, decision: PreCheckResult, reply: LLMReply, audit_id: str | None) -> Governed:
+        if self.mapping and self.restore:
+            reply = replace(reply, text=restore_placeholders(reply.text, self.mapping))
+        return Governed("answered", "", reply, decision, audit_id, self.pre_ms, self.ms())
 
 
 def redact_messages(
@@ -123,22 +170,6 @@ def redact_messages(
     return out
 
 
-def _to_send(
-    decision: PreCheckResult | GatewayDown, query: str, messages: Sequence[Mapping[str, Any]]
-) -> tuple[Sequence[Mapping[str, Any]], dict[str, str]]:
-    """What goes to the LLM, and the placeholder map for restoring its answer (app-local)."""
-    if isinstance(decision, GatewayDown) or not decision.requires_redaction:
-        return messages, {}
-    redacted = decision.redacted_query or ""
-    return redact_messages(messages, query, redacted), placeholder_map(query, redacted)
-
-
-def _restored(reply: LLMReply, mapping: dict[str, str], restore: bool) -> LLMReply:
-    if not mapping or not restore:
-        return reply
-    return replace(reply, text=restore_placeholders(reply.text, mapping))
-
-
 async def governed_completion(
     gw: GatewayClient,
     llm: Any,
@@ -156,22 +187,15 @@ async def governed_completion(
     **llm_kwargs: Any,
 ) -> Governed:
     """Pre-check, call ``llm`` (an ``AsyncOpenAI`` or ``AsyncAnthropic``), audit."""
-    guard, t0 = guard or GatewayGuard(), perf_counter()
-    query = query if query is not None else last_user_text(messages)
-    decision = await guard.pre_check(gw, query, user_token, data_sources=data_sources)
-    pre_ms = (perf_counter() - t0) * 1000
-    if (refused := _refusal(decision, query, messages, t0, pre_ms)) is not None:
-        return refused
-    if isinstance(decision, GatewayDown) and not guard.fail_open:
-        return Governed("unavailable", UNAVAILABLE_MESSAGE, None, None, None, pre_ms,
-                        (perf_counter() - t0) * 1000)  # fmt: skip
-    sent, mapping = _to_send(decision, query, messages)
-    reply = await call_llm(llm, model, sent, stream=stream, on_text=on_text, **llm_kwargs)
+    turn = _Turn(guard, messages, query, user_token, data_sources, restore)
+    decision = await turn.guard.pre_check(gw, turn.query, user_token, data_sources=data_sources)
+    if (early := turn.decided(decision)) is not None:
+        return early
+    reply = await call_llm(llm, model, turn.sent, stream=stream, on_text=on_text, **llm_kwargs)
+    if (unchecked := turn.unchecked(decision, reply)) is not None:
+        return unchecked
+    assert isinstance(decision, PreCheckResult)
     provider, audit_id = provider_of(llm), None
-    if isinstance(decision, GatewayDown):  # fail open: marked, governed when the gateway is back
-        guard.defer(_deferred(query, user_token, provider, reply, data_sources, "fail_open"))
-        return Governed("answered_unchecked", decision.reason, reply, None, None, pre_ms,
-                        (perf_counter() - t0) * 1000)  # fmt: skip
     if audits is not None:
         audits.submit(decision.context_id, provider, model, reply.usage, reply.latency_ms)
     else:
@@ -180,10 +204,8 @@ async def governed_completion(
                                     reply.latency_ms)  # fmt: skip
             audit_id = result.audit_id
         except GatewayError:  # the user has the answer; the audit waits for the gateway
-            guard.defer(_deferred(query, user_token, provider, reply, data_sources,
-                                  "audit_retry", decision.context_id))  # fmt: skip
-    return Governed("answered", "", _restored(reply, mapping, restore), decision, audit_id, pre_ms,
-                    (perf_counter() - t0) * 1000)  # fmt: skip
+            turn.guard.defer(turn.deferred(reply, "audit_retry", decision.context_id))
+    return turn.answered(decision, reply, audit_id)
 
 
 def governed_completion_sync(
@@ -202,46 +224,21 @@ def governed_completion_sync(
     **llm_kwargs: Any,
 ) -> Governed:
     """Blocking :func:`governed_completion` (``OpenAI`` or ``Anthropic`` clients)."""
-    guard, t0 = guard or GatewayGuard(), perf_counter()
-    query = query if query is not None else last_user_text(messages)
-    decision = guard.pre_check_sync(gw, query, user_token, data_sources=data_sources)
-    pre_ms = (perf_counter() - t0) * 1000
-    if (refused := _refusal(decision, query, messages, t0, pre_ms)) is not None:
-        return refused
-    if isinstance(decision, GatewayDown) and not guard.fail_open:
-        return Governed("unavailable", UNAVAILABLE_MESSAGE, None, None, None, pre_ms,
-                        (perf_counter() - t0) * 1000)  # fmt: skip
-    sent, mapping = _to_send(decision, query, messages)
-    reply = call_llm_sync(llm, model, sent, stream=stream, on_text=on_text, **llm_kwargs)
-    provider = provider_of(llm)
-    if isinstance(decision, GatewayDown):
-        guard.defer(_deferred(query, user_token, provider, reply, data_sources, "fail_open"))
-        return Governed("answered_unchecked", decision.reason, reply, None, None, pre_ms,
-                        (perf_counter() - t0) * 1000)  # fmt: skip
+    turn = _Turn(guard, messages, query, user_token, data_sources, restore)
+    decision = turn.guard.pre_check_sync(gw, turn.query, user_token, data_sources=data_sources)
+    if (early := turn.decided(decision)) is not None:
+        return early
+    reply = call_llm_sync(llm, model, turn.sent, stream=stream, on_text=on_text, **llm_kwargs)
+    if (unchecked := turn.unchecked(decision, reply)) is not None:
+        return unchecked
+    assert isinstance(decision, PreCheckResult)
+    provider, audit_id = provider_of(llm), None
     try:
         audit_id = gw.audit(decision.context_id, provider, model, reply.usage,
                             reply.latency_ms).audit_id  # fmt: skip
     except GatewayError:
-        audit_id = None
-        guard.defer(_deferred(query, user_token, provider, reply, data_sources, "audit_retry",
-                              decision.context_id))  # fmt: skip
-    return Governed("answered", "", _restored(reply, mapping, restore), decision, audit_id, pre_ms,
-                    (perf_counter() - t0) * 1000)  # fmt: skip
-
-
-def _deferred(
-    query: str,
-    user_token: str,
-    provider: str,
-    reply: LLMReply,
-    data_sources: list[str] | None,
-    reason: str,
-    context_id: str | None = None,
-) -> DeferredAudit:
-    return DeferredAudit(
-        query, user_token, provider, reply.model, reply.usage, reply.latency_ms,
-        GatewayGuard.now(), reason, tuple(data_sources or ()), context_id,
-    )  # fmt: skip
+        turn.guard.defer(turn.deferred(reply, "audit_retry", decision.context_id))
+    return turn.answered(decision, reply, audit_id)
 
 
 def tool_call_query(call: ToolCall) -> str:
