@@ -30,14 +30,14 @@ Introduced in ``07_obfuscation_and_redaction.ipynb``.
 from __future__ import annotations
 
 import bisect
-import functools
 import html
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import re2
+
+from .folding import _tables, fold
 
 __all__ = [
     "VIEW_SHAPES",
@@ -49,54 +49,6 @@ __all__ = [
     "separators_view",
     "warm_up_views",
 ]
-
-_SPACE_LIKE = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-                        "\u2009\u200a\u202f\u205f\u3000\u2028\u2029\u0085")  # fmt: skip
-_DASH_LIKE = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043")
-
-
-def _fold(ch: str) -> str:
-    """The ASCII (or NFKC) form of one non-ASCII character; '' for format characters."""
-    category = unicodedata.category(ch)
-    if category == "Cf":  # zero-width space/joiners, word joiner, BOM, bidi controls
-        return ""
-    if category == "Nd":
-        return str(unicodedata.decimal(ch))
-    if ch in _SPACE_LIKE or category == "Zs":
-        return " "
-    if ch in _DASH_LIKE or category == "Pd":
-        return "-"
-    folded = unicodedata.normalize("NFKC", ch)
-    if len(folded) == 1 and not folded.isascii() and folded != ch:
-        return _fold(folded)
-    return folded
-
-
-_VANISH = 0xFFFFFFFF  # marks a character the canonical view drops
-
-
-@functools.cache
-def _lut() -> np.ndarray:
-    """Code point -> folded code point (or ``_VANISH``), for every code point.
-
-    Built once (well under a second; the gateway's warm-up pays it), so folding a query is a
-    few vectorised array operations instead of a Python loop over its characters. Characters
-    whose NFKC form is several characters ("\ufb01" -> "fi", "\u00bd" -> "1/2") stay as
-    they are: the view stays one character per kept character, which keeps its offset map a
-    plain index array.
-    """
-    lut = np.arange(0x110000, dtype=np.uint32)
-    for cp in range(0x80, 0x30000):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue
-        folded = _fold(chr(cp))
-        if not folded:
-            lut[cp] = _VANISH
-        elif len(folded) == 1:
-            lut[cp] = ord(folded)
-    for cp in range(0xE0000, 0xE0080):  # language tags: invisible format characters
-        lut[cp] = _VANISH
-    return lut
 
 
 class View:
@@ -189,17 +141,14 @@ def _rewrite(
 
 
 def canonical_view(text: str, parent: View | None = None) -> View:
-    """NFKC per character, format characters dropped, dashes, spaces and digits as ASCII."""
+    """The text as a reader sees it (see :mod:`.folding`): NFKC, format characters dropped,
+    dashes, spaces and digits as ASCII, Latin look-alikes as Latin letters."""
     if text.isascii():
         return View("canonical", text, parent=parent)
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    folded = _lut()[codes]
-    kept = folded != _VANISH
-    if kept.all():  # nothing vanished: view offsets are the source offsets
-        return View("canonical", folded.tobytes().decode("utf-32-le", "surrogatepass"),
-                    parent=parent)  # fmt: skip
-    out = folded[kept].tobytes().decode("utf-32-le", "surrogatepass")
-    return View("canonical", out, parent=parent, index=lambda: np.flatnonzero(kept))
+    folded, index = fold(text)
+    if index is None:  # one character for one: view offsets are the source offsets
+        return View("canonical", folded, parent=parent)
+    return View("canonical", folded, parent=parent, index=lambda: index)
 
 
 # ---- decoders -------------------------------------------------------------------------------
@@ -329,7 +278,7 @@ DECODE_LIMIT = 16 * 1024
 
 def warm_up_views() -> None:
     """Build the folding table now, so the first non-ASCII query does not pay for it."""
-    _lut()
+    _tables()
     build_views("x\u00a0%27 one two three &amp; \\u0027 /**/")
 
 
