@@ -194,13 +194,16 @@ def _spelled_run(m: re.Match[str]) -> str:
 
 
 _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
-    "percent": (re.compile(r"(?:%[0-9A-Fa-f]{2})+"), _percent),
+    # Each pattern starts with its marker, so the regex engine skips ahead to the next one.
+    "percent": (re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"), _percent),
     "json": (re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[nrtbf/\"\\']"), _json_escape),
     "html": (re.compile(r"&#[0-9]{1,7};?|&#[xX][0-9A-Fa-f]{1,6};?|&[A-Za-z][A-Za-z0-9]{1,31};"),
              _entity),
     "sql": (re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
             lambda m: "" if m.group().startswith("/*") else " "),
     "spelled": (_SPELLED_RUN, _spelled_run),
+    # The SQL view of a long text, or of one with more line breaks than the escape budget.
+    "sql_comments": (re.compile(r"/\*.*?(?:\*/|$)", re.S), lambda m: ""),
 }  # fmt: skip
 
 # Which decoders could change the query, checked once and cheaply ("check once, skip"): the
@@ -265,15 +268,42 @@ def decode_view(name: str, text: str, parent: View | None = None) -> View:
     if name == "separators":
         return separators_view(text, parent)
     pattern, replace = _DECODERS[name]
-    return _rewrite(name, text, pattern, replace, parent)
+    return _rewrite(name.split("_")[0], text, pattern, replace, parent)
 
 
-#: The decoders that run Python code per escape (percent, JSON, HTML, SQL comments, spelled
-#: digits) are applied to queries up to this size, which keeps a flood of escapes under the
-#: 50 ms budget; longer text gets the canonical and separators views only (both linear and
-#: vectorised or re2-driven). A documented limit: an escaped payload padded past 16 KiB is
-#: scanned raw.
-DECODE_LIMIT = 16 * 1024
+#: Escape markers decoded per query, summed over every decoder and round. The decoders run
+#: Python code per escape (about a microsecond each), so the budget bounds their cost whatever
+#: the query's length: an escaped payload padded with any amount of plain text is decoded.
+#: Only a query with more markers than this (a flood of escapes) goes without those decoded
+#: views; it keeps the canonical and separators views, which are linear and vectorised.
+ESCAPE_BUDGET = 8192
+#: Decoding repeats on its own output up to this many rounds: "%2527" is a percent-encoded
+#: "%27", "&amp;#39;" an HTML-escaped "&#39;", "\u002527" a JSON-escaped "%27".
+DECODE_ROUNDS = 3
+#: The spelled-digits pattern and the SQL view's whitespace pattern have no leading literal to
+#: skip ahead to, so Python's regex engine tries them at every character (tens of ns each).
+#: They run on texts up to these sizes; a longer text gets the SQL view with its comments
+#: removed (whitespace as it is: every SQL pattern accepts any whitespace anyway).
+SPELLED_LIMIT = 16 * 1024
+SQL_SPACES_LIMIT = 64 * 1024
+_ESCAPING = ("percent", "json", "html")
+
+
+def _cost(name: str, text: str) -> int:
+    """An upper bound on the matches decoder ``name`` will rewrite in ``text`` (memchr only)."""
+    if name == "percent":
+        return text.count("%")
+    if name == "json":
+        return text.count("\\")
+    if name == "html":
+        return text.count("&")
+    if name == "sql":
+        if len(text) > SQL_SPACES_LIMIT:
+            return ESCAPE_BUDGET + 1
+        return sum(map(text.count, ("/*", "  ", "\t", "\n", "\r", "\f", "\v")))
+    if name == "spelled":
+        return 0 if len(text) <= SPELLED_LIMIT else ESCAPE_BUDGET + 1
+    return 0  # separators: a byte translation and one re2-free substitution, both in C
 
 
 def warm_up_views() -> None:
@@ -295,25 +325,37 @@ def build_views(text: str) -> list[View]:
 
 
 def decoded_views(
-    scan: str, base: View | None = None, shapes: Iterable[str] | None = None
+    scan: str,
+    base: View | None = None,
+    shapes: Iterable[str] | None = None,
+    _budget: list[int] | None = None,
+    _round: int = 1,
 ) -> list[View]:
     """The decoded views of ``scan`` (the query, or its canonical view ``base``).
 
     ``shapes`` names the :data:`VIEW_SHAPES` already known to be present (from a set pass
-    the caller made anyway); ``None`` makes one pass here.
+    the caller made anyway); ``None`` makes one pass here. A view decoded from an escape
+    that still holds escapes is decoded again (up to :data:`DECODE_ROUNDS`), all within one
+    :data:`ESCAPE_BUDGET`.
     """
     views: list[View] = []
     if shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
             and "&" not in scan and "/*" not in scan:  # fmt: skip
         return views  # the common case, decided with four memchr calls
-    names = _triggered(scan, shapes)
-    if len(scan) > DECODE_LIMIT:
-        names = [name for name in names if name == "separators"]
-    for name in names:
+    budget = [ESCAPE_BUDGET] if _budget is None else _budget
+    for name in _triggered(scan, shapes):
+        cost = _cost(name, scan)
+        if name == "sql" and cost > budget[0]:
+            name, cost = "sql_comments", scan.count("/*")
+        if cost > budget[0]:
+            continue
+        budget[0] -= cost
         view = decode_view(name, scan, base)
         if view.text == scan:
             continue
         if not view.text.isascii():
             view = canonical_view(view.text, view)
         views.append(view)
+        if name in _ESCAPING and _round < DECODE_ROUNDS:
+            views += decoded_views(view.text, view, None, budget, _round + 1)
     return views
