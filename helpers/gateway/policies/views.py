@@ -5,9 +5,11 @@ fullwidth digits from a PDF, non-breaking spaces from a spreadsheet, zero-width 
 a web form, ``%27`` from a URL, ``\\u0027`` from JSON, ``&#39;`` from HTML. The LLM reads every
 one of them as plainly as the ASCII form, so the pre-check must too. This module builds:
 
-* the **canonical view**: NFKC, Unicode format characters removed, every Unicode dash and space
-  mapped to ASCII, decimal digits of any script mapped to ``0-9``;
-* **decoded views**: percent-decoding, JSON string escapes, HTML entities;
+* the **canonical view** (:mod:`.folding`): NFKC, Unicode format characters removed, every
+  Unicode dash and space mapped to ASCII, decimal digits of any script mapped to ``0-9``,
+  Latin look-alike letters of other scripts read as Latin;
+* **decoded views**: percent-decoding, JSON string escapes, HTML entities, each repeated on
+  its own output for doubly encoded text (``%2527``), within an escape budget;
 * a **SQL view**: ``/* */`` comments removed, whitespace collapsed;
 * a **spelled view**: runs of digit words ("three two seven, four five ...") as digits;
 * a **separators view**: any mix of dots, slashes, tabs and dashes next to a digit as one
