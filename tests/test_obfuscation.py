@@ -112,6 +112,54 @@ CASES = [
     ("or in prose", "pick 5 or 6 items, or fewer", True, []),
     ("sqli comment inside keyword", "id=1 UN/**/ION SEL/**/ECT 1,2", False, [UNION]),
     ("union in prose", "the union select committee met", True, []),
+    # letters of other scripts that look Latin (TR39 confusables), in SQL keywords
+    (
+        "sqli armenian U, cyrillic E",
+        "id=1' \u054dNION S\u0415L\u0415CT pass FROM users--",
+        False,
+        [UNION, COMMENT],
+    ),
+    (
+        "sqli cyrillic O in DROP",
+        "x'; DR\u041eP TABLE users",
+        False,
+        ["sqli_stacked_queries", "sqli_dangerous_query"],
+    ),
+    ("sqli greek omicron in OR", "name=admin' \u039fR '1'='1", False, [BOOL]),
+    ("russian prose", "Привет! Как дела? Удалите старые записи из таблицы, пожалуйста.", True, []),
+    ("greek prose", "Καλημέρα, το ΟΡΟΣ είναι σημαντικό.", True, []),
+    ("arabic prose", "مرحبا، كيف حالك؟ الاجتماع في ١٠ صباحًا.", True, []),
+    ("hindi numbers in prose", "बैठक २०२४ में १२ लोग थे", True, []),
+    # compatibility forms of several characters: ligatures, circled and parenthesised digits
+    ("ssn circled and parenthesised", "SSN \u2460\u2461\u2462-45-6789", False, [SSN]),
+    ("ssn with a two-digit circled number", "SSN 1\u3251-45-6789", False, [SSN]),
+    ("circled list numbers", "steps \u2460 plan \u2461 build \u2462 ship \u2473 done", True, []),
+    ("ligature prose", "the \ufb01rst of\ufb01ce \ufb02oor, \u00bd price", True, []),
+    # double encoding
+    ("sqli percent twice", "q=admin%2527%2520OR%2520%25271%2527%253D%25271", False, [BOOL]),
+    ("url with %25 in it", "see https://example.com/a%2520b?p=100%25 for details", True, []),
+    ("sqli html escaped twice", "&amp;#39; OR &amp;#39;1&amp;#39;=&amp;#39;1", False, [BOOL]),
+    ("html escaped twice, prose", "Tom &amp;amp; Jerry &amp;#8212; a classic", True, []),
+    (
+        "sqli json escape of a percent escape",
+        '{"q": "admin\\u002527 OR \\u0025271\\u002527=\\u0025271"}',
+        False,
+        [BOOL],
+    ),
+    ("json escape of a percent sign", '{"q": "we grew 12\\u0025 this year"}', True, []),
+    # IBANs in national groupings and with one kind of separator
+    ("iban FR in RIB fields", "Virement: FR76 30006 00001 12345678901 89", False, [IBAN]),
+    ("iban FR in fours", "IBAN FR76 3000 6000 0112 3456 7890 189", False, [IBAN]),
+    ("iban FR, key fails", "Virement: FR76 30006 00001 12345678901 88", True, []),
+    ("iban GB sort code and account", "pay GB29 NWBK 601613 31926819 today", False, [IBAN]),
+    ("iban GB, one digit short", "pay GB29 NWBK 601613 3192681 today", True, []),
+    ("iban DE BLZ and account", "Konto DE89 37040044 0532013000", False, [IBAN]),
+    ("iban DE dots", "Konto DE89.3704.0044.0532.0130.00", False, [IBAN]),
+    ("iban DE dots, MOD-97 fails", "Konto DE89.3704.0044.0532.0130.01", True, []),
+    ("iban BE national", "rekening BE68 539-0075470-34", False, [IBAN]),
+    ("iban IT national", "IBAN IT60 X 05428 11101 000000123456", False, [IBAN]),
+    ("iban ES national", "cuenta ES91 2100 0418 45 0200051332", False, [IBAN]),
+    ("iban odd grouping", "ref GB29 NW BK60 1613 3192 6819", True, []),
 ]
 
 
@@ -126,6 +174,35 @@ def test_engine_decides_obfuscated_forms(
 ) -> None:
     decision = engine.decide(text, "user-123")
     assert (decision.approved, sorted(decision.policies)) == (approved, sorted(policies)), category
+
+
+_PAD = "Our team reviews how we deploy and monitor models across regions.\n" * 400  # 26 KiB
+
+
+@pytest.mark.parametrize(
+    ("tail", "approved"),
+    [
+        ("id=%2527%2520OR%25201%253D1--", False),  # percent-encoded twice
+        ("name=&amp;#39; OR &amp;#39;1&amp;#39;=&amp;#39;1", False),  # HTML-escaped twice
+        ("1; DR/**/OP TABLE users", False),  # comment inside a keyword
+        ("SSN &#49;&#50;&#51;-45-6789", False),
+        ("see https://example.com/a%2520b?p=100%25 &amp; more", True),
+    ],
+)
+def test_escaped_payloads_padded_past_16_kib_are_decoded(
+    engine: DecisionEngine, tail: str, approved: bool
+) -> None:
+    assert len(_PAD) > 16 * 1024
+    assert engine.decide(_PAD + tail, "user-123").approved is approved
+
+
+def test_a_span_through_a_multi_character_form_maps_to_the_users_characters() -> None:
+    text = "SSN \u2460\u2461\u2462-45-6789, ok"
+    (match,) = pii_matches(text)
+    assert text[match.span[0] : match.span[1]] == "\u2460\u2461\u2462-45-6789"
+    text = "SSN 1\u3251-45-6789"  # a circled 21 folds to two digits
+    (match,) = pii_matches(text)
+    assert text[match.span[0] : match.span[1]] == "1\u3251-45-6789"
 
 
 def test_a_finding_in_a_view_says_which_view() -> None:

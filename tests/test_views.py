@@ -32,6 +32,10 @@ def fullwidth(s: str) -> str:
         *[(f"12{s}34", "12 34") for s in SPACES],
         *[(f"1{z}2{z}3", "123") for z in ZW],
         ("caf\u00e9 \u00e0 la carte", "caf\u00e9 \u00e0 la carte"),  # letters stay letters
+        ("DR\u041eP T\u0410BLE", "DROP TABLE"),  # Cyrillic O and A
+        ("\u054dNION S\u0395L\u0415CT", "UNION SELECT"),  # Armenian U, Greek and Cyrillic E
+        ("\ufb01le \u2474 \u00bd \u2473", "file (1) 1/2 20"),  # NFKC forms of several chars
+        ("x\ud800y", "x\ufffdy"),  # a lone surrogate reads as the replacement character
     ],
 )
 def test_canonical_view_folds_what_a_reader_does_not_see(text: str, expected: str) -> None:
@@ -98,6 +102,39 @@ def test_a_flood_of_format_characters_builds_in_one_pass() -> None:
     view = canonical_view(text)
     assert view.text == "4" * 50_000
     assert view.to_original((0, 50_000)) == (0, len(text) - 1)
+
+
+def test_expansions_and_vanishing_characters_map_back_exactly() -> None:
+    text = "a\u200b\ufb01\u2473b"
+    view = canonical_view(text)
+    assert view.text == "afi20b"
+    assert view.to_original((1, 3)) == (2, 3)  # "fi" is the ligature
+    assert view.to_original((2, 3)) == (2, 3)  # so is its second letter
+    assert view.to_original((3, 5)) == (3, 4)  # "20" is the circled twenty
+    assert view.to_original((0, 6)) == (0, 5)
+
+
+def test_a_flood_of_expanding_characters_folds_whole() -> None:
+    view = canonical_view("\u2473\u200b" * 100_000)
+    assert view.text == "20" * 100_000
+    assert view.to_original((2, 4)) == (2, 3)
+
+
+def test_double_encoding_is_decoded_to_a_fixed_point() -> None:
+    texts = [v.text for v in build_views("q=%2527 &amp;#39; \\u002527")]
+    assert "q=' &#39; \\u002527" in texts  # percent twice
+    assert any("q=%2527 ' " in t for t in texts)  # HTML twice
+    assert any(t.endswith("%27") for t in texts) and any(t.endswith("'") for t in texts)
+
+
+def test_decoding_stops_after_three_rounds() -> None:
+    texts = {v.text for v in build_views("%25252527")}
+    assert texts == {"%252527", "%2527", "%27"}
+
+
+def test_a_flood_of_escapes_over_the_budget_skips_the_decoders() -> None:
+    assert build_views("%20" * 9000) == []
+    assert [v.name for v in build_views("%20" * 100 + "%27")] == ["percent"]
 
 
 def test_separator_pieces_keep_digits_exact() -> None:

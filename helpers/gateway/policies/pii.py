@@ -121,15 +121,13 @@ class PiiRule:
 
 
 def _iban_pattern() -> str:
-    """One alternative per IBAN length, so a match stops exactly where the IBAN ends."""
+    """One alternative per IBAN length: exactly that many letters and digits after the
+    country code, each may follow one separator; the validator checks the grouping."""
     by_length: dict[int, list[str]] = {}
     for country, length in _IBAN_LENGTHS.items():
         by_length.setdefault(int(length), []).append(country)
-    parts = []
-    for length, countries in sorted(by_length.items()):
-        fours, rest = divmod(length - 4, 4)
-        tail = rf" ?[0-9a-z]{{{rest}}}" if rest else ""
-        parts.append(rf"(?:{'|'.join(countries)})\d\d(?: ?[0-9a-z]{{4}}){{{fours}}}{tail}")
+    parts = [rf"(?:{'|'.join(countries)})\d\d(?:[ .-]?[0-9a-z]){{{length - 4}}}"
+             for length, countries in sorted(by_length.items())]  # fmt: skip
     return "|".join(parts)
 
 

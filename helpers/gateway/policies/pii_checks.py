@@ -98,13 +98,38 @@ _IBAN_LENGTHS = dict(
 )
 
 
+# How banks of some countries print an IBAN besides groups of four: the check digits group
+# ("FR76"), then the BBAN in its national fields (SWIFT IBAN registry, BBAN structure), e.g.
+# FR bank 5, branch 5, account 11, key 2: "FR76 30006 00001 12345678901 89".
+_IBAN_NATIONAL: dict[str, tuple[int, ...]] = {
+    "AT": (5, 11), "BE": (3, 7, 2), "CH": (5, 12), "DE": (8, 10), "ES": (4, 4, 2, 10),
+    "FR": (5, 5, 11, 2), "GB": (4, 6, 8), "IT": (1, 5, 5, 12), "NL": (4, 10),
+    "PT": (4, 4, 11, 2),
+}  # fmt: skip
+_IBAN_SEPARATORS = re.compile(r"[ .-]")
+
+
 def _iban_ok(value: str) -> bool:
-    compact = value.replace(" ", "").upper()
-    groups = value.split(" ")
-    if len(groups) > 1 and any(len(g) != 4 for g in groups[:-1]):
-        return False  # printed IBANs are grouped in fours from the left
-    if len(compact) != int(_IBAN_LENGTHS.get(compact[:2], 0)):
+    """Country length and MOD-97; printed groups are fours from the left or national fields.
+
+    One kind of separator (space, hyphen or dot) may sit between the groups; a space may
+    follow the check digits whatever the rest uses ("BE68 539-0075470-34").
+    """
+    seps = set(_IBAN_SEPARATORS.findall(value[5:]))
+    if value[4:5] == " " and seps:
+        value = value[:4] + next(iter(seps)) + value[5:]
+    seps = set(_IBAN_SEPARATORS.findall(value))
+    if len(seps) > 1:
         return False
+    compact = _IBAN_SEPARATORS.sub("", value).upper()
+    country = compact[:2]
+    if len(compact) != int(_IBAN_LENGTHS.get(country, 0)):
+        return False
+    if seps:
+        groups = tuple(map(len, value.split(seps.pop())))
+        fours = all(g == 4 for g in groups[:-1]) and groups[-1] <= 4
+        if not fours and (groups[0] != 4 or groups[1:] != _IBAN_NATIONAL.get(country)):
+            return False
     rearranged = compact[4:] + compact[:4]
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 

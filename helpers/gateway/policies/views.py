@@ -5,9 +5,11 @@ fullwidth digits from a PDF, non-breaking spaces from a spreadsheet, zero-width 
 a web form, ``%27`` from a URL, ``\\u0027`` from JSON, ``&#39;`` from HTML. The LLM reads every
 one of them as plainly as the ASCII form, so the pre-check must too. This module builds:
 
-* the **canonical view**: NFKC, Unicode format characters removed, every Unicode dash and space
-  mapped to ASCII, decimal digits of any script mapped to ``0-9``;
-* **decoded views**: percent-decoding, JSON string escapes, HTML entities;
+* the **canonical view** (:mod:`.folding`): NFKC, Unicode format characters removed, every
+  Unicode dash and space mapped to ASCII, decimal digits of any script mapped to ``0-9``,
+  Latin look-alike letters of other scripts read as Latin;
+* **decoded views**: percent-decoding, JSON string escapes, HTML entities, each repeated on
+  its own output for doubly encoded text (``%2527``), within an escape budget;
 * a **SQL view**: ``/* */`` comments removed, whitespace collapsed;
 * a **spelled view**: runs of digit words ("three two seven, four five ...") as digits;
 * a **separators view**: any mix of dots, slashes, tabs and dashes next to a digit as one
@@ -30,14 +32,14 @@ Introduced in ``07_obfuscation_and_redaction.ipynb``.
 from __future__ import annotations
 
 import bisect
-import functools
 import html
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import re2
+
+from .folding import _tables, fold
 
 __all__ = [
     "VIEW_SHAPES",
@@ -49,54 +51,6 @@ __all__ = [
     "separators_view",
     "warm_up_views",
 ]
-
-_SPACE_LIKE = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-                        "\u2009\u200a\u202f\u205f\u3000\u2028\u2029\u0085")  # fmt: skip
-_DASH_LIKE = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043")
-
-
-def _fold(ch: str) -> str:
-    """The ASCII (or NFKC) form of one non-ASCII character; '' for format characters."""
-    category = unicodedata.category(ch)
-    if category == "Cf":  # zero-width space/joiners, word joiner, BOM, bidi controls
-        return ""
-    if category == "Nd":
-        return str(unicodedata.decimal(ch))
-    if ch in _SPACE_LIKE or category == "Zs":
-        return " "
-    if ch in _DASH_LIKE or category == "Pd":
-        return "-"
-    folded = unicodedata.normalize("NFKC", ch)
-    if len(folded) == 1 and not folded.isascii() and folded != ch:
-        return _fold(folded)
-    return folded
-
-
-_VANISH = 0xFFFFFFFF  # marks a character the canonical view drops
-
-
-@functools.cache
-def _lut() -> np.ndarray:
-    """Code point -> folded code point (or ``_VANISH``), for every code point.
-
-    Built once (well under a second; the gateway's warm-up pays it), so folding a query is a
-    few vectorised array operations instead of a Python loop over its characters. Characters
-    whose NFKC form is several characters ("\ufb01" -> "fi", "\u00bd" -> "1/2") stay as
-    they are: the view stays one character per kept character, which keeps its offset map a
-    plain index array.
-    """
-    lut = np.arange(0x110000, dtype=np.uint32)
-    for cp in range(0x80, 0x30000):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue
-        folded = _fold(chr(cp))
-        if not folded:
-            lut[cp] = _VANISH
-        elif len(folded) == 1:
-            lut[cp] = ord(folded)
-    for cp in range(0xE0000, 0xE0080):  # language tags: invisible format characters
-        lut[cp] = _VANISH
-    return lut
 
 
 class View:
@@ -189,17 +143,14 @@ def _rewrite(
 
 
 def canonical_view(text: str, parent: View | None = None) -> View:
-    """NFKC per character, format characters dropped, dashes, spaces and digits as ASCII."""
+    """The text as a reader sees it (see :mod:`.folding`): NFKC, format characters dropped,
+    dashes, spaces and digits as ASCII, Latin look-alikes as Latin letters."""
     if text.isascii():
         return View("canonical", text, parent=parent)
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    folded = _lut()[codes]
-    kept = folded != _VANISH
-    if kept.all():  # nothing vanished: view offsets are the source offsets
-        return View("canonical", folded.tobytes().decode("utf-32-le", "surrogatepass"),
-                    parent=parent)  # fmt: skip
-    out = folded[kept].tobytes().decode("utf-32-le", "surrogatepass")
-    return View("canonical", out, parent=parent, index=lambda: np.flatnonzero(kept))
+    folded, index = fold(text)
+    if index is None:  # one character for one: view offsets are the source offsets
+        return View("canonical", folded, parent=parent)
+    return View("canonical", folded, parent=parent, index=lambda: index)
 
 
 # ---- decoders -------------------------------------------------------------------------------
@@ -245,13 +196,16 @@ def _spelled_run(m: re.Match[str]) -> str:
 
 
 _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
-    "percent": (re.compile(r"(?:%[0-9A-Fa-f]{2})+"), _percent),
+    # Each pattern starts with its marker, so the regex engine skips ahead to the next one.
+    "percent": (re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"), _percent),
     "json": (re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[nrtbf/\"\\']"), _json_escape),
     "html": (re.compile(r"&#[0-9]{1,7};?|&#[xX][0-9A-Fa-f]{1,6};?|&[A-Za-z][A-Za-z0-9]{1,31};"),
              _entity),
     "sql": (re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
             lambda m: "" if m.group().startswith("/*") else " "),
     "spelled": (_SPELLED_RUN, _spelled_run),
+    # The SQL view of a long text, or of one with more line breaks than the escape budget.
+    "sql_comments": (re.compile(r"/\*.*?(?:\*/|$)", re.S), lambda m: ""),
 }  # fmt: skip
 
 # Which decoders could change the query, checked once and cheaply ("check once, skip"): the
@@ -316,20 +270,47 @@ def decode_view(name: str, text: str, parent: View | None = None) -> View:
     if name == "separators":
         return separators_view(text, parent)
     pattern, replace = _DECODERS[name]
-    return _rewrite(name, text, pattern, replace, parent)
+    return _rewrite(name.split("_")[0], text, pattern, replace, parent)
 
 
-#: The decoders that run Python code per escape (percent, JSON, HTML, SQL comments, spelled
-#: digits) are applied to queries up to this size, which keeps a flood of escapes under the
-#: 50 ms budget; longer text gets the canonical and separators views only (both linear and
-#: vectorised or re2-driven). A documented limit: an escaped payload padded past 16 KiB is
-#: scanned raw.
-DECODE_LIMIT = 16 * 1024
+#: Escape markers decoded per query, summed over every decoder and round. The decoders run
+#: Python code per escape (about a microsecond each), so the budget bounds their cost whatever
+#: the query's length: an escaped payload padded with any amount of plain text is decoded.
+#: Only a query with more markers than this (a flood of escapes) goes without those decoded
+#: views; it keeps the canonical and separators views, which are linear and vectorised.
+ESCAPE_BUDGET = 8192
+#: Decoding repeats on its own output up to this many rounds: "%2527" is a percent-encoded
+#: "%27", "&amp;#39;" an HTML-escaped "&#39;", "\u002527" a JSON-escaped "%27".
+DECODE_ROUNDS = 3
+#: The spelled-digits pattern and the SQL view's whitespace pattern have no leading literal to
+#: skip ahead to, so Python's regex engine tries them at every character (tens of ns each).
+#: They run on texts up to these sizes; a longer text gets the SQL view with its comments
+#: removed (whitespace as it is: every SQL pattern accepts any whitespace anyway).
+SPELLED_LIMIT = 16 * 1024
+SQL_SPACES_LIMIT = 64 * 1024
+_ESCAPING = ("percent", "json", "html")
+
+
+def _cost(name: str, text: str) -> int:
+    """An upper bound on the matches decoder ``name`` will rewrite in ``text`` (memchr only)."""
+    if name == "percent":
+        return text.count("%")
+    if name == "json":
+        return text.count("\\")
+    if name == "html":
+        return text.count("&")
+    if name == "sql":
+        if len(text) > SQL_SPACES_LIMIT:
+            return ESCAPE_BUDGET + 1
+        return sum(map(text.count, ("/*", "  ", "\t", "\n", "\r", "\f", "\v")))
+    if name == "spelled":
+        return 0 if len(text) <= SPELLED_LIMIT else ESCAPE_BUDGET + 1
+    return 0  # separators: a byte translation and one re2-free substitution, both in C
 
 
 def warm_up_views() -> None:
     """Build the folding table now, so the first non-ASCII query does not pay for it."""
-    _lut()
+    _tables()
     build_views("x\u00a0%27 one two three &amp; \\u0027 /**/")
 
 
@@ -346,25 +327,37 @@ def build_views(text: str) -> list[View]:
 
 
 def decoded_views(
-    scan: str, base: View | None = None, shapes: Iterable[str] | None = None
+    scan: str,
+    base: View | None = None,
+    shapes: Iterable[str] | None = None,
+    _budget: list[int] | None = None,
+    _round: int = 1,
 ) -> list[View]:
     """The decoded views of ``scan`` (the query, or its canonical view ``base``).
 
     ``shapes`` names the :data:`VIEW_SHAPES` already known to be present (from a set pass
-    the caller made anyway); ``None`` makes one pass here.
+    the caller made anyway); ``None`` makes one pass here. A view decoded from an escape
+    that still holds escapes is decoded again (up to :data:`DECODE_ROUNDS`), all within one
+    :data:`ESCAPE_BUDGET`.
     """
     views: list[View] = []
     if shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
             and "&" not in scan and "/*" not in scan:  # fmt: skip
         return views  # the common case, decided with four memchr calls
-    names = _triggered(scan, shapes)
-    if len(scan) > DECODE_LIMIT:
-        names = [name for name in names if name == "separators"]
-    for name in names:
+    budget = [ESCAPE_BUDGET] if _budget is None else _budget
+    for name in _triggered(scan, shapes):
+        cost = _cost(name, scan)
+        if name == "sql" and cost > budget[0]:
+            name, cost = "sql_comments", scan.count("/*")
+        if cost > budget[0]:
+            continue
+        budget[0] -= cost
         view = decode_view(name, scan, base)
         if view.text == scan:
             continue
         if not view.text.isascii():
             view = canonical_view(view.text, view)
         views.append(view)
+        if name in _ESCAPING and _round < DECODE_ROUNDS:
+            views += decoded_views(view.text, view, None, budget, _round + 1)
     return views
