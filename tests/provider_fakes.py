@@ -137,6 +137,16 @@ def make_proxy(
         gw.__exit__(None, None, None)
 
 
+def openai_at(url: str, timeout_s: str = "0.3") -> dict[str, str]:
+    """A provider environment whose OpenAI is ``url`` (a bad provider), one attempt only."""
+    return {
+        "OPENAI_API_KEY": "k",
+        "OPENAI_BASE_URL": url + "/v1",
+        "GATEWAY_PROVIDER_TIMEOUT_S": timeout_s,
+        "GATEWAY_PROVIDER_RETRIES": "0",
+    }
+
+
 def records(url: str, expected: int = 1, timeout: float = 5.0) -> list[dict]:
     """The gateway's audit records, waiting until at least ``expected`` are there."""
     deadline = time.monotonic() + timeout

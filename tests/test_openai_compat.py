@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from helpers.gateway.openai_compat import parse_chat
-from tests.provider_fakes import ProxyFactory, bad_provider, records
+from tests.provider_fakes import ProxyFactory, bad_provider, openai_at, records
 
 ASK = [{"role": "user", "content": "What are best practices for AI model deployment?"}]
 
@@ -191,14 +191,7 @@ def test_missing_key_is_a_502_that_the_sdk_does_not_retry(make_proxy: ProxyFacto
 
 def test_provider_hanging_before_the_first_byte_is_a_504(make_proxy: ProxyFactory) -> None:
     with bad_provider("hang") as hung:
-        gw = make_proxy(
-            env={
-                "OPENAI_API_KEY": "k",
-                "OPENAI_BASE_URL": hung.url + "/v1",
-                "GATEWAY_PROVIDER_TIMEOUT_S": "0.3",
-                "GATEWAY_PROVIDER_RETRIES": "0",
-            }
-        )
+        gw = make_proxy(env=openai_at(hung.url, timeout_s="0.3"))
         with pytest.raises(openai.APIStatusError) as caught:
             sdk(gw.url).chat.completions.create(model="gpt-4o-mini", messages=ASK, stream=True)
     assert caught.value.status_code == 504
@@ -208,14 +201,7 @@ def test_provider_hanging_before_the_first_byte_is_a_504(make_proxy: ProxyFactor
 
 def test_provider_stalling_mid_stream_ends_it_with_an_error(make_proxy: ProxyFactory) -> None:
     with bad_provider("stall") as stalled:
-        gw = make_proxy(
-            env={
-                "OPENAI_API_KEY": "k",
-                "OPENAI_BASE_URL": stalled.url + "/v1",
-                "GATEWAY_PROVIDER_TIMEOUT_S": "0.3",
-                "GATEWAY_PROVIDER_RETRIES": "0",
-            }
-        )
+        gw = make_proxy(env=openai_at(stalled.url, timeout_s="0.3"))
         seen = []
         with pytest.raises(openai.APIError, match="timed out"):
             for chunk in sdk(gw.url).chat.completions.create(
@@ -230,13 +216,7 @@ def test_provider_stalling_mid_stream_ends_it_with_an_error(make_proxy: ProxyFac
 
 def test_client_leaving_mid_stream_stops_the_upstream_call(make_proxy: ProxyFactory) -> None:
     with bad_provider("stall") as stalled:
-        gw = make_proxy(
-            env={
-                "OPENAI_API_KEY": "k",
-                "OPENAI_BASE_URL": stalled.url + "/v1",
-                "GATEWAY_PROVIDER_TIMEOUT_S": "30",
-            }
-        )
+        gw = make_proxy(env=openai_at(stalled.url, timeout_s="30"))
         with (
             httpx.Client(timeout=10) as http,
             http.stream(

@@ -17,7 +17,7 @@ from axonflow import AxonFlow
 from axonflow.exceptions import AuthenticationError, PolicyViolationError
 
 from helpers.gateway.proxy import go_duration
-from tests.provider_fakes import ProxyFactory, bad_provider, records
+from tests.provider_fakes import ProxyFactory, bad_provider, openai_at, records
 
 ASK = "What are best practices for AI model deployment?"
 
@@ -214,14 +214,7 @@ def test_unreachable_provider_is_reported_and_audited(make_proxy: ProxyFactory) 
 
 def test_hanging_provider_times_out_cleanly(make_proxy: ProxyFactory) -> None:
     with bad_provider("hang") as hung:
-        gw = make_proxy(
-            env={
-                "OPENAI_API_KEY": "k",
-                "OPENAI_BASE_URL": hung.url + "/v1",
-                "GATEWAY_PROVIDER_TIMEOUT_S": "0.3",
-                "GATEWAY_PROVIDER_RETRIES": "0",
-            }
-        )
+        gw = make_proxy(env=openai_at(hung.url, timeout_s="0.3"))
         response, row = _failed(gw.url)
     assert response.success is False and "timed out" in response.error
     assert hung.requests == 1
