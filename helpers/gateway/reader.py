@@ -31,16 +31,16 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from .store import AuditStore
-from .store.query import iter_records, list_records
+from .store.query import RecordKey, iter_records, list_records, record_key
 from .store.schema import _CHAIN_TABLES
 from .store.verify import verify_segment
 
-__all__ = ["READER_NICE", "Reader", "export_lines"]
+__all__ = ["READER_NICE", "Reader", "RecordsPage", "export_lines"]
 
 #: How much the reader process lowers its CPU priority (``os.nice``).
 READER_NICE = 10
@@ -50,12 +50,23 @@ EXPORT_CHUNK_ROWS = 500
 _conn: sqlite3.Connection | None = None  # the worker process's read-only connection
 
 
+class RecordsPage(NamedTuple):
+    """One page of ``/api/audit/records`` as the reader hands it over: the rows as a JSON
+    array, how many, and the key of the last one (where the next page starts)."""
+
+    json: bytes
+    count: int
+    last: RecordKey | None
+
+
 def _verify(conn: sqlite3.Connection, cursor: Any, limit: int, head: Any) -> Any:
     return verify_segment(conn, _CHAIN_TABLES, cursor, limit, head)
 
 
-def _records(conn: sqlite3.Connection, filters: dict[str, Any]) -> list[dict[str, Any]]:
-    return list_records(conn, **filters)
+def _records(conn: sqlite3.Connection, filters: dict[str, Any]) -> RecordsPage:
+    # Encoded here, so the gateway's event loop only copies the page's bytes into its reply.
+    rows = list_records(conn, **filters)
+    return RecordsPage(orjson.dumps(rows), len(rows), record_key(rows[-1]) if rows else None)
 
 
 _OPERATIONS: dict[str, Callable[..., Any]] = {"records": _records, "verify": _verify}
