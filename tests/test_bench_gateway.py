@@ -49,7 +49,9 @@ def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert readers["rows"] == 20_000
     for phase in ("idle", "during_verify", "during_records"):
         assert readers[phase]["pre_check"]["n"] == 40 and readers[phase]["errors"] == 0
-    assert readers["during_records"]["reader_rows"] % 1000 == 0  # whole pages of 1,000
+        assert len(readers[phase]["p50_by_round"]) == readers["rounds"]
+    assert readers["during_records"]["reader_rows"] >= 1000  # at least one whole page
+    assert "--no-wrk" in report["throughput"]["skipped"]  # said in the report, not dropped
     assert {"pre_check_p99_during_verify_ms", "pre_check_p50_shift_during_records_ms"} <= set(
         report["targets"]
     )
@@ -83,3 +85,10 @@ def test_pinned_separates_gateway_and_client_then_restores_both() -> None:
             child.kill()
     with pinned(None) as nothing:
         assert nothing is None and os.sched_getaffinity(0) == mine
+
+
+def test_only_runs_the_named_sections_and_names_a_wrong_one(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "helpers.bench", "gateway", "--only", "readers,speed"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "unknown section(s) speed; pick from decision, http, throughput" in done.stderr

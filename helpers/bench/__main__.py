@@ -37,16 +37,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the gateway and the clients on separate CPUs (recorded in the report)",
     )
+    g.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated sections to run (decision, http, throughput, fsync, readers); "
+        "default all",
+    )
     add_pipeline_command(sub)  # parses its own options and runs itself
     add_proxy_command(sub)  # likewise
     add_service_arguments(sub.add_parser("service", help="the governed web service under load"))
     args = p.parse_args(argv)
     if args.command == "gateway":
-        from .gateway import run_gateway_bench
+        from .gateway import SECTIONS, run_gateway_bench
 
+        only = SECTIONS if args.only is None else tuple(x.strip() for x in args.only.split(","))
+        unknown = sorted(set(only) - set(SECTIONS))
+        if unknown:
+            p.error(f"--only: unknown section(s) {', '.join(unknown)}; pick from "
+                    f"{', '.join(SECTIONS)}")  # fmt: skip
         return run_gateway_bench(
-            quick=args.quick, out=args.out, use_wrk=not args.no_wrk, n=args.n, pin=args.pin
-        )
+            quick=args.quick, out=args.out, use_wrk=not args.no_wrk, n=args.n, pin=args.pin,
+            only=only,
+        )  # fmt: skip
     if args.command == "service":
         from .service import run_service_bench
 

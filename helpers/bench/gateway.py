@@ -8,11 +8,7 @@ pre-checks and audits, so "the gateway's own cost" is a same-run difference.
 
 from __future__ import annotations
 
-import math
 import random
-import re
-import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -22,15 +18,16 @@ import httpx
 
 from helpers.corpus import load_corpus, score
 from helpers.gateway.engine import DecisionEngine
-from helpers.lab.machine import machine_info, machine_line, pinned, rss_mb, write_report
+from helpers.lab.machine import machine_info, machine_line, pinned, write_report
 from helpers.lab.stats import summarize
 from helpers.server import start_gateway
 from helpers.settings import Settings
 
 from .adversarial import adversarial_section
 from .readers import reader_section
+from .throughput import throughput_section
 
-__all__ = ["run_gateway_bench"]
+__all__ = ["SECTIONS", "run_gateway_bench"]
 
 #: A directory user whose role has a rate limit far above any benchmark's request count.
 LOAD_USER = "svc-loadtest"
@@ -178,68 +175,6 @@ def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
     return out
 
 
-_WRK_LUA = """
-wrk.method = "POST"
-wrk.body = '{"user_token": "%s", "client_id": "bench", '
-  .. '"query": "What are best practices for AI model deployment?"}'
-wrk.headers["Content-Type"] = "application/json"
-"""
-
-
-def _wrk(
-    url: str, path: str, connections: int, seconds: float, script: Path | None
-) -> dict[str, Any]:
-    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    if script:
-        cmd += ["-s", str(script)]
-    cmd.append(url + path)
-    text = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    total = re.search(r"(\d+) requests in", text)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    pct = {m[0]: m[1] + m[2] for m in re.findall(r"\s+(50|90|99)%\s+([\d.]+)(us|ms|s)", text)}
-    return {
-        "connections": connections,
-        "seconds": seconds,
-        "requests": int(total.group(1)) if total else 0,
-        "requests_per_s": float(rps.group(1)) if rps else 0.0,
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": sum(map(int, sock.groups())) if sock else 0,
-        "latency_wrk": {f"p{k}": v for k, v in sorted(pct.items())},
-    }
-
-
-def _throughput_section(url: str, pid: int, quick: bool) -> dict[str, Any]:
-    if shutil.which("wrk") is None:
-        return {"skipped": "wrk is not installed (Debian: apt-get install wrk)"}
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "precheck.lua"
-        script.write_text(_WRK_LUA % LOAD_USER)
-        seconds = 2 if quick else 5
-        runs = [_wrk(url, "/api/policy/pre-check", c, seconds, script) for c in (1, 8, 32)]
-        health = _wrk(url, "/health", 32, seconds, None)
-        # Memory: a long run of pre-checks, resident size sampled before and after.
-        target = 20_000 if quick else 200_000
-        rss_before = rss_mb(pid)
-        best = max(r["requests_per_s"] for r in runs) or 1000.0
-        # A sustained run is slower than the best short one: the margin keeps it past target.
-        seconds = max(2, math.ceil(1.2 * target / best))
-        soak = _wrk(url, "/api/policy/pre-check", 32, seconds, script)
-        rss_after = rss_mb(pid)
-    return {
-        "load_generator": "wrk (separate process), POST pre-check, keep-alive",
-        "pre_check": runs,
-        "health_32": health,
-        "memory": {
-            "pre_checks": soak["requests"],
-            "rss_mb_before": rss_before,
-            "rss_mb_after": rss_after,
-            "non_2xx": soak["non_2xx"],
-        },  # fmt: skip
-    }
-
-
 def _disk_per_audit(db: Path) -> float | None:
     import sqlite3
 
@@ -261,54 +196,71 @@ def _check(targets: dict[str, Any], name: str, value: float | None, limit: float
     targets[name] = {"value": value, "limit": limit, "unit": unit, "met": ok}
 
 
+#: The sections ``--only`` can pick, in the order they run.
+SECTIONS = ("decision", "http", "throughput", "fsync", "readers")
+
+
 def run_gateway_bench(
-    quick: bool, out: Path, use_wrk: bool = True, n: int | None = None, pin: bool = False
-) -> int:
-    """Run every section, write the JSON report to ``out``; ``pin`` keeps the gateway and
-    the clients (this process, wrk) on separate CPUs (see :func:`pinned`)."""
-    report: dict[str, Any] = {"benchmark": "gateway", "quick": quick, "machine": machine_info()}
-    print("1/5 in-process decisions over the corpus ...", flush=True)
-    report["decision"] = _decision_section(quick)
+    quick: bool, out: Path, use_wrk: bool = True, n: int | None = None, pin: bool = False,
+    only: tuple[str, ...] = SECTIONS,
+) -> int:  # fmt: skip
+    """Run the sections in ``only`` (all by default), write the JSON report to ``out``;
+    ``pin`` keeps the gateway and the clients (this process, wrk) on separate CPUs (see
+    :func:`pinned`). Targets of sections not run are left out of the report."""
+    report: dict[str, Any] = {"benchmark": "gateway", "quick": quick, "machine": machine_info(),
+                              "sections": list(only)}  # fmt: skip
+    if "decision" in only:
+        print("1/5 in-process decisions over the corpus ...", flush=True)
+        report["decision"] = _decision_section(quick)
     n_default, warmup = (1000, 200) if quick else (5000, 500)
     n = n or n_default
     warmup = min(warmup, max(1, n // 5))
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        with start_gateway(db_path=db) as gw, pinned(gw.pid if pin else None) as pinning:
-            report["pinning"] = pinning
-            print(f"2/5 client-observed HTTP against {gw.url} (n={n}) ...", flush=True)
-            report["http"] = _http_section(gw.url, n, warmup)
-            if use_wrk:
-                print("3/5 throughput with wrk at 1, 8, 32 connections ...", flush=True)
-                report["throughput"] = _throughput_section(gw.url, gw.pid, quick)
-        report["disk_bytes_per_audit"] = _disk_per_audit(db)
-        db_fsync = Path(tmp) / "bench-fsync.db"
-        with start_gateway(db_path=db_fsync, extra_args=["--fsync"]) as gw, \
-                pinned(gw.pid if pin else None):  # fmt: skip
-            print("4/5 the same HTTP loop with --fsync (power-loss durable) ...", flush=True)
-            report["http_fsync"] = _http_section(gw.url, n // 4, warmup // 4)
-        rows = 20_000 if quick else 200_000
-        print(f"5/5 pre-checks beside a reader of a {rows:,}-row trail (verify, paging) ...",
-              flush=True)  # fmt: skip
-        report["readers"] = reader_section(
-            Path(tmp), rows, n, warmup, LOAD_USER, lambda pid: pinned(pid if pin else None)
-        )
-    d, h = report["decision"], report["http"]
+        if {"http", "throughput"} & set(only):
+            with start_gateway(db_path=db) as gw, pinned(gw.pid if pin else None) as pinning:
+                report["pinning"] = pinning
+                if "http" in only:
+                    print(f"2/5 client-observed HTTP against {gw.url} (n={n}) ...", flush=True)
+                    report["http"] = _http_section(gw.url, n, warmup)
+                if "throughput" in only and use_wrk:
+                    print("3/5 throughput with wrk at 1, 8, 32 connections ...", flush=True)
+                    report["throughput"] = throughput_section(gw.url, gw.pid, quick, LOAD_USER)
+                elif "throughput" in only:
+                    report["throughput"] = {"skipped": "--no-wrk: the wrk runs were not asked for"}
+            report["disk_bytes_per_audit"] = _disk_per_audit(db)
+        if "fsync" in only:
+            db_fsync = Path(tmp) / "bench-fsync.db"
+            with start_gateway(db_path=db_fsync, extra_args=["--fsync"]) as gw, \
+                    pinned(gw.pid if pin else None):  # fmt: skip
+                print("4/5 the same HTTP loop with --fsync (power-loss durable) ...", flush=True)
+                report["http_fsync"] = _http_section(gw.url, n // 4, warmup // 4)
+        if "readers" in only:
+            rows = 20_000 if quick else 200_000
+            print(f"5/5 pre-checks beside a reader of a {rows:,}-row trail (verify, paging) ...",
+                  flush=True)  # fmt: skip
+            report["readers"] = reader_section(
+                Path(tmp), rows, n, warmup, LOAD_USER, lambda pid: pinned(pid if pin else None)
+            )
+    report["targets"] = _targets(report)
+    write_report(out, report)
+    _print_summary(report)
+    print(f"\nreport written to {out}")
+    return 0
+
+
+def _targets(report: dict[str, Any]) -> dict[str, Any]:
     t: dict[str, Any] = {}
-    _check(t, "decision_p50_us", d["decision_us_corpus"]["p50"], 25, "us")
-    _check(t, "decision_p99_us", d["decision_us_corpus"]["p99"], 100, "us")
-    _check(t, "decision_2kb_p50_us", d["decision_us_2kb"]["p50"], 25, "us")
-    _check(t, "decision_2kb_p99_us", d["decision_us_2kb"]["p99"], 100, "us")
-    _check(t, "adversarial_worst_ms", max(d["adversarial_ms_worst_of_3"].values()), 50, "ms")
-    _check(t, "flood_worst_ms", max(d["adversarial"]["flood_ms_worst_of_3"].values()), 50, "ms")
-    _check(
-        t, "corpus_correct_pct", 100 * d["corpus"]["correct"] / d["corpus"]["rows"], 100, "%", True
-    )
-    _check(t, "pre_check_p50_above_floor_ms", h["pre_check_p50_above_floor_ms"], 0.15, "ms")
-    _check(t, "audit_p50_above_floor_ms", h["audit_p50_above_floor_ms"], 0.3, "ms")
-    _check(t, "pre_check_p99_plus_audit_p99_ms", h["pre_check_p99_plus_audit_p99_ms"], 3.0, "ms")
-    rd = report["readers"]
-    for phase in ("verify", "records"):
+    if "decision" in report:
+        _decision_targets(t, report["decision"])
+    if "http" in report:
+        h = report["http"]
+        _check(t, "pre_check_p50_above_floor_ms", h["pre_check_p50_above_floor_ms"], 0.15, "ms")
+        _check(t, "audit_p50_above_floor_ms", h["audit_p50_above_floor_ms"], 0.3, "ms")
+        _check(t, "pre_check_p99_plus_audit_p99_ms", h["pre_check_p99_plus_audit_p99_ms"], 3.0,
+               "ms")  # fmt: skip
+    rd = report.get("readers")
+    for phase in ("verify", "records") if rd else ():
         _check(t, f"pre_check_p99_during_{phase}_ms",
                rd[f"during_{phase}"]["pre_check"]["p99"], 5.0, "ms")  # fmt: skip
         _check(t, f"pre_check_p50_shift_during_{phase}_ms", rd[f"{phase}_p50_shift_ms"], 0.1, "ms")
@@ -318,19 +270,27 @@ def run_gateway_bench(
         _check(t, "pre_checks_per_s_at_32", c32["requests_per_s"], 5000, "req/s", True)
         _check(t, "non_2xx_at_32", c32["non_2xx"] + c32["socket_errors"], 0, "responses")
         _check(t, "rss_mb_after_soak", thr["memory"]["rss_mb_after"], 150, "MB")
-    _check(t, "disk_bytes_per_audit", report["disk_bytes_per_audit"], 1024, "bytes")
-    report["targets"] = t
-    write_report(out, report)
-    _print_summary(report)
-    print(f"\nreport written to {out}")
-    return 0
+    if "disk_bytes_per_audit" in report:
+        _check(t, "disk_bytes_per_audit", report["disk_bytes_per_audit"], 1024, "bytes")
+    return t
 
 
-def _print_summary(r: dict[str, Any]) -> None:
-    print(f"\n{machine_line(r['machine'])}")
-    c = r["decision"]["corpus"]
+def _decision_targets(t: dict[str, Any], d: dict[str, Any]) -> None:
+    _check(t, "decision_p50_us", d["decision_us_corpus"]["p50"], 25, "us")
+    _check(t, "decision_p99_us", d["decision_us_corpus"]["p99"], 100, "us")
+    _check(t, "decision_2kb_p50_us", d["decision_us_2kb"]["p50"], 25, "us")
+    _check(t, "decision_2kb_p99_us", d["decision_us_2kb"]["p99"], 100, "us")
+    _check(t, "adversarial_worst_ms", max(d["adversarial_ms_worst_of_3"].values()), 50, "ms")
+    _check(t, "flood_worst_ms", max(d["adversarial"]["flood_ms_worst_of_3"].values()), 50, "ms")
+    _check(
+        t, "corpus_correct_pct", 100 * d["corpus"]["correct"] / d["corpus"]["rows"], 100, "%", True
+    )
+
+
+def _print_corpus(d: dict[str, Any]) -> None:
+    c = d["corpus"]
     print(f"corpus: {c['correct']}/{c['rows']} decided as labelled")
-    a = r["decision"]["adversarial"]
+    a = d["adversarial"]
     print(f"adversarial corpus: {a['correct']}/{a['rows']} decided as labelled "
           f"({a['threat_rows']} threats, {a['benign_rows']} benign look-alikes)")  # fmt: skip
     for name, cat in a["by_category"].items():
@@ -338,26 +298,44 @@ def _print_summary(r: dict[str, Any]) -> None:
         print(f"  {name:<32}{kind:<8}{cat['correct']:>4}/{cat['rows']}")
     for miss in a["misses"]:
         print(f"  miss: {miss}")
+
+
+def _print_summary(r: dict[str, Any]) -> None:
+    print(f"\n{machine_line(r['machine'])}")
+    if "decision" in r:
+        _print_corpus(r["decision"])
     print(f"\n{'step':<34}{'n':>7}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}{'max':>9}")
-    rows = [("decision, corpus (us)", r["decision"]["decision_us_corpus"]),
-            ("decision, 2 KB prompts (us)", r["decision"]["decision_us_2kb"]),
-            ("GET /health floor (ms)", r["http"]["health"]),
-            ("POST pre-check (ms)", r["http"]["pre_check"]),
-            ("POST audit, committed (ms)", r["http"]["audit"]),
-            ("POST audit, --fsync (ms)", r["http_fsync"]["audit"]),
-            ("pre-check, no reader (ms)", r["readers"]["idle"]["pre_check"]),
-            ("pre-check during verify (ms)", r["readers"]["during_verify"]["pre_check"]),
-            ("pre-check during paging (ms)",
-             r["readers"]["during_records"]["pre_check"])]  # fmt: skip
-    for name, s in rows:
+    rows = [
+        ("decision, corpus (us)", ("decision", "decision_us_corpus")),
+        ("decision, 2 KB prompts (us)", ("decision", "decision_us_2kb")),
+        ("GET /health floor (ms)", ("http", "health")),
+        ("POST pre-check (ms)", ("http", "pre_check")),
+        ("POST audit, committed (ms)", ("http", "audit")),
+        ("POST audit, --fsync (ms)", ("http_fsync", "audit")),
+        ("pre-check, no reader (ms)", ("readers", "idle", "pre_check")),
+        ("pre-check during verify (ms)", ("readers", "during_verify", "pre_check")),
+        ("pre-check during paging (ms)", ("readers", "during_records", "pre_check")),
+    ]
+    for name, where in rows:  # fmt: skip
+        s: Any = r
+        for key in where:
+            s = s.get(key) if s is not None else None
+        if s is None:
+            continue
         print(f"{name:<34}{s['n']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}"
               f"{s['p999']:>9.3f}{s['max']:>9.3f}")  # fmt: skip
     thr = r.get("throughput", {})
     for run in thr.get("pre_check", []):
         print(f"wrk pre-check c={run['connections']:<3} {run['requests_per_s']:>9.0f} req/s, "
               f"non-2xx {run['non_2xx']}, socket errors {run['socket_errors']}")  # fmt: skip
-    rd = r["readers"]
-    for phase, what in (("during_verify", "verifications"), ("during_records", "pages")):
+    rd = r.get("readers")
+    if rd is not None:
+        by_round = "; ".join(
+            f"{k} {rd[k]['p50_by_round']}" for k in ("idle", "during_verify", "during_records")
+        )
+        print(f"pre-check p50 by round (ms): {by_round}")  # fmt: skip
+    phases = (("during_verify", "verifications"), ("during_records", "pages"))
+    for phase, what in () if rd is None else phases:
         step, ph = rd[phase]["reader_step_s"], rd[phase]
         took = f", p50 {step['p50']:.3f} s each" if step else ""
         print(f"{phase.replace('_', ' ')} ({rd['rows']:,}-row trail, {ph['seconds']} s): "

@@ -2,16 +2,21 @@
 
 A gateway is started on a seeded trail (200,000 rows; 20,000 with ``--quick``). Pre-checks
 are timed on the client, sequentially through one keep-alive ``httpx.Client``, in three
-phases: with no reader, while a second client verifies the whole chain again and again
+conditions: with no reader, while another client verifies the whole chain again and again
 (``GET /api/audit/verify``, polled until done), and while it pages through
-``GET /api/audit/records`` (1,000 rows a page) again and again. The reader runs in a thread
-of this process with its own connection, so the gateway serves both at once, as it would
-an operator's notebook and an application.
+``GET /api/audit/records`` (1,000 rows a page, following ``next``) again and again. The
+reader is a process of its own, as an operator's notebook beside an application would be.
+
+The machine is shared and its load drifts, so the conditions are interleaved: ``rounds``
+rounds, each running the three in a shuffled order with ``n / rounds`` pre-checks, and the
+samples of each condition pooled. A verification still running when its block ends is
+waited for, so it never spills into the next block. Each round's p50 is reported too.
 """
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,30 +50,42 @@ def seed_trail(db: Path, rows: int) -> float:
     return time.perf_counter() - t0
 
 
-def _verify_forever(url: str, stop: threading.Event, done: list[float], rows: list[int]) -> None:
+def _verify_forever(url: str, stop: Any, ready: Any, out: Any) -> None:
+    done: list[float] = []
+    rows, data = 0, {}
     with httpx.Client(base_url=url, timeout=60.0) as client:
         while not stop.is_set():
             t0 = time.perf_counter()
             data = client.get("/api/audit/verify", params={"wait": "0.5"}).json()
+            ready.set()
             while data.get("done") is False and not stop.is_set():
-                rows.append(data["checked"])
                 data = client.get("/api/audit/verify",
                                   params={"job": data["job"], "wait": "0.5"}).json()  # fmt: skip
-            rows.append(data.get("checked", 0))
+            rows = data.get("checked", 0)
             if data.get("done") and data.get("ok"):
                 done.append(time.perf_counter() - t0)
+        while data.get("done") is False:  # let it finish: the next block starts quiet
+            data = client.get("/api/audit/verify",
+                              params={"job": data["job"], "wait": "5"}).json()  # fmt: skip
+    out.put((done, rows))
 
 
-def _page_forever(url: str, stop: threading.Event, done: list[float], rows: list[int]) -> None:
+def _page_forever(url: str, stop: Any, ready: Any, out: Any) -> None:
+    done: list[float] = []
+    rows = 0
     with httpx.Client(base_url=url, timeout=60.0) as client:
-        offset = 0
+        after = None
         while not stop.is_set():
             t0 = time.perf_counter()
-            r = client.get("/api/audit/records", params={"limit": PAGE, "offset": offset})
-            count = r.json().get("count", 0)
+            params: dict[str, Any] = (
+                {"limit": PAGE} if after is None else {"limit": PAGE, "after": after}
+            )
+            data = client.get("/api/audit/records", params=params).json()
+            ready.set()
             done.append(time.perf_counter() - t0)
-            rows.append(count)
-            offset = offset + PAGE if count == PAGE else 0
+            rows += data.get("count", 0)
+            after = data.get("next")  # None at the end: start again from the first row
+    out.put((done, rows))
 
 
 def _pre_checks(url: str, n: int, warmup: int, user: str) -> tuple[list[float], int]:
@@ -87,53 +104,80 @@ def _pre_checks(url: str, n: int, warmup: int, user: str) -> tuple[list[float], 
     return samples, errors
 
 
-Reader = Callable[[str, threading.Event, list[float], list[int]], None]
+Reader = Callable[[str, Any, Any, Any], None]
+_READERS: dict[str, Reader | None] = {"idle": None, "verify": _verify_forever,
+                                      "records": _page_forever}  # fmt: skip
 
 
-def _phase(url: str, n: int, warmup: int, user: str, reader: Reader | None) -> dict[str, Any]:
-    stop, done, rows = threading.Event(), [], []
-    thread = None
+def _block(url: str, n: int, warmup: int, user: str, reader: Reader | None) -> dict[str, Any]:
+    """One block of pre-checks, with ``reader`` running in a process of its own."""
+    ctx = multiprocessing.get_context("spawn")
+    stop, ready, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    proc = None
     if reader is not None:
-        thread = threading.Thread(target=reader, args=(url, stop, done, rows), daemon=True)
-        thread.start()
-        time.sleep(0.5)  # the reader is under way before the first timed pre-check
+        proc = ctx.Process(target=reader, args=(url, stop, ready, out), daemon=True)
+        proc.start()
+        # The reader is under way (started, imported, answered once) before the first timed
+        # pre-check, so its start-up is not counted as reading.
+        if not ready.wait(timeout=120):
+            raise RuntimeError("the benchmark's reader process did not start")
     t0 = time.perf_counter()
     samples, errors = _pre_checks(url, n, warmup, user)
     seconds = time.perf_counter() - t0
-    stop.set()
-    if thread is not None:
-        thread.join(timeout=120)
-    out: dict[str, Any] = {"pre_check": summarize(samples).as_dict(), "errors": errors,
-                           "seconds": round(seconds, 2)}  # fmt: skip
-    if reader is not None:
-        # Whole verifications (or pages) finished, how long each took, and rows read: the
-        # rows checked so far by the verification running when the phase ended, or the
-        # rows of every page.
+    done: list[float] = []
+    rows = 0
+    if proc is not None:
+        stop.set()
+        done, rows = out.get(timeout=300)
+        proc.join(timeout=60)
+    return {"samples": samples, "errors": errors, "seconds": seconds, "done": done, "rows": rows}
+
+
+def _pooled(blocks: list[dict[str, Any]], reading: bool) -> dict[str, Any]:
+    samples = [x for b in blocks for x in b["samples"]]
+    out: dict[str, Any] = {
+        "pre_check": summarize(samples).as_dict(),
+        "errors": sum(b["errors"] for b in blocks),
+        "seconds": round(sum(b["seconds"] for b in blocks), 2),
+        "p50_by_round": [round(summarize(b["samples"]).p50, 3) for b in blocks],
+    }
+    if reading:
+        # Whole verifications (or pages) finished, how long each took, and rows read.
+        done = [x for b in blocks for x in b["done"]]
         out["reader_steps_done"] = len(done)
         out["reader_step_s"] = summarize(done).as_dict() if done else None
-        out["reader_rows"] = (rows[-1] if rows else 0) if reader is _verify_forever else sum(rows)
+        out["reader_rows"] = sum(b["rows"] for b in blocks)
     return out
 
 
 def reader_section(
-    tmp: Path, rows: int, n: int, warmup: int, user: str, pin: Callable[[int | None], Any]
-) -> dict[str, Any]:
-    """Seed a trail of ``rows`` rows, then time pre-checks idle, during verify, during paging."""
+    tmp: Path, rows: int, n: int, warmup: int, user: str, pin: Callable[[int | None], Any],
+    rounds: int = 5,
+) -> dict[str, Any]:  # fmt: skip
+    """Seed a trail of ``rows`` rows, then time pre-checks idle, during verify, during
+    paging: ``rounds`` interleaved rounds of ``n / rounds`` pre-checks per condition."""
     db = tmp / "bench-readers.db"
     seconds = seed_trail(db, rows)
+    blocks: dict[str, list[dict[str, Any]]] = {name: [] for name in _READERS}
+    order = random.Random(11)
+    per_block, warm = max(1, n // rounds), max(1, warmup // rounds)
     with start_gateway(db_path=db) as gw, pin(gw.pid) as pinning:
-        # The first read waits for the gateway's reader process to be up: not in any phase.
+        # The first read waits for the gateway's reader process to be up: not in any block.
         httpx.get(f"{gw.url}/api/audit/records", params={"limit": 1}, timeout=60.0)
-        idle = _phase(gw.url, n, warmup, user, None)
-        verify = _phase(gw.url, n, warmup, user, _verify_forever)
-        records = _phase(gw.url, n, warmup, user, _page_forever)
+        for _ in range(rounds):
+            names = list(_READERS)
+            order.shuffle(names)
+            for name in names:
+                blocks[name].append(_block(gw.url, per_block, warm, user, _READERS[name]))
+    idle, verify, records = (_pooled(blocks[k], k != "idle") for k in _READERS)
     base = idle["pre_check"]["p50"]
     return {
         "rows": rows,
         "seed_s": round(seconds, 2),
         "pinning": pinning,
+        "rounds": rounds,
         "client": f"httpx.Client {httpx.__version__}, keep-alive, sequential pre-checks; the "
-        "reader is a second httpx.Client in a thread of the benchmark",
+        "reader is a second httpx.Client in a process of its own",
         "idle": idle,
         "during_verify": verify,
         "during_records": records,

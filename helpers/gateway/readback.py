@@ -5,7 +5,10 @@ every acknowledged row is in SQLite, then hands the reading to :class:`~.reader.
 worker process, so pre-checks and audits are served at full speed meanwhile.
 
 * ``GET /api/audit/records``: one page of the joined trail; ``limit`` is at most
-  :data:`MAX_PAGE` (default 1,000), so no single request reads the whole trail.
+  :data:`MAX_PAGE` (default 1,000), so no single request reads the whole trail. A full
+  page carries ``next``, a cursor for ``after=`` (and ``next_url``, the same request
+  continued): the next page starts after this one's last row by key, through an index,
+  so page 200 costs what page 1 does. ``offset`` still works, reading everything it skips.
 * ``GET /api/audit/export``: the whole joined trail (same filters, no paging) as JSON Lines,
   streamed while it is read.
 * ``GET /api/audit/verify``: verifies the chain :data:`SEGMENT_ROWS` rows at a time. A
@@ -19,28 +22,36 @@ worker process, so pre-checks and audits are served at full speed meanwhile.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import re
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from .reader import Reader, export_lines
+from .reader import Reader, RecordsPage, export_lines
 from .store import ChainReport
+from .store.query import RecordKey
 from .store.verify import ChainCursor
 from .validation import Call, Reject
 
 if TYPE_CHECKING:
     from .app import Gateway
 
-__all__ = ["MAX_PAGE", "SEGMENT_ROWS", "VERIFY_WAIT_S", "ReadBack", "StreamEndpoint", "VerifyJob"]
+__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "SEGMENT_ROWS", "VERIFY_WAIT_S", "ReadBack",
+           "StreamEndpoint", "VerifyJob", "decode_cursor", "encode_cursor"]  # fmt: skip
 
-#: The most rows one ``/api/audit/records`` request returns; page with ``offset``.
+#: The most rows one ``/api/audit/records`` request returns; page with ``next``.
 MAX_PAGE = 10_000
+#: Rows a ``/api/audit/records`` page has when ``limit`` is not given.
+DEFAULT_PAGE = 1000
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 #: Rows verified per step in the reader process (about a quarter of a second each).
 SEGMENT_ROWS = 20_000
 #: How long ``/api/audit/verify`` waits for a result before answering with progress.
@@ -87,14 +98,39 @@ def record_filters(q: dict[str, str], gw: Gateway) -> dict[str, Any]:
     return out
 
 
-def _page(q: dict[str, str]) -> dict[str, int]:
-    out = {}
+def encode_cursor(key: RecordKey) -> str:
+    """The ``next`` cursor for a row's key: opaque to clients, URL-safe."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str) -> RecordKey:
+    """The key in a cursor from :func:`encode_cursor`; a 400 naming it when it is not one."""
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        key = None
+    ok = isinstance(key, list) and len(key) == 2 and isinstance(key[0], str)
+    if not ok or not _TIMESTAMP.fullmatch(key[0]) or type(key[1]) is not int or key[1] < 0:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise Reject(400, f"after={shown!r} is not a cursor from this endpoint: pass the "
+                          "'next' of the previous page unchanged, or leave after out to start "
+                          "at the first row")  # fmt: skip
+    return key[0], key[1]
+
+
+def _page(q: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "after" in q:
+        if "offset" in q:
+            raise Reject(400, "Page with after (the previous page's next) or with offset, "
+                              "not both")  # fmt: skip
+        out["after"] = decode_cursor(q["after"])
     for key, low, top in (("limit", 1, MAX_PAGE), ("offset", 0, None)):
         raw = q.get(key)
         if raw is None:
             continue
         if not raw.isdigit() or int(raw) < low or (top is not None and int(raw) > top):
-            hint = "; page with offset, or stream it all from /api/audit/export" if top else ""
+            hint = "; page with next, or stream it all from /api/audit/export" if top else ""
             raise Reject(400, f"{key}={raw!r} must be an integer from {low} to {top or 'any'}"
                               f"{hint}")  # fmt: skip
         out[key] = int(raw)
@@ -177,12 +213,18 @@ class ReadBack:
     # -- records ---------------------------------------------------------------------------
     async def records(self, call: Call) -> tuple[int, dict[str, Any]]:
         self.gw.authenticate(call)
-        q = _query(call, (*_FILTERS, "limit", "offset"))
+        q = _query(call, (*_FILTERS, "limit", "offset", "after"))
         filters = {**record_filters(q, self.gw), **_page(q)}
         reader = self.reader
         await reader.store.applied()  # every acknowledged row is readable
-        rows = await reader.call("records", filters)
-        return 200, {"success": True, "count": len(rows), "records": rows}
+        page: RecordsPage = await reader.call("records", filters)
+        nxt = url = None
+        if page.last is not None and page.count == filters.get("limit", DEFAULT_PAGE):
+            nxt = encode_cursor(page.last)
+            rest = {k: v for k, v in q.items() if k not in ("after", "offset")}
+            url = f"{call.scope.get('path', '')}?{urlencode({**rest, 'after': nxt})}"
+        return 200, {"success": True, "count": page.count, "next": nxt, "next_url": url,
+                     "records": orjson.Fragment(page.json)}  # fmt: skip
 
     # -- verification ------------------------------------------------------------------------
     async def verify(self, call: Call) -> tuple[int, dict[str, Any]]:

@@ -3,8 +3,10 @@
 Listing records, verifying the chain and exporting read thousands of rows and hash each one
 in Python; on the gateway's event loop a 200,000-row verification held every pre-check for
 seconds. Here they run in a separate process that opens the database **read-only** (WAL, so
-the gateway's applier thread keeps writing meanwhile), at a lower CPU priority
-(:data:`READER_NICE`), so on a busy machine the gateway's requests come first.
+the gateway's applier thread keeps writing meanwhile), at the lowest CPU priority there is:
+``SCHED_IDLE`` on Linux, where it runs only on a CPU nothing else wants and a waking
+pre-check takes the CPU back at once (``nice`` alone still gives it a share, and a woken
+task may wait for it); :data:`READER_NICE` elsewhere.
 
 * :class:`Reader` keeps one worker process (started by the first read, which waits for it:
   starting Python and importing the package takes a second or more on a busy machine, a
@@ -31,18 +33,18 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from .store import AuditStore
-from .store.query import iter_records, list_records
+from .store.query import RecordKey, iter_records, list_records, record_key
 from .store.schema import _CHAIN_TABLES
 from .store.verify import verify_segment
 
-__all__ = ["READER_NICE", "Reader", "export_lines"]
+__all__ = ["READER_NICE", "Reader", "RecordsPage", "export_lines"]
 
-#: How much the reader process lowers its CPU priority (``os.nice``).
+#: How much the reader process lowers its CPU priority where ``SCHED_IDLE`` is missing.
 READER_NICE = 10
 #: Export lines written (and sent on) per chunk.
 EXPORT_CHUNK_ROWS = 500
@@ -50,12 +52,23 @@ EXPORT_CHUNK_ROWS = 500
 _conn: sqlite3.Connection | None = None  # the worker process's read-only connection
 
 
+class RecordsPage(NamedTuple):
+    """One page of ``/api/audit/records`` as the reader hands it over: the rows as a JSON
+    array, how many, and the key of the last one (where the next page starts)."""
+
+    json: bytes
+    count: int
+    last: RecordKey | None
+
+
 def _verify(conn: sqlite3.Connection, cursor: Any, limit: int, head: Any) -> Any:
     return verify_segment(conn, _CHAIN_TABLES, cursor, limit, head)
 
 
-def _records(conn: sqlite3.Connection, filters: dict[str, Any]) -> list[dict[str, Any]]:
-    return list_records(conn, **filters)
+def _records(conn: sqlite3.Connection, filters: dict[str, Any]) -> RecordsPage:
+    # Encoded here, so the gateway's event loop only copies the page's bytes into its reply.
+    rows = list_records(conn, **filters)
+    return RecordsPage(orjson.dumps(rows), len(rows), record_key(rows[-1]) if rows else None)
 
 
 _OPERATIONS: dict[str, Callable[..., Any]] = {"records": _records, "verify": _verify}
@@ -77,15 +90,27 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+def _lower_priority() -> str:
+    """Step aside for the gateway: ``SCHED_IDLE`` where the OS has it, else ``nice``."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return "SCHED_IDLE"
+    except (AttributeError, OSError):  # not Linux, or refused
+        os.nice(READER_NICE)
+        return f"nice {READER_NICE}"
+
+
 def _start_worker(path: str, parent: int) -> None:
     global _conn
     _die_with_parent(parent)
-    os.nice(READER_NICE)
+    _lower_priority()
     _conn = _open_read_only(path)
 
 
-def _ready() -> int:
-    return os.getpid()
+def _ready() -> tuple[int, str]:
+    policy = "SCHED_IDLE" if os.sched_getscheduler(0) == getattr(os, "SCHED_IDLE", -1) else (
+        f"nice {os.getpriority(os.PRIO_PROCESS, 0)}")  # fmt: skip
+    return os.getpid(), policy
 
 
 def _run(name: str, args: tuple[Any, ...]) -> Any:
@@ -104,7 +129,7 @@ class Reader:
         self.store = store
         self.in_process = store.path == ":memory:"
         self._pool: ProcessPoolExecutor | None = None
-        self._started: asyncio.Future[int] | None = None
+        self._started: asyncio.Future[tuple[int, str]] | None = None
 
     def __repr__(self) -> str:
         where = "in process" if self.in_process else f"worker={'up' if self._pool else 'idle'}"
@@ -193,7 +218,7 @@ def _export_main(argv: list[str]) -> int:
     on stdout."""
     path, filters, parent = argv[0], orjson.loads(argv[1]), int(argv[2])
     _die_with_parent(parent)
-    os.nice(READER_NICE)
+    _lower_priority()
     conn = _open_read_only(path)
     out = sys.stdout.buffer
     chunk: list[dict[str, Any]] = []

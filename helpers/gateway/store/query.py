@@ -8,6 +8,8 @@ reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,16 +17,21 @@ from typing import Any
 
 from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, AuditRecord, ContextRecord, loads, timestamp
 
-__all__ = ["iter_records", "list_audits", "list_contexts", "list_records"]
+__all__ = ["RecordKey", "iter_records", "list_audits", "list_contexts", "list_records",
+           "record_key"]  # fmt: skip
+
+#: Where a row of the joined trail sorts: ``(created_at, seq)``.
+RecordKey = tuple[str, int]
 
 _C_COLS = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
 _A_COLS = ", ".join((*AUDIT_COLUMNS, "prev_hash", "row_hash"))
 _SELECT_CONTEXT_BY_ID = f"SELECT {_C_COLS} FROM contexts WHERE context_id = ?"
 _SELECT_AUDIT_BY_ID = f"SELECT {_A_COLS} FROM audits WHERE audit_id = ?"
 
-_CONTEXT_PART = """c.context_id, c.user_hash, c.query_hash, c.user_role, c.user_department,
+_CONTEXT_REST = """c.user_hash, c.query_hash, c.user_role, c.user_department,
     c.data_sources, c.policies, c.approved, c.block_reason, c.request_context, c.expires_at,
     c.created_at AS context_created_at"""
+_CONTEXT_PART = f"c.context_id, {_CONTEXT_REST}"
 _AUDIT_PART = """a.audit_id, a.provider, a.model, a.prompt_tokens, a.completion_tokens,
     a.total_tokens, a.latency_ms, a.cost_usd, a.metadata, a.created_at AS audit_created_at"""
 # Contexts with their audits (or none), then audits whose context is not in the store.
@@ -37,6 +44,25 @@ SELECT a.created_at, a.seq, a.client_id, a.context_id, NULL, NULL, NULL, NULL, N
     NULL, NULL, NULL, NULL, NULL, {_AUDIT_PART}
 FROM audits a WHERE NOT EXISTS (SELECT 1 FROM contexts c WHERE c.context_id = a.context_id)
 """
+# The same rows in two parts that each keep the order of an index, for keyset paging: every
+# audit with its context (if stored), keyed by the audit's (created_at, seq); and every
+# context never audited, keyed by its own. ``seq`` is global, so the key is unique.
+_AUDITED = f"""
+SELECT a.created_at AS created_at, a.seq AS seq, a.client_id AS client_id,
+    a.context_id AS context_id, {_CONTEXT_REST}, {_AUDIT_PART}
+FROM audits a LEFT JOIN contexts c ON c.context_id = a.context_id
+"""
+_UNAUDITED = f"""
+SELECT c.created_at AS created_at, c.seq AS seq, c.client_id AS client_id, {_CONTEXT_PART},
+    NULL AS audit_id, NULL AS provider, NULL AS model, NULL AS prompt_tokens,
+    NULL AS completion_tokens, NULL AS total_tokens, NULL AS latency_ms, NULL AS cost_usd,
+    NULL AS metadata, NULL AS audit_created_at
+FROM contexts c WHERE NOT EXISTS (SELECT 1 FROM audits a WHERE a.context_id = c.context_id)
+"""
+# Row values, which SQLite turns into a range on the index (an OR of the same test scans it).
+_AFTER = "(created_at, seq) > (?, ?)"
+_BEFORE = "(created_at, seq) < (?, ?)"
+_JSON_FIELDS = ("data_sources", "policies", "request_context", "metadata")
 
 
 # Also checks token counts and latencies for helpers.gateway.store, which imports it from here.
@@ -135,13 +161,97 @@ def list_records(
     approved: bool | None = None,
     limit: int = 1000,
     offset: int = 0,
+    after: RecordKey | None = None,
 ) -> list[dict[str, Any]]:
-    """The joined trail, as :meth:`helpers.gateway.store.AuditStore.list_records` describes it."""
+    """The joined trail, as :meth:`helpers.gateway.store.AuditStore.list_records` describes it.
+
+    ``after`` (a row's :func:`record_key`) pages by key: the rows that sort after it, read
+    through the ``created_at`` indexes, so a page costs about its own size however deep it
+    is. ``offset`` skips rows of the sorted trail, which reads and sorts all of them first;
+    it cannot be combined with ``after``.
+    """
     limit, offset = _page(limit, offset)
-    return list(
-        iter_records(conn, since, until, client_id, user_hash, provider, model, approved,
-                     limit=limit, offset=offset)
-    )  # fmt: skip
+    where, params = _record_filters(since, until, client_id, user_hash, provider, model,
+                                    approved)  # fmt: skip
+    if after is not None and offset:
+        raise ValueError("page with after or with offset, not both")
+    if offset:
+        sql = f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
+        cursor = conn.execute(sql, (*params, limit, offset))
+        names = [d[0] for d in cursor.description]
+        return [_record(names, row) for row in cursor]
+    return _records_after(conn, where, params, _key(after), limit)
+
+
+def record_key(record: dict[str, Any]) -> RecordKey:
+    """Where a joined row sorts: its ``(created_at, seq)``; what ``after`` takes."""
+    return record["created_at"], record["seq"]
+
+
+def _key(after: RecordKey | None) -> RecordKey | None:
+    if after is None:
+        return None
+    ok = isinstance(after, tuple) and len(after) == 2 and isinstance(after[0], str)
+    if not ok or isinstance(after[1], bool) or not isinstance(after[1], int):
+        raise ValueError(f"after must be a (created_at, seq) pair, got {after!r}")
+    return after
+
+
+def _records_after(
+    conn: sqlite3.Connection, where: str, params: list[object], after: RecordKey | None,
+    limit: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One page by key: up to ``limit`` audited rows after the key, then the never-audited
+    contexts up to where those end, merged. Each part walks its table's ``created_at``
+    index from the key; a context sorts before its audits, so the contexts read are about
+    those created while the page's audits were."""
+
+    def part(sql: str, clauses: list[tuple[str, RecordKey]]) -> tuple[list[str], list[Any]]:
+        text, values = where, list(params)
+        for clause, (created_at, seq) in clauses:
+            text += (" AND " if text else " WHERE ") + clause
+            values += [created_at, seq]
+        cursor = conn.execute(
+            f"SELECT * FROM ({sql}){text} ORDER BY created_at, seq LIMIT ?", (*values, limit)
+        )
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+    start = [] if after is None else [(_AFTER, after)]
+    names, audited = part(_AUDITED, start)
+    end = [(_BEFORE, (audited[-1][0], audited[-1][1]))] if len(audited) == limit else []
+    _, unaudited = part(_UNAUDITED, start + end)
+    rows = heapq.merge(audited, unaudited, key=lambda r: (r[0], r[1]))
+    return [_record(names, row) for row in itertools.islice(rows, limit)]
+
+
+def _record_filters(
+    since: datetime | str | None,
+    until: datetime | str | None,
+    client_id: str | None,
+    user_hash: str | None,
+    provider: str | None,
+    model: str | None,
+    approved: bool | None,
+) -> tuple[str, list[object]]:
+    return _filters(
+        since,
+        until,
+        client_id=client_id,
+        user_hash=user_hash,
+        provider=provider,
+        model=model,
+        approved=None if approved is None else int(approved),
+    )
+
+
+def _record(names: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
+    record = dict(zip(names, row, strict=True))
+    for key in _JSON_FIELDS:
+        if record[key] is not None:
+            record[key] = loads(record[key])
+    if record["approved"] is not None:
+        record["approved"] = bool(record["approved"])
+    return record
 
 
 def iter_records(
@@ -153,29 +263,12 @@ def iter_records(
     provider: str | None = None,
     model: str | None = None,
     approved: bool | None = None,
-    *,
-    limit: int = -1,
-    offset: int = 0,
 ) -> Iterator[dict[str, Any]]:
-    """:func:`list_records` one row at a time, all of them by default (``limit=-1``): what
-    a streaming export reads, in one query and one snapshot, with flat memory."""
-    where, params = _filters(
-        since,
-        until,
-        client_id=client_id,
-        user_hash=user_hash,
-        provider=provider,
-        model=model,
-        approved=None if approved is None else int(approved),
-    )
-    sql = f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
-    cursor = conn.execute(sql, (*params, limit, offset))
+    """Every row :func:`list_records` pages through, one at a time: what a streaming export
+    reads, in one query and one snapshot, with flat memory."""
+    where, params = _record_filters(since, until, client_id, user_hash, provider, model,
+                                    approved)  # fmt: skip
+    cursor = conn.execute(f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq", params)
     names = [d[0] for d in cursor.description]
     for row in cursor:
-        record = dict(zip(names, row, strict=True))
-        for key in ("data_sources", "policies", "request_context", "metadata"):
-            if record[key] is not None:
-                record[key] = loads(record[key])
-        if record["approved"] is not None:
-            record["approved"] = bool(record["approved"])
-        yield record
+        yield _record(names, row)

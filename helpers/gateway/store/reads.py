@@ -16,7 +16,7 @@ from .acklog import AckLog
 from .applier import Applier
 from .chain import AuditRecord, ChainHead, ChainReport, ContextRecord
 from .chain import verify_chain as _verify_chain
-from .query import _SELECT_AUDIT_BY_ID, _SELECT_CONTEXT_BY_ID
+from .query import _SELECT_AUDIT_BY_ID, _SELECT_CONTEXT_BY_ID, RecordKey
 from .query import list_audits as _list_audits
 from .query import list_contexts as _list_contexts
 from .query import list_records as _list_records
@@ -136,12 +136,14 @@ class Reads:
         approved: bool | None = None,
         limit: int = 1000,
         offset: int = 0,
+        after: RecordKey | None = None,
     ) -> list[dict[str, Any]]:
         """The trail joined: one row per audit with its context's decision, plus one row per
         context that was never audited (audit fields ``None``), so gaps show.
 
         Sorted by ``created_at`` (the audit's, else the context's) then ``seq``. Plain
-        JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``.
+        JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``. Page with
+        ``after=record_key(last_row)``: each page then costs about its own size.
         """
         self._readable()
         return _list_records(
@@ -155,6 +157,7 @@ class Reads:
             approved=approved,
             limit=limit,
             offset=offset,
+            after=after,
         )
 
     def verify_chain(self) -> ChainReport:

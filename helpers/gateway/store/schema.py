@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS audits (
 CREATE INDEX IF NOT EXISTS audits_by_context ON audits (context_id);
 CREATE INDEX IF NOT EXISTS contexts_by_created ON contexts (created_at);
 """
+# Added after version 1 shipped: made on open, so older files gain it too. With the rowid
+# (seq) at the end of every index entry, it serves ORDER BY created_at, seq: the keyset
+# pages of the joined trail (.query).
+_INDEXES = "CREATE INDEX IF NOT EXISTS audits_by_created ON audits (created_at)"
 
 _CHAIN_TABLES = {"contexts": CONTEXT_COLUMNS, "audits": AUDIT_COLUMNS}
 _INSERT = {
@@ -205,6 +209,7 @@ def connect(path: str, fsync: bool, check_same_thread: bool = True) -> sqlite3.C
             )
         if version == 0:
             conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        conn.execute(_INDEXES)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
