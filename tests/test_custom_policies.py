@@ -178,7 +178,7 @@ def _base(old: str, new: str) -> str:
 BAD_FILES = [
     # (file text, rule named in the error, words the problem must contain)
     (R + KW + "    acton: warn\n", "r1", "unknown key 'acton'"),
-    (_base("block", "deny") + KW, "r1", "'action' must be one of block, require_approval, warn, log"),
+    (_base("block", "deny") + KW, "r1", "must be one of block, require_approval, warn, log"),
     (_base("high", "urgent") + KW, "r1", "'severity' must be one of"),
     (R + "    pattern: '(?<=x)y'\n", "r1", "not a valid RE2 regular expression: invalid perl"),
     (R + "    pattern: 'a('\n", "r1", "missing )"),
