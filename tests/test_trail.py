@@ -146,6 +146,28 @@ def test_read_trail_pages_and_passes_filters(shared: Trail) -> None:
     assert list(refused["context_id"]) == [shared.ids["blocked"]]
 
 
+def test_read_trail_follows_the_cursor_and_keeps_each_row_once(
+    make_gateway: Callable[..., ThreadedGateway], tmp_path: Path
+) -> None:
+    """Pages follow ``next`` (no offset); a decision audited after its page was read comes
+    again with its audit on a later page, and only the audited copy is kept."""
+    gw = make_gateway(db=tmp_path / "paged.db")
+    with SyncGatewayClient(gw.url, settings=hermetic_settings()) as client:
+        ids = [
+            client.pre_check(f"question {i}", user_token="user-123").context_id for i in range(7)
+        ]
+        first = client.list_records(limit=3)
+        assert len(first) == 3 and first.next  # a full page carries the cursor
+        for cid in ids:  # every decision gets its audit after the first page was read
+            client.audit(cid, "openai", "gpt-4o-mini", TokenUsage(3, 4), 10)
+        # The audits sort after every unaudited decision, so the next pages bring the first
+        # page's decisions again, now with their audits.
+        second = client.list_records(limit=3, after=first.next)
+        assert all(r["audit_id"] for r in second)
+        df = read_trail(client, page_size=3)
+    assert sorted(df["context_id"]) == sorted(ids) and df["audited"].all()
+
+
 def test_read_trail_of_an_empty_gateway(make_gateway: Callable[..., ThreadedGateway],
                                         tmp_path: Path) -> None:  # fmt: skip
     gw = make_gateway(db=tmp_path / "empty.db")

@@ -27,7 +27,14 @@ import httpx
 from helpers.errors import BadRequest, GatewayHTTPError, Unauthorized
 from helpers.settings import Settings
 
-from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
+from .results import (
+    AuditResult,
+    HealthResult,
+    PreCheckResult,
+    RateLimitInfo,
+    RecordPage,
+    TokenUsage,
+)
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
 from .verify import verify_chain, verify_chain_sync
 
@@ -165,13 +172,6 @@ class _Base:
         # of filters lives in one place.
         return {k: _query_value(v) for k, v in filters.items() if v is not None}
 
-    @staticmethod
-    def _records(data: Any, url: str) -> list[dict[str, Any]]:
-        records = data.get("records") if isinstance(data, dict) else data
-        if not isinstance(records, list):
-            raise GatewayHTTPError(200, f"expected a list of records, got {repr(data)[:200]}", url)
-        return records
-
 
 class GatewayClient(_Base):
     """Async client for a gateway-mode API; one keep-alive connection pool per client.
@@ -283,16 +283,17 @@ class GatewayClient(_Base):
         """
         return await verify_chain(self._call)
 
-    async def list_records(self, **filters: object) -> list[dict[str, Any]]:
+    async def list_records(self, **filters: object) -> RecordPage:
         """``GET /api/audit/records``: pre-checks joined with their audits, newest first.
 
         Filters: since, until (aware datetime or RFC 3339 text), client_id, user_hash,
-        user_token (hashed by the gateway), provider, model, approved (bool), limit, offset;
-        an unknown filter is a :class:`BadRequest`. An extension of the embedded gateway.
+        user_token (hashed by the gateway), provider, model, approved (bool), limit, after
+        (the previous page's ``next``), offset; an unknown filter is a :class:`BadRequest`.
+        Returns a :class:`RecordPage`. An extension of the embedded gateway.
         """
         path = "/api/audit/records"
         data = (await self._call(path, params=self._record_params(filters)))[1]
-        return self._records(data, self.url + path)
+        return RecordPage.from_response(data, self.url + path)
 
     async def reload_policies(self) -> dict[str, Any]:
         """``POST /api/policies/reload``: re-read the custom policy and user files.
@@ -388,11 +389,11 @@ class SyncGatewayClient(_Base):
         """Blocking :meth:`GatewayClient.verify_audit_chain` (embedded-gateway extension)."""
         return verify_chain_sync(self._call)
 
-    def list_records(self, **filters: object) -> list[dict[str, Any]]:
+    def list_records(self, **filters: object) -> RecordPage:
         """Blocking :meth:`GatewayClient.list_records` (embedded-gateway extension)."""
         path = "/api/audit/records"
         data = self._call(path, params=self._record_params(filters))[1]
-        return self._records(data, self.url + path)
+        return RecordPage.from_response(data, self.url + path)
 
     def reload_policies(self) -> dict[str, Any]:
         """Blocking :meth:`GatewayClient.reload_policies` (embedded-gateway extension)."""

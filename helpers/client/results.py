@@ -17,7 +17,14 @@ from typing import Any
 
 from helpers.errors import GatewayHTTPError
 
-__all__ = ["AuditResult", "HealthResult", "PreCheckResult", "RateLimitInfo", "TokenUsage"]
+__all__ = [
+    "AuditResult",
+    "HealthResult",
+    "PreCheckResult",
+    "RateLimitInfo",
+    "RecordPage",
+    "TokenUsage",
+]
 
 
 def _malformed(what: str, data: Any, status: int, url: str) -> GatewayHTTPError:
@@ -245,3 +252,21 @@ class HealthResult:
             f"<HealthResult {self.status} service={self.service!r} version={self.version!r} "
             f"{self.duration_ms:.3f} ms>"
         )
+
+
+class RecordPage(list):  # type: ignore[type-arg]
+    """One page of ``/api/audit/records``: a plain list of record dicts, plus ``next``, the
+    gateway's cursor for the page after it (``None`` on the last page). Pass it back as
+    ``after=`` to continue: each page is one indexed read, however deep it lies."""
+
+    def __init__(self, records: list[dict[str, Any]], next: str | None = None) -> None:  # noqa: A002
+        super().__init__(records)
+        self.next = next
+
+    @classmethod
+    def from_response(cls, data: Any, url: str) -> RecordPage:
+        records = data.get("records") if isinstance(data, dict) else data
+        if not isinstance(records, list):
+            raise GatewayHTTPError(200, f"expected a list of records, got {repr(data)[:200]}", url)
+        cursor = data.get("next") if isinstance(data, dict) else None
+        return cls(records, cursor if isinstance(cursor, str) else None)

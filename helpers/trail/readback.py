@@ -65,7 +65,9 @@ SIMULATED_KEY = "simulated_at"
 
 
 def _ts(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True, format="ISO8601")
+    # One resolution for every timestamp column, whatever pandas infers from the values (an
+    # all-empty column would otherwise come back in seconds and refuse to mix with the rest).
+    return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[us, UTC]")
 
 
 def blocking_policy(block_reason: str | None, policies: Sequence[str] | None = None) -> str | None:
@@ -100,6 +102,21 @@ def _outcome(audit_id: Any, meta: Any) -> str | None:
     return value if isinstance(value, str) else "answered"
 
 
+def _settled(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row once: a decision read before its audit arrived comes again with the audit
+    on a later page; the audited copy is the one kept."""
+    audited = {r.get("context_id") for r in records if r.get("audit_id")}
+    seen: set[tuple[Any, Any]] = set()
+    out = []
+    for r in records:
+        key = (r.get("context_id"), r.get("audit_id"))
+        if key in seen or (key[1] is None and key[0] in audited):
+            continue
+        seen.add(key)
+        out.append(r)
+    return out
+
+
 def read_trail(client: Any, *, page_size: int = 1000, **filters: object) -> pd.DataFrame:
     """All read-back rows matching ``filters`` as one DataFrame, oldest first.
 
@@ -113,12 +130,14 @@ def read_trail(client: Any, *, page_size: int = 1000, **filters: object) -> pd.D
     the audit's metadata, such as ``refused`` or ``provider_error``).
     """
     records: list[dict[str, Any]] = []
+    page = client.list_records(limit=page_size, **filters)
     while True:
-        page = client.list_records(limit=page_size, offset=len(records), **filters)
         records.extend(page)
-        if len(page) < page_size:
+        cursor = getattr(page, "next", None)  # the gateway's keyset cursor: one indexed read
+        if not cursor or len(page) < page_size:
             break
-    df = pd.DataFrame(records, columns=list(_RECORD_KEYS))
+        page = client.list_records(limit=page_size, after=cursor, **filters)
+    df = pd.DataFrame(_settled(records), columns=list(_RECORD_KEYS))
     df["decided_at"] = _ts(df["context_created_at"])
     df["audited_at"] = _ts(df["audit_created_at"])
     df["expires_at"] = _ts(df["expires_at"])
