@@ -25,6 +25,7 @@ TokenUsage(prompt_tokens=102, completion_tokens=56, total_tokens=158)
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -45,6 +46,23 @@ __all__ = ["AuditedCall", "CrewGovernance", "GovernanceBlocked", "GovernanceUnav
 FRAMEWORK = "crewai"
 
 
+class _QuietStops(logging.Filter):
+    """CrewAI logs an error for the exception that ends a kickoff before raising it to the
+    caller; for a block or an outage this hook raised, the caller gets it anyway, with the
+    same text, so that log line is dropped. Any other error is still logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raised: deque[str] = deque(maxlen=32)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.endswith(text) for text in self.raised)
+
+
+_QUIET = _QuietStops()
+
+
 class GovernanceBlocked(HookAborted, HelperError):
     """The pre-check refused a task's model call; ``result`` says which policy.
 
@@ -54,6 +72,7 @@ class GovernanceBlocked(HookAborted, HelperError):
     def __init__(self, task: str, agent: str, result: PreCheckResult) -> None:
         reason = result.block_reason or "refused by policy"
         super().__init__(f"task {task!r} ({agent}) blocked: {reason}", source="gateway pre-check")
+        _QUIET.raised.append(str(self))
         self.task = task
         self.agent = agent
         self.result = result
@@ -68,6 +87,7 @@ class GovernanceUnavailable(HookAborted, GatewayError):
             f"be asked ({type(error).__name__}: {error})",
             source="gateway pre-check",
         )
+        _QUIET.raised.append(str(self))
         self.task = task
         self.error = error
 
@@ -149,6 +169,9 @@ class CrewGovernance:
         """Register the pre-check hook and the audit handlers (idempotent)."""
         if not self._attached:
             register_hook(InterceptionPoint.PRE_MODEL_CALL, self._pre_model_call)
+            flow_log = logging.getLogger("crewai.flow.runtime")
+            if _QUIET not in flow_log.filters:
+                flow_log.addFilter(_QUIET)
             crewai_event_bus.on(LLMCallCompletedEvent)(self._completed)
             crewai_event_bus.on(LLMCallFailedEvent)(self._failed)
             self._attached = True
