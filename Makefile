@@ -25,6 +25,8 @@ CREW_VENV  := .venv-crewai
 CREW_PY    := $(CREW_VENV)/bin/python
 CREW_STAMP := $(CREW_VENV)/.installed-stamp
 CREW_NOTEBOOKS := notebooks/crewai_env
+# CrewAI writes each kickoff's task outputs under the user's data folder: keep them in build/.
+CREW_HOME := XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
 
 .PHONY: run test test-crewai lab bench notebooks lint format clean help
 
@@ -55,7 +57,7 @@ run: $(STAMP) $(CREW_STAMP)
 	$(PY) -m helpers.walkthrough --provider anthropic
 	@echo
 	$(PY) -m helpers.nbrun --build build
-	$(CREW_PY) -m helpers.nbrun --build build $(CREW_NOTEBOOKS)/*.ipynb
+	$(CREW_HOME) $(CREW_PY) -m helpers.nbrun --build build $(CREW_NOTEBOOKS)/*.ipynb
 
 SANITIZER := build/nbval_sanitize.cfg
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZER)
@@ -84,7 +86,7 @@ bench: $(STAMP)
 
 notebooks: $(STAMP) $(CREW_STAMP)
 	$(PY) -m helpers.nbrun --in-place
-	$(CREW_PY) -m helpers.nbrun --in-place $(CREW_NOTEBOOKS)/*.ipynb
+	$(CREW_HOME) $(CREW_PY) -m helpers.nbrun --in-place $(CREW_NOTEBOOKS)/*.ipynb
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports
