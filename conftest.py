@@ -3,8 +3,9 @@
 Before anything is collected: ``NOTEBOOKS_OFFLINE=1`` is set and every variable that could
 switch to a live service (provider keys, ``AXONFLOW_AGENT_URL``, provider base URLs) is
 removed from this process's environment, so neither the tests, nor the servers they start,
-nor the notebook kernels nbval starts can read a user's ``.env`` or reach a paid API. And
-this process refuses any connection that does not stay on loopback.
+nor the notebook kernels nbval starts can read a user's ``.env`` or reach a paid API;
+CrewAI's telemetry, trace upload and version check are switched off. And this process
+refuses any connection that does not stay on loopback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from helpers.settings import LIVE_SWITCHES, OFFLINE_SWITCH
+from helpers.settings import CREWAI_QUIET, LIVE_SWITCHES, OFFLINE_SWITCH
 
 # The SDKs read these themselves when a client is built without them.
 _PROVIDER_ENV = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
@@ -54,5 +55,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[OFFLINE_SWITCH] = "1"
     for name in (*LIVE_SWITCHES, *_PROVIDER_ENV):
         os.environ.pop(name, None)
+    os.environ.update(CREWAI_QUIET)  # CrewAI (its own environment) would phone home otherwise
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]

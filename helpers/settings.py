@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 __all__ = [
+    "CREWAI_QUIET",
     "DATA_DIR",
     "LIVE_SWITCHES",
     "OFFLINE_SWITCH",
@@ -46,6 +47,16 @@ LIVE_SWITCHES = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
 )
+#: What CrewAI 1.15 reads before it sends anything home: its telemetry (OpenTelemetry spans
+#: to its collector), its trace upload, and the PyPI version check. The Makefile exports
+#: them and the root conftest.py sets them; ``13_crewai_crews.ipynb`` refuses to run without.
+CREWAI_QUIET = {
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "CREWAI_DISABLE_TRACKING": "true",
+    "OTEL_SDK_DISABLED": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "CREWAI_DISABLE_VERSION_CHECK": "true",
+}
 
 
 class Secret:
