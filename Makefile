@@ -32,7 +32,7 @@ CREW_HOME := XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data XDG_CONFIG_HOME=$(CU
 
 help:
 	@echo "make run        run the walkthrough and execute every notebook offline (outputs in build/)"
-	@echo "make test       unit + HTTP tests, then the notebooks under nbval, then make test-crewai"
+	@echo "make test       unit + HTTP tests, then the notebooks under nbval"
 	@echo "make test-crewai  the CrewAI tests and notebook in their own env (.venv-crewai)"
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make bench      gateway, pipeline and proxy benchmarks, JSON reports in reports/"
@@ -67,7 +67,6 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZER)
 test: $(STAMP)
 	@$(PY) -m helpers.nbrun --sanitizer $(SANITIZER)
 	$(PY) -m pytest tests notebooks $(NBVAL)
-	@$(MAKE) --no-print-directory test-crewai
 
 # The CrewAI suite, with the CrewAI environment's python and kernel.
 test-crewai: $(CREW_STAMP)
