@@ -25,8 +25,9 @@ CREW_VENV  := .venv-crewai
 CREW_PY    := $(CREW_VENV)/bin/python
 CREW_STAMP := $(CREW_VENV)/.installed-stamp
 CREW_NOTEBOOKS := notebooks/crewai_env
-# CrewAI writes each kickoff's task outputs under the user's data folder: keep them in build/.
-CREW_HOME := XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
+# CrewAI writes each kickoff's task outputs under the user's data folder and a key file under
+# ~/.local/share: keep both in build/.
+CREW_HOME := HOME=$(CURDIR)/build/crewai-home XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
 
 .PHONY: run test test-crewai lab bench notebooks lint format clean help
 

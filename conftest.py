@@ -4,15 +4,20 @@ Before anything is collected: ``NOTEBOOKS_OFFLINE=1`` is set and every variable 
 switch to a live service (provider keys, ``AXONFLOW_AGENT_URL``, provider base URLs) is
 removed from this process's environment, so neither the tests, nor the servers they start,
 nor the notebook kernels nbval starts can read a user's ``.env`` or reach a paid API;
-CrewAI's telemetry, trace upload and version check are switched off. And this process
-refuses any connection that does not stay on loopback.
+CrewAI's telemetry, trace upload and version check are switched off, and where CrewAI is
+installed its data and config folders and ``HOME`` (task outputs, a key file) point at a
+temporary home, not the user's. And this process refuses any connection that does not stay on loopback.
 """
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
+from importlib.util import find_spec
 from typing import Any
 
 import pytest
@@ -56,5 +61,11 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in (*LIVE_SWITCHES, *_PROVIDER_ENV):
         os.environ.pop(name, None)
     os.environ.update(CREWAI_QUIET)  # CrewAI (its own environment) would phone home otherwise
+    if find_spec("crewai"):
+        home = tempfile.mkdtemp(prefix="crewai-home-")
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        os.environ["XDG_DATA_HOME"] = os.path.join(home, "data")
+        os.environ["XDG_CONFIG_HOME"] = os.path.join(home, "config")
+        os.environ["HOME"] = home  # its credentials key goes to ~/.local/share, not XDG's
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
