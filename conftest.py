@@ -6,7 +6,8 @@ removed from this process's environment, so neither the tests, nor the servers t
 nor the notebook kernels nbval starts can read a user's ``.env`` or reach a paid API;
 CrewAI's telemetry, trace upload and version check are switched off, and where CrewAI is
 installed its data and config folders and ``HOME`` (task outputs, a key file) point at a
-temporary home, not the user's. And this process refuses any connection that does not stay on loopback.
+temporary home, not the user's. And this process refuses any connection that does not stay
+on loopback.
 """
 
 from __future__ import annotations
