@@ -10,7 +10,9 @@ PYTHON ?= python3
 # may leave the machine.
 export AXONFLOW_TELEMETRY ?= off
 # CrewAI sends OpenTelemetry spans to its vendor, offers to upload traces and asks PyPI for
-# new versions unless these are set (the same list as CREWAI_QUIET in helpers/settings.py).
+# new versions unless these are set, and on import copies .env into its environment unless
+# python-dotenv is switched off (the same list as CREWAI_QUIET in helpers/settings.py).
+export PYTHON_DOTENV_DISABLED := true
 export CREWAI_DISABLE_TELEMETRY := true
 export CREWAI_DISABLE_TRACKING := true
 export OTEL_SDK_DISABLED := true

@@ -48,9 +48,13 @@ LIVE_SWITCHES = (
     "ANTHROPIC_API_KEY",
 )
 #: What CrewAI 1.15 reads before it sends anything home: its telemetry (OpenTelemetry spans
-#: to its collector), its trace upload, and the PyPI version check. The Makefile exports
-#: them and the root conftest.py sets them; ``13_crewai_crews.ipynb`` refuses to run without.
+#: to its collector), its trace upload, and the PyPI version check. And python-dotenv's own
+#: off switch: importing CrewAI calls ``load_dotenv()``, which would copy a user's ``.env``
+#: (provider keys included) into the process environment, past :class:`Settings`, into every
+#: service the process starts. The Makefile exports them and the root conftest.py sets them;
+#: ``13_crewai_crews.ipynb`` refuses to run without.
 CREWAI_QUIET = {
+    "PYTHON_DOTENV_DISABLED": "true",
     "CREWAI_DISABLE_TELEMETRY": "true",
     "CREWAI_DISABLE_TRACKING": "true",
     "OTEL_SDK_DISABLED": "true",

@@ -81,3 +81,32 @@ def test_with_the_switches_a_crew_looks_up_nothing_off_loopback(
 @pytest.mark.slow
 def test_without_them_crewai_would_phone_home(standin_url: str, tmp_path: Path) -> None:
     assert _lookups(standin_url, tmp_path, quiet=False) - LOOPBACK
+
+
+DOTENV_PROBE = r"""
+import os
+import crewai  # noqa: F401 - its import is what would read the .env
+
+print("KEY " + os.environ.get("OPENAI_API_KEY", "<unset>"))
+"""
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_importing_crewai_leaves_a_dotenv_alone_only_with_the_switches(
+    tmp_path: Path, quiet: bool
+) -> None:
+    """CrewAI calls ``load_dotenv()`` on import; without ``PYTHON_DOTENV_DISABLED`` a user's
+    key would land in the environment of the kernel and of every service it starts."""
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-a-dotenv-file\n")
+    env = {k: v for k, v in os.environ.items() if k not in CREWAI_QUIET and k != "OPENAI_API_KEY"}
+    if quiet:
+        env.update(CREWAI_QUIET)
+    env.update(XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               HOME=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", DOTENV_PROBE], env=env, cwd=tmp_path,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("KEY ")]
+    assert line == ("KEY <unset>" if quiet else "KEY sk-from-a-dotenv-file")
