@@ -32,7 +32,7 @@ from helpers.errors import PolicyFileError
 from helpers.settings import DATA_DIR
 from helpers.yamlcheck import Checker, load_yaml
 
-from .findings import ACTIONS, SEVERITIES, Finding
+from .findings import ACTIONS, SEVERITIES, Finding, char_span
 from .rbac import User
 
 __all__ = ["CustomPolicySet", "CustomRule", "PolicyWatcher"]
@@ -176,20 +176,29 @@ class CustomPolicySet:
             rules.append(rule)
         return cls(rules, path)
 
-    def evaluate(self, text: str, user: User) -> list[Finding]:
-        """Findings (family ``custom``) for every rule that applies to ``user`` and matches."""
+    def evaluate(self, text: str, user: User, *, data: bytes | None = None) -> list[Finding]:
+        """Findings (family ``custom``) for every rule that applies to ``user`` and matches.
+
+        ``data`` is ``text`` as UTF-8 when the caller has it already (the engine encodes each
+        query once for every check that searches it).
+        """
         if not text or self._gate is None:
             return []
-        if self._gate.search(text.encode("utf-8", "surrogatepass")) is None:  # bytes: cheaper
+        # Every search runs on the bytes: re2's str interface re-encodes the whole text and
+        # maps offsets on every call, which costs more than the search itself.
+        if data is None:
+            data = text.encode("utf-8", "surrogatepass")
+        if self._gate.search(data) is None:
             return []
+        ascii = len(data) == len(text)
         out: list[Finding] = []
         for rule in self._rules:
             if not rule.applies_to(user):
                 continue
-            m = rule.regex.search(text)
+            m = rule.regex.search(data)
             if m is not None:
                 out.append(Finding(rule.id, "custom", rule.severity, rule.action, rule.reason,
-                                   m.span()))  # fmt: skip
+                                   char_span(data, m.span(), ascii)))  # fmt: skip
         return out
 
     def __len__(self) -> int:
@@ -339,9 +348,9 @@ class PolicyWatcher:
         finally:
             self._lock.release()
 
-    def evaluate(self, text: str, user: User) -> list[Finding]:
+    def evaluate(self, text: str, user: User, *, data: bytes | None = None) -> list[Finding]:
         """Evaluate with the current set (no reload check; call :meth:`reload_if_changed`)."""
-        return self.current.evaluate(text, user)
+        return self.current.evaluate(text, user, data=data)
 
     def __repr__(self) -> str:
         state = f"error: {self.last_error}" if self.last_error else "ok"

@@ -332,13 +332,16 @@ def decoded_views(
     shapes: Iterable[str] | None = None,
     _budget: list[int] | None = None,
     _round: int = 1,
+    *,
+    probe: Callable[[str], Iterable[str]] | None = None,
 ) -> list[View]:
     """The decoded views of ``scan`` (the query, or its canonical view ``base``).
 
     ``shapes`` names the :data:`VIEW_SHAPES` already known to be present (from a set pass
     the caller made anyway); ``None`` makes one pass here. A view decoded from an escape
     that still holds escapes is decoded again (up to :data:`DECODE_ROUNDS`), all within one
-    :data:`ESCAPE_BUDGET`.
+    :data:`ESCAPE_BUDGET`; ``probe(text)`` names the shapes in such a view, when the caller
+    makes a pass over every view anyway (``None``: one pass here).
     """
     views: list[View] = []
     if shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
@@ -359,5 +362,6 @@ def decoded_views(
             view = canonical_view(view.text, view)
         views.append(view)
         if name in _ESCAPING and _round < DECODE_ROUNDS:
-            views += decoded_views(view.text, view, None, budget, _round + 1)
+            found = None if probe is None else probe(view.text)
+            views += decoded_views(view.text, view, found, budget, _round + 1, probe=probe)
     return views
