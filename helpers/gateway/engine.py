@@ -24,7 +24,7 @@ from .policies.findings import SEVERITIES, Finding
 from .policies.obfuscation import scan_views
 from .policies.pii import scan_pii
 from .policies.ratelimit import RateLimiter, RateLimitStatus
-from .policies.rbac import User, UserDirectory, scan_admin_access
+from .policies.rbac import ADMIN_PATTERNS, User, UserDirectory, scan_admin_access
 from .policies.redaction import Redaction, redact
 from .policies.sqli import scan_sqli
 from .policies.views import warm_up_views
@@ -175,7 +175,14 @@ class DecisionEngine:
                 else replace(f, action="warn") for f in found
             ]  # fmt: skip
         findings += found
-        findings += scan_admin_access(query, user, data=data, gate=seen.admin)
+        # The admin-access families and the custom rules read the query as sent. For an ASCII
+        # query the views' set pass (over that same text) already answered for the families;
+        # for any other, one joint gate over the bytes answers for both checks at once.
+        current = self.policies.current
+        admin, custom = seen.admin, True
+        if admin is None and current.gate_with(ADMIN_PATTERNS).search(data) is None:
+            admin = custom = False
+        findings += scan_admin_access(query, user, data=data, gate=admin)
         found = seen.pii
         redaction = None
         if self.pii_action != "block" and found:
@@ -184,7 +191,8 @@ class DecisionEngine:
             if action == "redact":
                 redaction = redact(query)
         findings += found
-        findings += self.policies.evaluate(query, user, data=data)
+        if custom:
+            findings += current.evaluate(query, user, data=data)
         status = None
         if self.limiter is not None:
             status = self.limiter.check(user.token, user.role)

@@ -89,6 +89,16 @@ def _compile(source: str) -> tuple[Any, str]:
         return None, msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
 
 
+def _combine(patterns: tuple[str, ...]) -> Any:
+    """One alternation of ``patterns`` (None for none); flags such as (?i) inside a pattern
+    stay local to its (?:...) group. When they cannot be combined (e.g. two patterns use the
+    same group name) the gate lets every text through and each rule is checked."""
+    if not patterns:
+        return None
+    gate, _ = _compile("|".join(f"(?:{p})" for p in patterns))
+    return _ALWAYS if gate is None else gate
+
+
 @dataclass(frozen=True, slots=True)
 class CustomRule:
     """One validated rule. ``roles``/``departments`` of ``None`` mean "everyone"."""
@@ -139,16 +149,25 @@ class CustomPolicySet:
         self.path = Path(path) if path is not None else None
         # One pass over the query answers "could any rule fire?"; almost every query stops
         # there. Only when it hits do the individual rules (those in the user's scope) run.
-        # Flags such as (?i) inside a pattern stay local to its (?:...) group.
-        live = [r.regex.pattern for r in self._rules if r.enabled]
-        self._gate, _ = _compile("|".join(f"(?:{p})" for p in live)) if live else (None, "")
-        if live and self._gate is None:
-            # Cannot combine (e.g. two patterns use the same group name): check each rule.
-            self._gate = _ALWAYS
+        self._live = tuple(r.regex.pattern for r in self._rules if r.enabled)
+        self._gate = _combine(self._live)
+        self._joint: dict[tuple[str, ...], Any] = {}
 
     @property
     def rules(self) -> tuple[CustomRule, ...]:
         return self._rules
+
+    def gate_with(self, patterns: tuple[str, ...]) -> Any:
+        """One regex that matches wherever an enabled rule or one of ``patterns`` may match.
+
+        A caller with a check of its own over the same text (the engine's admin-access
+        families) shares one pass with these rules: when the joint gate finds nothing,
+        neither can fire. Built once per set and per ``patterns``.
+        """
+        joint = self._joint.get(patterns)
+        if joint is None:
+            joint = self._joint[patterns] = _combine(self._live + patterns)
+        return joint
 
     @classmethod
     def load(
