@@ -34,11 +34,13 @@ from __future__ import annotations
 import bisect
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import re2
 
+from .decoders import Pieces, json_decode, percent_decode
 from .folding import _tables, fold
 
 __all__ = [
@@ -66,12 +68,12 @@ class View:
 
     def __init__(
         self, name: str, text: str,
-        build: Callable[[], list[tuple[int, int, int, bool]]] | None = None,
+        build: Callable[[], list[tuple[int, int, int, bool]] | Pieces] | None = None,
         parent: View | None = None, index: Callable[[], np.ndarray] | None = None,
     ) -> None:  # fmt: skip
         self.name, self.text, self.parent = name, text, parent
         self._build = build
-        self._pieces: tuple[list[int], list[tuple[int, int, int, bool]]] | None = None
+        self._pieces: Sequence[Sequence[int]] | None = None  # starts, origins, ends, exact
         self._index: Callable[[], np.ndarray] | np.ndarray | None = index
 
     def _to_source(self, pos: int, is_end: bool) -> int:
@@ -87,16 +89,17 @@ class View:
         if self._build is None:
             return pos
         if self._pieces is None:
-            pieces = self._build()
-            self._pieces = ([p[0] for p in pieces], pieces)
-        starts, pieces = self._pieces
+            built = self._build()  # a list of pieces, or the same as arrays (.decoders)
+            if not isinstance(built, tuple):
+                built = tuple(map(list, zip(*built, strict=True))) or ([], [], [], [])
+            self._pieces = built
+        starts, origins, ends, exact = self._pieces
         k = bisect.bisect_right(starts, pos - 1 if is_end else pos) - 1
         if k < 0:
             return pos
-        start, origin, end, exact = pieces[k]
-        if exact:
-            return origin + (pos - start)
-        return end if is_end else origin
+        if exact[k]:
+            return int(origins[k]) + (pos - int(starts[k]))
+        return int(ends[k]) if is_end else int(origins[k])
 
     def to_original(self, span: tuple[int, int]) -> tuple[int, int]:
         """Map a (start, end) span in this view to the span in the user's original text."""
@@ -115,12 +118,13 @@ class View:
 
 
 def _pieces_of(
-    text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str]
+    text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], start: int = 0
 ) -> list[tuple[int, int, int, bool]]:
-    """(view start, source start, source end, exact) for ``re.sub(pattern, replace, text)``."""
+    """(view start, source start, source end, exact) for ``re.sub(pattern, replace, text)``;
+    ``start``: no match begins before it."""
     pieces: list[tuple[int, int, int, bool]] = []
     pos = size = 0
-    for m in pattern.finditer(text):
+    for m in pattern.finditer(text, start):
         a, b = m.span()
         if a > pos:
             pieces.append((size, pos, a, True))
@@ -135,11 +139,15 @@ def _pieces_of(
 
 def _rewrite(
     name: str, text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str],
-    parent: View | None,
+    parent: View | None, start: int = 0,
 ) -> View:  # fmt: skip
-    """Replace every match of ``pattern`` with ``replace(match)``; the map comes on demand."""
-    return View(name, pattern.sub(replace, text), lambda: _pieces_of(text, pattern, replace),
-                parent)  # fmt: skip
+    """Replace every match of ``pattern`` with ``replace(match)``; the map comes on demand.
+
+    ``start`` is the first place a match can begin (the first marker): the text before it is
+    copied, not scanned, so a payload after a megabyte of prose costs a copy, not a scan.
+    """
+    out = text[:start] + pattern.sub(replace, text[start:]) if start else pattern.sub(replace, text)
+    return View(name, out, lambda: _pieces_of(text, pattern, replace, start), parent)
 
 
 def canonical_view(text: str, parent: View | None = None) -> View:
@@ -265,20 +273,42 @@ def separators_view(text: str, parent: View | None = None) -> View:
                 lambda: _pieces_of(text, _SEPARATORS, lambda m: " "), parent)  # fmt: skip
 
 
+#: From this many escape markers on, percent and JSON escapes are decoded by array
+#: operations (:mod:`.decoders`); below it the substitution is cheaper than numpy's set-up.
+VECTOR_FROM = 64
+_VECTORISED = {"percent": percent_decode, "json": json_decode}
+# Every match of these decoders begins with the marker: the text before the first one is
+# copied as it is.
+_FIRST_MARKER = {"percent": "%", "json": "\\", "html": "&", "sql_comments": "/*"}
+
+
 def decode_view(name: str, text: str, parent: View | None = None) -> View:
     """The ``name`` view (percent, json, html, sql, spelled, separators) of ``text``."""
     if name == "separators":
         return separators_view(text, parent)
     pattern, replace = _DECODERS[name]
-    return _rewrite(name.split("_")[0], text, pattern, replace, parent)
+    marker = _FIRST_MARKER.get(name)
+    if name in _VECTORISED and text.count(marker) >= VECTOR_FROM:  # type: ignore[arg-type]
+        done = _VECTORISED[name](text)
+        if done is not None:
+            decoded, build = done
+            if build is None:
+                build = lambda: _pieces_of(text, pattern, replace)  # noqa: E731
+            return View(name, decoded, build, parent)
+    start = max(0, text.find(marker)) if marker else 0
+    return _rewrite(name.split("_")[0], text, pattern, replace, parent, start)
 
 
-#: Escape markers decoded per query, summed over every decoder and round. The decoders run
-#: Python code per escape (about a microsecond each), so the budget bounds their cost whatever
-#: the query's length: an escaped payload padded with any amount of plain text is decoded.
-#: Only a query with more markers than this (a flood of escapes) goes without those decoded
-#: views; it keeps the canonical and separators views, which are linear and vectorised.
+#: Markers decoded per query by the decoders that run Python code per match (HTML entities,
+#: the SQL view's whitespace), summed over every decoder and round: about a microsecond
+#: each, so the budget bounds their cost whatever the query's length. Percent and JSON
+#: escapes are decoded by array operations and do not count: a flood of them is decoded.
+#: A query with more HTML entities than this goes without the HTML view.
 ESCAPE_BUDGET = 8192
+#: Characters of decoded views built per query, summed over every view and round. Each
+#: view is scanned in full, so this caps the work however the encodings nest: four views
+#: of a 1 MiB query (a payload encoded twice, then JSON-escaped, is three).
+VIEW_BUDGET = 4 << 20
 #: Decoding repeats on its own output up to this many rounds: "%2527" is a percent-encoded
 #: "%27", "&amp;#39;" an HTML-escaped "&#39;", "\u002527" a JSON-escaped "%27".
 DECODE_ROUNDS = 3
@@ -293,10 +323,8 @@ _ESCAPING = ("percent", "json", "html")
 
 def _cost(name: str, text: str) -> int:
     """An upper bound on the matches decoder ``name`` will rewrite in ``text`` (memchr only)."""
-    if name == "percent":
-        return text.count("%")
-    if name == "json":
-        return text.count("\\")
+    if name in _VECTORISED:
+        return 0  # linear array operations: no per-escape Python code to bound
     if name == "html":
         return text.count("&")
     if name == "sql":
@@ -330,7 +358,7 @@ def decoded_views(
     scan: str,
     base: View | None = None,
     shapes: Iterable[str] | None = None,
-    _budget: list[int] | None = None,
+    _budget: list[Any] | None = None,
     _round: int = 1,
     *,
     probe: Callable[[str], Iterable[str]] | None = None,
@@ -347,17 +375,22 @@ def decoded_views(
     if shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
             and "&" not in scan and "/*" not in scan:  # fmt: skip
         return views  # the common case, decided with four memchr calls
-    budget = [ESCAPE_BUDGET] if _budget is None else _budget
+    # [escape markers left, view characters left, {text decoded: the round it was seen in}]
+    budget = [ESCAPE_BUDGET, VIEW_BUDGET, {scan: 0}] if _budget is None else _budget
     for name in _triggered(scan, shapes):
         cost = _cost(name, scan)
         if name == "sql" and cost > budget[0]:
             name, cost = "sql_comments", scan.count("/*")
-        if cost > budget[0]:
+        if cost > budget[0] or len(scan) > budget[1]:
             continue
         budget[0] -= cost
+        budget[1] -= len(scan)
         view = decode_view(name, scan, base)
-        if view.text == scan:
+        # A text already seen (nothing changed, or two escapings undone in the other order)
+        # gives the findings it gave then, and its own views too if it was seen no deeper.
+        if budget[2].get(view.text, DECODE_ROUNDS + 1) <= _round:
             continue
+        budget[2][view.text] = _round
         if not view.text.isascii():
             view = canonical_view(view.text, view)
         views.append(view)

@@ -1,0 +1,157 @@
+"""Percent-decoding and JSON string escapes as array operations, for texts full of escapes.
+
+A regular-expression substitution calls back into Python once per escape (about a
+microsecond each), so a flood of 300,000 escapes would take a third of a second. These
+decoders find every escape with a few comparisons over the whole text in numpy, replace
+them in one step, and compute the view's offset map the same way (only when a span is
+asked for). They give exactly the text and the map of the substitutions they replace
+(:data:`~.views._DECODERS`), which :mod:`.views` still uses for texts with few escapes.
+
+* Percent: each run of ``%XX`` escapes is bytes, read as UTF-8 (an invalid sequence reads
+  as U+FFFD). The whole text is decoded at once: a run always starts and ends beside a
+  complete character of the text, so reading all of it as UTF-8 gives what reading each
+  run alone gives.
+* JSON: ``\\uXXXX``, ``\\xXX`` and the one-letter escapes, each one character. Runs of
+  backslashes pair up from their first one (``\\\\`` is an escaped backslash), so whether a
+  backslash starts an escape depends only on its place in its run.
+
+Each returns ``None`` when the text holds lone surrogates (then the substitution runs).
+Introduced in ``07_obfuscation_and_redaction.ipynb``.
+
+>>> percent_decode("id=1%27%20OR%201%3D1")[0]
+"id=1' OR 1=1"
+>>> json_decode('say \\\\u0027hi\\\\\\\\')[0]
+"say 'hi\\\\"
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["Pieces", "json_decode", "percent_decode"]
+
+#: An offset map as arrays: piece ``k`` starts at ``starts[k]`` in the view and came from
+#: ``source[origins[k]:ends[k]]``, character for character when ``exact[k]``.
+Pieces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+_HEX = np.full(256, -1, dtype=np.int32)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX[_c] = 10 + _i
+_SIMPLE = np.zeros(128, dtype=np.uint32)  # one-letter JSON escapes; 0: not one
+for _c, _v in zip("nrtbf/\"\\'", "\n\r\t\b\f/\"\\'", strict=True):
+    _SIMPLE[ord(_c)] = ord(_v)
+
+
+def _pieces(
+    starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray, total: int
+) -> Callable[[], Pieces]:
+    """The map of a view that replaced ``source[starts[k]:starts[k]+lengths[k]]`` by
+    ``sizes[k]`` characters (sorted, not overlapping) in a source of ``total`` characters."""
+
+    def build() -> Pieces:
+        ends = starts + lengths
+        view_at = starts + np.cumsum(sizes - lengths) - (sizes - lengths)  # where each lands
+        gap_from = np.concatenate(([0], ends))
+        gap_to = np.concatenate((starts, [total]))
+        gap_at = np.concatenate(([0], view_at + sizes))
+        n = len(starts)
+        order = np.empty(2 * n + 1, dtype=np.int64)  # gap 0, piece 0, gap 1, piece 1, ...
+        view = order.copy()
+        view[0::2], view[1::2] = gap_at, view_at
+        origin = order.copy()
+        origin[0::2], origin[1::2] = gap_from, starts
+        end = order.copy()
+        end[0::2], end[1::2] = gap_to, ends
+        exact = np.zeros(2 * n + 1, dtype=bool)
+        exact[0::2] = True
+        keep = end > origin  # empty gaps are not pieces
+        return view[keep], origin[keep], end[keep], exact[keep]
+
+    return build
+
+
+def percent_decode(text: str) -> tuple[str, Callable[[], Pieces] | None] | None:
+    """``text`` with every ``%XX`` run decoded, and its map (None: build it by regex)."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return None
+    b = np.frombuffer(data, dtype=np.uint8)
+    if len(b) < 3:
+        return text, _pieces(*(np.zeros(0, dtype=np.int64),) * 3, len(text))
+    h = _HEX[b]
+    esc = np.flatnonzero((b[:-2] == 37) & (h[1:-1] >= 0) & (h[2:] >= 0))
+    if not len(esc):
+        return text, _pieces(*(np.zeros(0, dtype=np.int64),) * 3, len(text))
+    out = b.copy()
+    out[esc] = h[esc + 1] * 16 + h[esc + 2]
+    keep = np.ones(len(b), dtype=bool)
+    keep[esc + 1] = keep[esc + 2] = False
+    raw = out[keep]
+    try:
+        decoded = raw.tobytes().decode("utf-8")
+    except UnicodeDecodeError:  # an invalid sequence: U+FFFD, and the map by regex
+        return raw.tobytes().decode("utf-8", "replace"), None
+    first = np.ones(len(esc), dtype=bool)  # escapes that start a run
+    first[1:] = esc[1:] != esc[:-1] + 3
+    run_at = np.flatnonzero(first)
+    count = np.diff(np.append(run_at, len(esc)))  # escapes per run
+    starts = esc[run_at]
+    if len(data) == len(text) and len(decoded) == len(raw):  # all ASCII: bytes are characters
+        return decoded, _pieces(starts, 3 * count, count, len(text))
+    chars = np.concatenate(([0], np.cumsum((b & 0xC0) != 0x80)))  # byte -> character
+    view_chars = np.concatenate(([0], np.cumsum((raw & 0xC0) != 0x80)))
+    at = starts - 2 * run_at  # where each run's bytes land in the view
+    sizes = view_chars[at + count] - view_chars[at]
+    begin = chars[starts]
+    return decoded, _pieces(begin, chars[starts + 3 * count] - begin, sizes, len(text))
+
+
+def json_decode(text: str) -> tuple[str, Callable[[], Pieces]] | None:
+    """``text`` with every JSON string escape decoded (one character each), and its map."""
+    raw = text.encode("utf-32-le", "surrogatepass")
+    c = np.frombuffer(raw, dtype=np.uint32)
+    n = len(c)
+    slash = np.flatnonzero(c == 92)
+    fresh = np.ones(len(slash), dtype=bool)
+    fresh[1:] = slash[1:] != slash[:-1] + 1
+    run_start = np.maximum.accumulate(np.where(fresh, slash, 0))
+    at = slash[(slash - run_start) % 2 == 0]  # a backslash that may open an escape
+    at = at[at + 1 < n]
+    ascii_hex = _HEX[np.minimum(c, 255)]
+    h = np.where(c < 128, ascii_hex, -1)
+    padded = np.concatenate((h, np.full(5, -1, dtype=h.dtype)))  # reads past the end are -1
+    letter = c[at + 1]
+
+    def hex_run(width: int) -> tuple[np.ndarray, np.ndarray]:
+        ok = np.ones(len(at), dtype=bool)
+        value = np.zeros(len(at), dtype=np.int64)
+        for k in range(width):
+            digit = padded[at + 2 + k]
+            ok &= digit >= 0
+            value = value * 16 + np.maximum(digit, 0)
+        return ok, value
+
+    u_ok, u_value = hex_run(4)
+    x_ok, x_value = hex_run(2)
+    is_u = (letter == ord("u")) & u_ok
+    is_x = (letter == ord("x")) & x_ok
+    simple = _SIMPLE[np.minimum(letter, 127)] * (letter < 128)
+    is_simple = simple > 0
+    match = is_u | is_x | is_simple
+    starts = at[match]
+    lengths = np.where(is_u, 6, np.where(is_x, 4, 2))[match]
+    values = np.where(is_u, u_value, np.where(is_x, x_value, simple))[match]
+    out = c.copy()
+    out[starts] = values
+    keep = np.ones(n, dtype=bool)
+    for k in range(1, 6):
+        hit = starts[lengths > k]
+        keep[hit + k] = False
+    decoded = codecs.utf_32_le_decode(out[keep].tobytes(), "surrogatepass", True)[0]
+    return decoded, _pieces(starts, lengths, np.ones(len(starts), dtype=np.int64), n)
