@@ -11,7 +11,7 @@ from helpers.gateway.policies.onepass import candidates
 from helpers.gateway.policies.pii import PII_RULES
 from helpers.gateway.policies.rbac import ADMIN_PATTERNS, UserDirectory, scan_admin_access
 from helpers.gateway.policies.sqli import SQLI_PATTERNS, _compiled
-from helpers.gateway.policies.views import VIEW_SHAPES
+from helpers.gateway.policies.views import VIEW_MARKERS, VIEW_SHAPES
 
 from .conftest import hermetic_settings
 
@@ -22,6 +22,7 @@ TEXTS = [row.query for row in load_corpus() + load_corpus(CORPUS_DIR / "adversar
     "1' OR '1'='1'; DROP TABLE users--",
     "SELECT * FROM information_schema.tables; four one one one two two two",
     "12.34/56\t78-90 DE89-3704-0044",
+    "%27 \\u0027 &#39; &amp; /* */ %2 \\q &x",
     "caf\u00e9 \u00fcber FROM users WHERE \ud800",
 ]
 
@@ -30,16 +31,17 @@ def _each_pattern(text: str) -> tuple[list[int], list[str], list[int], bool]:
     data = text.encode("utf-8", "surrogatepass")
     singles = _compiled().single
     sqli = [i for i in range(len(SQLI_PATTERNS)) if singles[i].search(data) is not None]
-    shapes = [name for name, regex in VIEW_SHAPES.items() if re2.search(regex, data)]
+    views = [name for name, (marker, regex) in VIEW_MARKERS.items() if re2.search(regex, data)]
+    views += [name for name, regex in VIEW_SHAPES.items() if re2.search(regex, data)]
     pii = [i for i, rule in enumerate(PII_RULES) if rule.regex.search(data) is not None]
     admin = any(re2.search(regex, data) for regex in ADMIN_PATTERNS)
-    return sqli, shapes, pii, admin
+    return sqli, views, pii, admin
 
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_the_one_pass_names_every_pattern_that_matches_alone(text: str) -> None:
     found = candidates(text)
-    assert (list(found.sqli), list(found.shapes), list(found.pii), found.admin) == _each_pattern(
+    assert (list(found.sqli), list(found.views), list(found.pii), found.admin) == _each_pattern(
         text
     )
     assert found.data == text.encode("utf-8", "surrogatepass")

@@ -27,11 +27,13 @@ Introduced in ``07_obfuscation_and_redaction.ipynb``.
 from __future__ import annotations
 
 import codecs
+import html
+import re
 from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Pieces", "json_decode", "percent_decode"]
+__all__ = ["Pieces", "html_entity", "json_decode", "json_escape", "percent_decode", "percent_run"]
 
 #: An offset map as arrays: piece ``k`` starts at ``starts[k]`` in the view and came from
 #: ``source[origins[k]:ends[k]]``, character for character when ``exact[k]``.
@@ -155,3 +157,30 @@ def json_decode(text: str) -> tuple[str, Callable[[], Pieces]] | None:
         keep[hit + k] = False
     decoded = codecs.utf_32_le_decode(out[keep].tobytes(), "surrogatepass", True)[0]
     return decoded, _pieces(starts, lengths, np.ones(len(starts), dtype=np.int64), n)
+
+
+# ---- the substitutions' callbacks, one call per match ------------------------------------
+def percent_run(m: re.Match[str]) -> str:
+    """A run of ``%XX`` escapes as the UTF-8 text its bytes spell."""
+    raw = bytes.fromhex(m.group().replace("%", ""))
+    return raw.decode("utf-8", "replace")
+
+
+_JSON_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "/": "/", '"': '"',
+                "\\": "\\", "'": "'"}  # fmt: skip
+
+
+def json_escape(m: re.Match[str]) -> str:
+    """One JSON string escape as the character it stands for."""
+    token = m.group()
+    if token[1] in "ux":
+        return chr(int(token[2:], 16))
+    return _JSON_SIMPLE[token[1]]
+
+
+def html_entity(m: re.Match[str]) -> str:
+    """One HTML character reference as text (the reference itself when it is not one)."""
+    try:
+        return html.unescape(m.group())
+    except (ValueError, OverflowError):
+        return m.group()

@@ -107,11 +107,11 @@ def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> Vi
     # their texts alive until the scan is done.
     passes: dict[int, Candidates] = {}
 
-    def shapes_of(view_text: str) -> tuple[str, ...]:
+    def triggers_of(view_text: str) -> tuple[str, ...]:
         passes[id(view_text)] = found = candidates(view_text)
-        return found.shapes
+        return found.views
 
-    views = decoded_views(scan, base, first.shapes, probe=shapes_of)
+    views = decoded_views(scan, base, probe=triggers_of, triggers=first.views)
     for view in views:
         name = _view_name(view)
         seen = passes.get(id(view.text)) or candidates(view.text)

@@ -1,8 +1,8 @@
 """One RE2 pass over a text names every rule with a candidate in it, for all the scanners.
 
-The SQL-injection patterns, the shapes that call for the separators and spelled views, the
-PII rules and the admin-access families each need to know "could anything match here?"
-before they look for spans. Asked separately, that is four linear passes over the text:
+The SQL-injection patterns, the PII rules, the admin-access families and the choice of
+decoded views (escape markers, digit shapes) each need to know "could anything match
+here?" before they do any work. Asked separately, that is four linear passes over the text:
 milliseconds each on a 1 MiB input, several microseconds each on a 2 KB prompt. One
 :class:`re2.Set` holds all of their patterns, so one pass over the UTF-8 bytes answers for
 all of them, and the bytes, encoded once, are shared with every search that follows.
@@ -30,13 +30,13 @@ import re2
 from .pii import PII_RULES
 from .rbac import ADMIN_PATTERNS
 from .sqli_patterns import SQLI_PATTERNS, _expand
-from .views import VIEW_SHAPES
+from .views import VIEW_MARKERS, VIEW_SHAPES
 
 __all__ = ["Candidates", "candidates"]
 
-_SHAPE_NAMES = tuple(VIEW_SHAPES)
-_N_SQLI, _N_SHAPES, _N_PII = len(SQLI_PATTERNS), len(VIEW_SHAPES), len(PII_RULES)
-_PII_AT = _N_SQLI + _N_SHAPES
+_VIEW_NAMES = (*VIEW_MARKERS, *VIEW_SHAPES)
+_N_SQLI, _N_VIEWS, _N_PII = len(SQLI_PATTERNS), len(_VIEW_NAMES), len(PII_RULES)
+_PII_AT = _N_SQLI + _N_VIEWS
 _ADMIN_AT = _PII_AT + _N_PII
 
 
@@ -46,19 +46,20 @@ class Candidates:
 
     ``data`` is the text as UTF-8 (lone surrogates passed through), for the searches that
     follow; ``sqli`` indexes :data:`~.sqli.SQLI_PATTERNS`, ``pii`` indexes
-    :data:`~.pii.PII_RULES`, ``shapes`` names :data:`~.views.VIEW_SHAPES`, and ``admin`` is
-    True when some admin-access family may fire.
+    :data:`~.pii.PII_RULES`, ``views`` names the decoded views the text calls for (its
+    escape markers, :data:`~.views.VIEW_MARKERS`, and digit shapes, :data:`~.views.VIEW_SHAPES`)
+    and ``admin`` is True when some admin-access family may fire.
     """
 
     data: bytes
     sqli: tuple[int, ...]
-    shapes: tuple[str, ...]
+    views: tuple[str, ...]
     pii: tuple[int, ...]
     admin: bool
 
     def __repr__(self) -> str:
         return (f"<Candidates {len(self.data)} bytes sqli={list(self.sqli)} "
-                f"shapes={list(self.shapes)} pii={list(self.pii)} admin={self.admin}>")  # fmt: skip
+                f"views={list(self.views)} pii={list(self.pii)} admin={self.admin}>")  # fmt: skip
 
 
 @functools.cache
@@ -70,6 +71,8 @@ def _set() -> re2.Set:
     which = re2.Set.SearchSet(options)
     for pattern in SQLI_PATTERNS:
         which.Add("(?i)" + _expand(pattern.regex))
+    for _, regex in VIEW_MARKERS.values():
+        which.Add(regex)
     for regex in VIEW_SHAPES.values():
         which.Add(regex)
     for rule in PII_RULES:
@@ -96,7 +99,7 @@ def candidates(text: str, data: bytes | None = None) -> Candidates:
     return Candidates(
         data,
         tuple(i for i in hits if i < _N_SQLI),
-        tuple(_SHAPE_NAMES[i - _N_SQLI] for i in hits if _N_SQLI <= i < _PII_AT),
+        tuple(_VIEW_NAMES[i - _N_SQLI] for i in hits if _N_SQLI <= i < _PII_AT),
         tuple(i - _PII_AT for i in hits if _PII_AT <= i < _ADMIN_AT),
         hits[-1] >= _ADMIN_AT,
     )

@@ -32,7 +32,6 @@ Introduced in ``07_obfuscation_and_redaction.ipynb``.
 from __future__ import annotations
 
 import bisect
-import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -40,10 +39,11 @@ from typing import Any
 import numpy as np
 import re2
 
-from .decoders import Pieces, json_decode, percent_decode
+from .decoders import Pieces, html_entity, json_decode, json_escape, percent_decode, percent_run
 from .folding import _tables, fold
 
 __all__ = [
+    "VIEW_MARKERS",
     "VIEW_SHAPES",
     "View",
     "build_views",
@@ -162,29 +162,6 @@ def canonical_view(text: str, parent: View | None = None) -> View:
 
 
 # ---- decoders -------------------------------------------------------------------------------
-def _percent(m: re.Match[str]) -> str:
-    raw = bytes.fromhex(m.group().replace("%", ""))
-    return raw.decode("utf-8", "replace")
-
-
-_JSON_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "/": "/", '"': '"',
-                "\\": "\\", "'": "'"}  # fmt: skip
-
-
-def _json_escape(m: re.Match[str]) -> str:
-    token = m.group()
-    if token[1] in "ux":
-        return chr(int(token[2:], 16))
-    return _JSON_SIMPLE[token[1]]
-
-
-def _entity(m: re.Match[str]) -> str:
-    try:
-        return html.unescape(m.group())
-    except (ValueError, OverflowError):
-        return m.group()
-
-
 _NUMBER_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
                  "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip
 _WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
@@ -205,10 +182,10 @@ def _spelled_run(m: re.Match[str]) -> str:
 
 _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
     # Each pattern starts with its marker, so the regex engine skips ahead to the next one.
-    "percent": (re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"), _percent),
-    "json": (re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[nrtbf/\"\\']"), _json_escape),
+    "percent": (re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"), percent_run),
+    "json": (re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[nrtbf/\"\\']"), json_escape),
     "html": (re.compile(r"&#[0-9]{1,7};?|&#[xX][0-9A-Fa-f]{1,6};?|&[A-Za-z][A-Za-z0-9]{1,31};"),
-             _entity),
+             html_entity),
     "sql": (re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
             lambda m: "" if m.group().startswith("/*") else " "),
     "spelled": (_SPELLED_RUN, _spelled_run),
@@ -219,12 +196,15 @@ _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
 # Which decoders could change the query, checked once and cheaply ("check once, skip"): the
 # four escapes need a character most prompts never contain (a memchr each, then a short
 # regex); separators and spelled digits share one set pass over the text.
-_MARKERS = {
-    "percent": ("%", re.compile(r"%[0-9A-Fa-f]{2}")),
-    "json": ("\\", re.compile(r"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[\"'])")),
-    "html": ("&", re.compile(r"&(?:#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]{1,31};)")),
-    "sql": ("/*", None),
+#: Per escape decoder: its marker (a memchr) and the regex that confirms it. Public so the
+#: one set pass over every text (:mod:`.onepass`) answers for them too.
+VIEW_MARKERS = {
+    "percent": ("%", r"%[0-9A-Fa-f]{2}"),
+    "json": ("\\", r"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[\"'])"),
+    "html": ("&", r"&(?:#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]{1,31};)"),
+    "sql": ("/*", r"/\*"),
 }
+_MARKERS = {name: (marker, re.compile(regex)) for name, (marker, regex) in VIEW_MARKERS.items()}
 #: Shapes that call for the separators and spelled views. Public so the SQL-injection scanner
 #: can add them to the set pass it makes anyway: then benign text pays no pass of its own.
 VIEW_SHAPES = {
@@ -235,6 +215,7 @@ VIEW_SHAPES = {
     "spelled": rf"(?i){_WORD}[ \t,.;:/-]+{_WORD}[ \t,.;:/-]+{_WORD}",
 }
 _SHAPE_NAMES = tuple(VIEW_SHAPES)
+_TRIGGER_NAMES = (*VIEW_MARKERS, *VIEW_SHAPES)  # the order views are built in
 _SHAPE_SET = re2.Set.SearchSet(re2.Options())
 for _regex in VIEW_SHAPES.values():
     _SHAPE_SET.Add(_regex)
@@ -362,6 +343,7 @@ def decoded_views(
     _round: int = 1,
     *,
     probe: Callable[[str], Iterable[str]] | None = None,
+    triggers: Iterable[str] | None = None,
 ) -> list[View]:
     """The decoded views of ``scan`` (the query, or its canonical view ``base``).
 
@@ -369,15 +351,21 @@ def decoded_views(
     the caller made anyway); ``None`` makes one pass here. A view decoded from an escape
     that still holds escapes is decoded again (up to :data:`DECODE_ROUNDS`), all within one
     :data:`ESCAPE_BUDGET`; ``probe(text)`` names the shapes in such a view, when the caller
-    makes a pass over every view anyway (``None``: one pass here).
+    makes a pass over every view anyway (``None``: one pass here). ``triggers``, when given,
+    names every decoder the text calls for (:data:`VIEW_MARKERS` and :data:`VIEW_SHAPES`,
+    found by such a pass), and ``probe`` then answers the same for each view.
     """
     views: list[View] = []
-    if shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
+    if triggers is not None:
+        names = [name for name in _TRIGGER_NAMES if name in triggers]
+    elif shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
             and "&" not in scan and "/*" not in scan:  # fmt: skip
         return views  # the common case, decided with four memchr calls
+    else:
+        names = _triggered(scan, shapes)
     # [escape markers left, view characters left, {text decoded: the round it was seen in}]
     budget = [ESCAPE_BUDGET, VIEW_BUDGET, {scan: 0}] if _budget is None else _budget
-    for name in _triggered(scan, shapes):
+    for name in names:
         cost = _cost(name, scan)
         if name == "sql" and cost > budget[0]:
             name, cost = "sql_comments", scan.count("/*")
@@ -396,5 +384,6 @@ def decoded_views(
         views.append(view)
         if name in _ESCAPING and _round < DECODE_ROUNDS:
             found = None if probe is None else probe(view.text)
-            views += decoded_views(view.text, view, found, budget, _round + 1, probe=probe)
+            views += decoded_views(view.text, view, None, budget, _round + 1, probe=probe,
+                                   triggers=found)  # fmt: skip
     return views
