@@ -15,7 +15,8 @@ asked for). They give exactly the text and the map of the substitutions they rep
   backslashes pair up from their first one (``\\\\`` is an escaped backslash), so whether a
   backslash starts an escape depends only on its place in its run.
 
-Each returns ``None`` when the text holds lone surrogates (then the substitution runs).
+:func:`percent_decode` returns ``None`` when the text holds lone surrogates (then the
+substitution runs).
 Introduced in ``07_obfuscation_and_redaction.ipynb``.
 
 >>> percent_decode("id=1%27%20OR%201%3D1")[0]
@@ -39,7 +40,7 @@ __all__ = ["Pieces", "html_entity", "json_decode", "json_escape", "percent_decod
 #: ``source[origins[k]:ends[k]]``, character for character when ``exact[k]``.
 Pieces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
-_HEX = np.full(256, -1, dtype=np.int32)
+_HEX = np.full(128, 16, dtype=np.uint8)  # hex digit values; 16: not a hex digit
 for _i, _c in enumerate(b"0123456789abcdef"):
     _HEX[_c] = _i
 for _i, _c in enumerate(b"ABCDEF"):
@@ -77,6 +78,24 @@ def _pieces(
     return build
 
 
+def _hex(values: np.ndarray) -> np.ndarray:
+    """The hex digit value of each code (16 or more: not a hex digit)."""
+    return _HEX[np.minimum(values, 127)]
+
+
+def _without(codes: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``codes`` with ``codes[s+1:s+length]`` dropped for every start ``s``."""
+    keep = np.ones(len(codes), dtype=bool)
+    for k in range(1, int(lengths.max(initial=1))):
+        keep[starts[lengths > k] + k] = False
+    return codes[keep]
+
+
+def _empty(text: str) -> tuple[str, Callable[[], Pieces]]:
+    none = np.zeros(0, dtype=np.int64)
+    return text, _pieces(none, none, none, len(text))
+
+
 def percent_decode(text: str) -> tuple[str, Callable[[], Pieces] | None] | None:
     """``text`` with every ``%XX`` run decoded, and its map (None: build it by regex)."""
     try:
@@ -84,17 +103,15 @@ def percent_decode(text: str) -> tuple[str, Callable[[], Pieces] | None] | None:
     except UnicodeEncodeError:  # lone surrogates
         return None
     b = np.frombuffer(data, dtype=np.uint8)
-    if len(b) < 3:
-        return text, _pieces(*(np.zeros(0, dtype=np.int64),) * 3, len(text))
-    h = _HEX[b]
-    esc = np.flatnonzero((b[:-2] == 37) & (h[1:-1] >= 0) & (h[2:] >= 0))
+    signs = np.flatnonzero(b[:-2] == 37)  # work from here on is per "%", not per byte
+    high, low = _hex(b[signs + 1]), _hex(b[signs + 2])
+    ok = (high < 16) & (low < 16)
+    esc = signs[ok]
     if not len(esc):
-        return text, _pieces(*(np.zeros(0, dtype=np.int64),) * 3, len(text))
+        return _empty(text)
     out = b.copy()
-    out[esc] = h[esc + 1] * 16 + h[esc + 2]
-    keep = np.ones(len(b), dtype=bool)
-    keep[esc + 1] = keep[esc + 2] = False
-    raw = out[keep]
+    out[esc] = high[ok] * 16 + low[ok]
+    raw = _without(out, esc, np.full(len(esc), 3))
     try:
         decoded = raw.tobytes().decode("utf-8")
     except UnicodeDecodeError:  # an invalid sequence: U+FFFD, and the map by regex
@@ -106,18 +123,22 @@ def percent_decode(text: str) -> tuple[str, Callable[[], Pieces] | None] | None:
     starts = esc[run_at]
     if len(data) == len(text) and len(decoded) == len(raw):  # all ASCII: bytes are characters
         return decoded, _pieces(starts, 3 * count, count, len(text))
-    chars = np.concatenate(([0], np.cumsum((b & 0xC0) != 0x80)))  # byte -> character
-    view_chars = np.concatenate(([0], np.cumsum((raw & 0xC0) != 0x80)))
+
+    def chars(data: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Characters before each byte offset ``at`` (UTF-8 continuation bytes do not count)."""
+        return np.concatenate(([0], np.cumsum((data & 0xC0) != 0x80)))[at]
+
     at = starts - 2 * run_at  # where each run's bytes land in the view
-    sizes = view_chars[at + count] - view_chars[at]
-    begin = chars[starts]
-    return decoded, _pieces(begin, chars[starts + 3 * count] - begin, sizes, len(text))
+    sizes = chars(raw, at + count) - chars(raw, at)
+    begin = chars(b, starts)
+    return decoded, _pieces(begin, chars(b, starts + 3 * count) - begin, sizes, len(text))
 
 
-def json_decode(text: str) -> tuple[str, Callable[[], Pieces]] | None:
+def json_decode(text: str) -> tuple[str, Callable[[], Pieces]]:
     """``text`` with every JSON string escape decoded (one character each), and its map."""
-    raw = text.encode("utf-32-le", "surrogatepass")
-    c = np.frombuffer(raw, dtype=np.uint32)
+    ascii = text.isascii()
+    raw = text.encode("ascii") if ascii else text.encode("utf-32-le", "surrogatepass")
+    c = np.frombuffer(raw, dtype=np.uint8 if ascii else np.uint32)
     n = len(c)
     slash = np.flatnonzero(c == 92)
     fresh = np.ones(len(slash), dtype=bool)
@@ -125,37 +146,34 @@ def json_decode(text: str) -> tuple[str, Callable[[], Pieces]] | None:
     run_start = np.maximum.accumulate(np.where(fresh, slash, 0))
     at = slash[(slash - run_start) % 2 == 0]  # a backslash that may open an escape
     at = at[at + 1 < n]
-    ascii_hex = _HEX[np.minimum(c, 255)]
-    h = np.where(c < 128, ascii_hex, -1)
-    padded = np.concatenate((h, np.full(5, -1, dtype=h.dtype)))  # reads past the end are -1
-    letter = c[at + 1]
-
-    def hex_run(width: int) -> tuple[np.ndarray, np.ndarray]:
-        ok = np.ones(len(at), dtype=bool)
-        value = np.zeros(len(at), dtype=np.int64)
-        for k in range(width):
-            digit = padded[at + 2 + k]
-            ok &= digit >= 0
-            value = value * 16 + np.maximum(digit, 0)
-        return ok, value
-
-    u_ok, u_value = hex_run(4)
-    x_ok, x_value = hex_run(2)
-    is_u = (letter == ord("u")) & u_ok
+    if not len(at):
+        return _empty(text)
+    letter = c[at + 1].astype(np.int64)
+    padded = np.concatenate((c, np.zeros(5, dtype=c.dtype)))  # past the end: not a digit
+    value = np.zeros(len(at), dtype=np.int64)
+    ok = np.ones(len(at), dtype=bool)
+    for k in range(4):  # \xXX is the first two digits of \uXXXX
+        digit = _hex(padded[at + 2 + k]).astype(np.int64)
+        ok &= digit < 16
+        value = value * 16 + digit
+        if k == 1:
+            x_ok, x_value = ok.copy(), value.copy()
+    is_u = (letter == ord("u")) & ok
     is_x = (letter == ord("x")) & x_ok
     simple = _SIMPLE[np.minimum(letter, 127)] * (letter < 128)
-    is_simple = simple > 0
-    match = is_u | is_x | is_simple
+    match = is_u | is_x | (simple > 0)
     starts = at[match]
     lengths = np.where(is_u, 6, np.where(is_x, 4, 2))[match]
-    values = np.where(is_u, u_value, np.where(is_x, x_value, simple))[match]
-    out = c.copy()
-    out[starts] = values
-    keep = np.ones(n, dtype=bool)
-    for k in range(1, 6):
-        hit = starts[lengths > k]
-        keep[hit + k] = False
-    decoded = codecs.utf_32_le_decode(out[keep].tobytes(), "surrogatepass", True)[0]
+    values = np.where(is_u, value, np.where(is_x, x_value, simple))[match]
+    if ascii and values.max(initial=0) < 128:
+        out = c.copy()
+        out[starts] = values
+        decoded = _without(out, starts, lengths).tobytes().decode("ascii")
+    else:
+        out = c.astype(np.uint32)
+        out[starts] = values
+        kept = _without(out, starts, lengths).tobytes()
+        decoded = codecs.utf_32_le_decode(kept, "surrogatepass", True)[0]
     return decoded, _pieces(starts, lengths, np.ones(len(starts), dtype=np.int64), n)
 
 

@@ -357,6 +357,8 @@ def decoded_views(
     """
     views: list[View] = []
     if triggers is not None:
+        if not triggers:
+            return views  # the common case: the caller's set pass found no trigger
         names = [name for name in _TRIGGER_NAMES if name in triggers]
     elif shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
             and "&" not in scan and "/*" not in scan:  # fmt: skip
