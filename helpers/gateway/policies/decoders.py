@@ -148,23 +148,21 @@ def json_decode(text: str) -> tuple[str, Callable[[], Pieces]]:
     at = at[at + 1 < n]
     if not len(at):
         return _empty(text)
-    letter = c[at + 1].astype(np.int64)
-    padded = np.concatenate((c, np.zeros(5, dtype=c.dtype)))  # past the end: not a digit
-    value = np.zeros(len(at), dtype=np.int64)
-    ok = np.ones(len(at), dtype=bool)
-    for k in range(4):  # \xXX is the first two digits of \uXXXX
-        digit = _hex(padded[at + 2 + k]).astype(np.int64)
-        ok &= digit < 16
-        value = value * 16 + digit
-        if k == 1:
-            x_ok, x_value = ok.copy(), value.copy()
-    is_u = (letter == ord("u")) & ok
-    is_x = (letter == ord("x")) & x_ok
-    simple = _SIMPLE[np.minimum(letter, 127)] * (letter < 128)
+    letter = c[at + 1]
+    # The four characters after the letter, as hex digit values (16: not one; past the end
+    # reads a zero code, not a digit): \uXXXX needs all four, \xXX the first two.
+    where = at[:, None] + np.arange(2, 6)
+    digits = _hex(c[np.minimum(where, n - 1)]) | np.where(where < n, 0, 16).astype(np.uint8)
+    is_digit = digits < 16
+    value = (digits.astype(np.uint32) & 15) @ np.array([4096, 256, 16, 1], dtype=np.uint32)
+    is_u = (letter == ord("u")) & is_digit.all(axis=1)
+    is_x = (letter == ord("x")) & is_digit[:, 0] & is_digit[:, 1]
+    simple = _SIMPLE[np.minimum(letter, 127)]
     match = is_u | is_x | (simple > 0)
+    is_u, is_x = is_u[match], is_x[match]
     starts = at[match]
-    lengths = np.where(is_u, 6, np.where(is_x, 4, 2))[match]
-    values = np.where(is_u, value, np.where(is_x, x_value, simple))[match]
+    lengths = np.where(is_u, 6, np.where(is_x, 4, 2))
+    values = np.where(is_u, value[match], np.where(is_x, value[match] >> 8, simple[match]))
     if ascii and values.max(initial=0) < 128:
         out = c.copy()
         out[starts] = values

@@ -158,7 +158,7 @@ def canonical_view(text: str, parent: View | None = None) -> View:
     folded, index = fold(text)
     if index is None:  # one character for one: view offsets are the source offsets
         return View("canonical", folded, parent=parent)
-    return View("canonical", folded, parent=parent, index=lambda: index)
+    return View("canonical", folded, parent=parent, index=index)
 
 
 # ---- decoders -------------------------------------------------------------------------------
