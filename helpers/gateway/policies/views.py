@@ -8,8 +8,9 @@ one of them as plainly as the ASCII form, so the pre-check must too. This module
 * the **canonical view** (:mod:`.folding`): NFKC, Unicode format characters removed, every
   Unicode dash and space mapped to ASCII, decimal digits of any script mapped to ``0-9``,
   Latin look-alike letters of other scripts read as Latin;
-* **decoded views**: percent-decoding, JSON string escapes, HTML entities, each repeated on
-  its own output for doubly encoded text (``%2527``), within an escape budget;
+* **decoded views**: percent-decoding and JSON string escapes (by array operations in
+  :mod:`.decoders` when there are many), HTML entities, each repeated on its own output for
+  doubly encoded text (``%2527``), within the budgets below;
 * a **SQL view**: ``/* */`` comments removed, whitespace collapsed;
 * a **spelled view**: runs of digit words ("three two seven, four five ...") as digits;
 * a **separators view**: any mix of dots, slashes, tabs and dashes next to a digit as one
@@ -17,9 +18,10 @@ one of them as plainly as the ASCII form, so the pre-check must too. This module
 
 Every :class:`View` keeps a piecewise map to its source, so :meth:`View.to_original` turns a
 span found in the view into the span of the user's own characters (redaction replaces exactly
-those). A view is built only when it could change the text: a memchr per escape marker
-(``%``, ``\\``, ``&``, ``/*``), one set pass for the digit shapes (which rides along in the
-SQL-injection scanner's own pass), and ASCII text never pays for the canonical view.
+those). A view is built only when it could change the text: the escape markers
+(:data:`VIEW_MARKERS`) and digit shapes (:data:`VIEW_SHAPES`) ride along in the one set pass
+every scanned text gets anyway (:mod:`.onepass`), and ASCII text never pays for the
+canonical view.
 Introduced in ``07_obfuscation_and_redaction.ipynb``.
 
 >>> view = canonical_view("SSN ５５５\u200b-12-3456")
