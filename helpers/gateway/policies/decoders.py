@@ -40,7 +40,7 @@ __all__ = ["Pieces", "html_entity", "json_decode", "json_escape", "percent_decod
 #: ``source[origins[k]:ends[k]]``, character for character when ``exact[k]``.
 Pieces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
-_HEX = np.full(128, 16, dtype=np.uint8)  # hex digit values; 16: not a hex digit
+_HEX = np.full(256, 16, dtype=np.uint8)  # hex digit values; 16: not a hex digit
 for _i, _c in enumerate(b"0123456789abcdef"):
     _HEX[_c] = _i
 for _i, _c in enumerate(b"ABCDEF"):
@@ -79,16 +79,16 @@ def _pieces(
 
 
 def _hex(values: np.ndarray) -> np.ndarray:
-    """The hex digit value of each code (16 or more: not a hex digit)."""
-    return _HEX[np.minimum(values, 127)]
+    """The hex digit value of each code (16: not a hex digit)."""
+    return _HEX[values if values.dtype == np.uint8 else np.minimum(values, 255)]
 
 
 def _without(codes: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``codes`` with ``codes[s+1:s+length]`` dropped for every start ``s``."""
-    keep = np.ones(len(codes), dtype=bool)
-    for k in range(1, int(lengths.max(initial=1))):
-        keep[starts[lengths > k] + k] = False
-    return codes[keep]
+    """``codes`` with ``codes[s+1:s+length]`` dropped for every start ``s`` (lengths >= 2)."""
+    edges = np.zeros(len(codes) + 1, dtype=np.int8)  # +1 where a dropped stretch begins,
+    edges[starts + 1] += 1  # -1 where it ends: the running sum is 1 inside one
+    edges[starts + lengths] -= 1
+    return codes[np.cumsum(edges[:-1], dtype=np.int8) == 0]
 
 
 def _empty(text: str) -> tuple[str, Callable[[], Pieces]]:
@@ -144,19 +144,18 @@ def json_decode(text: str) -> tuple[str, Callable[[], Pieces]]:
     fresh = np.ones(len(slash), dtype=bool)
     fresh[1:] = slash[1:] != slash[:-1] + 1
     run_start = np.maximum.accumulate(np.where(fresh, slash, 0))
-    at = slash[(slash - run_start) % 2 == 0]  # a backslash that may open an escape
+    at = slash[(slash - run_start) & 1 == 0]  # a backslash that may open an escape
     at = at[at + 1 < n]
     if not len(at):
         return _empty(text)
     letter = c[at + 1]
-    # The four characters after the letter, as hex digit values (16: not one; past the end
-    # reads a zero code, not a digit): \uXXXX needs all four, \xXX the first two.
-    where = at[:, None] + np.arange(2, 6)
-    digits = _hex(c[np.minimum(where, n - 1)]) | np.where(where < n, 0, 16).astype(np.uint8)
-    is_digit = digits < 16
-    value = (digits.astype(np.uint32) & 15) @ np.array([4096, 256, 16, 1], dtype=np.uint32)
-    is_u = (letter == ord("u")) & is_digit.all(axis=1)
-    is_x = (letter == ord("x")) & is_digit[:, 0] & is_digit[:, 1]
+    # The four characters after each letter as hex digit values (16: not a digit; past the
+    # end reads zeros, which are not digits either).
+    padded = np.concatenate((c, np.zeros(5, dtype=c.dtype)))
+    h0, h1, h2, h3 = (_hex(padded[at + k]).astype(np.uint32) for k in (2, 3, 4, 5))
+    is_u = (letter == ord("u")) & ((h0 | h1 | h2 | h3) < 16)  # all four are digits
+    is_x = (letter == ord("x")) & ((h0 | h1) < 16)  # the first two are
+    value = (h0 & 15) << 12 | (h1 & 15) << 8 | (h2 & 15) << 4 | h3 & 15
     simple = _SIMPLE[np.minimum(letter, 127)]
     match = is_u | is_x | (simple > 0)
     is_u, is_x = is_u[match], is_x[match]
