@@ -111,7 +111,9 @@ def percent_decode(text: str) -> tuple[str, Callable[[], Pieces] | None] | None:
         return _empty(text)
     out = b.copy()
     out[esc] = high[ok] * 16 + low[ok]
-    raw = _without(out, esc, np.full(len(esc), 3))
+    keep = np.ones(len(b), dtype=bool)
+    keep[esc + 1] = keep[esc + 2] = False
+    raw = out[keep]
     try:
         decoded = raw.tobytes().decode("utf-8")
     except UnicodeDecodeError:  # an invalid sequence: U+FFFD, and the map by regex
