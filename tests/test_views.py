@@ -132,9 +132,20 @@ def test_decoding_stops_after_three_rounds() -> None:
     assert texts == {"%252527", "%2527", "%27"}
 
 
-def test_a_flood_of_escapes_over_the_budget_skips_the_decoders() -> None:
-    assert build_views("%20" * 9000) == []
-    assert [v.name for v in build_views("%20" * 100 + "%27")] == ["percent"]
+def test_a_flood_of_percent_or_json_escapes_is_decoded_whole() -> None:
+    (view,) = build_views("%20 " * 300_000 + "%27")
+    assert view.text == "  " * 300_000 + "'"
+    assert view.to_original((600_000, 600_001)) == (1_200_000, 1_200_003)
+    (view,) = build_views("x" + "%20" * 300_000)
+    assert view.to_original((1, 2)) == (1, 900_001)  # one run of escapes is one piece
+    (view,) = build_views("\\u0020 " * 100_000 + "\\u0027")
+    assert view.text == "  " * 100_000 + "'"
+    assert view.to_original((200_000, 200_001)) == (700_000, 700_006)
+
+
+def test_a_flood_of_html_entities_over_the_budget_skips_that_decoder() -> None:
+    assert build_views("&#32;" * 9000) == []
+    assert [v.name for v in build_views("&#32;" * 100 + "&#39;")] == ["html"]
 
 
 def test_separator_pieces_keep_digits_exact() -> None:

@@ -3,7 +3,9 @@
 Scores the decision engine (embedded defaults) on the adversarial corpus
 (``data/corpus/adversarial/``), kept apart from the regression corpus, and reports accuracy
 per category with every miss listed; then times the inputs built to hurt the canonical views:
-floods of separators, format characters, fullwidth digits and escapes. Introduced with
+floods of separators, format characters, fullwidth digits and escapes, and payloads encoded
+once, twice or inside JSON behind 1 MiB of prose or of escapes (each must also be blocked:
+``payload_floods_blocked``). Introduced with
 ``07_obfuscation_and_redaction.ipynb``.
 """
 
@@ -15,10 +17,29 @@ from typing import Any
 from helpers.corpus import CORPUS_DIR, load_corpus, score
 from helpers.gateway.engine import DecisionEngine
 
-__all__ = ["ADVERSARIAL_DIR", "adversarial_inputs", "adversarial_section"]
+__all__ = ["ADVERSARIAL_DIR", "PAYLOAD_FLOODS", "adversarial_inputs", "adversarial_section"]
 
 ADVERSARIAL_DIR = CORPUS_DIR / "adversarial"
 _MIB = 1 << 20
+_PROSE = ("Our team reviews how we deploy, monitor and roll back models across regions, and "
+          "wants a checklist for evaluation, canary releases and incident response. ")  # fmt: skip
+_PADDING = (_PROSE * (_MIB // len(_PROSE) + 1))[:_MIB]
+
+#: Floods that carry an SQL-injection payload: each must be blocked, not only fast. The
+#: payload is ``id=1' OR '1'='1``, encoded as the name says, after 1 MiB of prose or escapes.
+PAYLOAD_FLOODS = {
+    "1 MiB prose + payload percent-encoded": _PADDING + " id=1%27%20OR%20%271%27%3D%271",
+    "1 MiB prose + payload percent-encoded twice":
+        _PADDING + " id=1%2527%2520OR%2520%25271%2527%253D%25271",
+    "1 MiB prose + payload JSON-escaped percent":
+        _PADDING + ' {"q": "id=1\\u002527 OR \\u0025271\\u002527=\\u0025271"}',
+    "1 MiB of %20 + payload percent-encoded":
+        ("%20" * (_MIB // 3)) + "id=1%27%20OR%20%271%27%3D%271",
+    "1 MiB of \\u0020 + payload JSON-escaped":
+        ("\\u0020" * (_MIB // 6)) + "id=1\\u0027 OR \\u00271\\u0027=\\u00271",
+    "1 MiB of &#32; + payload HTML-escaped":
+        ("&#32;" * (_MIB // 5)) + "id=1&#39; OR &#39;1&#39;=&#39;1",
+}  # fmt: skip
 
 
 def adversarial_inputs() -> dict[str, str]:
@@ -37,6 +58,7 @@ def adversarial_inputs() -> dict[str, str]:
         "1 MiB of dotted SSN-shaped numbers, area 000": " ".join(
             f"000.{i % 98 + 1:02d}.{i % 9998 + 1:04d}" for i in range(95_000)
         )[:_MIB],
+        **PAYLOAD_FLOODS,
     }
 
 
@@ -54,13 +76,16 @@ def adversarial_section(engine: DecisionEngine) -> dict[str, Any]:
         c["correct"] += row.id not in missed
     threats = [r for r in rows if not r.expected_approved]
     worst: dict[str, float] = {}
+    blocked: dict[str, bool] = {}
     for name, text in adversarial_inputs().items():
         times = []
         for _ in range(3):
             t0 = time.perf_counter_ns()
-            engine.decide(text, "user-123")
+            decision = engine.decide(text, "user-123")
             times.append((time.perf_counter_ns() - t0) / 1e6)
         worst[name] = max(times)
+        if name in PAYLOAD_FLOODS:
+            blocked[name] = not decision.approved
     return {
         "rows": verdicts.total,
         "correct": verdicts.correct,
@@ -69,4 +94,5 @@ def adversarial_section(engine: DecisionEngine) -> dict[str, Any]:
         "by_category": dict(sorted(categories.items())),
         "misses": [repr(m) for m in verdicts.misses],
         "flood_ms_worst_of_3": worst,
+        "payload_floods_blocked": blocked,
     }

@@ -298,6 +298,8 @@ def _print_corpus(d: dict[str, Any]) -> None:
         print(f"  {name:<32}{kind:<8}{cat['correct']:>4}/{cat['rows']}")
     for miss in a["misses"]:
         print(f"  miss: {miss}")
+    for name, was_blocked in a["payload_floods_blocked"].items():
+        print(f"  {'blocked' if was_blocked else 'MISSED '} payload in flood: {name}")
 
 
 def _print_summary(r: dict[str, Any]) -> None:

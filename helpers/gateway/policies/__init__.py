@@ -7,7 +7,8 @@
 * :mod:`.custom_policies`: rules loaded from ``data/policies.yaml`` and reloaded on edit.
 * :mod:`.views`: canonical and decoded views of a query, with offset maps back to it;
   :mod:`.obfuscation` runs the SQL-injection and PII scanners on them; :mod:`.redaction`
-  replaces PII values with typed placeholders.
+  replaces PII values with typed placeholders; :mod:`.onepass` makes the one set pass per
+  text that tells every scanner which of its rules could match.
 * :mod:`.findings`: the frozen :class:`Finding` every detector returns.
 
 Each detector is a pure function of the text (and the user): it never touches the audit

@@ -32,7 +32,7 @@ from helpers.errors import PolicyFileError
 from helpers.settings import DATA_DIR
 from helpers.yamlcheck import Checker, load_yaml
 
-from .findings import ACTIONS, SEVERITIES, Finding
+from .findings import ACTIONS, SEVERITIES, Finding, char_span
 from .rbac import User
 
 __all__ = ["CustomPolicySet", "CustomRule", "PolicyWatcher"]
@@ -89,6 +89,16 @@ def _compile(source: str) -> tuple[Any, str]:
         return None, msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
 
 
+def _combine(patterns: tuple[str, ...]) -> Any:
+    """One alternation of ``patterns`` (None for none); flags such as (?i) inside a pattern
+    stay local to its (?:...) group. When they cannot be combined (e.g. two patterns use the
+    same group name) the gate lets every text through and each rule is checked."""
+    if not patterns:
+        return None
+    gate, _ = _compile("|".join(f"(?:{p})" for p in patterns))
+    return _ALWAYS if gate is None else gate
+
+
 @dataclass(frozen=True, slots=True)
 class CustomRule:
     """One validated rule. ``roles``/``departments`` of ``None`` mean "everyone"."""
@@ -139,16 +149,25 @@ class CustomPolicySet:
         self.path = Path(path) if path is not None else None
         # One pass over the query answers "could any rule fire?"; almost every query stops
         # there. Only when it hits do the individual rules (those in the user's scope) run.
-        # Flags such as (?i) inside a pattern stay local to its (?:...) group.
-        live = [r.regex.pattern for r in self._rules if r.enabled]
-        self._gate, _ = _compile("|".join(f"(?:{p})" for p in live)) if live else (None, "")
-        if live and self._gate is None:
-            # Cannot combine (e.g. two patterns use the same group name): check each rule.
-            self._gate = _ALWAYS
+        self._live = tuple(r.regex.pattern for r in self._rules if r.enabled)
+        self._gate = _combine(self._live)
+        self._joint: dict[tuple[str, ...], Any] = {}
 
     @property
     def rules(self) -> tuple[CustomRule, ...]:
         return self._rules
+
+    def gate_with(self, patterns: tuple[str, ...]) -> Any:
+        """One regex that matches wherever an enabled rule or one of ``patterns`` may match.
+
+        A caller with a check of its own over the same text (the engine's admin-access
+        families) shares one pass with these rules: when the joint gate finds nothing,
+        neither can fire. Built once per set and per ``patterns``.
+        """
+        joint = self._joint.get(patterns)
+        if joint is None:
+            joint = self._joint[patterns] = _combine(self._live + patterns)
+        return joint
 
     @classmethod
     def load(
@@ -176,20 +195,29 @@ class CustomPolicySet:
             rules.append(rule)
         return cls(rules, path)
 
-    def evaluate(self, text: str, user: User) -> list[Finding]:
-        """Findings (family ``custom``) for every rule that applies to ``user`` and matches."""
+    def evaluate(self, text: str, user: User, *, data: bytes | None = None) -> list[Finding]:
+        """Findings (family ``custom``) for every rule that applies to ``user`` and matches.
+
+        ``data`` is ``text`` as UTF-8 when the caller has it already (the engine encodes each
+        query once for every check that searches it).
+        """
         if not text or self._gate is None:
             return []
-        if self._gate.search(text.encode("utf-8", "surrogatepass")) is None:  # bytes: cheaper
+        # Every search runs on the bytes: re2's str interface re-encodes the whole text and
+        # maps offsets on every call, which costs more than the search itself.
+        if data is None:
+            data = text.encode("utf-8", "surrogatepass")
+        if self._gate.search(data) is None:
             return []
+        ascii = len(data) == len(text)
         out: list[Finding] = []
         for rule in self._rules:
             if not rule.applies_to(user):
                 continue
-            m = rule.regex.search(text)
+            m = rule.regex.search(data)
             if m is not None:
                 out.append(Finding(rule.id, "custom", rule.severity, rule.action, rule.reason,
-                                   m.span()))  # fmt: skip
+                                   char_span(data, m.span(), ascii)))  # fmt: skip
         return out
 
     def __len__(self) -> int:
@@ -339,9 +367,9 @@ class PolicyWatcher:
         finally:
             self._lock.release()
 
-    def evaluate(self, text: str, user: User) -> list[Finding]:
+    def evaluate(self, text: str, user: User, *, data: bytes | None = None) -> list[Finding]:
         """Evaluate with the current set (no reload check; call :meth:`reload_if_changed`)."""
-        return self.current.evaluate(text, user)
+        return self.current.evaluate(text, user, data=data)
 
     def __repr__(self) -> str:
         state = f"error: {self.last_error}" if self.last_error else "ok"

@@ -19,6 +19,7 @@ __all__ = [
     "Family",
     "Finding",
     "Severity",
+    "char_span",
 ]
 
 Family = Literal["sqli", "admin", "pii", "custom", "rate_limit"]
@@ -70,3 +71,15 @@ class Finding:
 
     def __repr__(self) -> str:
         return f"<Finding {self.policy_id} {self.action} {self.severity}>"
+
+
+def char_span(data: bytes, span: tuple[int, int], ascii: bool = False) -> tuple[int, int]:
+    """A byte span of ``data`` (UTF-8, lone surrogates passed through) as a str span.
+
+    Detectors search UTF-8 bytes (re2 is cheaper on bytes than on str) and report spans in
+    the user's characters; ``ascii=True`` says the two are the same.
+    """
+    if ascii:
+        return span
+    start = len(data[: span[0]].decode("utf-8", "surrogatepass"))
+    return start, start + len(data[span[0] : span[1]].decode("utf-8", "surrogatepass"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import codecs
 import functools
 import unicodedata
+from collections.abc import Callable
 
 import numpy as np
 
@@ -117,11 +118,13 @@ def _decode(codes: np.ndarray) -> str:
     return codecs.utf_32_le_decode(memoryview(np.ascontiguousarray(codes)), "strict", True)[0]
 
 
-def fold(text: str) -> tuple[str, np.ndarray | None]:
-    """``text`` folded, and the source index of each folded character (None: the identity).
+def fold(text: str) -> tuple[str, Callable[[], np.ndarray] | None]:
+    """``text`` folded, and a function giving the source index of each folded character
+    (None: the identity).
 
     The index is non-decreasing: a character that expands repeats its source index, one that
-    vanishes leaves a gap.
+    vanishes leaves a gap. Where it is not a by-product of folding it is computed only when
+    asked for: a view that finds nothing never needs it.
     """
     lut, rows = _tables()
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -131,7 +134,7 @@ def fold(text: str) -> tuple[str, np.ndarray | None]:
         return _decode(folded), None
     kept = folded != _VANISH
     if special == len(folded) - np.count_nonzero(kept):  # only vanishing characters
-        return _decode(np.compress(kept, folded)), np.flatnonzero(kept)
+        return _decode(np.compress(kept, folded)), lambda: np.flatnonzero(kept)
     counts = kept.astype(np.intp)
     grows = kept & (folded >= _EXPAND)
     counts[grows] = rows[folded[grows] - _EXPAND, -1]
@@ -142,4 +145,4 @@ def fold(text: str) -> tuple[str, np.ndarray | None]:
         first = np.cumsum(counts) - counts  # where each source character's output begins
         within = expanded - first[source[expanded]]
         values[expanded] = rows[values[expanded] - _EXPAND, within]
-    return _decode(values), source
+    return _decode(values), lambda: source

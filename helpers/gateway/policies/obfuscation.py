@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .findings import Finding
+from .onepass import Candidates, candidates
 from .pii import PII_TYPES, PiiMatch, explain_pii, scan_pii
-from .sqli import SQLI_CATEGORIES, scan_sqli, scan_sqli_shapes
+from .sqli import SQLI_CATEGORIES, scan_sqli
 from .views import View, build_views, canonical_view, decoded_views
 
 __all__ = ["ViewFindings", "pii_matches", "scan_views"]
@@ -47,6 +48,9 @@ class ViewFindings:
     sqli: list[Finding]
     pii: list[Finding]
     views: tuple[str, ...]  # names of the views that were built (empty for plain ASCII)
+    #: For an ASCII query, whether an admin-access family may fire on it (the same set pass
+    #: answered that); None for other text, whose pass was over its canonical view.
+    admin: bool | None = None
 
 
 def _view_name(view: View) -> str:
@@ -81,32 +85,44 @@ def _mapped(view: View, found: list[Finding]) -> list[Finding]:
     return [f if f.span is None else replace(f, span=view.to_original(f.span)) for f in found]
 
 
-def scan_views(text: str, *, sqli: bool = True) -> ViewFindings:
+def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> ViewFindings:
     """SQL-injection (unless ``sqli=False``) and PII findings on ``text`` and all its views.
 
     Text that is not ASCII is scanned in its canonical view only (the text as a reader sees
     it; every ASCII pattern that matches the original matches there too), so a non-ASCII
-    prompt pays for one scan, not two. The SQL-injection pass also says which decoded views
-    are needed. Findings from the decoded views name the view.
+    prompt pays for one scan, not two. Each text scanned gets one set pass
+    (:func:`~.onepass.candidates`) that serves both scanners and also says which decoded
+    views it needs, its own and those of the next decoding round. ``data`` is ``text`` as
+    UTF-8, when the caller has it. Findings from the decoded views name the view.
     """
     base = None if text.isascii() else canonical_view(text)
     scan = text if base is None else base.text
-    shapes: list[str] | None = None
-    found_sqli: list[Finding] = []
-    if sqli:
-        found_sqli, shapes = scan_sqli_shapes(scan)
-    found_pii = scan_pii(scan)
+    first = candidates(scan, data if base is None else None)
+    found_sqli = scan_sqli(scan, data=first.data, hits=first.sqli) if sqli else []
+    found_pii = scan_pii(scan, data=first.data, rules=first.pii)
     if base is not None:
         found_sqli, found_pii = _mapped(base, found_sqli), _mapped(base, found_pii)
-    views = decoded_views(scan, base, shapes)
+    # A view decoded again (double encoding) has its pass made when its own views are
+    # chosen; the pass is kept for scanning it below. Keyed by identity: the views keep
+    # their texts alive until the scan is done.
+    passes: dict[int, Candidates] = {}
+
+    def triggers_of(view_text: str) -> tuple[str, ...]:
+        passes[id(view_text)] = found = candidates(view_text)
+        return found.views
+
+    views = decoded_views(scan, base, probe=triggers_of, triggers=first.views)
     for view in views:
         name = _view_name(view)
+        seen = passes.get(id(view.text)) or candidates(view.text)
         if sqli and name not in _PII_ONLY:
-            found_sqli = _merge(found_sqli, view, scan_sqli(view.text), _SQLI_ORDER)
+            found = scan_sqli(view.text, data=seen.data, hits=seen.sqli)
+            found_sqli = _merge(found_sqli, view, found, _SQLI_ORDER)
         if name != "sql":
-            found_pii = _merge(found_pii, view, scan_pii(view.text), _PII_ORDER)
+            found = scan_pii(view.text, data=seen.data, rules=seen.pii)
+            found_pii = _merge(found_pii, view, found, _PII_ORDER)
     names = (["canonical"] if base is not None else []) + [_view_name(v) for v in views]
-    return ViewFindings(found_sqli, found_pii, tuple(names))
+    return ViewFindings(found_sqli, found_pii, tuple(names), first.admin if base is None else None)
 
 
 def pii_matches(text: str) -> list[PiiMatch]:

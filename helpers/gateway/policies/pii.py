@@ -13,13 +13,13 @@ query reports every type it contains. Introduced in ``05_policies.ipynb``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import re2
 
-from .findings import Action, Finding, Severity
+from .findings import Action, Finding, Severity, char_span
 from .pii_checks import (
     _IBAN_LENGTHS,
     _aadhaar_ok,
@@ -274,12 +274,16 @@ VALIDATION_BUDGET = 1000
 UNVERIFIED = "unverified: over the validation budget"
 
 
-def _matches(text: str, first_only: bool) -> list[PiiMatch]:
-    if not _may_contain_pii(text):
+def _matches(
+    text: str, first_only: bool, data: bytes | None = None, rules: Iterable[int] | None = None
+) -> list[PiiMatch]:
+    if rules is None and not _may_contain_pii(text):
         return []
-    data = text.encode("utf-8", "replace")  # "replace": lone surrogates from JSON must not raise
-    rules = _WHICH.Match(data)
+    if data is None:
+        data = text.encode("utf-8", "replace")  # "replace": lone surrogates must not raise
     if rules is None:
+        rules = _WHICH.Match(data)
+    if not rules:
         return []
     found: list[PiiMatch] = []
     for index in sorted(rules):
@@ -308,10 +312,7 @@ def _matches(text: str, first_only: bool) -> list[PiiMatch]:
                     if first_only:
                         break
     if len(data) != len(text):  # non-ASCII text: byte offsets -> str offsets
-        found = [
-            replace(f, span=(len(data[: f.span[0]].decode()), len(data[: f.span[1]].decode())))
-            for f in found
-        ]
+        found = [replace(f, span=char_span(data, f.span)) for f in found]
     return found
 
 
@@ -336,14 +337,19 @@ _FINDING_PARTS: dict[str, tuple[str, Severity, Action, str]] = {
 }  # fmt: skip
 
 
-def scan_pii(text: str) -> list[Finding]:
+def scan_pii(
+    text: str, *, data: bytes | None = None, rules: Iterable[int] | None = None
+) -> list[Finding]:
     """At most one finding per PII type, in :data:`PII_TYPES` order; span = first match.
+
+    ``data`` and ``rules`` are the text's UTF-8 bytes and the indices of the rules a set pass
+    over them found (:mod:`.onepass`), when the caller made that pass already.
 
     >>> scan_pii("My card is 4111 1111 1111 1111")
     [<Finding sys_pii_credit_card block critical>]
     """
     first: dict[str, PiiMatch] = {}
-    for m in _matches(text, first_only=True):
+    for m in _matches(text, True, data, rules):
         if m.pii_type not in first or m.span < first[m.pii_type].span:
             first[m.pii_type] = m
     findings = []

@@ -36,9 +36,16 @@ import re2
 from helpers.settings import DATA_DIR
 from helpers.yamlcheck import Checker, load_yaml
 
-from .findings import Finding
+from .findings import Finding, char_span
 
-__all__ = ["ADMIN_POLICIES", "Role", "User", "UserDirectory", "scan_admin_access"]
+__all__ = [
+    "ADMIN_PATTERNS",
+    "ADMIN_POLICIES",
+    "Role",
+    "User",
+    "UserDirectory",
+    "scan_admin_access",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,25 +268,38 @@ def _family_pattern(names: str, phrases: str, anywhere: str) -> str:
 
 
 _FAMILY_RES = {pid: re2.compile(_family_pattern(*spec)) for pid, spec in _FAMILIES.items()}
+#: The families' patterns, in :data:`ADMIN_POLICIES` order, for a caller's own set pass
+#: (:mod:`.onepass`): when none of them matches, :func:`scan_admin_access` finds nothing.
+ADMIN_PATTERNS: tuple[str, ...] = tuple(r.pattern for r in _FAMILY_RES.values())
 # One pass decides the common case (nothing admin-like); only a hit pays for per-family searches.
-_ANY_RE = re2.compile("|".join(f"(?:{r.pattern})" for r in _FAMILY_RES.values()))
+_ANY_RE = re2.compile("|".join(f"(?:{p})" for p in ADMIN_PATTERNS))
 
 
-def scan_admin_access(text: str, user: User) -> list[Finding]:
+def scan_admin_access(
+    text: str, user: User, *, data: bytes | None = None, gate: bool | None = None
+) -> list[Finding]:
     """Admin-access findings for a non-admin user (``[]`` for admins), one per family that fires.
 
     Every finding is ``family="admin"``, ``action="block"``, ``severity="high"``; ``span`` is
-    the first table-like reference of that family.
+    the first table-like reference of that family. ``data`` is ``text`` as UTF-8 when the
+    caller has it already (the engine encodes each query once); ``gate`` is the answer of a
+    set pass over ``text`` with :data:`ADMIN_PATTERNS` in it, when the caller made one.
     """
-    # The gate searches UTF-8 bytes: re2's str interface re-encodes and maps offsets on every
-    # call, which costs more than the search; spans below come from the str form as before.
-    if user.is_admin or not text or _ANY_RE.search(text.encode("utf-8", "surrogatepass")) is None:
+    # Every search runs on UTF-8 bytes: re2's str interface re-encodes the whole text and
+    # maps offsets on every call, which costs more than the search itself.
+    if user.is_admin or not text or gate is False:
         return []
+    if data is None:
+        data = text.encode("utf-8", "surrogatepass")
+    if gate is None and _ANY_RE.search(data) is None:
+        return []
+    ascii = len(data) == len(text)
     out: list[Finding] = []
     for policy_id, regex in _FAMILY_RES.items():
-        m = regex.search(text)
+        m = regex.search(data)
         if m is not None:
             reason = (f"Administrative access required: access to {ADMIN_POLICIES[policy_id]} "
                       f"requires admin privileges (role {user.role!r})")  # fmt: skip
-            out.append(Finding(policy_id, "admin", "high", "block", reason, m.span()))
+            out.append(Finding(policy_id, "admin", "high", "block", reason,
+                               char_span(data, m.span(), ascii)))  # fmt: skip
     return out

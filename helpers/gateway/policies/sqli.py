@@ -32,6 +32,7 @@ Design, and why:
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import re2
@@ -121,24 +122,32 @@ _N = len(SQLI_PATTERNS)
 
 
 def _search(
-    text: str, explain: bool, shapes: list[str] | None = None
+    text: str,
+    explain: bool,
+    shapes: list[str] | None = None,
+    data: bytes | None = None,
+    hits: Iterable[int] | None = None,
 ) -> list[tuple[int, tuple[int, int] | None]]:
     """(pattern index, span) in table order: every matching pattern, or one per category.
 
-    ``shapes``, when given, receives the names of the :data:`VIEW_SHAPES` present.
+    ``shapes``, when given, receives the names of the :data:`VIEW_SHAPES` present. ``data``
+    and ``hits`` are the text's UTF-8 bytes and the patterns a set pass over them found
+    (:mod:`.onepass`), when the caller made that pass already.
     """
     if not text:
         return []
     compiled = _compiled()
     # Search UTF-8 bytes: re2's str interface re-encodes and maps offsets on every call, which
     # costs more than the match itself. "surrogatepass" keeps lone surrogates from raising.
-    data = text.encode("utf-8", "surrogatepass")
+    if data is None:
+        data = text.encode("utf-8", "surrogatepass")
     # One set pass says which patterns match anywhere; for benign text that is all it costs.
     # A set reports a DFA out of memory as "no match", but re2 only fails that way when the
     # budget cannot hold a single state, which Compile() already rules out (set matching never
     # takes the "cache thrashing" bail-out), so an empty answer really means nothing matched.
-    hits = compiled.which.Match(data)
     if hits is None:
+        hits = compiled.which.Match(data)
+    if not hits:
         return []
     if any(i >= _N for i in hits):
         if shapes is not None:
@@ -203,18 +212,22 @@ def _finding(pattern: SqliPattern, span: tuple[int, int] | None) -> Finding:
     return Finding(pattern.policy_id, "sqli", severity, "block", reason, span)
 
 
-def scan_sqli(text: str) -> list[Finding]:
+def scan_sqli(
+    text: str, *, data: bytes | None = None, hits: Iterable[int] | None = None
+) -> list[Finding]:
     """Findings for ``text``, at most one per category, in :data:`SQLI_CATEGORIES` order.
 
     A category's span is its earliest match (ties go to the pattern listed first), and its
     reason names that pattern. Inputs over 64 KiB get ``span=None`` and the reason names the
     category's first matching pattern in table order: the decision is the same, and the scan
-    stays one linear pass however many categories a huge input triggers.
+    stays one linear pass however many categories a huge input triggers. ``data`` and
+    ``hits`` skip the set pass when the caller made it (see :func:`_search`).
 
     >>> scan_sqli("1'; DROP TABLE users")
     [<Finding sqli_stacked_queries block critical>, <Finding sqli_dangerous_query block critical>]
     """
-    return [_finding(SQLI_PATTERNS[i], span) for i, span in _search(text, explain=False)]
+    found = _search(text, False, None, data, hits)
+    return [_finding(SQLI_PATTERNS[i], span) for i, span in found]
 
 
 def scan_sqli_shapes(text: str) -> tuple[list[Finding], list[str]]:

@@ -8,8 +8,9 @@ one of them as plainly as the ASCII form, so the pre-check must too. This module
 * the **canonical view** (:mod:`.folding`): NFKC, Unicode format characters removed, every
   Unicode dash and space mapped to ASCII, decimal digits of any script mapped to ``0-9``,
   Latin look-alike letters of other scripts read as Latin;
-* **decoded views**: percent-decoding, JSON string escapes, HTML entities, each repeated on
-  its own output for doubly encoded text (``%2527``), within an escape budget;
+* **decoded views**: percent-decoding and JSON string escapes (by array operations in
+  :mod:`.decoders` when there are many), HTML entities, each repeated on its own output for
+  doubly encoded text (``%2527``), within the budgets below;
 * a **SQL view**: ``/* */`` comments removed, whitespace collapsed;
 * a **spelled view**: runs of digit words ("three two seven, four five ...") as digits;
 * a **separators view**: any mix of dots, slashes, tabs and dashes next to a digit as one
@@ -17,9 +18,10 @@ one of them as plainly as the ASCII form, so the pre-check must too. This module
 
 Every :class:`View` keeps a piecewise map to its source, so :meth:`View.to_original` turns a
 span found in the view into the span of the user's own characters (redaction replaces exactly
-those). A view is built only when it could change the text: a memchr per escape marker
-(``%``, ``\\``, ``&``, ``/*``), one set pass for the digit shapes (which rides along in the
-SQL-injection scanner's own pass), and ASCII text never pays for the canonical view.
+those). A view is built only when it could change the text: the escape markers
+(:data:`VIEW_MARKERS`) and digit shapes (:data:`VIEW_SHAPES`) ride along in the one set pass
+every scanned text gets anyway (:mod:`.onepass`), and ASCII text never pays for the
+canonical view.
 Introduced in ``07_obfuscation_and_redaction.ipynb``.
 
 >>> view = canonical_view("SSN ５５５\u200b-12-3456")
@@ -32,16 +34,18 @@ Introduced in ``07_obfuscation_and_redaction.ipynb``.
 from __future__ import annotations
 
 import bisect
-import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import re2
 
+from .decoders import Pieces, html_entity, json_decode, json_escape, percent_decode, percent_run
 from .folding import _tables, fold
 
 __all__ = [
+    "VIEW_MARKERS",
     "VIEW_SHAPES",
     "View",
     "build_views",
@@ -66,12 +70,12 @@ class View:
 
     def __init__(
         self, name: str, text: str,
-        build: Callable[[], list[tuple[int, int, int, bool]]] | None = None,
+        build: Callable[[], list[tuple[int, int, int, bool]] | Pieces] | None = None,
         parent: View | None = None, index: Callable[[], np.ndarray] | None = None,
     ) -> None:  # fmt: skip
         self.name, self.text, self.parent = name, text, parent
         self._build = build
-        self._pieces: tuple[list[int], list[tuple[int, int, int, bool]]] | None = None
+        self._pieces: Sequence[Sequence[int]] | None = None  # starts, origins, ends, exact
         self._index: Callable[[], np.ndarray] | np.ndarray | None = index
 
     def _to_source(self, pos: int, is_end: bool) -> int:
@@ -87,16 +91,17 @@ class View:
         if self._build is None:
             return pos
         if self._pieces is None:
-            pieces = self._build()
-            self._pieces = ([p[0] for p in pieces], pieces)
-        starts, pieces = self._pieces
+            built = self._build()  # a list of pieces, or the same as arrays (.decoders)
+            if not isinstance(built, tuple):
+                built = tuple(map(list, zip(*built, strict=True))) or ([], [], [], [])
+            self._pieces = built
+        starts, origins, ends, exact = self._pieces
         k = bisect.bisect_right(starts, pos - 1 if is_end else pos) - 1
         if k < 0:
             return pos
-        start, origin, end, exact = pieces[k]
-        if exact:
-            return origin + (pos - start)
-        return end if is_end else origin
+        if exact[k]:
+            return int(origins[k]) + (pos - int(starts[k]))
+        return int(ends[k]) if is_end else int(origins[k])
 
     def to_original(self, span: tuple[int, int]) -> tuple[int, int]:
         """Map a (start, end) span in this view to the span in the user's original text."""
@@ -115,12 +120,13 @@ class View:
 
 
 def _pieces_of(
-    text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str]
+    text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], start: int = 0
 ) -> list[tuple[int, int, int, bool]]:
-    """(view start, source start, source end, exact) for ``re.sub(pattern, replace, text)``."""
+    """(view start, source start, source end, exact) for ``re.sub(pattern, replace, text)``;
+    ``start``: no match begins before it."""
     pieces: list[tuple[int, int, int, bool]] = []
     pos = size = 0
-    for m in pattern.finditer(text):
+    for m in pattern.finditer(text, start):
         a, b = m.span()
         if a > pos:
             pieces.append((size, pos, a, True))
@@ -135,11 +141,15 @@ def _pieces_of(
 
 def _rewrite(
     name: str, text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str],
-    parent: View | None,
+    parent: View | None, start: int = 0,
 ) -> View:  # fmt: skip
-    """Replace every match of ``pattern`` with ``replace(match)``; the map comes on demand."""
-    return View(name, pattern.sub(replace, text), lambda: _pieces_of(text, pattern, replace),
-                parent)  # fmt: skip
+    """Replace every match of ``pattern`` with ``replace(match)``; the map comes on demand.
+
+    ``start`` is the first place a match can begin (the first marker): the text before it is
+    copied, not scanned, so a payload after a megabyte of prose costs a copy, not a scan.
+    """
+    out = text[:start] + pattern.sub(replace, text[start:]) if start else pattern.sub(replace, text)
+    return View(name, out, lambda: _pieces_of(text, pattern, replace, start), parent)
 
 
 def canonical_view(text: str, parent: View | None = None) -> View:
@@ -150,33 +160,10 @@ def canonical_view(text: str, parent: View | None = None) -> View:
     folded, index = fold(text)
     if index is None:  # one character for one: view offsets are the source offsets
         return View("canonical", folded, parent=parent)
-    return View("canonical", folded, parent=parent, index=lambda: index)
+    return View("canonical", folded, parent=parent, index=index)
 
 
 # ---- decoders -------------------------------------------------------------------------------
-def _percent(m: re.Match[str]) -> str:
-    raw = bytes.fromhex(m.group().replace("%", ""))
-    return raw.decode("utf-8", "replace")
-
-
-_JSON_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "/": "/", '"': '"',
-                "\\": "\\", "'": "'"}  # fmt: skip
-
-
-def _json_escape(m: re.Match[str]) -> str:
-    token = m.group()
-    if token[1] in "ux":
-        return chr(int(token[2:], 16))
-    return _JSON_SIMPLE[token[1]]
-
-
-def _entity(m: re.Match[str]) -> str:
-    try:
-        return html.unescape(m.group())
-    except (ValueError, OverflowError):
-        return m.group()
-
-
 _NUMBER_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
                  "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip
 _WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
@@ -197,10 +184,10 @@ def _spelled_run(m: re.Match[str]) -> str:
 
 _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
     # Each pattern starts with its marker, so the regex engine skips ahead to the next one.
-    "percent": (re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"), _percent),
-    "json": (re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[nrtbf/\"\\']"), _json_escape),
+    "percent": (re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"), percent_run),
+    "json": (re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[nrtbf/\"\\']"), json_escape),
     "html": (re.compile(r"&#[0-9]{1,7};?|&#[xX][0-9A-Fa-f]{1,6};?|&[A-Za-z][A-Za-z0-9]{1,31};"),
-             _entity),
+             html_entity),
     "sql": (re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
             lambda m: "" if m.group().startswith("/*") else " "),
     "spelled": (_SPELLED_RUN, _spelled_run),
@@ -211,12 +198,15 @@ _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
 # Which decoders could change the query, checked once and cheaply ("check once, skip"): the
 # four escapes need a character most prompts never contain (a memchr each, then a short
 # regex); separators and spelled digits share one set pass over the text.
-_MARKERS = {
-    "percent": ("%", re.compile(r"%[0-9A-Fa-f]{2}")),
-    "json": ("\\", re.compile(r"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[\"'])")),
-    "html": ("&", re.compile(r"&(?:#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]{1,31};)")),
-    "sql": ("/*", None),
+#: Per escape decoder: its marker (a memchr) and the regex that confirms it. Public so the
+#: one set pass over every text (:mod:`.onepass`) answers for them too.
+VIEW_MARKERS = {
+    "percent": ("%", r"%[0-9A-Fa-f]{2}"),
+    "json": ("\\", r"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[\"'])"),
+    "html": ("&", r"&(?:#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]{1,31};)"),
+    "sql": ("/*", r"/\*"),
 }
+_MARKERS = {name: (marker, re.compile(regex)) for name, (marker, regex) in VIEW_MARKERS.items()}
 #: Shapes that call for the separators and spelled views. Public so the SQL-injection scanner
 #: can add them to the set pass it makes anyway: then benign text pays no pass of its own.
 VIEW_SHAPES = {
@@ -227,6 +217,7 @@ VIEW_SHAPES = {
     "spelled": rf"(?i){_WORD}[ \t,.;:/-]+{_WORD}[ \t,.;:/-]+{_WORD}",
 }
 _SHAPE_NAMES = tuple(VIEW_SHAPES)
+_TRIGGER_NAMES = (*VIEW_MARKERS, *VIEW_SHAPES)  # the order views are built in
 _SHAPE_SET = re2.Set.SearchSet(re2.Options())
 for _regex in VIEW_SHAPES.values():
     _SHAPE_SET.Add(_regex)
@@ -265,20 +256,42 @@ def separators_view(text: str, parent: View | None = None) -> View:
                 lambda: _pieces_of(text, _SEPARATORS, lambda m: " "), parent)  # fmt: skip
 
 
+#: From this many escape markers on, percent and JSON escapes are decoded by array
+#: operations (:mod:`.decoders`); below it the substitution is cheaper than numpy's set-up.
+VECTOR_FROM = 64
+_VECTORISED = {"percent": percent_decode, "json": json_decode}
+# Every match of these decoders begins with the marker: the text before the first one is
+# copied as it is.
+_FIRST_MARKER = {"percent": "%", "json": "\\", "html": "&", "sql_comments": "/*"}
+
+
 def decode_view(name: str, text: str, parent: View | None = None) -> View:
     """The ``name`` view (percent, json, html, sql, spelled, separators) of ``text``."""
     if name == "separators":
         return separators_view(text, parent)
     pattern, replace = _DECODERS[name]
-    return _rewrite(name.split("_")[0], text, pattern, replace, parent)
+    marker = _FIRST_MARKER.get(name)
+    if name in _VECTORISED and text.count(marker) >= VECTOR_FROM:  # type: ignore[arg-type]
+        done = _VECTORISED[name](text)
+        if done is not None:
+            decoded, build = done
+            if build is None:
+                build = lambda: _pieces_of(text, pattern, replace)  # noqa: E731
+            return View(name, decoded, build, parent)
+    start = max(0, text.find(marker)) if marker else 0
+    return _rewrite(name.split("_")[0], text, pattern, replace, parent, start)
 
 
-#: Escape markers decoded per query, summed over every decoder and round. The decoders run
-#: Python code per escape (about a microsecond each), so the budget bounds their cost whatever
-#: the query's length: an escaped payload padded with any amount of plain text is decoded.
-#: Only a query with more markers than this (a flood of escapes) goes without those decoded
-#: views; it keeps the canonical and separators views, which are linear and vectorised.
+#: Markers decoded per query by the decoders that run Python code per match (HTML entities,
+#: the SQL view's whitespace), summed over every decoder and round: about a microsecond
+#: each, so the budget bounds their cost whatever the query's length. Percent and JSON
+#: escapes are decoded by array operations and do not count: a flood of them is decoded.
+#: A query with more HTML entities than this goes without the HTML view.
 ESCAPE_BUDGET = 8192
+#: Characters of decoded views built per query, summed over every view and round. Each
+#: view is scanned in full, so this caps the work however the encodings nest: four views
+#: of a 1 MiB query (a payload encoded twice, then JSON-escaped, is three).
+VIEW_BUDGET = 4 << 20
 #: Decoding repeats on its own output up to this many rounds: "%2527" is a percent-encoded
 #: "%27", "&amp;#39;" an HTML-escaped "&#39;", "\u002527" a JSON-escaped "%27".
 DECODE_ROUNDS = 3
@@ -293,10 +306,8 @@ _ESCAPING = ("percent", "json", "html")
 
 def _cost(name: str, text: str) -> int:
     """An upper bound on the matches decoder ``name`` will rewrite in ``text`` (memchr only)."""
-    if name == "percent":
-        return text.count("%")
-    if name == "json":
-        return text.count("\\")
+    if name in _VECTORISED:
+        return 0  # linear array operations: no per-escape Python code to bound
     if name == "html":
         return text.count("&")
     if name == "sql":
@@ -330,34 +341,53 @@ def decoded_views(
     scan: str,
     base: View | None = None,
     shapes: Iterable[str] | None = None,
-    _budget: list[int] | None = None,
+    _budget: list[Any] | None = None,
     _round: int = 1,
+    *,
+    probe: Callable[[str], Iterable[str]] | None = None,
+    triggers: Iterable[str] | None = None,
 ) -> list[View]:
     """The decoded views of ``scan`` (the query, or its canonical view ``base``).
 
     ``shapes`` names the :data:`VIEW_SHAPES` already known to be present (from a set pass
     the caller made anyway); ``None`` makes one pass here. A view decoded from an escape
     that still holds escapes is decoded again (up to :data:`DECODE_ROUNDS`), all within one
-    :data:`ESCAPE_BUDGET`.
+    :data:`ESCAPE_BUDGET`; ``probe(text)`` names the shapes in such a view, when the caller
+    makes a pass over every view anyway (``None``: one pass here). ``triggers``, when given,
+    names every decoder the text calls for (:data:`VIEW_MARKERS` and :data:`VIEW_SHAPES`,
+    found by such a pass), and ``probe`` then answers the same for each view.
     """
     views: list[View] = []
-    if shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
+    if triggers is not None:
+        if not triggers:
+            return views  # the common case: the caller's set pass found no trigger
+        names = [name for name in _TRIGGER_NAMES if name in triggers]
+    elif shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
             and "&" not in scan and "/*" not in scan:  # fmt: skip
         return views  # the common case, decided with four memchr calls
-    budget = [ESCAPE_BUDGET] if _budget is None else _budget
-    for name in _triggered(scan, shapes):
+    else:
+        names = _triggered(scan, shapes)
+    # [escape markers left, view characters left, {text decoded: the round it was seen in}]
+    budget = [ESCAPE_BUDGET, VIEW_BUDGET, {scan: 0}] if _budget is None else _budget
+    for name in names:
         cost = _cost(name, scan)
         if name == "sql" and cost > budget[0]:
             name, cost = "sql_comments", scan.count("/*")
-        if cost > budget[0]:
+        if cost > budget[0] or len(scan) > budget[1]:
             continue
         budget[0] -= cost
+        budget[1] -= len(scan)
         view = decode_view(name, scan, base)
-        if view.text == scan:
+        # A text already seen (nothing changed, or two escapings undone in the other order)
+        # gives the findings it gave then, and its own views too if it was seen no deeper.
+        if budget[2].get(view.text, DECODE_ROUNDS + 1) <= _round:
             continue
+        budget[2][view.text] = _round
         if not view.text.isascii():
             view = canonical_view(view.text, view)
         views.append(view)
         if name in _ESCAPING and _round < DECODE_ROUNDS:
-            views += decoded_views(view.text, view, None, budget, _round + 1)
+            found = None if probe is None else probe(view.text)
+            views += decoded_views(view.text, view, None, budget, _round + 1, probe=probe,
+                                   triggers=found)  # fmt: skip
     return views
