@@ -192,3 +192,34 @@ def test_a_snapshot_after_a_crash_includes_rows_only_in_the_log(db: Path, tmp_pa
     copy = snapshot_db(db, tmp_path / "copy.db")
     report = verify_db(copy)
     assert report.ok and report.checked == 4
+
+
+def test_commits_wait_when_sqlite_falls_too_far_behind(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows the applier has not copied yet are held in memory; past a bound, new commits
+    wait for it instead of letting that queue grow without limit. Here another connection
+    holds SQLite's write lock, so the applier is stuck until it lets go."""
+    from helpers.gateway.store import commits
+
+    monkeypatch.setattr(commits, "MAX_BACKLOG_ROWS", 10)
+    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    blocker = sqlite3.connect(db, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # the applier's own BEGIN IMMEDIATE now waits
+
+    async def main() -> tuple[int, bool, int]:
+        first = [await _acknowledge(store, 1) for _ in range(11)]  # the last one begins 10 behind
+        await asyncio.sleep(2 * APPLY_AFTER_S)  # the rows have gone to the (stuck) applier
+        ctx = store.add_context("c", "user-x", "one more", approved=True)
+        waiting = asyncio.ensure_future(store.committed(ctx))
+        await asyncio.sleep(0.3)
+        held = not waiting.done()
+        blocker.rollback()  # storage is back
+        await asyncio.wait_for(waiting, 10)
+        return len(first), held, store._applier.applied_seq  # type: ignore[union-attr]
+
+    acknowledged, held, applied = asyncio.run(main())
+    blocker.close()
+    store.close()
+    assert acknowledged == 11 and held  # the 12th waited while SQLite was 11 rows behind
+    assert applied >= 11 and len(_stored_ids(db)[0]) == 12

@@ -30,6 +30,11 @@ APPLY_AFTER_S = 0.02
 APPLY_AT_ROWS = 1000
 #: How long a read or a close waits for logged rows to reach SQLite before giving up.
 APPLY_WAIT_S = 30.0
+#: How far SQLite may fall behind the log (rows acknowledged but not yet applied) before
+#: new commits wait for the applier. Under a load the applier thread cannot keep up with
+#: (it shares the GIL with the event loop), the queue would otherwise grow without bound in
+#: memory; this bounds it, and the wait hands the applier the CPU.
+MAX_BACKLOG_ROWS = 20_000
 log = logging.getLogger("helpers.gateway.store")
 
 
@@ -84,6 +89,9 @@ class GroupCommit:
         ``write()`` costs less than waiting for the next loop turn, and only the SQLite
         insert, which is what batching pays for, is left to a ``call_soon`` callback.
         """
+        applier = self._applier
+        if applier is not None and self._durable_head.seq - applier.applied_seq > MAX_BACKLOG_ROWS:
+            await self.applied()  # storage is behind: let it catch up before taking more
         if self._lines and self._log is not None and not self.fsync:
             error = self._write_log()
             self._schedule_apply()
