@@ -196,6 +196,9 @@ class Settings:
     sqli_block_mode: str = "block"
     sqli_scanner_mode: str = "basic"
     pii_action: str = "block"
+    # SECRET_ACTION: the credentials family (block | redact | warn | log), "block" whatever
+    # the profile.
+    secret_action: str = "block"
     profile: str = ""
     dangerous_block: bool | None = None  # None: follow sqli_block_mode
     # Embedded gateway: this project's options.
@@ -267,6 +270,8 @@ class Settings:
             if (v := get(env_name)) is not None:
                 kw[attr] = Secret(v)
         kw.update(_posture(get))
+        if (v := get("SECRET_ACTION")) is not None:
+            kw["secret_action"] = _choice("SECRET_ACTION", v, PII_ACTIONS)
         if (v := get("SQLI_SCANNER_MODE")) is not None:
             kw["sqli_scanner_mode"] = _choice("SQLI_SCANNER_MODE", v, ("off", "basic"))
         for env_name, attr in [

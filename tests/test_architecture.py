@@ -50,6 +50,7 @@ def test_import_contracts_are_kept() -> None:
         ("standins/tokens.py", "import helpers.gateway.metrics", "The stand-ins are"),
         ("lab/stats.py", "import helpers.bench.gateway", "Nothing imports the benchmarks"),
         ("service/app.py", "import helpers.gateway.engine", "The governed service is"),
+        ("gateway/proxy.py", "import helpers.gateway.app", "One governance core"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

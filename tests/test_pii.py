@@ -116,11 +116,12 @@ NEGATIVES = [
     "ISBN 0-306-40615-2",
     "9783161484100",
     "ship to 94105-1234",
-    "SSN 000-12-3456",
-    "SSN 666-12-3456",
-    "SSN 912-12-3456",
-    "SSN 123-00-4567",
-    "SSN 123-45-0000",
+    # SSA-invalid and unlabelled (labelled ones are sensitive: see LABELLED below)
+    "case 000-12-3456",
+    "case 666-12-3456",
+    "case 912-12-3456",
+    "case 123-00-4567",
+    "case 123-45-0000",
     "078-05-1120",  # the SSN printed in wallet ads, voided
     "123-45 6789",  # mixed separators
     "ref 123456789",  # nine bare digits without the word SSN
@@ -355,3 +356,30 @@ def test_flood_over_the_budget_fails_closed() -> None:
     findings = scan_pii(text)
     assert [f.policy_id for f in findings] == ["sys_pii_credit_card"]
     assert findings[0].blocks and "not all were validated" in findings[0].reason
+
+
+# -- labelled identifiers: the label decides ------------------------------------------------------
+# A number in an SSN's layout that the text itself calls an SSN, ITIN or TIN is sensitive even
+# where the SSA rules reject it (an ITIN's area is 9xx); without a label the rules still apply.
+LABELLED = [
+    ("SSN 903-28-0907", True),
+    ("ssn: 912 34 5678", True),
+    ("Social Security No. 900-70-1234", True),
+    ("ITIN 912-70-1234 for the W-7", True),
+    ("Taxpayer TIN: 987654321", True),
+    ("taxpayer identification number 999-88-7777", True),
+    ("SS# 000-12-3456", True),
+    ("SSN 666-12-3456 (never issued, still an SSN by its label)", True),
+    ("SSN 123-00-4567", True),
+    ("SSN 123-45-0000", True),
+    ("invoice 903-28-0907 was paid", False),  # no label: SSA rules, and 9xx fails them
+    ("ticket 912 34 5678 reopened", False),
+    ("a tin of 903-28-0907 beans", False),  # "tin" is a metal, not a TIN
+    ("SSN 903-280-907 is malformed", False),  # not an SSN's layout
+    ("SSN 903-28 0907", False),  # two different separators
+]
+
+
+@pytest.mark.parametrize(("text", "flagged"), LABELLED)
+def test_a_label_makes_an_identifier(text: str, flagged: bool) -> None:
+    assert ("sys_pii_ssn" in ids(text)) is flagged

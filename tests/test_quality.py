@@ -41,6 +41,7 @@ def _row(rid: str, policies: tuple[str, ...], approved: bool, source: str = "pii
         ("sys_admin_users_table", "admin"),
         ("sys_pii_credit_card", "pii"),
         ("sys_pii_dob", "pii"),
+        ("sys_secret_aws_access_key", "secret"),
         ("rate_limit", "rate_limit"),
         ("unreleased_code_names", "custom"),
         ("rate_limiter_rule", "custom"),  # only the exact id "rate_limit" is the limiter
@@ -99,7 +100,7 @@ def mixed_report():  # type: ignore[no-untyped-def]
 def test_report_totals_and_family_counts(mixed_report) -> None:  # type: ignore[no-untyped-def]
     assert (mixed_report.total, mixed_report.correct) == (5, 2)
     fam = mixed_report.by_family()
-    assert list(fam.index) == ["sqli", "admin", "pii", "custom", "rate_limit"]
+    assert list(fam.index) == ["sqli", "admin", "pii", "secret", "custom", "rate_limit"]
     assert fam.loc["pii", ["tp", "fp", "fn"]].tolist() == [1, 1, 1]
     assert fam.loc["pii", "precision"] == 0.5 and fam.loc["pii", "recall"] == 0.5
     assert fam.loc["sqli", ["tp", "fn"]].tolist() == [0, 1]

@@ -11,7 +11,7 @@ import pytest
 
 from helpers.client import PreCheckResult, placeholder_map, restore_placeholders
 from helpers.gateway.engine import DecisionEngine
-from helpers.gateway.policies.redaction import redact
+from helpers.gateway.policies.redaction import Restorer, mask, redact, redact_parts
 
 from .conftest import hermetic_settings
 
@@ -176,3 +176,80 @@ def test_official_sdk_parses_the_new_fields(make_gateway, clock, monkeypatch) ->
 def test_hermetic_settings_default_is_the_tutorials_posture() -> None:
     s = hermetic_settings()
     assert (s.pii_action, s.sqli_block_mode, s.profile) == ("block", "block", "")
+
+
+# -- restoring a stream, whatever the splits ----------------------------------------------------
+REPLY = "Dear [NAME_1], your SSN [SSN_1] and card [CREDIT_CARD_12] are on file; [SSN_9] is not."
+VALUES = {"[SSN_1]": "123-45-6789", "[CREDIT_CARD_12]": "4111 1111 1111 1111"}
+WANT = (
+    "Dear [NAME_1], your SSN 123-45-6789 and card 4111 1111 1111 1111 are on file; [SSN_9] is not."
+)
+
+
+def stream_through(pieces: list[str]) -> tuple[str, list[str]]:
+    restorer = Restorer(VALUES)
+    out = [restorer.feed(p) for p in pieces] + [restorer.flush()]
+    return "".join(out), out
+
+
+@pytest.mark.parametrize("cut", range(1, len(REPLY)))
+def test_restorer_is_exact_at_every_split_point(cut: int) -> None:
+    text, out = stream_through([REPLY[:cut], REPLY[cut:]])
+    assert text == WANT
+    # No piece ends in the start of an issued placeholder: each one leaves whole, restored.
+    starts = {p[:i] for p in VALUES for i in range(1, len(p))}
+    assert not any(piece.endswith(start) for piece in out for start in starts)
+
+
+def test_restorer_one_character_at_a_time_and_in_threes() -> None:
+    assert stream_through(list(REPLY))[0] == WANT
+    assert stream_through([REPLY[i : i + 3] for i in range(0, len(REPLY), 3)])[0] == WANT
+
+
+def test_restorer_holds_back_only_what_could_still_be_a_placeholder() -> None:
+    restorer = Restorer(VALUES)
+    assert restorer.feed("card [CRED") == "card "  # could still be [CREDIT_CARD_12]
+    assert restorer.feed("ENTIALS] ok") == "[CREDENTIALS] ok"  # it was not
+    assert restorer.feed("price [5") == "price [5"  # "[5" starts no placeholder
+
+
+def test_a_stream_ending_mid_placeholder_is_flushed_as_received() -> None:
+    restorer = Restorer(VALUES)
+    assert restorer.feed("your SSN [SSN_") == "your SSN "
+    assert restorer.flush() == "[SSN_"
+
+
+def test_redact_parts_numbers_across_parts_and_restores() -> None:
+    parts = ["system: card 4111 1111 1111 1111", "user: SSN 123-45-6789, card 4111111111111111"]
+    result = redact_parts(parts)
+    assert result.texts == (
+        "system: card [CREDIT_CARD_1]",
+        "user: SSN [SSN_1], card [CREDIT_CARD_1]",
+    )
+    assert result.restore("[SSN_1] / [CREDIT_CARD_1]") == "123-45-6789 / 4111 1111 1111 1111"
+    assert "123" not in repr(result) and "4111" not in repr(result)
+
+
+def test_issued_placeholders_skip_those_the_caller_wrote() -> None:
+    result = redact("Template [SSN_1], real 123-45-6789")
+    assert result.text == "Template [SSN_1], real [SSN_2]"
+    assert result.restore("[SSN_1] [SSN_2]") == "[SSN_1] 123-45-6789"
+
+
+MASKED = (
+    {"note": "SSN 123-45-6789", "n": 3, "tags": ["ok", "mail bob@example.com"]},
+    {"note": "SSN [SSN_1]", "n": 3, "tags": ["ok", "mail [EMAIL_1]"]},
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"), [MASKED, ({"plain": "nothing to see", "nested": {"k": [1, 2]}}, None)]
+)
+def test_mask_replaces_values_in_any_json_and_keeps_clean_ones_as_they_are(
+    value: dict, masked: dict | None
+) -> None:
+    result = mask(value)
+    if masked is None:
+        assert result is value
+    else:
+        assert result == masked

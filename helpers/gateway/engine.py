@@ -14,7 +14,7 @@ True
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from helpers.settings import Settings
@@ -25,7 +25,7 @@ from .policies.obfuscation import scan_views
 from .policies.pii import scan_pii
 from .policies.ratelimit import RateLimiter, RateLimitStatus
 from .policies.rbac import ADMIN_PATTERNS, User, UserDirectory, scan_admin_access
-from .policies.redaction import Redaction, redact
+from .policies.redaction import Redaction, redact_parts
 from .policies.sqli import scan_sqli
 from .policies.views import warm_up_views
 
@@ -83,6 +83,14 @@ class Decision:
         return f"<Decision {verdict} policies={self.policies} user={self.user.token!r}>"
 
 
+def _with_action(found: list[Finding], action: str) -> list[Finding]:
+    """Findings of a family under its switch: ``block`` keeps each detector's own action
+    (critical types block, the rest warn); ``redact``, ``warn`` and ``log`` apply to all."""
+    if action == "block" or not found:
+        return found
+    return [replace(f, action=action) for f in found]  # type: ignore[arg-type]
+
+
 class DecisionEngine:
     """Runs every policy family on a query for a user and decides.
 
@@ -94,7 +102,9 @@ class DecisionEngine:
     scanner, ``SQLI_BLOCK_MODE=warn`` reports SQL injection without blocking (dangerous
     statements too, unless ``dangerous_block``), and ``pii_action`` is ``PII_ACTION``:
     ``block`` critical PII, ``redact`` (approved, every PII value replaced in
-    ``Decision.redaction``), ``warn`` or ``log`` (approved, reported).
+    ``Decision.redaction``), ``warn`` or ``log`` (approved, reported). ``secret_action`` is
+    ``SECRET_ACTION`` and does the same for credentials; its default is ``block`` whatever
+    the profile, since a leaked key is a leaked key.
     """
 
     def __init__(
@@ -108,6 +118,7 @@ class DecisionEngine:
         pii_block_critical: bool = True,
         pii_action: str | None = None,
         dangerous_block: bool | None = None,
+        secret_action: str = "block",
     ) -> None:
         self.users = users
         self.policies = policies
@@ -118,6 +129,7 @@ class DecisionEngine:
         if pii_action is None or (pii_action == "block" and not pii_block_critical):
             pii_action = "block" if pii_block_critical else "warn"
         self.pii_action = pii_action
+        self.secret_action = secret_action
 
     @classmethod
     def from_settings(
@@ -139,6 +151,7 @@ class DecisionEngine:
             pii_block_critical=settings.pii_block_critical,
             pii_action=settings.pii_action,
             dangerous_block=settings.dangerous_block,
+            secret_action=settings.secret_action,
         )
 
     def warm_up(self, texts: list[str] | None = None) -> int:
@@ -164,8 +177,14 @@ class DecisionEngine:
             joint.search(text.encode("utf-8", "surrogatepass"))
         return len(texts)
 
-    def decide(self, query: str, user_token: str = "") -> Decision:
-        """Decide one query. Consumes one rate-limit token for the user when limits are on."""
+    def decide(
+        self, query: str, user_token: str = "", parts: Sequence[str] | None = None
+    ) -> Decision:
+        """Decide one query. Consumes one rate-limit token for the user when limits are on.
+
+        ``parts`` are the texts the query joins with newlines (the messages of a proxied
+        chat); a redaction then redacts each part, numbered across all of them.
+        """
         user = self.users.lookup(user_token)
         findings: list[Finding] = []
         # Encoded once: every re2 search below runs on these bytes (cheaper than on str).
@@ -186,14 +205,8 @@ class DecisionEngine:
         if admin is None and current.gate_with(ADMIN_PATTERNS).search(data) is None:
             admin = custom = False
         findings += scan_admin_access(query, user, data=data, gate=admin)
-        found = seen.pii
-        redaction = None
-        if self.pii_action != "block" and found:
-            action = "redact" if self.pii_action == "redact" else self.pii_action
-            found = [replace(f, action=action) for f in found]  # type: ignore[arg-type]
-            if action == "redact":
-                redaction = redact(query)
-        findings += found
+        findings += _with_action(seen.pii, self.pii_action)
+        findings += _with_action(seen.secrets, self.secret_action)
         if custom:
             findings += current.evaluate(query, user, data=data)
         status = None
@@ -201,6 +214,11 @@ class DecisionEngine:
             status = self.limiter.check(user.token, user.role)
             if not status.allowed:
                 findings.append(self.limiter.finding(status))
+        redaction = None
+        redact_pii = self.pii_action == "redact" and bool(seen.pii)
+        redact_secrets = self.secret_action == "redact" and bool(seen.secrets)
+        if redact_pii or redact_secrets:
+            redaction = redact_parts(parts or (query,), pii=redact_pii, secrets=redact_secrets)
         return self._verdict(tuple(findings), user, status, redaction)
 
     @staticmethod

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -37,8 +36,11 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from .endpoint import NOT_STORED, send_json
+from .governance import Governed
+from .policies.redaction import Redaction, Restorer
 from .providers import ProviderError, StreamPiece, provider_for_model
-from .proxy import Governed, ProxyMode
+from .proxy import ProxyMode, policy_info
 from .validation import Call, Reject
 
 __all__ = ["ChatCompletions"]
@@ -163,50 +165,39 @@ class ChatCompletions:
         except Exception:
             log.exception("chat completions failed")
             status, headers = 503, []
-            body = OpenAIError(503, "The gateway could not record this request; retry.",
-                               "server_error").body  # fmt: skip
-        await _send_json(send, status, body, headers)
+            body = OpenAIError(503, NOT_STORED, "server_error").body
+        if status >= 500:  # the gateway has retried the provider already
+            headers = [*headers, (b"x-should-retry", b"false")]
+        await send_json(send, status, body, headers)
 
     async def _prepare(self, call: Call) -> tuple[ChatRequest, Governed]:
         client_id = call.header(b"x-client-id") or "community"
-        self._authenticate(call, client_id)
-        chat = parse_chat(await call.json(self.proxy.gw.limit))
+        self.proxy.auth.check_api_key(call, client_id)
+        chat = parse_chat(await call.json(self.proxy.limit))
         user_token = call.header(b"x-user-token") or chat.user
-        query = "\n".join(m["content"] for m in chat.messages if m["content"])
-        if not query:
+        parts = [m["content"] for m in chat.messages]
+        if not any(parts):
             raise _bad("messages have no text to check", "messages")
         context = {"endpoint": "/v1/chat/completions", "model": chat.model}
-        governed = await self.proxy.govern(client_id, user_token, query, context)
+        governed = await self.proxy.governance.decide(client_id, user_token, parts, context=context)
         decision = governed.decision
         if not decision.approved:
             raise OpenAIError(
                 403, decision.block_reason or "Blocked by policy", "policy_violation",
-                "policy_blocked", policies=self.proxy.policy_info(governed)["policies_evaluated"],
+                "policy_blocked", policies=policy_info(governed)["policies_evaluated"],
                 context_id=governed.context_id,
             )  # fmt: skip
+        if governed.redaction is not None:  # every message as the provider may see it
+            redacted = governed.redaction.texts
+            messages = [{**m, "content": t} for m, t in zip(chat.messages, redacted, strict=True)]
+            chat = chat._replace(messages=messages)
         return chat, governed
 
-    def _authenticate(self, call: Call, client_id: str) -> None:
-        secrets = self.proxy.gw.settings.client_secrets
-        if not secrets:
-            return
-        scheme, _, token = call.header(b"authorization").partition(" ")
-        if scheme.lower() == "basic":
-            self.proxy.gw.authenticate(call)
-            return
-        claimed, _, secret = token.partition(":")
-        expected = secrets.get(claimed)
-        if (
-            scheme.lower() != "bearer"
-            or expected is None
-            or claimed != client_id
-            or not (hmac.compare_digest(expected.get(), secret))
-        ):
-            raise Reject(401, "Invalid client credentials: use the API key 'client_id:secret' "
-                         "and send X-Client-ID")  # fmt: skip
-
-    def _meta(self, outcome: str, **extra: Any) -> dict[str, Any]:
-        return {"mode": "proxy", "endpoint": "/v1/chat/completions", "outcome": outcome, **extra}
+    def _meta(self, governed: Governed, outcome: str, **extra: Any) -> dict[str, Any]:
+        meta = {"mode": "proxy", "endpoint": "/v1/chat/completions", "outcome": outcome, **extra}
+        if governed.redaction is not None:
+            meta["redaction"] = governed.redaction.note
+        return meta
 
     async def _complete(
         self, chat: ChatRequest, governed: Governed, provider: str
@@ -218,18 +209,21 @@ class ChatCompletions:
             )
         except ProviderError as exc:
             latency = (time.perf_counter_ns() - started) / 1e6
-            meta = self._meta(f"provider_{exc.kind}", error=exc.message)
-            await self.proxy.record(
+            meta = self._meta(governed, f"provider_{exc.kind}", error=exc.message)
+            await self.proxy.governance.record(
                 governed, provider, chat.model, latency_ms=latency, metadata=meta
             )
             raise _upstream_error(exc) from None
         latency = (time.perf_counter_ns() - started) / 1e6
-        audit_id = await self.proxy.record(
+        audit_id = await self.proxy.governance.record(
             governed, provider, answer.model, prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens, latency_ms=latency,
-            metadata=self._meta("ok", finish_reason=answer.finish_reason, stream=False),
+            metadata=self._meta(governed, "ok", finish_reason=answer.finish_reason, stream=False),
         )  # fmt: skip
-        return 200, answer.raw, _ids(governed.context_id, audit_id)
+        raw = answer.raw
+        if governed.redaction is not None:
+            raw = _restored(raw, governed.redaction)
+        return 200, raw, _ids(governed.context_id, audit_id)
 
     async def _stream(
         self, chat: ChatRequest, governed: Governed, provider: str, receive: Any, send: Any
@@ -241,15 +235,16 @@ class ChatCompletions:
             )
         except ProviderError as exc:
             latency = (time.perf_counter_ns() - started) / 1e6
-            meta = self._meta(f"provider_{exc.kind}", error=exc.message, stream=True)
-            await self.proxy.record(
+            meta = self._meta(governed, f"provider_{exc.kind}", error=exc.message, stream=True)
+            await self.proxy.governance.record(
                 governed, provider, chat.model, latency_ms=latency, metadata=meta
             )
             raise _upstream_error(exc) from None
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
             *_ids(governed.context_id, None)]})  # fmt: skip
-        relay = _Relay(chat.include_usage, chat.model, started)
+        restorer = governed.redaction.restorer() if governed.redaction else None
+        relay = _Relay(chat.include_usage, chat.model, started, restorer)
         # One task relays; this one watches for the client leaving and cancels it if so.
         relaying = asyncio.ensure_future(relay.run(pieces, send))
         disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
@@ -262,11 +257,13 @@ class ChatCompletions:
                 await relaying
         finally:
             disconnected.cancel()
-        meta = self._meta(relay.outcome, stream=True, chunks=relay.chunks, ttft_ms=relay.ttft_ms)
+        meta = self._meta(
+            governed, relay.outcome, stream=True, chunks=relay.chunks, ttft_ms=relay.ttft_ms
+        )
         if relay.error:
             meta["error"] = relay.error
         try:
-            audit_id = await self.proxy.record(
+            audit_id = await self.proxy.governance.record(
                 governed, provider, relay.model, prompt_tokens=relay.usage[0],
                 completion_tokens=relay.usage[1], latency_ms=relay.latency_ms, metadata=meta,
             )  # fmt: skip
@@ -284,25 +281,37 @@ class ChatCompletions:
 
 
 class _Relay:
-    """Relays provider chunks as SSE and remembers what the audit needs."""
+    """Relays provider chunks as SSE and remembers what the audit needs.
 
-    def __init__(self, include_usage: bool, model: str, started_ns: int) -> None:
+    With a :class:`~.policies.redaction.Restorer` (the request was redacted), each chunk's
+    text is passed through it, so the caller gets its own values back even when a
+    placeholder is split across chunks; what it holds back is released before the chunk
+    that ends the answer, or when the stream ends.
+    """
+
+    def __init__(
+        self, include_usage: bool, model: str, started_ns: int, restorer: Restorer | None = None
+    ) -> None:
         self.include_usage = include_usage
         self.model = model
         self.started_ns = started_ns
+        self.restorer = restorer
         self.outcome = "ok"
         self.error: str | None = None
         self.chunks = 0
         self.usage = (0, 0)
         self.ttft_ms: float | None = None
         self.latency_ms = 0.0
+        self.last: dict[str, Any] | None = None  # the last chunk with choices, for its shape
 
     async def run(self, pieces: AsyncIterator[StreamPiece], send: Any) -> None:
         try:
             async for piece in pieces:
                 await self._forward(piece, send)
+            await self._release(send)
         except ProviderError as exc:
             self.outcome, self.error = f"provider_{exc.kind}", exc.message
+            await self._release(send)
             await _send_error_event(send, exc.message, "provider_error", exc.kind)
         finally:
             self.latency_ms = (time.perf_counter_ns() - self.started_ns) / 1e6
@@ -316,13 +325,51 @@ class _Relay:
             self.ttft_ms = round((time.perf_counter_ns() - self.started_ns) / 1e6, 3)
         self.model = piece.chunk.get("model") or self.model
         chunk = piece.chunk
+        if chunk.get("choices"):
+            self.last = chunk
+        if self.restorer is not None:
+            if piece.text:
+                chunk = _with_text(chunk, self.restorer.feed(piece.text))
+            elif any(c.get("finish_reason") for c in chunk.get("choices", ())):
+                await self._release(send)
         if not self.include_usage:
             if piece.usage is not None and not chunk.get("choices"):
                 return  # the usage-only chunk the client did not ask for
             chunk = {k: v for k, v in chunk.items() if k != "usage"}
+        await self._send(chunk, send)
+
+    async def _release(self, send: Any) -> None:
+        """Send what the restorer still holds, as received, in a chunk of its own."""
+        if self.restorer is None or not self.restorer.held or self.last is None:
+            return
+        chunk = _with_text(self.last, self.restorer.flush())
+        chunk["choices"][0]["finish_reason"] = None
+        chunk.pop("usage", None)
+        await self._send(chunk, send)
+
+    async def _send(self, chunk: dict[str, Any], send: Any) -> None:
         self.chunks += 1
-        await send({"type": "http.response.body", "more_body": True,
-                    "body": b"data: " + orjson.dumps(chunk) + b"\n\n"})  # fmt: skip
+        body = b"data: " + orjson.dumps(chunk) + b"\n\n"
+        await send({"type": "http.response.body", "more_body": True, "body": body})
+
+
+def _with_text(chunk: dict[str, Any], text: str) -> dict[str, Any]:
+    """A copy of a streamed chunk whose first choice's delta says ``text``."""
+    choice = chunk["choices"][0]
+    delta = {**(choice.get("delta") or {}), "content": text}
+    return {**chunk, "choices": [{**choice, "delta": delta}, *chunk["choices"][1:]]}
+
+
+def _restored(raw: dict[str, Any], redaction: Redaction) -> dict[str, Any]:
+    """A ``chat.completion`` with the caller's values put back in every choice's message."""
+    choices = []
+    for choice in raw.get("choices") or ():
+        message = choice.get("message") or {}
+        content = message.get("content")
+        if isinstance(content, str):
+            choice = {**choice, "message": {**message, "content": redaction.restore(content)}}
+        choices.append(choice)
+    return {**raw, "choices": choices}
 
 
 async def _send_error_event(send: Any, message: str, kind: str, code: str) -> None:
@@ -350,14 +397,3 @@ def _ids(context_id: str, audit_id: str | None) -> list[tuple[bytes, bytes]]:
     if audit_id:
         headers.append((b"x-axonflow-audit-id", audit_id.encode()))
     return headers
-
-
-async def _send_json(
-    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
-) -> None:
-    data = orjson.dumps(body)
-    extra = [(b"x-should-retry", b"false")] if status >= 500 else []
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", b"%d" % len(data)),
-        *headers, *extra]})  # fmt: skip
-    await send({"type": "http.response.body", "body": data})

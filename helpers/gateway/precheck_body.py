@@ -1,4 +1,4 @@
-"""The pre-check's reply and what the audit trail keeps of a decision's redaction.
+"""The pre-check's reply.
 
 Part A of the contract fixes ``context_id``, ``approved``, ``policies``, ``expires_at`` and
 the optional ``block_reason``, ``rate_limit`` and ``requires_redaction``. Current AxonFlow
@@ -13,15 +13,11 @@ the values itself. Introduced in ``07_obfuscation_and_redaction.ipynb``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from .engine import Decision
 
-__all__ = ["REDACTION_KEY", "response_body", "stored_context"]
-
-#: The key under which a context record's stored request context notes a redaction.
-REDACTION_KEY = "_gateway_redaction"
+__all__ = ["response_body"]
 
 
 def response_body(context_id: str, expires_at: str, decision: Decision) -> dict[str, Any]:
@@ -38,17 +34,3 @@ def response_body(context_id: str, expires_at: str, decision: Decision) -> dict[
     if decision.redaction is not None:
         body["redacted_query"] = decision.redaction.text
     return body
-
-
-def stored_context(
-    context: Mapping[str, Any] | None, decision: Decision
-) -> Mapping[str, Any] | None:
-    """The request context to store, plus, when redaction was required, which types.
-
-    The trail records *that* redaction happened and the PII types, never the values or the
-    placeholder mapping (the gateway does not keep the mapping at all).
-    """
-    if decision.redaction is None:
-        return context
-    note = {"types": list(decision.redaction.types), "count": decision.redaction.count}
-    return {**(context or {}), REDACTION_KEY: note}

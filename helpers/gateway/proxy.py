@@ -19,18 +19,21 @@ Extensions (AxonFlow drops these): ``data.metadata`` also carries ``provider``, 
 SDK lifts ``data.metadata`` into its response's ``metadata``. Every approved request is
 audited with ``metadata.mode = "proxy"`` and its ``outcome`` (``ok`` or the failure kind),
 so a failed call is in the trail as a failure, never missing and never half-written.
-Introduced in ``11_proxy_mode.ipynb``.
+
+Redaction (``PII_ACTION=redact``, ``SECRET_ACTION=redact``) works as on the pre-check: the
+provider receives the query and ``context.system_prompt`` with typed placeholders, the
+caller receives the answer with its own values put back, and the audit notes the types and
+the count redacted. Introduced in ``11_proxy_mode.ipynb``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import logging
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from .auth import Authenticator
+from .governance import Governance, Governed
 from .providers import (
     DEFAULT_MODELS,
     PROVIDERS,
@@ -41,16 +44,19 @@ from .providers import (
 )
 from .validation import INVALID_BODY, Call, Reject
 
-if TYPE_CHECKING:
-    from .app import Gateway
-    from .engine import Decision
-
 __all__ = ["ProxyMode", "go_duration"]
 
 log = logging.getLogger("helpers.gateway.proxy")
 
 #: The families every decision runs (``policy_info.static_checks``).
-STATIC_CHECKS = ["sql_injection", "admin_access", "pii_detection", "custom_policies", "rate_limit"]
+STATIC_CHECKS = [
+    "sql_injection",
+    "admin_access",
+    "pii_detection",
+    "secret_detection",
+    "custom_policies",
+    "rate_limit",
+]
 #: Request types AxonFlow routes somewhere other than an LLM; this gateway has neither.
 UNSUPPORTED_TYPES = {
     "multi-agent-plan": "multi-agent planning needs AxonFlow's orchestrator",
@@ -70,15 +76,6 @@ def go_duration(ns: int) -> str:
     return f"{round(ns / 1e9, 3):g}s"
 
 
-class Governed(NamedTuple):
-    """A recorded decision: the context row is committed before anything else happens."""
-
-    decision: Decision
-    context_id: str
-    client_id: str
-    started_ns: int
-
-
 class LLMParams(NamedTuple):
     provider: str
     model: str
@@ -87,16 +84,39 @@ class LLMParams(NamedTuple):
     temperature: float | None
 
 
-class ProxyMode:
-    """The proxy-mode half of the gateway: shared by ``/api/request`` and
-    ``/v1/chat/completions`` (:mod:`.openai_compat`).
+def policy_info(governed: Governed) -> dict[str, Any]:
+    """``policy_info`` of a proxy reply: the blocking policy first, then the others reported."""
+    decision = governed.decision
+    blocking = [f.policy_id for f in decision.blocking]
+    triggered = blocking + [p for p in decision.reported_policies if p not in blocking]
+    return {
+        "policies_evaluated": triggered,
+        "static_checks": STATIC_CHECKS,
+        "processing_time": go_duration(time.perf_counter_ns() - governed.started_ns),
+        "tenant_id": governed.client_id,
+    }
 
-    >>> proxy = ProxyMode(gateway)                      # doctest: +SKIP
+
+class ProxyMode:
+    """The proxy-mode half of the gateway: its provider clients and ``/api/request``; shared
+    with ``/v1/chat/completions`` (:mod:`.openai_compat`). Governance is the core's
+    (:mod:`.governance`), so every switch means what it means on the pre-check.
+
+    >>> proxy = ProxyMode(governance, Authenticator({}))              # doctest: +SKIP
     >>> Route("/api/request", Endpoint(proxy.request), methods=["POST"])  # doctest: +SKIP
     """
 
-    def __init__(self, gateway: Gateway, config: ProviderConfig | None = None) -> None:
-        self.gw = gateway
+    def __init__(
+        self,
+        governance: Governance,
+        auth: Authenticator,
+        *,
+        limit: int = 4 * 1024 * 1024,
+        config: ProviderConfig | None = None,
+    ) -> None:
+        self.governance = governance
+        self.auth = auth
+        self.limit = limit
         self.providers = Providers(config or ProviderConfig.from_env())
 
     def warm_up(self) -> None:
@@ -110,78 +130,6 @@ class ProxyMode:
     async def aclose(self) -> None:
         await self.providers.aclose()
 
-    # -- the governance both proxy endpoints share ---------------------------------------------
-    async def govern(
-        self, client_id: str, user_token: str, query: str, context: dict[str, Any] | None
-    ) -> Governed:
-        """Decide with the pre-check's policies and commit the decision, as a pre-check does."""
-        started = time.perf_counter_ns()
-        gw = self.gw
-        gw.engine.policies.reload_if_changed()
-        decision = gw.engine.decide(query, user_token)
-        ctx = gw.store.append_context(
-            client_id,
-            user_token,
-            query,
-            approved=decision.approved,
-            policies=decision.policies,
-            block_reason=decision.block_reason,
-            user_role=decision.user.role,
-            user_department=decision.user.department,
-            request_context=context,
-            ttl_s=gw.ttl_s,
-        )
-        await gw.store.committed(ctx)
-        elapsed_ms = (time.perf_counter_ns() - started) / 1e6
-        asyncio.get_running_loop().call_soon(
-            gw._count_pre_check, decision.approved, decision.policies, elapsed_ms
-        )
-        return Governed(decision, ctx.record_id, client_id, started)
-
-    async def record(
-        self,
-        governed: Governed,
-        provider: str,
-        model: str,
-        *,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-        latency_ms: float = 0.0,
-        metadata: dict[str, Any],
-    ) -> str:
-        """Write and commit the audit of a proxied call; returns its ``audit_id``."""
-        gw = self.gw
-        cost = gw.pricing.cost(provider, model, prompt_tokens, completion_tokens)
-        record = gw.store.append_audit(
-            governed.context_id,
-            governed.client_id,
-            provider,
-            model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            latency_ms=round(latency_ms),
-            cost_usd=cost,
-            metadata=metadata,
-        )
-        await gw.store.committed(record)
-        m = gw.metrics
-        m.audit_requests.inc("success", provider)
-        m.llm_tokens.inc("prompt", amount=prompt_tokens)
-        m.llm_tokens.inc("completion", amount=completion_tokens)
-        m.llm_cost.inc(provider, model, amount=cost)
-        return record.record_id
-
-    def policy_info(self, governed: Governed) -> dict[str, Any]:
-        decision = governed.decision
-        blocking = [f.policy_id for f in decision.blocking]
-        triggered = blocking + [p for p in decision.reported_policies if p not in blocking]
-        return {
-            "policies_evaluated": triggered,
-            "static_checks": STATIC_CHECKS,
-            "processing_time": go_duration(time.perf_counter_ns() - governed.started_ns),
-            "tenant_id": governed.client_id,
-        }
-
     # -- POST /api/request -------------------------------------------------------------------
     async def request(self, call: Call) -> tuple[int, dict[str, Any]]:
         try:
@@ -190,8 +138,8 @@ class ProxyMode:
             return exc.status, {"success": False, "blocked": False, "error": exc.message}
 
     async def _request(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.gw.authenticate(call)
-        data = await call.json(self.gw.limit)
+        self.auth.check(call)
+        data = await call.json(self.limit)
         query = _text(data, "query")
         user_token = _text(data, "user_token")
         request_type = _text(data, "request_type") or "chat"
@@ -210,29 +158,30 @@ class ProxyMode:
                 f"{UNSUPPORTED_TYPES[request_type]}. Use chat, completion or llm_chat.",
             )
         params = llm_params(context or {}, self.providers.config)
-        client_id = _tenant(call, _text(data, "client_id"))
+        client_id = self.auth.tenant(call, _text(data, "client_id"))
 
-        governed = await self.govern(client_id, user_token, query, context)
+        # The system prompt is sent to the provider too, so it is governed with the query.
+        roles = (["system"] if params.system_prompt else []) + ["user"]
+        parts = ([params.system_prompt] if params.system_prompt else []) + [query]
+        governed = await self.governance.decide(client_id, user_token, parts, context=context)
         decision = governed.decision
         if not decision.approved:
             return 403, {
                 "success": False,
                 "blocked": True,
                 "block_reason": decision.block_reason,
-                "policy_info": self.policy_info(governed),
+                "policy_info": policy_info(governed),
                 "context_id": governed.context_id,
             }
         base_meta = {"mode": "proxy", "endpoint": "/api/request", "request_type": request_type}
         if skip_llm:
-            audit_id = await self.record(
+            audit_id = await self.governance.record(
                 governed, "mock", "mock", metadata={**base_meta, "outcome": "ok", "skip_llm": True}
             )
             return 200, self._success(governed, MOCK_ANSWER, "mock", "mock", (0, 0), 0.0, audit_id)
 
-        messages = []
-        if params.system_prompt:
-            messages.append({"role": "system", "content": params.system_prompt})
-        messages.append({"role": "user", "content": query})
+        sent = governed.redaction.texts if governed.redaction else parts
+        messages = [{"role": r, "content": t} for r, t in zip(roles, sent, strict=True)]
         llm_started = time.perf_counter_ns()
         try:
             answer = await self.providers.complete(
@@ -245,30 +194,34 @@ class ProxyMode:
         except ProviderError as exc:
             latency_ms = (time.perf_counter_ns() - llm_started) / 1e6
             meta = {**base_meta, "outcome": f"provider_{exc.kind}", "error": exc.message}
-            audit_id = await self.record(
+            audit_id = await self.governance.record(
                 governed, params.provider, params.model, latency_ms=latency_ms, metadata=meta
             )
             return 200, {
                 "success": False,
                 "blocked": False,
                 "error": f"LLM call failed: {exc.message}",
-                "policy_info": self.policy_info(governed),
+                "policy_info": policy_info(governed),
                 "context_id": governed.context_id,
                 "audit_id": audit_id,
             }
         latency_ms = (time.perf_counter_ns() - llm_started) / 1e6
         tokens = (answer.prompt_tokens, answer.completion_tokens)
-        audit_id = await self.record(
+        meta = {**base_meta, "outcome": "ok", "finish_reason": answer.finish_reason}
+        if governed.redaction is not None:
+            meta["redaction"] = governed.redaction.note
+        audit_id = await self.governance.record(
             governed,
             params.provider,
             answer.model,
             prompt_tokens=tokens[0],
             completion_tokens=tokens[1],
             latency_ms=latency_ms,
-            metadata={**base_meta, "outcome": "ok", "finish_reason": answer.finish_reason},
+            metadata=meta,
         )
+        text = governed.redaction.restore(answer.text) if governed.redaction else answer.text
         return 200, self._success(
-            governed, answer.text, params.provider, answer.model, tokens, latency_ms, audit_id
+            governed, text, params.provider, answer.model, tokens, latency_ms, audit_id
         )
 
     def _success(
@@ -283,7 +236,7 @@ class ProxyMode:
     ) -> dict[str, Any]:
         prompt, completion = tokens
         metadata = {
-            "processed_at": self.gw.store.now(),
+            "processed_at": self.governance.store.now(),  # type: ignore[union-attr]
             "provider": provider,
             "model": model,
             "token_usage": {
@@ -299,7 +252,7 @@ class ProxyMode:
             "success": True,
             "blocked": False,
             "data": {"data": text, "metadata": metadata},
-            "policy_info": self.policy_info(governed),
+            "policy_info": policy_info(governed),
         }
 
 
@@ -310,20 +263,6 @@ def _text(data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise Reject(400, INVALID_BODY)
     return value
-
-
-def _tenant(call: Call, body_client_id: str) -> str:
-    """Community mode's tenant: the Basic username, else the body's ``client_id``, else
-    ``community`` (AxonFlow v6.2+; SDK 9.5 always sends Basic ``community:``)."""
-    scheme, _, encoded = call.header(b"authorization").partition(" ")
-    if scheme.lower() == "basic" and encoded:
-        try:
-            user = base64.b64decode(encoded, validate=True).decode().partition(":")[0]
-        except (binascii.Error, UnicodeDecodeError):
-            user = ""
-        if user:
-            return user
-    return body_client_id or "community"
 
 
 def llm_params(context: dict[str, Any], config: ProviderConfig) -> LLMParams:

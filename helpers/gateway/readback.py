@@ -30,19 +30,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
+from .auth import Authenticator
+from .endpoint import send_json
+from .governance import Governance
 from .reader import Reader, RecordsPage, export_lines
 from .store import ChainReport
 from .store.query import RecordKey
 from .store.verify import ChainCursor
 from .validation import Call, Reject
-
-if TYPE_CHECKING:
-    from .app import Gateway
 
 __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "SEGMENT_ROWS", "VERIFY_WAIT_S", "ReadBack",
            "StreamEndpoint", "VerifyJob", "decode_cursor", "encode_cursor"]  # fmt: skip
@@ -73,7 +73,7 @@ def _query(call: Call, allowed: tuple[str, ...]) -> dict[str, str]:
     return q
 
 
-def record_filters(q: dict[str, str], gw: Gateway) -> dict[str, Any]:
+def record_filters(q: dict[str, str], gw: Governance) -> dict[str, Any]:
     """The filters of ``/api/audit/records`` and the export, checked, naming a bad value."""
     out: dict[str, Any] = {}
     for key in ("client_id", "user_hash", "provider", "model"):
@@ -189,8 +189,9 @@ class VerifyJob:
 class ReadBack:
     """The read endpoints of one gateway; ``close()`` stops its reader process."""
 
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, gw: Governance, auth: Authenticator) -> None:
         self.gw = gw
+        self.auth = auth
         self._reader: Reader | None = None
         self.jobs: OrderedDict[str, VerifyJob] = OrderedDict()
         self.current: VerifyJob | None = None
@@ -212,7 +213,7 @@ class ReadBack:
 
     # -- records ---------------------------------------------------------------------------
     async def records(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.gw.authenticate(call)
+        self.auth.check(call)
         q = _query(call, (*_FILTERS, "limit", "offset", "after"))
         filters = {**record_filters(q, self.gw), **_page(q)}
         reader = self.reader
@@ -228,7 +229,7 @@ class ReadBack:
 
     # -- verification ------------------------------------------------------------------------
     async def verify(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.gw.authenticate(call)
+        self.auth.check(call)
         q = _query(call, ("job", "wait"))
         wait = VERIFY_WAIT_S
         if "wait" in q:
@@ -285,16 +286,12 @@ class ReadBack:
         """``GET /api/audit/export``: a raw ASGI endpoint, since it streams its body."""
         call = Call(scope, receive)
         try:
-            self.gw.authenticate(call)
+            self.auth.check(call)
             filters = record_filters(_query(call, _FILTERS), self.gw)
             store = self.reader.store
             await store.applied()
         except Reject as exc:
-            body = orjson.dumps({"success": False, "error": exc.message})
-            await send({"type": "http.response.start", "status": exc.status,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", b"%d" % len(body))]})  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
+            await send_json(send, exc.status, {"success": False, "error": exc.message})
             return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/x-ndjson")]})  # fmt: skip

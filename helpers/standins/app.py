@@ -8,11 +8,12 @@ services, offline and reproducibly. Every response carries ``x-standin: true`` a
 
 >>> app = create_standin_app(time_scale=0)
 >>> [route.path for route in app.routes][:3]
-['/health', '/v1/models', '/v1/models/{model_id:path}']
+['/health', '/standin/received', '/v1/models']
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -87,6 +88,16 @@ async def health(request: Request) -> Response:
             "time_scale": state.time_scale,
         }
     )
+
+
+async def received(request: Request) -> Response:
+    """``GET /standin/received``: the last request bodies the stand-in was sent, oldest
+    first, as ``[{"api": "openai" | "anthropic", "body": {...}}]`` (a stand-in's own
+    endpoint: it shows what a provider would have seen, e.g. whether a prompt was redacted).
+    """
+    state: StandinState = request.app.state.standin
+    bodies = [{"api": api, "body": json.loads(raw)} for api, raw in state.received]
+    return JSONResponse(bodies)
 
 
 async def list_models(request: Request) -> Response:
@@ -167,6 +178,7 @@ def create_standin_app(
     state = StandinState(simulator, FaultRates.coerce(faults))
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/standin/received", received, methods=["GET"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/v1/chat/completions", openai_api.chat_completions, methods=["POST"]),

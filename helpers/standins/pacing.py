@@ -17,15 +17,18 @@ import hashlib
 import itertools
 import math
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .faults import FaultRates, parse_fail_header
 from .simulator import Simulator
 
-__all__ = ["MIN_SLEEP_S", "RequestContext", "StandinState", "pace"]
+__all__ = ["MIN_SLEEP_S", "RECEIVED_KEPT", "RequestContext", "StandinState", "pace"]
 
 MIN_SLEEP_S = 0.001
+#: How many request bodies a stand-in keeps for ``GET /standin/received``.
+RECEIVED_KEPT = 64
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -78,6 +81,9 @@ class StandinState:
         self.simulator = simulator
         self.faults = faults
         self._counter = itertools.count()
+        #: The last bodies received, ``(api, raw JSON)``: what a provider would have seen
+        #: (``GET /standin/received``), so a test or a notebook can show it.
+        self.received: deque[tuple[str, bytes]] = deque(maxlen=RECEIVED_KEPT)
 
     @property
     def time_scale(self) -> float:
@@ -86,6 +92,7 @@ class StandinState:
     def begin(self, api: str, body: bytes) -> RequestContext:
         """Number the request and seed its RNG from (seed, api, body, number)."""
         number = next(self._counter)
+        self.received.append((api, body))
         h = hashlib.sha256(f"{self.simulator.seed}\x1f{api}\x1f{number}\x1f".encode())
         h.update(body)
         digest = h.digest()

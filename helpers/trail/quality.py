@@ -61,11 +61,12 @@ NONE = "none"
 
 
 def family_of(policy_id: str) -> str:
-    """The family of a policy id: ``sqli``, ``admin``, ``pii``, ``rate_limit`` or ``custom``.
+    """The family of a policy id: ``sqli``, ``admin``, ``pii``, ``secret``, ``rate_limit`` or
+    ``custom``.
 
-    >>> ids = ("sqli_generic", "sys_admin_audit_log", "sys_pii_ssn", "rate_limit", "my_rule")
+    >>> ids = ("sqli_generic", "sys_admin_audit_log", "sys_pii_ssn", "sys_secret_jwt", "my_rule")
     >>> [family_of(p) for p in ids]
-    ['sqli', 'admin', 'pii', 'rate_limit', 'custom']
+    ['sqli', 'admin', 'pii', 'secret', 'custom']
     """
     if policy_id.startswith("sqli_"):
         return "sqli"
@@ -73,6 +74,8 @@ def family_of(policy_id: str) -> str:
         return "admin"
     if policy_id.startswith("sys_pii_"):
         return "pii"
+    if policy_id.startswith("sys_secret_"):
+        return "secret"
     if policy_id == "rate_limit":
         return "rate_limit"
     return "custom"  # anything else is a rule from the custom policies file

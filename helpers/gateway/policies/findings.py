@@ -22,12 +22,12 @@ __all__ = [
     "char_span",
 ]
 
-Family = Literal["sqli", "admin", "pii", "custom", "rate_limit"]
+Family = Literal["sqli", "admin", "pii", "secret", "custom", "rate_limit"]
 Severity = Literal["critical", "high", "medium", "low"]
 Action = Literal["block", "require_approval", "warn", "redact", "log"]
 
 #: Reporting order of families in a pre-check's ``policies`` list (contract Part B.1).
-FAMILIES: tuple[str, ...] = ("sqli", "admin", "pii", "custom", "rate_limit")
+FAMILIES: tuple[str, ...] = ("sqli", "admin", "pii", "secret", "custom", "rate_limit")
 #: Most severe first; the block reason names the most severe blocking finding.
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 #: What a custom policy may choose. ``require_approval`` stops the request like ``block`` but

@@ -1,11 +1,14 @@
-"""Detection that survives obfuscation: the SQL-injection and PII scanners run on every view.
+"""Detection that survives obfuscation: the SQL-injection, PII and credential scanners run on
+every view.
 
-:func:`scan_views` runs :func:`~.sqli.scan_sqli` and :func:`~.pii.scan_pii` on the query and
-on each :class:`~.views.View` that differs from it (canonical, percent-, JSON- and
-HTML-decoded, SQL without comments, spelled-out digits). A policy found only in a view keeps
+:func:`scan_views` runs :func:`~.sqli.scan_sqli`, :func:`~.pii.scan_pii` and
+:func:`~.secrets.scan_secrets` on the query and on each :class:`~.views.View` that differs
+from it (canonical, percent-, JSON- and HTML-decoded, SQL without comments, spelled-out
+digits; credentials are not looked for in the digit-only views). A policy found only in a view keeps
 its own reason plus the view's name, and its span is mapped back to the user's characters.
 :func:`pii_matches` lists every PII value (not only the first per type) across the views, for
-redaction. Introduced in ``07_obfuscation_and_redaction.ipynb``.
+redaction, and :func:`sensitive_matches` does the same for PII and credentials together.
+Introduced in ``07_obfuscation_and_redaction.ipynb``.
 
 >>> [f.policy_id for f in scan_views("SSN ５５５\u200b-12-3456").pii]
 ['sys_pii_ssn']
@@ -14,17 +17,20 @@ redaction. Introduced in ``07_obfuscation_and_redaction.ipynb``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .findings import Finding
 from .onepass import Candidates, candidates
 from .pii import PII_TYPES, PiiMatch, explain_pii, scan_pii
+from .secrets import SECRET_TYPES, explain_secrets, scan_secrets
 from .sqli import SQLI_CATEGORIES, scan_sqli
 from .views import View, build_views, canonical_view, decoded_views
 
-__all__ = ["ViewFindings", "pii_matches", "scan_views"]
+__all__ = ["Sensitive", "ViewFindings", "pii_matches", "scan_views", "sensitive_matches"]
 
 _SQLI_ORDER = {f"sqli_{c}": i for i, c in enumerate(SQLI_CATEGORIES)}
 _PII_ORDER = {f"sys_pii_{t}": i for i, t in enumerate(PII_TYPES)}
+_SECRET_ORDER = {f"sys_secret_{t}": i for i, t in enumerate(SECRET_TYPES)}
 _READABLE = {
     "canonical": "after Unicode folding",
     "percent": "after percent-decoding",
@@ -47,6 +53,7 @@ class ViewFindings:
 
     sqli: list[Finding]
     pii: list[Finding]
+    secrets: list[Finding]
     views: tuple[str, ...]  # names of the views that were built (empty for plain ASCII)
     #: For an ASCII query, whether an admin-access family may fire on it (the same set pass
     #: answered that); None for other text, whose pass was over its canonical view.
@@ -100,8 +107,10 @@ def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> Vi
     first = candidates(scan, data if base is None else None)
     found_sqli = scan_sqli(scan, data=first.data, hits=first.sqli) if sqli else []
     found_pii = scan_pii(scan, data=first.data, rules=first.pii)
+    found_secrets = scan_secrets(scan, data=first.data, rules=first.secrets)
     if base is not None:
         found_sqli, found_pii = _mapped(base, found_sqli), _mapped(base, found_pii)
+        found_secrets = _mapped(base, found_secrets)
     # A view decoded again (double encoding) has its pass made when its own views are
     # chosen; the pass is kept for scanning it below. Keyed by identity: the views keep
     # their texts alive until the scan is done.
@@ -121,8 +130,57 @@ def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> Vi
         if name != "sql":
             found = scan_pii(view.text, data=seen.data, rules=seen.pii)
             found_pii = _merge(found_pii, view, found, _PII_ORDER)
+        if name != "sql" and name not in _PII_ONLY:
+            found = scan_secrets(view.text, data=seen.data, rules=seen.secrets)
+            found_secrets = _merge(found_secrets, view, found, _SECRET_ORDER)
     names = (["canonical"] if base is not None else []) + [_view_name(v) for v in views]
-    return ViewFindings(found_sqli, found_pii, tuple(names), first.admin if base is None else None)
+    admin = first.admin if base is None else None
+    return ViewFindings(found_sqli, found_pii, found_secrets, tuple(names), admin)
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitive:
+    """A value to redact: its type (``ssn``, ``aws_access_key``), family and span."""
+
+    kind: str
+    family: str  # "pii" or "secret"
+    span: tuple[int, int]
+
+    def __repr__(self) -> str:
+        return f"<Sensitive {self.kind} [{self.span[0]}:{self.span[1]}]>"
+
+
+def sensitive_matches(text: str, *, pii: bool = True, secrets: bool = True) -> list[Sensitive]:
+    """Every PII value (``pii``) and credential (``secrets``) in ``text`` or its views, spans
+    in ``text``, reading order, no overlaps: what redaction replaces.
+
+    Where two values overlap, the earlier (then longer) one wins, so each character of the
+    original belongs to at most one value.
+    """
+    views = [v for v in build_views(text) if v.name != "sql"]
+    found: list[Sensitive] = []
+    if pii:
+        found += [Sensitive(m.pii_type, "pii", m.span) for m in explain_pii(text)]
+        for view in views:
+            for m in explain_pii(view.text):
+                found.append(Sensitive(m.pii_type, "pii", view.to_original(m.span)))
+    if secrets:
+        found += [Sensitive(m.secret_type, "secret", m.span) for m in explain_secrets(text)]
+        for view in views:
+            if view.name in _PII_ONLY:
+                continue
+            for m in explain_secrets(view.text):
+                found.append(Sensitive(m.secret_type, "secret", view.to_original(m.span)))
+    return _first_wins(found)
+
+
+def _first_wins(found: list[Any]) -> list[Any]:
+    found.sort(key=lambda m: (m.span[0], -m.span[1]))
+    kept: list[Any] = []
+    for m in found:
+        if m.span[1] > m.span[0] and not (kept and m.span[0] < kept[-1].span[1]):
+            kept.append(m)
+    return kept
 
 
 def pii_matches(text: str) -> list[PiiMatch]:
@@ -137,12 +195,4 @@ def pii_matches(text: str) -> list[PiiMatch]:
             continue
         for m in explain_pii(view.text):
             matches.append(replace(m, span=view.to_original(m.span)))
-    matches.sort(key=lambda m: (m.span[0], -m.span[1]))
-    kept: list[PiiMatch] = []
-    for m in matches:
-        if m.span[1] <= m.span[0]:
-            continue
-        if kept and m.span[0] < kept[-1].span[1]:
-            continue
-        kept.append(m)
-    return kept
+    return _first_wins(matches)

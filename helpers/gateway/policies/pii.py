@@ -38,6 +38,7 @@ from .pii_checks import (
     _passport_ok,
     _routing_then_account_ok,
     _ssn_ok,
+    _ssn_shape_ok,
 )
 
 __all__ = [
@@ -142,6 +143,12 @@ _IS = r"[ \t]*(?:is[ \t]+|[:#=-][ \t]*)?"  # "is", ":" or "#" before the value
 _ACCOUNT, _ROUTING = r"\b(?:account|acct|a/c)", r"\b(?:routing|aba|rtn)\b"
 _NOT_PHONE = frozenset("order invoice ticket tracking ref reference isbn sku serial case po part "
                        "model confirmation booking".split())  # fmt: skip
+# A label that says the number after it is a taxpayer id: SSN, social security, ITIN, TIN.
+# ITIN and TIN only in capitals ("tin" is a metal); the rest in any case.
+_TAX_LABEL = (
+    r"(?:(?i:\bss(?:ns?|#)|\bsocial security\b|\btaxpayer id(?:entification)?\b)"
+    r"|\bI?TINs?\b)"
+)
 _NOT_IP = frozenset("version ver v release build firmware rev revision".split())
 
 PII_RULES: tuple[PiiRule, ...] = (
@@ -152,6 +159,8 @@ PII_RULES: tuple[PiiRule, ...] = (
             "SSA area/group/serial rules"),
     PiiRule("ssn_keyword", "ssn", r"(?i:\bssns?\b|\bsocial security\b)[^0-9\n]{0,24}?\b(\d{9})\b",
             _ssn_ok, "SSN keyword + SSA rules"),
+    PiiRule("ssn_labelled", "ssn", _TAX_LABEL + r"[^0-9\n]{0,24}?\b(\d{3}[ -]?\d\d[ -]?\d{4})\b",
+            _ssn_shape_ok, "labelled SSN/ITIN/TIN: the label decides, not the SSA rules"),
     PiiRule("iban", "iban", rf"(?i){_L}({_iban_pattern()})\b", _iban_ok, "country length + MOD-97"),
     PiiRule("account_keyword", "bank_account",
             rf"(?i){_ACCOUNT}\.?{_NO}{_IS}(\d(?:[ -]?\d){{7,16}})\b",

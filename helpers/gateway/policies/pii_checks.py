@@ -85,6 +85,15 @@ def _ssn_ok(value: str) -> bool:
             and serial != "0000" and value not in _SSN_NEVER_ISSUED)  # fmt: skip
 
 
+def _ssn_shape_ok(value: str) -> bool:
+    """Nine digits in an SSN's layout, whatever the area: for a number that a label calls an
+    SSN, ITIN or TIN, the label decides (an ITIN's area is 9xx, which the SSA rules reject).
+    """
+    if len(value) == 11:  # one separator, used twice: "9AA-GG-SSSS" or "9AA GG SSSS"
+        return value[3] == value[6] and len(_digits(value)) == 9
+    return len(value) == 9
+
+
 # IBAN length per country (ISO 13616 registry), for the countries people usually paste.
 _IBAN_LENGTHS = dict(
     line.split(":")

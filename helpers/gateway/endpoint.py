@@ -1,0 +1,63 @@
+"""How every endpoint of the gateway answers: one JSON writer and one plain ASGI endpoint.
+
+The endpoints are plain ASGI callables rather than Starlette request/response functions: on
+the pre-check path Starlette's ``Request`` and ``JSONResponse`` objects cost about as much
+as the policy decision, and every endpoint, ``/health`` included, goes through the same
+code, so the ``/health`` floor and the pre-check are measured on equal terms.
+Introduced in ``01_gateway_mode_openai.ipynb``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+
+from .validation import Call, Reject
+
+__all__ = ["NOT_STORED", "Endpoint", "Handler", "send_json"]
+
+log = logging.getLogger("helpers.gateway")
+#: The answer to a failure of the gateway's own (a storage error): nothing was acknowledged.
+NOT_STORED = "The gateway could not record this request; nothing was stored. Retry."
+_PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
+Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
+
+
+async def send_json(
+    send: Any, status: int, payload: Any, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Send a whole response: a str payload as Prometheus text, anything else as JSON."""
+    if isinstance(payload, str):
+        body, kind = payload.encode(), _PROMETHEUS
+    else:
+        body, kind = orjson.dumps(payload), b"application/json"
+    start = [(b"content-type", kind), (b"content-length", b"%d" % len(body)), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Endpoint:
+    """A plain ASGI endpoint around ``handler(call) -> (status, payload)``.
+
+    :class:`Reject` becomes the contract's error body; any other exception is the server's
+    fault: logged, answered 503, and nothing is acknowledged.
+
+    >>> Route("/health", Endpoint(gateway.health), methods=["GET"])  # doctest: +SKIP
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.__name__ = handler.__name__
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            status, payload = await self.handler(Call(scope, receive))
+        except Reject as exc:
+            status, payload = exc.status, {"success": False, "error": exc.message}
+        except Exception:
+            log.exception("gateway handler failed")
+            status, payload = 503, {"success": False, "error": NOT_STORED}
+        await send_json(send, status, payload)
