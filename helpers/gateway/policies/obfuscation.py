@@ -107,7 +107,9 @@ def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> Vi
     first = candidates(scan, data if base is None else None)
     found_sqli = scan_sqli(scan, data=first.data, hits=first.sqli) if sqli else []
     found_pii = scan_pii(scan, data=first.data, rules=first.pii)
-    found_secrets = scan_secrets(scan, data=first.data, rules=first.secrets)
+    found_secrets = (
+        scan_secrets(scan, data=first.data, rules=first.secrets) if first.secrets else []
+    )
     if base is not None:
         found_sqli, found_pii = _mapped(base, found_sqli), _mapped(base, found_pii)
         found_secrets = _mapped(base, found_secrets)
@@ -130,7 +132,7 @@ def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> Vi
         if name != "sql":
             found = scan_pii(view.text, data=seen.data, rules=seen.pii)
             found_pii = _merge(found_pii, view, found, _PII_ORDER)
-        if name != "sql" and name not in _PII_ONLY:
+        if seen.secrets and name != "sql" and name not in _PII_ONLY:
             found = scan_secrets(view.text, data=seen.data, rules=seen.secrets)
             found_secrets = _merge(found_secrets, view, found, _SECRET_ORDER)
     names = (["canonical"] if base is not None else []) + [_view_name(v) for v in views]
