@@ -102,3 +102,21 @@ def test_posture_precedence(
 def test_bad_posture_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         Settings.load(env=env, dotenv_path=None)
+
+
+@pytest.mark.parametrize(
+    ("env", "action"),
+    [
+        ({}, "block"),
+        ({"SECRET_ACTION": "Redact"}, "redact"),
+        ({"AXONFLOW_PROFILE": "default"}, "block"),  # a profile never unblocks credentials
+        ({"AXONFLOW_PROFILE": "default", "SECRET_ACTION": "warn"}, "warn"),
+    ],
+)
+def test_secret_action(env: dict[str, str], action: str) -> None:
+    assert Settings.load(env=env, dotenv_path=None).secret_action == action
+
+
+def test_bad_secret_action_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="SECRET_ACTION='mask' is not one of block, redact"):
+        Settings.load(env={"SECRET_ACTION": "mask"}, dotenv_path=None)
