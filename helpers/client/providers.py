@@ -195,7 +195,8 @@ class _Call:
                 completion_tokens=self.usage.completion_tokens,
             )
 
-    def streamed_reply(self) -> LLMReply:
+    def openai_stream_reply(self) -> LLMReply:
+        """The reply an OpenAI stream added up to (Anthropic's SDK builds its own)."""
         self.ended()
         text = "".join(self.parts)
         return LLMReply(
@@ -289,7 +290,7 @@ async def call_llm(
             return call.reply(_openai_reply, resp)
         async for piece in _pieces(call, resp, _openai_chunk):
             call.text(piece)
-        return call.streamed_reply()
+        return call.openai_stream_reply()
     args = _anthropic_kwargs(model, messages, kwargs)
     try:
         if not stream:
@@ -325,7 +326,7 @@ def call_llm_sync(
             return call.reply(_openai_reply, resp)
         for piece in _pieces_sync(call, resp, _openai_chunk):
             call.text(piece)
-        return call.streamed_reply()
+        return call.openai_stream_reply()
     args = _anthropic_kwargs(model, messages, kwargs)
     try:
         if not stream:
