@@ -4,14 +4,25 @@
     ├── ConfigError            a settings value or data file is wrong (names the file and the fix)
     │   ├── PolicyFileError    a custom-policy or user-directory file failed validation
     │   └── PaidCallsNotAllowed  a run would send many billed LLM calls; ALLOW_PAID_RUNS is off
-    └── GatewayError           talking to a governance gateway failed
-        ├── GatewayUnavailable nothing answered at the URL (says how to start the embedded one)
-        ├── GatewayTimeout     the gateway did not answer in time
-        └── GatewayHTTPError   the gateway answered 4xx/5xx; carries its status and message
-            ├── BadRequest     400: the request was rejected; the message says why
-            └── Unauthorized   401: client id or secret was refused
+    ├── GatewayError           talking to a governance gateway failed
+    │   ├── GatewayUnavailable nothing answered at the URL (says how to start the embedded one)
+    │   ├── GatewayTimeout     the gateway did not answer in time
+    │   └── GatewayHTTPError   the gateway answered 4xx/5xx; carries its status and message
+    │       ├── BadRequest     400: the request was rejected; the message says why
+    │       └── Unauthorized   401: client id or secret was refused
+    └── ProviderError          an LLM call failed, after the SDK's own retries
+        ├── ProviderUnavailable  nothing answered at the provider's base URL
+        ├── ProviderTimeout      no answer, or no next chunk, within the SDK's timeout
+        ├── ProviderBadReply     an answer that is not the provider's protocol: not JSON,
+        │                        not a completion, or a stream that broke off
+        └── ProviderHTTPError    the provider answered 4xx/5xx; carries its status and message
+            ├── ProviderRejected     4xx: the request, key, model or base URL is wrong
+            ├── ProviderRateLimited  429: too many requests or tokens for now
+            └── ProviderServerError  5xx (529: Anthropic overloaded), or an error mid-stream
 
 A blocked pre-check is *not* an error: it is an ordinary result with ``approved=False``.
+A :class:`ProviderError` raised by :func:`helpers.client.governed_completion` has been
+audited already (``outcome: provider_error``); its ``context_id`` names the pre-check.
 """
 
 from __future__ import annotations
@@ -26,6 +37,14 @@ __all__ = [
     "HelperError",
     "PaidCallsNotAllowed",
     "PolicyFileError",
+    "ProviderBadReply",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderRateLimited",
+    "ProviderRejected",
+    "ProviderServerError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
     "Unauthorized",
 ]
 
@@ -87,3 +106,69 @@ class BadRequest(GatewayHTTPError):
 
 class Unauthorized(GatewayHTTPError):
     """401: the gateway refused the client id or secret."""
+
+
+class ProviderError(HelperError):
+    """An LLM provider call failed after the SDK's own retries.
+
+    ``provider`` is ``"openai"`` or ``"anthropic"``; ``status`` the provider's HTTP status
+    (``None`` when it never answered with one); ``message`` what failed and what to do.
+    What the failed call cost, for its audit: ``latency_ms`` (until the failure, retries
+    included) and the tokens the provider reported before it failed (zero unless a stream
+    broke off after its usage began). ``context_id`` is the pre-check the call ran under,
+    set by :func:`helpers.client.governed_completion` (``None`` outside it).
+
+    >>> ProviderRateLimited("openai", "Rate limit reached; wait and retry", status=429)
+    ProviderRateLimited('openai answered 429: Rate limit reached; wait and retry')
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        latency_ms: float = 0.0,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> None:
+        self.provider = provider
+        self.message = message
+        self.status = status
+        self.latency_ms = latency_ms
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.context_id: str | None = None
+        where = f"{provider} answered {status}" if status is not None else provider
+        super().__init__(f"{where}: {message}")
+
+
+class ProviderUnavailable(ProviderError):
+    """Nothing answered at the provider's base URL (refused, reset, unknown host)."""
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer, or stopped streaming, within the SDK's timeout."""
+
+
+class ProviderBadReply(ProviderError):
+    """The provider answered, but not with a usable reply: not JSON, not a completion, or a
+    stream that ended before the model finished."""
+
+
+class ProviderHTTPError(ProviderError):
+    """The provider answered with an error status; ``message`` quotes its own text."""
+
+
+class ProviderRejected(ProviderHTTPError):
+    """4xx other than 429: the request, the key, the model or the base URL is wrong; sending
+    it again will not help."""
+
+
+class ProviderRateLimited(ProviderHTTPError):
+    """429: too many requests or tokens for now; the SDK's retries were not enough."""
+
+
+class ProviderServerError(ProviderHTTPError):
+    """5xx (Anthropic's 529 "overloaded" included), or an error event in the middle of a
+    stream: the provider's own failure, worth retrying later."""

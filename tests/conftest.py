@@ -50,11 +50,15 @@ class FakeClock:
 
 
 class ThreadedGateway:
-    """The gateway app under uvicorn in a background thread: real HTTP, injectable clock."""
+    """The gateway app under uvicorn in a background thread: real HTTP, injectable clock.
 
-    def __init__(self, app: object) -> None:
+    ``port`` 0 picks a free one; a given port (one a stopped server used) starts a server
+    again where its clients expect it."""
+
+    def __init__(self, app: object, port: int = 0) -> None:
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)

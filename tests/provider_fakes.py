@@ -4,11 +4,17 @@
 either never answers (``hang``) or answers a stream's headers and one chunk and then stalls
 (``stall``). It records when the gateway closes the connection, so a test can check that an
 abandoned upstream call is really abandoned.
+
+:class:`FaultyProvider` is the stand-ins behind a :class:`FaultSwitch`, on a port that stays
+the same: ``fail(kind)`` makes every provider call fail that way until ``heal()``, so a test
+can see a failure and then the next request on the same connection. The stand-ins' own
+fault injection answers ``429``, ``500`` and ``529``; the switch adds what they do not do.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -18,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpers.standins import create_standin_app
 from tests.conftest import ThreadedGateway, hermetic_settings
@@ -94,6 +101,137 @@ def bad_provider(mode: str) -> Iterator[BadProvider]:
         yield provider
     finally:
         provider.close()
+
+
+#: What :class:`FaultSwitch` can do to a provider call, and how.
+FAULT_KINDS = {
+    "refused": "the server is stopped: its port refuses connections (FaultyProvider only)",
+    "404": "the path gets one /v1 too many; the stand-ins' router answers 404",
+    "429": "the stand-ins' own injection: x-standin-fail: 429",
+    "500": "the stand-ins' own injection: x-standin-fail: 500",
+    "529": "the stand-ins' own injection: x-standin-fail: 529 (503 on the OpenAI route)",
+    "timeout": "the request is read and never answered",
+    "malformed": "200 with a JSON body cut off in the middle",
+    "html": "200 with a web page, as a base URL pointing at a website answers",
+    "cut": "the reply starts, then the connection is dropped (after the first streamed text)",
+    "short": "a stream that ends cleanly after the first text, before the model finished",
+}
+_STANDIN_KINDS = ("429", "500", "529")
+#: A streamed body message that carries model text (OpenAI chunk or Anthropic event).
+_TEXT = re.compile(rb'"text_delta"|"content":"[^"]')
+
+
+class _Cut(Exception):
+    """Raised inside the app after the reply began: uvicorn drops the connection."""
+
+
+async def _read_body(receive: Receive) -> None:
+    message: Message = {"more_body": True}
+    while message.get("more_body"):
+        message = await receive()
+
+
+class FaultSwitch:
+    """ASGI middleware in front of the stand-ins: while ``fault`` is set, every POST to the
+    provider API fails that way (GETs, such as a start-up probe, pass). ``failed`` counts the
+    calls it failed, the SDK's retries included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.fault: str | None = None
+        self.failed = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = self.fault
+        if kind is None or scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        self.failed += 1
+        if kind in _STANDIN_KINDS:
+            headers = [*scope["headers"], (b"x-standin-fail", kind.encode())]
+            await self.app({**scope, "headers": headers}, receive, send)
+        elif kind == "404":
+            path = "/v1" + scope["path"]
+            await self.app({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+        elif kind in ("malformed", "html"):
+            await _read_body(receive)
+            body, ctype = (
+                (b'{"id": "chatcmpl-1", "choices": [{"index": 0, "mess', b"application/json")
+                if kind == "malformed"
+                else (b"<html><body>Welcome</body></html>", b"text/html")
+            )
+            headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif kind == "timeout":
+            await _read_body(receive)
+            while (await receive())["type"] != "http.disconnect":
+                pass  # answer nothing until the client gives up
+        elif kind in ("cut", "short"):
+            await self._interrupted(kind, scope, receive, send)
+        else:
+            raise ValueError(f"unknown fault {kind!r}; use one of {sorted(FAULT_KINDS)}")
+
+    async def _interrupted(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """The stand-ins' reply, stopped after its first text: dropped (``cut``), or ended
+        cleanly (``short``). A reply in one piece is cut in the middle of its body."""
+
+        async def relay(message: Message) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            body, streamed = message.get("body", b""), message.get("more_body", False)
+            if not streamed:  # one JSON body: send half of it, then drop the connection
+                await send({**message, "body": body[: len(body) // 2], "more_body": True})
+                raise _Cut
+            await send(message)
+            if _TEXT.search(body):
+                if kind == "short":
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                raise _Cut
+
+        try:
+            await self.app(scope, receive, relay)
+        except _Cut:
+            if kind == "cut":
+                raise
+
+
+class FaultyProvider:
+    """The stand-ins (no simulated delay) behind a :class:`FaultSwitch` on a fixed port.
+
+    ``fail(kind)`` (one of :data:`FAULT_KINDS`) lasts until ``heal()``; ``refused`` stops
+    the server, and ``heal()`` starts it again on the same port.
+    """
+
+    def __init__(self) -> None:
+        self.switch = FaultSwitch(create_standin_app(time_scale=0))
+        self.server: ThreadedGateway | None = ThreadedGateway(self.switch).__enter__()
+        self.url = self.server.url
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def fail(self, kind: str) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; use one of {sorted(FAULT_KINDS)}")
+        self.switch.failed = 0
+        if kind == "refused":
+            self._stop()
+        else:
+            self.switch.fault = kind
+
+    def heal(self) -> None:
+        self.switch.fault = None
+        if self.server is None:
+            self.server = ThreadedGateway(self.switch, port=self.port).__enter__()
+
+    def _stop(self) -> None:
+        if self.server is not None:
+            self.server.__exit__(None, None, None)
+            self.server = None
+
+    def close(self) -> None:
+        self.switch.fault = None
+        self._stop()
 
 
 @pytest.fixture(scope="module")

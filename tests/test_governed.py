@@ -33,7 +33,12 @@ from helpers.client import (
     pre_check_tool_call,
 )
 from helpers.client.governed import NO_REDACTED_TEXT, redact_messages
-from helpers.errors import BadRequest
+from helpers.errors import (
+    BadRequest,
+    GatewayUnavailable,
+    ProviderRateLimited,
+    ProviderServerError,
+)
 from helpers.server import start_gateway
 from helpers.standins import create_standin_app
 
@@ -43,6 +48,7 @@ ASK = [{"role": "system", "content": "Be brief."},
        {"role": "user", "content": "How do we monitor LLM calls in production?"}]  # fmt: skip
 SSN = [{"role": "user", "content": "My SSN is 123-45-6789, what is my credit score?"}]
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
+FAIL_500 = {"x-standin-fail": "500"}  # the stand-ins' own fault injection, every attempt
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +271,108 @@ def test_sync_form(gw_url: str, standins: str) -> None:
         down = governed_completion_sync(gw, NoSyncLLM(), MODELS["anthropic"], ASK)
     assert (ok.outcome, blocked.outcome, down.outcome) == ("answered", "blocked", "unavailable")
     assert ok.audit_id in {r["audit_id"] for r in records(gw_url)}
+
+
+def failure_row(gw_url: str, context_id: str | None) -> dict[str, Any]:
+    (row,) = [r for r in records(gw_url) if r["context_id"] == context_id and r["audit_id"]]
+    return row
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_provider_failure_is_audited_then_raised_with_its_context(
+    gw_url: str, standins: str, provider: str
+) -> None:
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw, llm(provider, standins) as model:
+            return await governed_completion(
+                gw, model, MODELS[provider], ASK, user_token="u1", extra_headers=FAIL_500
+            )
+
+    with pytest.raises(ProviderServerError) as caught:
+        asyncio.run(run())
+    error = caught.value
+    row = failure_row(gw_url, error.context_id)
+    assert error.context_id is not None and error.status == 500 and error.provider == provider
+    assert row["metadata"]["outcome"] == "provider_error"
+    assert row["metadata"]["error_type"] == "ProviderServerError"
+    assert row["metadata"]["provider_status"] == 500
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (0, 0)
+    assert row["latency_ms"] == round(error.latency_ms) and row["provider"] == provider
+
+
+def test_sync_form_audits_a_provider_failure(gw_url: str, standins: str) -> None:
+    client = anthropic.Anthropic(base_url=standins, api_key="any", max_retries=0)
+    with (
+        client,
+        SyncGatewayClient(gw_url, timeout=1) as gw,
+        pytest.raises(ProviderRateLimited, match="wait and retry") as caught,
+    ):
+        fail = {"x-standin-fail": "429"}
+        governed_completion_sync(gw, client, MODELS["anthropic"], ASK, extra_headers=fail)
+    row = failure_row(gw_url, caught.value.context_id)
+    assert row["metadata"]["error_type"] == "ProviderRateLimited"
+    assert row["metadata"]["provider_status"] == 429
+
+
+def test_fail_open_keeps_a_provider_failure_to_audit_when_the_gateway_is_back(
+    gw_url: str, standins: str
+) -> None:
+    guard = GatewayGuard(fail_open=True, timeout_s=0.5)
+
+    async def run() -> Any:
+        async with GatewayClient(dead_url()) as down, llm("openai", standins) as model:
+            with pytest.raises(ProviderServerError) as caught:
+                await governed_completion(
+                    down, model, MODELS["openai"], ASK, guard=guard, extra_headers=FAIL_500
+                )
+        assert caught.value.context_id is None  # never pre-checked
+        assert guard.deferred[0].metadata["outcome"] == "provider_error"
+        async with GatewayClient(gw_url) as back:
+            return await guard.flush(back)
+
+    report = asyncio.run(run())
+    (row,) = [r for r in records(gw_url) if r["audit_id"] in report.audit_ids]
+    assert row["metadata"]["outcome"] == "provider_error"
+    assert row["metadata"]["governance"] == "fail_open"
+
+
+class AuditDown:
+    """A gateway that answers pre-checks and then cannot take the audit."""
+
+    def __init__(self, gw: GatewayClient) -> None:
+        self.gw = gw
+
+    # Only the two calls governed_completion makes; anything else is an AttributeError.
+    async def pre_check(self, *args: Any, **kw: Any) -> Any:
+        return await self.gw.pre_check(*args, **kw)
+
+    async def audit(self, *args: Any, **kw: Any) -> None:
+        raise GatewayUnavailable("connection refused")
+
+
+def test_a_failure_whose_audit_cannot_be_sent_waits_with_its_context(
+    gw_url: str, standins: str
+) -> None:
+    guard = GatewayGuard()
+
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw, llm("openai", standins) as model:
+            with pytest.raises(ProviderServerError) as caught:
+                down = AuditDown(gw)
+                await governed_completion(
+                    down, model, MODELS["openai"], ASK, guard=guard, extra_headers=FAIL_500
+                )
+            (waiting,) = guard.deferred
+            assert waiting.context_id == caught.value.context_id
+            return await guard.flush(gw), caught.value
+
+    report, error = asyncio.run(run())
+    row = failure_row(gw_url, error.context_id)
+    assert row["audit_id"] in report.audit_ids
+    assert (row["metadata"]["outcome"], row["metadata"]["governance"]) == (
+        "provider_error",
+        "audit_retry",
+    )
 
 
 @pytest.mark.parametrize(

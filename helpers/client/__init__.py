@@ -33,7 +33,7 @@ from .governed import (
 )
 from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, FlushReport, GatewayDown, GatewayGuard
 from .official import official_sdk
-from .providers import LLMReply, ToolCall, call_llm, call_llm_sync
+from .providers import LLMReply, ToolCall, call_llm, call_llm_sync, list_models
 from .redaction import placeholder_map, restore_placeholders
 from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
@@ -70,6 +70,7 @@ __all__ = [
     "governed_completion",
     "governed_completion_sync",
     "last_user_text",
+    "list_models",
     "official_sdk",
     "pre_check_tool_call",
     "tool_call_query",

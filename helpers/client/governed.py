@@ -10,8 +10,14 @@ history again. When the gateway answers ``requires_redaction`` with a ``redacted
 comes back with the placeholders restored in this process (``restore=False`` keeps them;
 ``on_text`` always sees the model's own stream); without a ``redacted_query`` nothing is sent.
 Audits go out at once, or through an
-:class:`~helpers.client.audit_queue.AuditQueue` when one is given. Introduced in
-``10_real_application.ipynb``.
+:class:`~helpers.client.audit_queue.AuditQueue` when one is given.
+
+When the LLM call fails (after the SDK's own retries), the failure is audited first, under
+the pre-check's context, with ``outcome: provider_error``, the error type, the provider's
+status, the time until the failure and the tokens reported so far (zero, or what a broken
+stream had used), and then raised as a :class:`~helpers.errors.ProviderError` whose
+``context_id`` names that pre-check: the trail has no silent gap, and the caller can say
+which request failed. Introduced in ``10_real_application.ipynb``.
 
 >>> last_user_text([{"role": "system", "content": "Be brief."},
 ...                 {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
@@ -26,17 +32,18 @@ from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import Any, Literal
 
-from helpers.errors import GatewayError
+from helpers.errors import GatewayError, ProviderError
 
-from .audit_queue import AuditQueue
+from .audit_queue import AuditJob, AuditQueue
 from .gateway_client import GatewayClient, SyncGatewayClient
 from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, GatewayDown, GatewayGuard
-from .providers import LLMReply, ToolCall, call_llm, call_llm_sync, provider_of
+from .providers import LLMReply, ToolCall, call_llm, call_llm_sync
 from .redaction import placeholder_map, restore_placeholders
-from .results import PreCheckResult
+from .results import PreCheckResult, TokenUsage
 
 __all__ = [
     "Governed",
+    "failure_metadata",
     "governed_completion",
     "governed_completion_sync",
     "last_user_text",
@@ -113,44 +120,134 @@ class _Turn:
         if isinstance(decision, GatewayDown):
             if self.guard.fail_open:
                 return None
-            return Governed("unavailable", UNAVAILABLE_MESSAGE, None, None, None, self.pre_ms,
-                            self.ms())  # fmt: skip
+            return self.early("unavailable", UNAVAILABLE_MESSAGE, None)
         if not decision.approved:
-            reason = decision.block_reason or "blocked by policy"
-            return Governed("blocked", reason, None, decision, None, self.pre_ms, self.ms())
+            return self.early("blocked", decision.block_reason or "blocked by policy", decision)
         if decision.requires_redaction:  # fail closed whenever the redaction cannot be applied
             if decision.redacted_query is None:  # current AxonFlow: redact, but not told what
-                return Governed("blocked", NO_REDACTED_TEXT, None, decision, None, self.pre_ms,
-                                self.ms())  # fmt: skip
+                return self.early("blocked", NO_REDACTED_TEXT, decision)
             try:
                 self.sent = redact_messages(self.messages, self.query, decision.redacted_query)
                 self.mapping = placeholder_map(self.query, decision.redacted_query)
             except ValueError as exc:
-                return Governed("blocked", f"cannot redact: {exc}", None, decision, None,
-                                self.pre_ms, self.ms())  # fmt: skip
+                return self.early("blocked", f"cannot redact: {exc}", decision)
         return None
+
+    def early(self, outcome: Outcome, message: str, decision: PreCheckResult | None) -> Governed:
+        return Governed(outcome, message, None, decision, None, self.pre_ms, self.ms())
 
     def unchecked(self, decision: PreCheckResult | GatewayDown, reply: LLMReply) -> Governed | None:
         """Fail open: answered, marked, and governed when the gateway is back."""
         if not isinstance(decision, GatewayDown):
             return None
-        self.guard.defer(self.deferred(reply, "fail_open"))
-        return Governed("answered_unchecked", decision.reason, reply, None, None, self.pre_ms,
-                        self.ms())  # fmt: skip
+        self.later(
+            "fail_open", AuditJob("", reply.provider, reply.model, reply.usage, reply.latency_ms)
+        )
+        reason = decision.reason
+        return Governed("answered_unchecked", reason, reply, None, None, self.pre_ms, self.ms())
 
-    def deferred(
-        self, reply: LLMReply, reason: str, context_id: str | None = None
-    ) -> DeferredAudit:
-        return DeferredAudit(
-            self.query, self.user_token, reply.provider, reply.model, reply.usage,
-            reply.latency_ms, GatewayGuard.now(), reason, tuple(self.data_sources or ()),
-            context_id,
-        )  # fmt: skip
+    def failed(
+        self, decision: PreCheckResult | GatewayDown, exc: ProviderError, model: str
+    ) -> AuditJob | None:
+        """After a failed LLM call: the audit of the failure, or None when it has to wait
+        for the gateway (fail open: kept for later, like an answered call)."""
+        usage = TokenUsage(exc.prompt_tokens, exc.completion_tokens)
+        meta = failure_metadata(exc)
+        if isinstance(decision, GatewayDown):
+            self.later(
+                "fail_open", AuditJob("", exc.provider, model, usage, exc.latency_ms, metadata=meta)
+            )
+            return None
+        exc.context_id = decision.context_id  # so the caller can name the failed request
+        return AuditJob(
+            decision.context_id, exc.provider, model, usage, exc.latency_ms, metadata=meta
+        )
+
+    def later(self, reason: str, job: AuditJob) -> None:
+        """Keep ``job`` for :meth:`GatewayGuard.flush`; no ``context_id``: never pre-checked."""
+        assert isinstance(job.token_usage, TokenUsage)
+        self.guard.defer(
+            DeferredAudit(
+                self.query,
+                self.user_token,
+                job.provider,
+                job.model,
+                job.token_usage,
+                job.latency_ms,
+                GatewayGuard.now(),
+                reason,
+                tuple(self.data_sources or ()),
+                job.context_id or None,
+                job.metadata,
+            )
+        )
 
     def answered(self, decision: PreCheckResult, reply: LLMReply, audit_id: str | None) -> Governed:
         if self.mapping and self.restore:
             reply = replace(reply, text=restore_placeholders(reply.text, self.mapping))
         return Governed("answered", "", reply, decision, audit_id, self.pre_ms, self.ms())
+
+
+def failure_metadata(exc: ProviderError) -> dict[str, Any]:
+    """What the audit of a failed LLM call records besides its tokens and latency."""
+    return {
+        "outcome": "provider_error",
+        "error_type": type(exc).__name__,
+        "provider_status": exc.status,
+        "error": exc.message,
+    }
+
+
+def _answered_audit(decision: PreCheckResult, reply: LLMReply) -> AuditJob:
+    return AuditJob(decision.context_id, reply.provider, reply.model, reply.usage, reply.latency_ms)
+
+
+async def _audit(
+    gw: GatewayClient, audits: AuditQueue | None, turn: _Turn, job: AuditJob
+) -> str | None:
+    """Step 3: queued, or sent now (its ``audit_id``); kept for ``flush()`` when the gateway
+    cannot take it, since the user has the answer (or the error) already."""
+    if audits is not None:
+        audits.submit(
+            job.context_id,
+            job.provider,
+            job.model,
+            job.token_usage,
+            job.latency_ms,
+            job.response_summary,
+            job.metadata,
+        )
+        return None
+    try:
+        result = await gw.audit(
+            job.context_id,
+            job.provider,
+            job.model,
+            job.token_usage,
+            job.latency_ms,
+            metadata=job.metadata,
+        )
+    except GatewayError:
+        turn.later("audit_retry", job)
+        return None
+    return result.audit_id
+
+
+def _audit_sync(gw: SyncGatewayClient, turn: _Turn, job: AuditJob) -> str | None:
+    """Blocking :func:`_audit`, always sent at once."""
+    try:
+        result = gw.audit(
+            job.context_id,
+            job.provider,
+            job.model,
+            job.token_usage,
+            job.latency_ms,
+            metadata=job.metadata,
+        )
+    except GatewayError:
+        turn.later("audit_retry", job)
+        return None
+    return result.audit_id
 
 
 def redact_messages(
@@ -186,25 +283,24 @@ async def governed_completion(
     restore: bool = True,
     **llm_kwargs: Any,
 ) -> Governed:
-    """Pre-check, call ``llm`` (an ``AsyncOpenAI`` or ``AsyncAnthropic``), audit."""
+    """Pre-check, call ``llm`` (an ``AsyncOpenAI`` or ``AsyncAnthropic``), audit.
+
+    A failed call is audited, then raised as a :class:`~helpers.errors.ProviderError`.
+    """
     turn = _Turn(guard, messages, query, user_token, data_sources, restore)
     decision = await turn.guard.pre_check(gw, turn.query, user_token, data_sources=data_sources)
     if (early := turn.decided(decision)) is not None:
         return early
-    reply = await call_llm(llm, model, turn.sent, stream=stream, on_text=on_text, **llm_kwargs)
+    try:
+        reply = await call_llm(llm, model, turn.sent, stream=stream, on_text=on_text, **llm_kwargs)
+    except ProviderError as exc:  # on the record before the caller sees it: no silent gap
+        if (failure := turn.failed(decision, exc, model)) is not None:
+            await _audit(gw, audits, turn, failure)
+        raise
     if (unchecked := turn.unchecked(decision, reply)) is not None:
         return unchecked
     assert isinstance(decision, PreCheckResult)
-    provider, audit_id = provider_of(llm), None
-    if audits is not None:
-        audits.submit(decision.context_id, provider, model, reply.usage, reply.latency_ms)
-    else:
-        try:
-            result = await gw.audit(decision.context_id, provider, model, reply.usage,
-                                    reply.latency_ms)  # fmt: skip
-            audit_id = result.audit_id
-        except GatewayError:  # the user has the answer; the audit waits for the gateway
-            turn.guard.defer(turn.deferred(reply, "audit_retry", decision.context_id))
+    audit_id = await _audit(gw, audits, turn, _answered_audit(decision, reply))
     return turn.answered(decision, reply, audit_id)
 
 
@@ -228,16 +324,16 @@ def governed_completion_sync(
     decision = turn.guard.pre_check_sync(gw, turn.query, user_token, data_sources=data_sources)
     if (early := turn.decided(decision)) is not None:
         return early
-    reply = call_llm_sync(llm, model, turn.sent, stream=stream, on_text=on_text, **llm_kwargs)
+    try:
+        reply = call_llm_sync(llm, model, turn.sent, stream=stream, on_text=on_text, **llm_kwargs)
+    except ProviderError as exc:
+        if (failure := turn.failed(decision, exc, model)) is not None:
+            _audit_sync(gw, turn, failure)
+        raise
     if (unchecked := turn.unchecked(decision, reply)) is not None:
         return unchecked
     assert isinstance(decision, PreCheckResult)
-    provider, audit_id = provider_of(llm), None
-    try:
-        audit_id = gw.audit(decision.context_id, provider, model, reply.usage,
-                            reply.latency_ms).audit_id  # fmt: skip
-    except GatewayError:
-        turn.guard.defer(turn.deferred(reply, "audit_retry", decision.context_id))
+    audit_id = _audit_sync(gw, turn, _answered_audit(decision, reply))
     return turn.answered(decision, reply, audit_id)
 
 

@@ -65,6 +65,7 @@ class DeferredAudit:
     reason: str
     data_sources: tuple[str, ...] = ()
     context_id: str | None = None  # set when the pre-check worked and only the audit failed
+    metadata: Mapping[str, Any] | None = None  # a failed LLM call's outcome and error
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,11 @@ class GatewayGuard:
         return FlushReport(len(ids), len(self.deferred), blocked, tuple(ids))
 
     async def _send(self, gw: GatewayClient, item: DeferredAudit) -> tuple[str, bool]:
-        meta: dict[str, Any] = {"governance": item.reason, "occurred_at": item.occurred_at}
+        meta: dict[str, Any] = {
+            **(item.metadata or {}),
+            "governance": item.reason,
+            "occurred_at": item.occurred_at,
+        }
         if item.context_id is not None:
             try:
                 audit = await gw.audit(item.context_id, item.provider, item.model, item.usage,

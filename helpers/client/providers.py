@@ -6,6 +6,12 @@ and return an :class:`LLMReply`: the text, any tool calls, the token counts the 
 and the time to first token. Which provider it is follows from the client: OpenAI clients
 have ``.chat``, Anthropic clients ``.messages``. Messages are OpenAI-shaped
 (``{"role", "content"}``); for Anthropic, system messages become the ``system`` parameter.
+
+A call that fails raises one :class:`~helpers.errors.ProviderError` subclass (module
+:mod:`.provider_errors`), after the SDK's own retries, carrying the provider's status and
+message, the time until the failure and the tokens reported so far. A stream that breaks
+off raises the same way mid-stream, after ``on_text`` has seen what did arrive; a stream
+that ends before the model finished is a :class:`~helpers.errors.ProviderBadReply`.
 Introduced in ``10_real_application.ipynb``.
 
 >>> split_system([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}])
@@ -14,14 +20,33 @@ Introduced in ``10_real_application.ipynb``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from helpers.errors import ProviderBadReply, ProviderError
+
+from .provider_errors import failure_types, provider_error
 from .results import TokenUsage
 
-__all__ = ["LLMReply", "ToolCall", "call_llm", "call_llm_sync", "provider_of", "split_system"]
+__all__ = [
+    "LLMReply",
+    "ToolCall",
+    "call_llm",
+    "call_llm_sync",
+    "list_models",
+    "provider_of",
+    "split_system",
+]
 
 Message = Mapping[str, Any]
 OnText = Callable[[str], None] | None
@@ -82,7 +107,7 @@ def _anthropic_kwargs(model: str, messages: Sequence[Message], kw: dict[str, Any
     return args
 
 
-def _openai_reply(resp: Any, model: str, ms: float) -> LLMReply:
+def _openai_reply(resp: Any, model: str, ms: float, ttft: float | None = None) -> LLMReply:
     choice = resp.choices[0]
     calls = tuple(
         ToolCall(c.id, c.function.name, _json(c.function.arguments))
@@ -90,7 +115,7 @@ def _openai_reply(resp: Any, model: str, ms: float) -> LLMReply:
     )
     usage = TokenUsage(resp.usage.prompt_tokens, resp.usage.completion_tokens)
     text = choice.message.content or ""
-    return LLMReply("openai", model, text, usage, ms, None, calls, choice.finish_reason, resp)
+    return LLMReply("openai", model, text, usage, ms, ttft, calls, choice.finish_reason, resp)
 
 
 def _anthropic_reply(msg: Any, model: str, ms: float, ttft: float | None = None) -> LLMReply:
@@ -112,23 +137,44 @@ def _json(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_value": value}
 
 
-class _Stream:
-    """Collects an OpenAI chunk stream: text, usage, time to first token."""
+#: What reading an unexpected reply object raises (a body that is JSON, but not a completion).
+_SHAPE_ERRORS = (AttributeError, TypeError, IndexError, KeyError)
 
-    def __init__(self, model: str, on_text: OnText, t0: float) -> None:
-        self.model, self.on_text, self.t0 = model, on_text, t0
+
+class _Call:
+    """One call in progress: its clock, the streamed text, the usage and finish seen so far,
+    and so, when it fails, the typed error that says what it cost."""
+
+    def __init__(self, provider: str, model: str, on_text: OnText) -> None:
+        self.provider, self.model, self.on_text = provider, model, on_text
+        self.t0 = perf_counter()
+        self.failures = failure_types(provider)
+        self.streaming = False
         self.parts: list[str] = []
         self.ttft: float | None = None
         self.usage = TokenUsage(0, 0)
         self.finish = ""
+        self.finished = False
 
-    def feed(self, chunk: Any) -> None:
-        if chunk.usage is not None:
-            self.usage = TokenUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-        for choice in chunk.choices:
-            self.finish = choice.finish_reason or self.finish
-            if choice.delta.content:
-                self.text(choice.delta.content)
+    def ms(self) -> float:
+        return (perf_counter() - self.t0) * 1000
+
+    def failed(self, exc: BaseException) -> ProviderError:
+        return provider_error(
+            exc,
+            self.provider,
+            latency_ms=self.ms(),
+            streamed=len(self.parts) if self.streaming else None,
+            prompt_tokens=self.usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens,
+        )
+
+    def reply(self, read: Callable[..., LLMReply], answer: Any) -> LLMReply:
+        """An answer object read into an :class:`LLMReply`; a wrong shape is a bad reply."""
+        try:
+            return read(answer, self.model, self.ms(), self.ttft)
+        except _SHAPE_ERRORS as exc:
+            raise self.failed(exc) from exc
 
     def text(self, piece: str) -> None:
         if self.ttft is None:
@@ -137,10 +183,84 @@ class _Stream:
         if self.on_text is not None:
             self.on_text(piece)
 
-    def reply(self) -> LLMReply:
-        ms = (perf_counter() - self.t0) * 1000
-        return LLMReply("openai", self.model, "".join(self.parts), self.usage, ms, self.ttft,
-                        (), self.finish)  # fmt: skip
+    def ended(self) -> None:
+        """After the last chunk: a stream that never said the model finished was cut."""
+        if not self.finished:
+            raise ProviderBadReply(
+                self.provider,
+                f"the stream ended after {len(self.parts)} streamed pieces, before the model "
+                "said it had finished; the answer is incomplete",
+                latency_ms=self.ms(),
+                prompt_tokens=self.usage.prompt_tokens,
+                completion_tokens=self.usage.completion_tokens,
+            )
+
+    def openai_stream_reply(self) -> LLMReply:
+        """The reply an OpenAI stream added up to (Anthropic's SDK builds its own)."""
+        self.ended()
+        text = "".join(self.parts)
+        return LLMReply(
+            "openai", self.model, text, self.usage, self.ms(), self.ttft, (), self.finish
+        )
+
+
+def _openai_chunk(call: _Call, chunk: Any) -> str:
+    """Usage and finish from one OpenAI chunk into ``call``; its text."""
+    if chunk.usage is not None:
+        call.usage = TokenUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+    text = []
+    for choice in chunk.choices:
+        if choice.finish_reason:
+            call.finish, call.finished = choice.finish_reason, True
+        text.append(choice.delta.content or "")
+    return "".join(text)
+
+
+def _anthropic_event(call: _Call, event: Any) -> str:
+    """Usage and the end of the message from one Anthropic event into ``call``; its text."""
+    if event.type == "message_start":
+        usage = event.message.usage
+        call.usage = TokenUsage(usage.input_tokens, usage.output_tokens or 0)
+    elif event.type == "message_delta":
+        call.usage = TokenUsage(call.usage.prompt_tokens, event.usage.output_tokens)
+    elif event.type == "message_stop":
+        call.finished = True
+    return event.text if event.type == "text" else ""
+
+
+async def _pieces(
+    call: _Call, source: AsyncIterable[Any], read: Callable[[_Call, Any], str]
+) -> AsyncIterator[str]:
+    """The text of a stream, piece by piece. Whatever the SDK raises while reading it, and a
+    chunk that does not parse, is the provider's failure; ``on_text`` runs outside this."""
+    call.streaming = True
+    chunks = aiter(source)
+    while True:
+        try:
+            piece = read(call, await anext(chunks))
+        except StopAsyncIteration:
+            return
+        except Exception as exc:
+            raise call.failed(exc) from exc
+        if piece:
+            yield piece
+
+
+def _pieces_sync(
+    call: _Call, source: Iterable[Any], read: Callable[[_Call, Any], str]
+) -> Iterator[str]:
+    """Blocking :func:`_pieces`."""
+    call.streaming = True
+    chunks = iter(source)
+    while True:
+        try:
+            piece = read(call, next(chunks))
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise call.failed(exc) from exc
+        if piece:
+            yield piece
 
 
 async def call_llm(
@@ -155,27 +275,35 @@ async def call_llm(
     """One chat through an async SDK client (``AsyncOpenAI`` or ``AsyncAnthropic``).
 
     ``on_text`` gets each streamed piece as it arrives; extra ``kwargs`` go to the SDK
-    (``tools``, ``max_tokens``, ``temperature``...).
+    (``tools``, ``max_tokens``, ``temperature``, ``extra_headers``...). A failure raises a
+    :class:`~helpers.errors.ProviderError`.
     """
-    t0 = perf_counter()
-    if provider_of(llm) == "openai":
-        resp = await llm.chat.completions.create(**_openai_kwargs(model, messages, stream, kwargs))
+    call = _Call(provider_of(llm), model, on_text)
+    if call.provider == "openai":
+        try:
+            resp = await llm.chat.completions.create(
+                **_openai_kwargs(model, messages, stream, kwargs)
+            )
+        except call.failures as exc:
+            raise call.failed(exc) from exc
         if not stream:
-            return _openai_reply(resp, model, (perf_counter() - t0) * 1000)
-        collected = _Stream(model, on_text, t0)
-        async for chunk in resp:
-            collected.feed(chunk)
-        return collected.reply()
+            return call.reply(_openai_reply, resp)
+        async for piece in _pieces(call, resp, _openai_chunk):
+            call.text(piece)
+        return call.openai_stream_reply()
     args = _anthropic_kwargs(model, messages, kwargs)
-    if not stream:
-        msg = await llm.messages.create(**args)
-        return _anthropic_reply(msg, model, (perf_counter() - t0) * 1000)
-    collected = _Stream(model, on_text, t0)
-    async with llm.messages.stream(**args) as events:
-        async for piece in events.text_stream:
-            collected.text(piece)
-        msg = await events.get_final_message()
-    return _anthropic_reply(msg, model, (perf_counter() - t0) * 1000, collected.ttft)
+    try:
+        if not stream:
+            msg = await llm.messages.create(**args)
+        else:
+            async with llm.messages.stream(**args) as events:
+                async for piece in _pieces(call, events, _anthropic_event):
+                    call.text(piece)
+                call.ended()
+                msg = await events.get_final_message()
+    except call.failures as exc:
+        raise call.failed(exc) from exc
+    return call.reply(_anthropic_reply, msg)
 
 
 def call_llm_sync(
@@ -188,21 +316,42 @@ def call_llm_sync(
     **kwargs: Any,
 ) -> LLMReply:
     """Blocking :func:`call_llm`, for ``OpenAI`` or ``Anthropic`` clients."""
-    t0 = perf_counter()
-    if provider_of(llm) == "openai":
-        resp = llm.chat.completions.create(**_openai_kwargs(model, messages, stream, kwargs))
+    call = _Call(provider_of(llm), model, on_text)
+    if call.provider == "openai":
+        try:
+            resp = llm.chat.completions.create(**_openai_kwargs(model, messages, stream, kwargs))
+        except call.failures as exc:
+            raise call.failed(exc) from exc
         if not stream:
-            return _openai_reply(resp, model, (perf_counter() - t0) * 1000)
-        collected = _Stream(model, on_text, t0)
-        for chunk in resp:
-            collected.feed(chunk)
-        return collected.reply()
+            return call.reply(_openai_reply, resp)
+        for piece in _pieces_sync(call, resp, _openai_chunk):
+            call.text(piece)
+        return call.openai_stream_reply()
     args = _anthropic_kwargs(model, messages, kwargs)
-    if not stream:
-        return _anthropic_reply(llm.messages.create(**args), model, (perf_counter() - t0) * 1000)
-    collected = _Stream(model, on_text, t0)
-    with llm.messages.stream(**args) as events:
-        for piece in events.text_stream:
-            collected.text(piece)
-        msg = events.get_final_message()
-    return _anthropic_reply(msg, model, (perf_counter() - t0) * 1000, collected.ttft)
+    try:
+        if not stream:
+            msg = llm.messages.create(**args)
+        else:
+            with llm.messages.stream(**args) as events:
+                for piece in _pieces_sync(call, events, _anthropic_event):
+                    call.text(piece)
+                call.ended()
+                msg = events.get_final_message()
+    except call.failures as exc:
+        raise call.failed(exc) from exc
+    return call.reply(_anthropic_reply, msg)
+
+
+async def list_models(llm: Any) -> list[str]:
+    """The model ids the provider offers (``GET /v1/models``, no tokens spent): a cheap
+    check that the base URL and key work. A failure raises a
+    :class:`~helpers.errors.ProviderError`, typed as a chat would have met it."""
+    call = _Call(provider_of(llm), "", None)
+    try:
+        page = await llm.models.list()
+    except call.failures as exc:
+        raise call.failed(exc) from exc
+    try:
+        return [model.id for model in page.data]
+    except _SHAPE_ERRORS as exc:
+        raise call.failed(exc) from exc

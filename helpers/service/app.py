@@ -10,16 +10,25 @@ outcome                status  meaning
 ``answered_unchecked`` 200     gateway down and fail-open configured; audited later
 ``blocked``            403     a policy refused the message; ``answer`` says why
 ``unavailable``        503     gateway down, fail closed: nothing reached the model
+``provider_error``     502     the model's provider failed (refused, 4xx, 5xx, bad reply)
+``provider_error``     504     the model's provider did not answer in time
 =====================  ======  ==========================================================
 
-Bad input is a 400 with ``{"error": ...}``, never a 500. ``POST /chat/direct`` (only with
-``ChatConfig.baseline``) calls the model without governance: the baseline that measures
-the service's governance overhead. Introduced in ``10_real_application.ipynb``.
+A provider failure answers ``{"outcome": "provider_error", "error", "error_type",
+"provider_status", "context_id"}`` after the SDK's own retries: ``error`` says what failed
+and what to do, ``error_type`` names the :class:`~helpers.errors.ProviderError` subclass,
+and the failed call is audited under ``context_id`` (``outcome: provider_error``). Bad input
+is a 400 with ``{"error": ...}``. Neither is ever a 500, and the connection stays open for
+the client's next request. ``POST /chat/direct`` (only with ``ChatConfig.baseline``) calls
+the model without governance: the baseline that measures the service's governance overhead.
+:func:`probe_llm` is what ``python -m helpers.service`` asks the provider before it starts.
+Introduced in ``10_real_application.ipynb``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from time import perf_counter
@@ -38,9 +47,13 @@ from helpers.client import (
     GatewayGuard,
     call_llm,
     governed_completion,
+    list_models,
 )
+from helpers.errors import ProviderError, ProviderTimeout
 
-__all__ = ["ChatConfig", "create_chat_app"]
+__all__ = ["ChatConfig", "create_chat_app", "probe_llm"]
+
+log = logging.getLogger("helpers.service")
 
 _STATUS = {"answered": 200, "answered_unchecked": 200, "blocked": 403, "unavailable": 503}
 _MAX_BODY = 64 * 1024
@@ -55,6 +68,7 @@ class ChatConfig:
     provider: str = "openai"
     model: str = "gpt-4o-mini"
     api_key: str = "offline-stand-in"
+    llm_timeout_s: float = 60.0  # per attempt; the SDK retries once
     fail_open: bool = False
     pre_check_timeout_s: float = 1.0
     breaker_failures: int = 3
@@ -94,13 +108,43 @@ def _llm_client(config: ChatConfig) -> Any:
         import openai
 
         base = None if config.llm_url is None else config.llm_url.rstrip("/") + "/v1"
-        return openai.AsyncOpenAI(api_key=config.api_key, base_url=base, max_retries=1)
+        return openai.AsyncOpenAI(
+            api_key=config.api_key, base_url=base, timeout=config.llm_timeout_s, max_retries=1
+        )
     if config.provider == "anthropic":
         import anthropic
 
-        return anthropic.AsyncAnthropic(api_key=config.api_key, base_url=config.llm_url,
-                                        max_retries=1)  # fmt: skip
+        return anthropic.AsyncAnthropic(
+            api_key=config.api_key,
+            base_url=config.llm_url,
+            timeout=config.llm_timeout_s,
+            max_retries=1,
+        )
     raise ValueError(f"provider={config.provider!r}; use 'openai' or 'anthropic'")
+
+
+async def probe_llm(config: ChatConfig) -> None:
+    """Ask the provider for its model list with the service's own client (no tokens spent),
+    so a wrong ``--llm-url`` or key shows at start-up, not on a user's first request.
+    Raises the :class:`~helpers.errors.ProviderError` the first chat would have met."""
+    llm = _llm_client(config)
+    try:
+        await list_models(llm)
+    finally:
+        await llm.close()
+
+
+def _provider_failed(exc: ProviderError) -> Response:
+    """502 (504 for a timeout) in the contract's shape; the failure is audited already."""
+    log.warning("provider failure (context %s): %s", exc.context_id, exc)
+    body = {
+        "outcome": "provider_error",
+        "error": str(exc),
+        "error_type": type(exc).__name__,
+        "provider_status": exc.status,
+        "context_id": exc.context_id,
+    }
+    return JSONResponse(body, status_code=504 if isinstance(exc, ProviderTimeout) else 502)
 
 
 def create_chat_app(config: ChatConfig) -> Starlette:
@@ -129,10 +173,18 @@ def create_chat_app(config: ChatConfig) -> Starlette:
             user, messages = _parse(await request.body())
         except BadInput as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        result = await governed_completion(
-            state["gw"], state["llm"], config.model, messages, user_token=user,
-            guard=state["guard"], audits=state["audits"],
-        )  # fmt: skip
+        try:
+            result = await governed_completion(
+                state["gw"],
+                state["llm"],
+                config.model,
+                messages,
+                user_token=user,
+                guard=state["guard"],
+                audits=state["audits"],
+            )
+        except ProviderError as exc:
+            return _provider_failed(exc)
         body = {
             "outcome": result.outcome,
             "answer": result.text,
@@ -148,7 +200,10 @@ def create_chat_app(config: ChatConfig) -> Starlette:
         except BadInput as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         t0 = perf_counter()
-        reply = await call_llm(state["llm"], config.model, messages)
+        try:
+            reply = await call_llm(state["llm"], config.model, messages)
+        except ProviderError as exc:
+            return _provider_failed(exc)
         total = round((perf_counter() - t0) * 1000, 3)
         return JSONResponse({"outcome": "ungoverned", "answer": reply.text, "total_ms": total})
 
