@@ -199,6 +199,11 @@ class Settings:
     # SECRET_ACTION: the credentials family (block | redact | warn | log), "block" whatever
     # the profile.
     secret_action: str = "block"
+    # PII_SSN_RULES: "ssa" (an unlabelled number must pass the SSA's rules to be an SSN) or
+    # "layout" (any number printed in an SSN's layout but areas 000 and 666).
+    ssn_rules: str = "ssa"
+    # GATEWAY_INSPECT_REPLIES: proxy mode inspects the model's answers with the same switches.
+    inspect_replies: bool = True
     profile: str = ""
     dangerous_block: bool | None = None  # None: follow sqli_block_mode
     # Embedded gateway: this project's options.
@@ -272,6 +277,10 @@ class Settings:
         kw.update(_posture(get))
         if (v := get("SECRET_ACTION")) is not None:
             kw["secret_action"] = _choice("SECRET_ACTION", v, PII_ACTIONS)
+        if (v := get("PII_SSN_RULES")) is not None:
+            kw["ssn_rules"] = _choice("PII_SSN_RULES", v, ("ssa", "layout"))
+        if (v := get("GATEWAY_INSPECT_REPLIES")) is not None:
+            kw["inspect_replies"] = _bool("GATEWAY_INSPECT_REPLIES", v)
         if (v := get("SQLI_SCANNER_MODE")) is not None:
             kw["sqli_scanner_mode"] = _choice("SQLI_SCANNER_MODE", v, ("off", "basic"))
         for env_name, attr in [

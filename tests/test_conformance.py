@@ -173,12 +173,19 @@ class _Relay(_Quiet):
         events = [json.loads(d) for d in data if d != "[DONE]"]
         text = "".join(event["choices"][0]["delta"]["content"] for event in events)
         completion = {
-            "id": "chatcmpl-conformance", "object": "chat.completion", "created": 0,
+            "id": "chatcmpl-conformance",
+            "object": "chat.completion",
+            "created": 0,
             "model": json.loads(raw)["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        }  # fmt: skip
+        }
         self.reply(200, "application/json", json.dumps(completion).encode())
 
     do_GET = do_POST
@@ -208,3 +215,61 @@ def test_api_request_sends_no_raw_value_upstream_and_restores_every_one(tmp_path
     ):
         report = _run(adapter + "/v1", capture, tmp_path, specimens)
     _assert_clean(report, specimens)
+
+
+# -- replies: the v2 profile (streamed answers, split at every position) -------------------------
+V2_SEED = "5eed0019"
+V2_LABEL = "embedded-gateway"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def v2_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One v2 run (every case, every 2-part split) and its partial-emission pass, against a
+    gateway under ``PII_ACTION=redact`` whose upstream is the harness's capture port."""
+    from pii_leak_benchmark import partial_emission, v2_emitter
+
+    port = _free_port()
+    # The harness's SSNs are unlabelled numbers in the 9xx area, which the SSA's rules reject
+    # (the gateway's default): PII_SSN_RULES=layout counts every number in an SSN's layout.
+    env = {**_gateway_env(f"http://127.0.0.1:{port}/v1"), "PII_SSN_RULES": "layout"}
+    mp = pytest.MonkeyPatch()
+    mp.setenv("V2_GATEWAY_HEADERS", json.dumps({"X-User-Token": "svc-loadtest"}))
+    for name in _PROXIES:
+        mp.delenv(name, raising=False)
+    try:
+        with start_gateway(env=env) as gw:
+            url = gw.url + "/v1/chat/completions"
+            kw = {"seed": V2_SEED, "gateway_url": url, "upstream_port": port}
+            report, summary = v2_emitter.run_policy(V2_LABEL, oracle="exhaustive-2-part", **kw)
+            partial = partial_emission.run_partial_emission(V2_LABEL, **kw)
+    finally:
+        mp.undo()
+    out = tmp_path_factory.mktemp("v2") / "v2.json"
+    out.write_text(json.dumps({"report": report, "partial": partial}, default=str))
+    return {"report": report, "summary": summary, "partial": partial}
+
+
+def test_v2_replies_leak_nothing_and_restore_everything(v2_run: dict[str, Any]) -> None:
+    summary, report = v2_run["summary"], v2_run["report"]
+    keys = ("fidelity_rate", "leak_single_chunk", "leak_adversarial", "delta_frag")
+    figures = {k: summary[k] for k in (*keys, "cases_applicable", "cases_attempted")}
+    assert summary["cases_applicable"] >= 24, figures  # the tool cases are refused (400)
+    assert summary["leak_single_chunk"] == 0 and summary["leak_adversarial"] == 0, figures
+    assert summary["fidelity_rate"] == 1.0, figures
+    assert report["outcome"] == "pass", (report["outcome"], report.get("outcome_rationale"))
+
+
+def test_v2_no_fragment_of_a_value_is_emitted_before_it_is_redacted(
+    v2_run: dict[str, Any],
+) -> None:
+    metrics = v2_run["partial"]["metrics"]
+    assert metrics["partitions_tried"] > 0
+    assert metrics["partial_emission_rate"]["overall"] == 0, metrics["partial_emission_rate"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,21 @@ def assert_nothing_raw(blob: str | bytes) -> None:
         assert value not in text, f"raw value {value[:4]}… found"
 
 
+_OPENED: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Every SDK client a test opened is closed when it ends (no socket left to the GC)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def sdk(gw: ThreadedGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url + "/v1", api_key="community", max_retries=0)
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="community", max_retries=0)
+    _OPENED.append(client)
+    return client
 
 
 def chat(gw: ThreadedGateway, *, stream: bool) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -20,8 +21,22 @@ from tests.provider_fakes import ProxyFactory, bad_provider, openai_at, records
 ASK = [{"role": "user", "content": "What are best practices for AI model deployment?"}]
 
 
+_OPENED: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Every SDK client a test opened is closed when it ends, so no socket is left for the
+    garbage collector to find (and warn about) in a later test."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def sdk(url: str, **kw: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url + "/v1", api_key="unused-offline", timeout=10, **kw)
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused-offline", timeout=10, **kw)
+    _OPENED.append(client)
+    return client
 
 
 def test_plain_call_is_answered_and_audited(make_proxy: ProxyFactory) -> None:
@@ -208,9 +223,11 @@ def test_provider_stalling_mid_stream_ends_it_with_an_error(make_proxy: ProxyFac
                 model="gpt-4o-mini", messages=ASK, stream=True
             ):
                 seen.append(chunk.choices[0].delta.content)
-        assert seen == ["Hello"]
+        # What arrived before the stall is relayed (after the reply inspection's hold-back).
+        assert "".join(seen) == "Hello"
         [row] = records(gw.url)
-        assert row["metadata"]["outcome"] == "provider_timeout" and row["metadata"]["chunks"] == 1
+        assert row["metadata"]["outcome"] == "provider_timeout"
+        assert row["metadata"]["chunks"] == len(seen)
         assert stalled.closed_by_peer.wait(2)  # the gateway let go of the upstream call
 
 
@@ -225,8 +242,10 @@ def test_client_leaving_mid_stream_stops_the_upstream_call(make_proxy: ProxyFact
                 json={"model": "gpt-4o-mini", "messages": ASK, "stream": True},
             ) as response,
         ):
+            # The first chunk is relayed at once; its text waits in the reply inspection's
+            # hold-back, since more could follow.
             first = next(response.iter_lines())
-            assert first.startswith("data: ") and "Hello" in first
+            assert first.startswith("data: ") and '"role":"assistant"' in first
         left = time.monotonic()
         [row] = records(gw.url)
         assert row["metadata"]["outcome"] == "client_disconnected"

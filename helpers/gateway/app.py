@@ -145,7 +145,9 @@ def create_app(
     gw = Gateway(settings, governance, auth)
     reads = ReadBack(governance, auth)  # its reader process starts on the first read
     # Proxy mode: the gateway calls the provider itself.
-    proxy = ProxyMode(governance, auth, limit=settings.max_body_bytes)
+    proxy = ProxyMode(
+        governance, auth, limit=settings.max_body_bytes, inspect_replies=settings.inspect_replies
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

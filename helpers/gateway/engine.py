@@ -104,7 +104,9 @@ class DecisionEngine:
     ``block`` critical PII, ``redact`` (approved, every PII value replaced in
     ``Decision.redaction``), ``warn`` or ``log`` (approved, reported). ``secret_action`` is
     ``SECRET_ACTION`` and does the same for credentials; its default is ``block`` whatever
-    the profile, since a leaked key is a leaked key.
+    the profile, since a leaked key is a leaked key. ``ssn_layout`` is
+    ``PII_SSN_RULES=layout``: an unlabelled number in an SSN's layout is an SSN whatever its
+    area (by default it must pass the SSA's rules).
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class DecisionEngine:
         pii_action: str | None = None,
         dangerous_block: bool | None = None,
         secret_action: str = "block",
+        ssn_layout: bool = False,
     ) -> None:
         self.users = users
         self.policies = policies
@@ -130,6 +133,7 @@ class DecisionEngine:
             pii_action = "block" if pii_block_critical else "warn"
         self.pii_action = pii_action
         self.secret_action = secret_action
+        self.ssn_layout = ssn_layout
 
     @classmethod
     def from_settings(
@@ -152,6 +156,7 @@ class DecisionEngine:
             pii_action=settings.pii_action,
             dangerous_block=settings.dangerous_block,
             secret_action=settings.secret_action,
+            ssn_layout=settings.ssn_rules == "layout",
         )
 
     def warm_up(self, texts: list[str] | None = None) -> int:
@@ -189,7 +194,7 @@ class DecisionEngine:
         findings: list[Finding] = []
         # Encoded once: every re2 search below runs on these bytes (cheaper than on str).
         data = query.encode("utf-8", "surrogatepass")
-        seen = scan_views(query, sqli=self.sqli_scanner, data=data)
+        seen = scan_views(query, sqli=self.sqli_scanner, data=data, layout=self.ssn_layout)
         found = seen.sqli
         if not self.sqli_block:
             found = [
@@ -218,7 +223,9 @@ class DecisionEngine:
         redact_pii = self.pii_action == "redact" and bool(seen.pii)
         redact_secrets = self.secret_action == "redact" and bool(seen.secrets)
         if redact_pii or redact_secrets:
-            redaction = redact_parts(parts or (query,), pii=redact_pii, secrets=redact_secrets)
+            redaction = redact_parts(
+                parts or (query,), pii=redact_pii, secrets=redact_secrets, layout=self.ssn_layout
+            )
         return self._verdict(tuple(findings), user, status, redaction)
 
     @staticmethod

@@ -31,16 +31,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
-
-import orjson
 
 from .endpoint import NOT_STORED, send_json
 from .governance import Governed
-from .policies.redaction import Redaction, Restorer
-from .providers import ProviderError, StreamPiece, provider_for_model
+from .providers import ProviderError, provider_for_model
 from .proxy import ProxyMode, policy_info
+from .replies import ReplyInspector
+from .stream_relay import DELTA_FIELDS, StreamRelay, send_error_event, wait_for_disconnect
 from .validation import Call, Reject
 
 __all__ = ["ChatCompletions"]
@@ -215,14 +213,23 @@ class ChatCompletions:
             )
             raise _upstream_error(exc) from None
         latency = (time.perf_counter_ns() - started) / 1e6
+        inspector = self.proxy.reply_inspector(governed, [m["content"] for m in chat.messages])
+        raw = _inspected(answer.raw, inspector)
+        outcome = "reply_blocked" if inspector.blocked else "ok"
+        meta = self._meta(governed, outcome, finish_reason=answer.finish_reason, stream=False)
+        if inspector.verdict.policies:
+            meta["reply"] = inspector.verdict.note
         audit_id = await self.proxy.governance.record(
-            governed, provider, answer.model, prompt_tokens=answer.prompt_tokens,
-            completion_tokens=answer.completion_tokens, latency_ms=latency,
-            metadata=self._meta(governed, "ok", finish_reason=answer.finish_reason, stream=False),
-        )  # fmt: skip
-        raw = answer.raw
-        if governed.redaction is not None:
-            raw = _restored(raw, governed.redaction)
+            governed,
+            provider,
+            answer.model,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            latency_ms=latency,
+            metadata=meta,
+        )
+        if inspector.blocked:
+            raise _reply_blocked(inspector, governed)
         return 200, raw, _ids(governed.context_id, audit_id)
 
     async def _stream(
@@ -243,16 +250,17 @@ class ChatCompletions:
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
             *_ids(governed.context_id, None)]})  # fmt: skip
-        restorer = governed.redaction.restorer() if governed.redaction else None
-        relay = _Relay(chat.include_usage, chat.model, started, restorer)
+        inspector = self.proxy.reply_inspector(governed, [m["content"] for m in chat.messages])
+        relay = StreamRelay(chat.include_usage, chat.model, started, inspector)
         # One task relays; this one watches for the client leaving and cancels it if so.
         relaying = asyncio.ensure_future(relay.run(pieces, send))
-        disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
+        disconnected = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
             await asyncio.wait({relaying, disconnected}, return_when=asyncio.FIRST_COMPLETED)
             if not relaying.done():  # the client left: stop the upstream call now
                 relaying.cancel()
                 relay.outcome = "client_disconnected"
+                inspector.stop()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await relaying
         finally:
@@ -262,6 +270,8 @@ class ChatCompletions:
         )
         if relay.error:
             meta["error"] = relay.error
+        if inspector.verdict.policies or inspector.cut:
+            meta["reply"] = inspector.verdict.note
         try:
             audit_id = await self.proxy.governance.record(
                 governed, provider, relay.model, prompt_tokens=relay.usage[0],
@@ -271,7 +281,7 @@ class ChatCompletions:
             log.exception("stream relayed but its audit was not stored")
             audit_id, relay.error = None, AUDIT_NOT_STORED
             if relay.outcome != "client_disconnected":
-                await _send_error_event(send, AUDIT_NOT_STORED, "server_error", "audit_failed")
+                await send_error_event(send, AUDIT_NOT_STORED, "server_error", "audit_failed")
         if relay.outcome == "client_disconnected":
             return
         tail = b"" if relay.error else b"data: [DONE]\n\n"
@@ -280,111 +290,30 @@ class ChatCompletions:
         log.debug("stream audited as %s", audit_id)
 
 
-class _Relay:
-    """Relays provider chunks as SSE and remembers what the audit needs.
-
-    With a :class:`~.policies.redaction.Restorer` (the request was redacted), each chunk's
-    text is passed through it, so the caller gets its own values back even when a
-    placeholder is split across chunks; what it holds back is released before the chunk
-    that ends the answer, or when the stream ends.
-    """
-
-    def __init__(
-        self, include_usage: bool, model: str, started_ns: int, restorer: Restorer | None = None
-    ) -> None:
-        self.include_usage = include_usage
-        self.model = model
-        self.started_ns = started_ns
-        self.restorer = restorer
-        self.outcome = "ok"
-        self.error: str | None = None
-        self.chunks = 0
-        self.usage = (0, 0)
-        self.ttft_ms: float | None = None
-        self.latency_ms = 0.0
-        self.last: dict[str, Any] | None = None  # the last chunk with choices, for its shape
-
-    async def run(self, pieces: AsyncIterator[StreamPiece], send: Any) -> None:
-        try:
-            async for piece in pieces:
-                await self._forward(piece, send)
-            await self._release(send)
-        except ProviderError as exc:
-            self.outcome, self.error = f"provider_{exc.kind}", exc.message
-            await self._release(send)
-            await _send_error_event(send, exc.message, "provider_error", exc.kind)
-        finally:
-            self.latency_ms = (time.perf_counter_ns() - self.started_ns) / 1e6
-            with contextlib.suppress(Exception):
-                await pieces.aclose()  # type: ignore[attr-defined]
-
-    async def _forward(self, piece: StreamPiece, send: Any) -> None:
-        if piece.usage is not None:
-            self.usage = piece.usage
-        if piece.text and self.ttft_ms is None:
-            self.ttft_ms = round((time.perf_counter_ns() - self.started_ns) / 1e6, 3)
-        self.model = piece.chunk.get("model") or self.model
-        chunk = piece.chunk
-        if chunk.get("choices"):
-            self.last = chunk
-        if self.restorer is not None:
-            if piece.text:
-                chunk = _with_text(chunk, self.restorer.feed(piece.text))
-            elif any(c.get("finish_reason") for c in chunk.get("choices", ())):
-                await self._release(send)
-        if not self.include_usage:
-            if piece.usage is not None and not chunk.get("choices"):
-                return  # the usage-only chunk the client did not ask for
-            chunk = {k: v for k, v in chunk.items() if k != "usage"}
-        await self._send(chunk, send)
-
-    async def _release(self, send: Any) -> None:
-        """Send what the restorer still holds, as received, in a chunk of its own."""
-        if self.restorer is None or not self.restorer.held or self.last is None:
-            return
-        chunk = _with_text(self.last, self.restorer.flush())
-        chunk["choices"][0]["finish_reason"] = None
-        chunk.pop("usage", None)
-        await self._send(chunk, send)
-
-    async def _send(self, chunk: dict[str, Any], send: Any) -> None:
-        self.chunks += 1
-        body = b"data: " + orjson.dumps(chunk) + b"\n\n"
-        await send({"type": "http.response.body", "more_body": True, "body": body})
-
-
-def _with_text(chunk: dict[str, Any], text: str) -> dict[str, Any]:
-    """A copy of a streamed chunk whose first choice's delta says ``text``."""
-    choice = chunk["choices"][0]
-    delta = {**(choice.get("delta") or {}), "content": text}
-    return {**chunk, "choices": [{**choice, "delta": delta}, *chunk["choices"][1:]]}
-
-
-def _restored(raw: dict[str, Any], redaction: Redaction) -> dict[str, Any]:
-    """A ``chat.completion`` with the caller's values put back in every choice's message."""
-    choices = []
-    for choice in raw.get("choices") or ():
+def _inspected(raw: dict[str, Any], inspector: ReplyInspector) -> dict[str, Any]:
+    """A ``chat.completion`` whose first choice's message passed the inspector."""
+    choices = list(raw.get("choices") or ())
+    if choices and not inspector.idle:
+        choice = choices[0]
         message = choice.get("message") or {}
         content = message.get("content")
         if isinstance(content, str):
-            choice = {**choice, "message": {**message, "content": redaction.restore(content)}}
-        choices.append(choice)
+            fields = {k: v for k, v in message.items() if k in DELTA_FIELDS}
+            fields["content"] = inspector.check(content)
+            choices[0] = {**choice, "message": fields}
     return {**raw, "choices": choices}
 
 
-async def _send_error_event(send: Any, message: str, kind: str, code: str) -> None:
-    """An error in the middle of a stream: one SSE event the OpenAI SDK raises as APIError."""
-    event = {"error": {"message": message, "type": kind, "code": code, "param": None}}
-    with contextlib.suppress(OSError):
-        await send({"type": "http.response.body", "more_body": True,
-                    "body": b"data: " + orjson.dumps(event) + b"\n\n"})  # fmt: skip
-
-
-async def _wait_for_disconnect(receive: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
+def _reply_blocked(inspector: ReplyInspector, governed: Governed) -> OpenAIError:
+    policies = [inspector.blocked_by, *policy_info(governed)["policies_evaluated"]]
+    return OpenAIError(
+        403,
+        inspector.reason or "Reply blocked by policy",
+        "policy_violation",
+        "reply_blocked",
+        policies=policies,
+        context_id=governed.context_id,
+    )
 
 
 def _upstream_error(exc: ProviderError) -> OpenAIError:

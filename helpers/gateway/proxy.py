@@ -23,17 +23,21 @@ so a failed call is in the trail as a failure, never missing and never half-writ
 Redaction (``PII_ACTION=redact``, ``SECRET_ACTION=redact``) works as on the pre-check: the
 provider receives the query and ``context.system_prompt`` with typed placeholders, the
 caller receives the answer with its own values put back, and the audit notes the types and
-the count redacted. Introduced in ``11_proxy_mode.ipynb``.
+the count redacted. The answer itself is inspected with the same switches (:mod:`.replies`):
+a value the caller never sent is redacted, or blocks the answer (403, ``blocked: true``,
+audited as ``reply_blocked``). Introduced in ``11_proxy_mode.ipynb``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from .auth import Authenticator
 from .governance import Governance, Governed
+from .policies.obfuscation import sensitive_matches
 from .providers import (
     DEFAULT_MODELS,
     PROVIDERS,
@@ -42,6 +46,7 @@ from .providers import (
     Providers,
     provider_for_model,
 )
+from .replies import ReplyInspector
 from .validation import INVALID_BODY, Call, Reject
 
 __all__ = ["ProxyMode", "go_duration"]
@@ -113,10 +118,12 @@ class ProxyMode:
         *,
         limit: int = 4 * 1024 * 1024,
         config: ProviderConfig | None = None,
+        inspect_replies: bool = True,
     ) -> None:
         self.governance = governance
         self.auth = auth
         self.limit = limit
+        self.inspect_replies = inspect_replies
         self.providers = Providers(config or ProviderConfig.from_env())
 
     def warm_up(self) -> None:
@@ -129,6 +136,25 @@ class ProxyMode:
 
     async def aclose(self) -> None:
         await self.providers.aclose()
+
+    def reply_inspector(self, governed: Governed, parts: Sequence[str]) -> ReplyInspector:
+        """What each answer passes through: the reply inspection (unless switched off) and
+        the restoring of the caller's placeholders. Values the caller sent raw (under
+        ``warn`` or ``log``) are its own: repeated in the answer, they are not a leak."""
+        if not self.inspect_replies:
+            return ReplyInspector(None, governed.redaction)
+        engine = self.governance.engine
+        actions = {"pii": engine.pii_action, "secret": engine.secret_action}
+        caller: list[str] = []
+        if governed.redaction is None and any(
+            f.family in ("pii", "secret") for f in governed.decision.findings
+        ):
+            joined = "\n".join(parts)
+            found = sensitive_matches(joined, layout=engine.ssn_layout)
+            caller = [joined[m.span[0] : m.span[1]] for m in found]
+        return ReplyInspector(
+            actions, governed.redaction, caller_values=caller, ssn_layout=engine.ssn_layout
+        )
 
     # -- POST /api/request -------------------------------------------------------------------
     async def request(self, call: Call) -> tuple[int, dict[str, Any]]:
@@ -207,9 +233,15 @@ class ProxyMode:
             }
         latency_ms = (time.perf_counter_ns() - llm_started) / 1e6
         tokens = (answer.prompt_tokens, answer.completion_tokens)
+        inspector = self.reply_inspector(governed, parts)
+        text = inspector.check(answer.text)
         meta = {**base_meta, "outcome": "ok", "finish_reason": answer.finish_reason}
+        if inspector.blocked:
+            meta["outcome"] = "reply_blocked"
         if governed.redaction is not None:
             meta["redaction"] = governed.redaction.note
+        if inspector.verdict.policies:
+            meta["reply"] = inspector.verdict.note
         audit_id = await self.governance.record(
             governed,
             params.provider,
@@ -219,7 +251,17 @@ class ProxyMode:
             latency_ms=latency_ms,
             metadata=meta,
         )
-        text = governed.redaction.restore(answer.text) if governed.redaction else answer.text
+        if inspector.blocked:
+            info = policy_info(governed)
+            info["policies_evaluated"] = [inspector.blocked_by, *info["policies_evaluated"]]
+            return 403, {
+                "success": False,
+                "blocked": True,
+                "block_reason": inspector.reason,
+                "policy_info": info,
+                "context_id": governed.context_id,
+                "audit_id": audit_id,
+            }
         return 200, self._success(
             governed, text, params.provider, answer.model, tokens, latency_ms, audit_id
         )

@@ -92,7 +92,9 @@ def _mapped(view: View, found: list[Finding]) -> list[Finding]:
     return [f if f.span is None else replace(f, span=view.to_original(f.span)) for f in found]
 
 
-def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> ViewFindings:
+def scan_views(
+    text: str, *, sqli: bool = True, data: bytes | None = None, layout: bool = False
+) -> ViewFindings:
     """SQL-injection (unless ``sqli=False``) and PII findings on ``text`` and all its views.
 
     Text that is not ASCII is scanned in its canonical view only (the text as a reader sees
@@ -106,7 +108,7 @@ def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> Vi
     scan = text if base is None else base.text
     first = candidates(scan, data if base is None else None)
     found_sqli = scan_sqli(scan, data=first.data, hits=first.sqli) if sqli else []
-    found_pii = scan_pii(scan, data=first.data, rules=first.pii)
+    found_pii = scan_pii(scan, data=first.data, rules=first.pii, layout=layout)
     found_secrets = (
         scan_secrets(scan, data=first.data, rules=first.secrets) if first.secrets else []
     )
@@ -130,7 +132,7 @@ def scan_views(text: str, *, sqli: bool = True, data: bytes | None = None) -> Vi
             found = scan_sqli(view.text, data=seen.data, hits=seen.sqli)
             found_sqli = _merge(found_sqli, view, found, _SQLI_ORDER)
         if name != "sql":
-            found = scan_pii(view.text, data=seen.data, rules=seen.pii)
+            found = scan_pii(view.text, data=seen.data, rules=seen.pii, layout=layout)
             found_pii = _merge(found_pii, view, found, _PII_ORDER)
         if seen.secrets and name != "sql" and name not in _PII_ONLY:
             found = scan_secrets(view.text, data=seen.data, rules=seen.secrets)
@@ -152,19 +154,21 @@ class Sensitive:
         return f"<Sensitive {self.kind} [{self.span[0]}:{self.span[1]}]>"
 
 
-def sensitive_matches(text: str, *, pii: bool = True, secrets: bool = True) -> list[Sensitive]:
+def sensitive_matches(
+    text: str, *, pii: bool = True, secrets: bool = True, layout: bool = False
+) -> list[Sensitive]:
     """Every PII value (``pii``) and credential (``secrets``) in ``text`` or its views, spans
     in ``text``, reading order, no overlaps: what redaction replaces.
 
     Where two values overlap, the earlier (then longer) one wins, so each character of the
-    original belongs to at most one value.
+    original belongs to at most one value. ``layout`` as in :func:`~.pii.explain_pii`.
     """
     views = [v for v in build_views(text) if v.name != "sql"]
     found: list[Sensitive] = []
     if pii:
-        found += [Sensitive(m.pii_type, "pii", m.span) for m in explain_pii(text)]
+        found += [Sensitive(m.pii_type, "pii", m.span) for m in explain_pii(text, layout=layout)]
         for view in views:
-            for m in explain_pii(view.text):
+            for m in explain_pii(view.text, layout=layout):
                 found.append(Sensitive(m.pii_type, "pii", view.to_original(m.span)))
     if secrets:
         found += [Sensitive(m.secret_type, "secret", m.span) for m in explain_secrets(text)]

@@ -37,6 +37,7 @@ from .pii_checks import (
     _pan_ok,
     _passport_ok,
     _routing_then_account_ok,
+    _ssn_layout_ok,
     _ssn_ok,
     _ssn_shape_ok,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "PII_RULES",
     "PII_TYPES",
     "PiiMatch",
+    "LAYOUT_RULES",
     "PiiRule",
     "explain_pii",
     "scan_pii",
@@ -161,6 +163,8 @@ PII_RULES: tuple[PiiRule, ...] = (
             _ssn_ok, "SSN keyword + SSA rules"),
     PiiRule("ssn_labelled", "ssn", _TAX_LABEL + r"[^0-9\n]{0,24}?\b(\d{3}[ -]?\d\d[ -]?\d{4})\b",
             _ssn_shape_ok, "labelled SSN/ITIN/TIN: the label decides, not the SSA rules"),
+    PiiRule("ssn_layout", "ssn", _L + r"(\d{3}[ -]\d\d[ -]\d{4})\b", _ssn_layout_ok,
+            "SSN layout, any area but 000 and 666 (PII_SSN_RULES=layout)"),
     PiiRule("iban", "iban", rf"(?i){_L}({_iban_pattern()})\b", _iban_ok, "country length + MOD-97"),
     PiiRule("account_keyword", "bank_account",
             rf"(?i){_ACCOUNT}\.?{_NO}{_IS}(\d(?:[ -]?\d){{7,16}})\b",
@@ -199,6 +203,13 @@ PII_RULES: tuple[PiiRule, ...] = (
             rf"[^0-9\n]{{0,20}}?\b({_DATE})\b", _dob_ok, "birth keyword + real date",
             standalone=False),
 )  # fmt: skip
+
+
+#: Rules that run only when asked for (``layout=True``, ``PII_SSN_RULES=layout``): by default
+#: an unlabelled number must pass the SSA's rules to be an SSN.
+LAYOUT_RULES: frozenset[int] = frozenset(
+    i for i, rule in enumerate(PII_RULES) if rule.name == "ssn_layout"
+)
 
 
 # ---- match and context stages --------------------------------------------------------------
@@ -284,7 +295,11 @@ UNVERIFIED = "unverified: over the validation budget"
 
 
 def _matches(
-    text: str, first_only: bool, data: bytes | None = None, rules: Iterable[int] | None = None
+    text: str,
+    first_only: bool,
+    data: bytes | None = None,
+    rules: Iterable[int] | None = None,
+    layout: bool = False,
 ) -> list[PiiMatch]:
     if rules is None and not _may_contain_pii(text):
         return []
@@ -292,6 +307,8 @@ def _matches(
         data = text.encode("utf-8", "replace")  # "replace": lone surrogates must not raise
     if rules is None:
         rules = _WHICH.Match(data)
+    if rules and not layout:
+        rules = [i for i in rules if i not in LAYOUT_RULES]
     if not rules:
         return []
     found: list[PiiMatch] = []
@@ -325,14 +342,17 @@ def _matches(
     return found
 
 
-def explain_pii(text: str) -> list[PiiMatch]:
+def explain_pii(text: str, *, layout: bool = False) -> list[PiiMatch]:
     """Every validated match in reading order, with the rule and check that accepted it.
 
     Overlapping matches of one type (two phone layouts on one number) are shown once.
+    ``layout=True`` also counts an unlabelled number in an SSN's layout that the SSA's rules
+    reject (``PII_SSN_RULES=layout``).
     """
     shown: list[PiiMatch] = []
     last_end: dict[str, int] = {}
-    for m in sorted(_matches(text, first_only=False), key=lambda m: (m.span[0], -m.span[1])):
+    found = _matches(text, first_only=False, layout=layout)
+    for m in sorted(found, key=lambda m: (m.span[0], -m.span[1])):
         if m.span[0] >= last_end.get(m.pii_type, 0):
             shown.append(m)
             last_end[m.pii_type] = m.span[1]
@@ -347,18 +367,23 @@ _FINDING_PARTS: dict[str, tuple[str, Severity, Action, str]] = {
 
 
 def scan_pii(
-    text: str, *, data: bytes | None = None, rules: Iterable[int] | None = None
+    text: str,
+    *,
+    data: bytes | None = None,
+    rules: Iterable[int] | None = None,
+    layout: bool = False,
 ) -> list[Finding]:
     """At most one finding per PII type, in :data:`PII_TYPES` order; span = first match.
 
     ``data`` and ``rules`` are the text's UTF-8 bytes and the indices of the rules a set pass
-    over them found (:mod:`.onepass`), when the caller made that pass already.
+    over them found (:mod:`.onepass`), when the caller made that pass already; ``layout`` as
+    in :func:`explain_pii`.
 
     >>> scan_pii("My card is 4111 1111 1111 1111")
     [<Finding sys_pii_credit_card block critical>]
     """
     first: dict[str, PiiMatch] = {}
-    for m in _matches(text, True, data, rules):
+    for m in _matches(text, True, data, rules, layout):
         if m.pii_type not in first or m.span < first[m.pii_type].span:
             first[m.pii_type] = m
     findings = []

@@ -85,6 +85,15 @@ def _ssn_ok(value: str) -> bool:
             and serial != "0000" and value not in _SSN_NEVER_ISSUED)  # fmt: skip
 
 
+def _ssn_layout_ok(value: str) -> bool:
+    """An SSN's printed layout, one separator used twice, any area the SSA could ever use or
+    the IRS issues (9xx): only 000 and 666, group 00 and serial 0000 are never numbers."""
+    if len(value) != 11 or value[3] != value[6]:
+        return False
+    area, group, serial = value[:3], value[4:6], value[7:]
+    return area not in ("000", "666") and group != "00" and serial != "0000"
+
+
 def _ssn_shape_ok(value: str) -> bool:
     """Nine digits in an SSN's layout, whatever the area: for a number that a label calls an
     SSN, ITIN or TIN, the label decides (an ITIN's area is 9xx, which the SSA rules reject).

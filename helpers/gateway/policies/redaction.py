@@ -36,7 +36,16 @@ from .pii import PII_TYPES
 from .secrets import SECRET_TYPES
 from .views import canonical_view
 
-__all__ = ["PLACEHOLDER", "Placeholders", "Redaction", "Restorer", "mask", "redact", "redact_parts"]
+__all__ = [
+    "PLACEHOLDER",
+    "Placeholders",
+    "Redaction",
+    "Restorer",
+    "key_of",
+    "mask",
+    "redact",
+    "redact_parts",
+]
 
 #: A typed, numbered placeholder: ``[SSN_1]``, ``[CREDIT_CARD_2]``, ``[AWS_ACCESS_KEY_1]``.
 PLACEHOLDER = re.compile(r"\[([A-Z][A-Z_]*)_([0-9]+)\]")
@@ -45,7 +54,7 @@ _TYPE_ORDER = {kind: i for i, kind in enumerate((*PII_TYPES, *SECRET_TYPES))}
 _SHORTEST = 6
 
 
-def _key(value: str) -> str:
+def key_of(value: str) -> str:
     """The value as digits and letters only, so "4111 1111 …" and "4111111…" are one value."""
     folded = canonical_view(value).text
     return "".join(ch for ch in folded.upper() if ch.isalnum() or ch == "@")
@@ -73,12 +82,12 @@ class Placeholders:
             match = PLACEHOLDER.fullmatch(placeholder)
             assert match is not None, placeholder
             kind, number = match.group(1).lower(), int(match.group(2))
-            names.numbers[(kind, _key(value))] = placeholder
+            names.numbers[(kind, key_of(value))] = placeholder
             names.issued[kind] = max(names.issued.get(kind, 0), number)
         return names
 
     def name(self, kind: str, value: str) -> str:
-        key = (kind, _key(value))
+        key = (kind, key_of(value))
         placeholder = self.numbers.get(key)
         if placeholder is None:
             number = self.issued.get(kind, 0)
@@ -191,14 +200,17 @@ def _part_bounds(parts: Sequence[str]) -> list[tuple[int, int]]:
     return bounds
 
 
-def redact_parts(parts: Sequence[str], *, pii: bool = True, secrets: bool = True) -> Redaction:
+def redact_parts(
+    parts: Sequence[str], *, pii: bool = True, secrets: bool = True, layout: bool = False
+) -> Redaction:
     """Redact the values of the chosen families in every part, numbered across all parts.
 
-    The parts are searched joined by newlines, as the decision read them; a value that runs
-    across two parts is replaced in each part it touches.
+    The parts are searched joined by newlines, as the decision read them (``layout`` as in
+    :func:`~.pii.explain_pii`); a value that runs across two parts is replaced in each part
+    it touches.
     """
     joined = "\n".join(parts)
-    matches = sensitive_matches(joined, pii=pii, secrets=secrets)
+    matches = sensitive_matches(joined, pii=pii, secrets=secrets, layout=layout)
     if not matches:
         return Redaction(tuple(parts), (), 0)
     taken = frozenset(m.group() for m in PLACEHOLDER.finditer(joined))
@@ -221,7 +233,8 @@ def redact(text: str, *, pii: bool = True, secrets: bool = True) -> Redaction:
 
 def mask(value: Any, names: Placeholders | None = None) -> Any:
     """``value`` (JSON: dicts, lists, strings, numbers) with every PII value and credential
-    in its strings replaced by a typed placeholder, as the trail stores it.
+    in its strings replaced by a typed placeholder, as the trail stores it (any number in an
+    SSN's layout counts: the trail errs on the side of masking).
 
     Keys are kept as they are; a structure without a sensitive value is returned unchanged
     (the same object), so the common case costs one scan per string.
@@ -230,7 +243,7 @@ def mask(value: Any, names: Placeholders | None = None) -> Any:
     if isinstance(value, str):
         if len(value) < _SHORTEST:
             return value
-        matches = sensitive_matches(value)
+        matches = sensitive_matches(value, layout=True)
         return names.replace(value, matches) if matches else value
     if isinstance(value, dict):
         masked = {k: mask(v, names) for k, v in value.items()}
