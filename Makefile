@@ -84,6 +84,7 @@ bench: $(STAMP)
 	$(PY) -m helpers.bench gateway
 	$(PY) -m helpers.bench pipeline
 	$(PY) -m helpers.bench proxy
+	$(PY) -m helpers.bench replies
 	$(PY) -m helpers.bench service
 
 notebooks: $(STAMP) $(CREW_STAMP)

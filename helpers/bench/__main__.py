@@ -17,6 +17,7 @@ from helpers.settings import PROJECT_ROOT
 
 from .pipeline import add_command as add_pipeline_command
 from .proxy import add_command as add_proxy_command
+from .replies import add_command as add_replies_command
 from .service import add_service_arguments
 
 
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_pipeline_command(sub)  # parses its own options and runs itself
     add_proxy_command(sub)  # likewise
+    add_replies_command(sub)  # likewise
     add_service_arguments(sub.add_parser("service", help="the governed web service under load"))
     args = p.parse_args(argv)
     if args.command == "gateway":
