@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.errors import ConfigError
+from helpers.errors import ConfigError, StorageUnavailable
 from helpers.gateway.store import APPLY_AFTER_S, AuditStore, acklog
 from helpers.gateway.store.acklog import close_and_unlock
 
@@ -167,7 +167,9 @@ def test_a_failed_log_write_is_never_acknowledged(
         return results, kept.context_id
 
     results, kept = asyncio.run(main())
-    assert any(isinstance(r, OSError) for r in results)
+    failed = [r for r in results if isinstance(r, StorageUnavailable)]
+    assert failed and all(isinstance(r.__cause__, OSError) for r in failed)
+    assert "disk full" in failed[0].reason
     acknowledged = [r for r in results if not isinstance(r, BaseException)]
     log_text = _log_of(db).read_text()
     assert log_text.count("\n") == len(acknowledged) + 1  # no torn line left behind

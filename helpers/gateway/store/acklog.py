@@ -40,6 +40,8 @@ __all__ = ["AckLog", "LogEntry", "close_and_unlock", "format_entry", "hold_lock"
 
 #: Empty the log (once every row in it is in SQLite) when it grows past this many bytes.
 RESET_AT_BYTES = 1 << 20
+#: What the recovery probe writes beside the log: more than most batches of rows need.
+PROBE_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +100,19 @@ class AckLog:
         self.fsync = fsync
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.size = os.fstat(self._fd).st_size
+        #: A failed write whose remains could not be cut off yet (see :meth:`append`).
+        self._torn = False
 
     def append(self, lines: list[str]) -> None:
         """Write ``lines`` (each ending in a newline); durable against ``kill -9`` on return,
-        and against power loss too when the log was opened with ``fsync``."""
+        and against power loss too when the log was opened with ``fsync``.
+
+        Raises ``OSError`` with nothing of ``lines`` left in the file.
+        """
         data = ("".join(lines) if len(lines) > 1 else lines[0]).encode("utf-8")
+        if self._torn:  # the remains of an earlier failed write must go before anything else
+            os.ftruncate(self._fd, self.size)
+            self._torn = False
         try:
             written = os.write(self._fd, data)
             while written < len(data):  # a regular file takes it all at once; finish a short one
@@ -111,10 +121,29 @@ class AckLog:
                 os.fdatasync(self._fd)
         except OSError:
             # Nothing of a failed write may stay: the next line would be glued to a torn one.
-            with contextlib.suppress(OSError):
+            try:
                 os.ftruncate(self._fd, self.size)
+            except OSError:
+                self._torn = True
             raise
         self.size += len(data)
+
+    def probe(self) -> None:
+        """Raise ``OSError`` unless a write beside the log (and its ``fdatasync`` with
+        ``fsync``) works now: how a failing log is found working again with no request."""
+        path = self.path.with_name(self.path.name + ".probe")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            data = bytes(PROBE_BYTES)
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            if self.fsync:
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     def reset(self) -> None:
         """Empty the log. Only call once every row in it is committed to SQLite."""

@@ -4,7 +4,12 @@ A row is acknowledged once it is durable: committed to SQLite (a shared store), 
 to the acknowledgement log (an exclusive store, the gateway's), from which SQLite gets it
 :data:`APPLY_AFTER_S` later in one transaction, on the :class:`~.applier.Applier`'s own
 thread and connection, off the event loop. Calls made in one event-loop turn share one
-write. This mixin holds that machinery; the store's ``__init__`` sets the state it works on.
+write. This mixin holds that machinery and its state (:meth:`GroupCommit._init_commits`).
+
+An exclusive store never waits on a failing disk: a log write that fails raises
+:class:`~helpers.errors.StorageUnavailable` at once (nothing of it is acknowledged, and the
+chain continues from the last logged row), and a wait for SQLite gives up as soon as the
+applier fails or stalls (:mod:`.health`). Both recover by themselves when the fault clears.
 """
 
 from __future__ import annotations
@@ -13,27 +18,30 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from helpers.errors import StorageUnavailable
 
 from .acklog import RESET_AT_BYTES, AckLog
 from .applier import Applier
 from .chain import AuditRecord, ChainHead, ContextRecord
+from .health import STALL_AFTER_S, StorageHealth, StorageState
 
 if TYPE_CHECKING:
     from .audit_store import Appended
 
-__all__ = ["APPLY_AFTER_S", "APPLY_AT_ROWS", "GroupCommit"]
+__all__ = ["APPLY_AFTER_S", "APPLY_AT_ROWS", "MAX_BACKLOG_ROWS", "GroupCommit"]
 
 #: With an acknowledgement log, logged rows go into SQLite this long after they were
 #: acknowledged, in one transaction, or at once when this many are waiting.
 APPLY_AFTER_S = 0.02
 APPLY_AT_ROWS = 1000
-#: How long a read or a close waits for logged rows to reach SQLite before giving up.
-APPLY_WAIT_S = 30.0
 #: How far SQLite may fall behind the log (rows acknowledged but not yet applied) before
 #: new commits wait for the applier. Under a load the applier thread cannot keep up with
 #: (it shares the GIL with the event loop), the queue would otherwise grow without bound in
-#: memory; this bounds it, and the wait hands the applier the CPU.
+#: memory; this bounds it, and the wait hands the applier the CPU. While the applier fails or
+#: stalls, such commits are refused at once instead (a 503: nothing acknowledged).
 MAX_BACKLOG_ROWS = 20_000
 log = logging.getLogger("helpers.gateway.store")
 
@@ -46,6 +54,7 @@ class GroupCommit:
     _conn: sqlite3.Connection
     _log: AckLog | None
     _applier: Applier | None
+    _health: StorageHealth
     _head: ChainHead
     _durable_head: ChainHead
     _lines: list[str]
@@ -54,6 +63,7 @@ class GroupCommit:
     _unapplied_contexts: dict[str, tuple[Any, ...]]
     _apply_scheduled: bool
     _lost: list[tuple[int, int, BaseException]]
+    _next_seq: int
     _waiters: list[asyncio.Future[None]]
     _flush_loop: asyncio.AbstractEventLoop | None
     _commits: int
@@ -61,6 +71,22 @@ class GroupCommit:
     _decided: int
 
     _read_head: Callable[[], ChainHead]
+
+    def _init_commits(self, health: StorageHealth) -> None:
+        self._health = health
+        self._lost = []
+        self._waiters = []
+        self._flush_loop = None
+        self._commits = 0
+        # With an acknowledgement log: rows added but not yet logged (lines and rows), and
+        # rows logged (so acknowledged) but not yet in SQLite.
+        self._log = None
+        self._applier = None
+        self._lines = []
+        self._unlogged = []
+        self._unapplied = []
+        self._apply_scheduled = False
+        self._unapplied_contexts = {}
 
     @property
     def commit_count(self) -> int:
@@ -91,7 +117,11 @@ class GroupCommit:
         """
         applier = self._applier
         if applier is not None and self._durable_head.seq - applier.applied_seq > MAX_BACKLOG_ROWS:
-            await self.applied()  # storage is behind: let it catch up before taking more
+            try:  # storage is behind: let it catch up before taking more
+                await self.applied()
+            except StorageUnavailable as error:
+                self._drop_unlogged(error)  # a 503 stores nothing
+                raise
         if self._lines and self._log is not None and not self.fsync:
             error = self._write_log()
             self._schedule_apply()
@@ -136,6 +166,30 @@ class GroupCommit:
             asyncio.get_running_loop().call_later(APPLY_AFTER_S, self._apply_in_background)
             self._apply_scheduled = True
 
+    def storage_health(self) -> StorageState:
+        """The storage's health now (what ``/health`` reports): never blocks on a disk."""
+        applier = self._applier
+        if applier is None:
+            return self._health.state()
+        stalled = applier.stalled_for()
+        if stalled > STALL_AFTER_S:
+            self._health.stalled("sqlite", stalled)
+        return self._health.state(self._durable_head.seq - applier.applied_seq)
+
+    @property
+    def degraded(self) -> bool:
+        """Whether some part of the storage is failing or stalled now (cheap: no I/O)."""
+        applier = self._applier
+        return self._health.faulty or (
+            applier is not None and applier.stalled_for() > STALL_AFTER_S
+        )
+
+    def _start_log(self, log_path: Path, writer: sqlite3.Connection) -> None:
+        """Acknowledge through the log at ``log_path``; ``writer`` becomes the applier's."""
+        self._log = AckLog(log_path, self.fsync)
+        self._health.add_probe("log", self._log.probe)
+        self._applier = Applier(writer, self._head.seq, self._applied_contexts, self._health)
+
     def _flush_now(self, apply: bool = True) -> BaseException | None:
         waiters, self._waiters = self._waiters, []
         if self._log is None:
@@ -164,10 +218,11 @@ class GroupCommit:
         try:
             self._log.append(lines)
         except OSError as exc:
-            self._lost.append((self._decided + 1, upto, exc))
-            self._decided = upto
+            error = self._health.failed("log", exc)
+            self._lose(upto, error)
             self._head = self._durable_head  # the chain continues from what is on disk
-            return exc
+            return error
+        self._health.cleared("log")
         self._decided = upto
         self._durable_head = self._head
         self._commits += 1
@@ -187,7 +242,30 @@ class GroupCommit:
             and not self._unapplied
             and applier.applied_seq >= self._durable_head.seq
         ):
-            self._log.reset()
+            try:
+                self._log.reset()
+            except OSError:
+                pass  # the log stays longer; emptying it is tried again at the next write
+
+    def _lose(self, upto: int, error: BaseException) -> None:
+        """Rows after the last decided one, up to ``upto``, are lost with ``error``: never
+        acknowledged. Failures in a row make one range, so an outage keeps one entry."""
+        lo = self._decided + 1
+        if self._lost and self._lost[-1][1] == lo - 1:
+            lo = self._lost.pop()[0]
+        self._lost.append((lo, upto, error))
+        self._decided = upto
+
+    def _drop_unlogged(self, error: BaseException) -> None:
+        """Refuse the rows added but not yet logged (their callers get ``error``)."""
+        if self._last_added > self._decided:
+            self._lose(self._last_added, error)
+        self._lines, self._unlogged = [], []
+        self._head = self._durable_head
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def _apply_logged(self, wait: bool = True) -> BaseException | None:
         """Hand the logged rows to the applier thread, which inserts them into SQLite (on
@@ -200,8 +278,8 @@ class GroupCommit:
         if not wait:
             return None
         try:
-            self._applier.wait(self._durable_head.seq, APPLY_WAIT_S)
-        except (sqlite3.Error, TimeoutError, RuntimeError) as exc:
+            self._applier.wait(self._durable_head.seq)
+        except StorageUnavailable as exc:
             return exc
         return None
 
@@ -229,16 +307,15 @@ class GroupCommit:
     async def applied(self) -> None:
         """Return once every acknowledged row is in SQLite, without blocking the loop.
 
-        What the gateway awaits before a read in another thread or process.
+        What the gateway awaits before a read in another thread or process. Raises
+        :class:`~helpers.errors.StorageUnavailable` at once while SQLite fails, and once it
+        has finished nothing for :data:`~.health.STALL_AFTER_S`.
         """
         if self._applier is None:
             self._readable()
             return
         self._apply_logged(wait=False)
-        target = self._durable_head.seq
-        if self._applier.applied_seq < target:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self._applier.wait, target, APPLY_WAIT_S)
+        await self._applier.caught_up(self._durable_head.seq)
 
     def _commit_open_transaction(self) -> BaseException | None:
         if not self._conn.in_transaction:
@@ -252,8 +329,7 @@ class GroupCommit:
                     self._conn.rollback()
             except sqlite3.Error:
                 pass  # the commit's error is the one worth reporting
-            self._lost.append((self._decided + 1, upto, exc))
-            self._decided = upto
+            self._lose(upto, exc)
             self._head = self._read_head()  # the chain continues from what is on disk
             return exc
         self._decided = upto
