@@ -1,7 +1,8 @@
 """The audit trail's storage: keyed hashes in SQLite, one hash chain, durable acknowledgements.
 
 * :mod:`.audit_store`: :class:`AuditStore`, opening a store and appending rows.
-* :mod:`.commits`: group commit and the acknowledgement log's timing.
+* :mod:`.commits`: group commit: acknowledging rows through SQLite or the log.
+* :mod:`.backlog`: logged rows on their way into SQLite, and waiting for them.
 * :mod:`.reads` and :mod:`.query`: lookups, listings and the joined trail.
 * :mod:`.chain`: rows, canonical JSON, keyed hashing and chain verification.
 * :mod:`.acklog`: the append-only acknowledgement log, its replay, and the one-writer lock.

@@ -7,7 +7,9 @@ event-loop turn share one write and one ``fdatasync``. The same rows go into SQL
 transaction shortly after (:data:`helpers.gateway.store.APPLY_AFTER_S`), off the request path, and
 the log is emptied once it has grown past :data:`RESET_AT_BYTES` with all of it in SQLite.
 A ``kill -9`` in between leaves rows in the log only; opening the store replays them,
-checking each against the hash chain, before anything else happens.
+checking each against the hash chain, before anything else happens. With ``--fsync`` the
+write and its ``fdatasync`` run on a thread of the log's own (:meth:`AckLog.append_soon`), so
+a disk that stalls holds up that thread, never the event loop.
 
 Each line is ``<prev_hash> <row_hash> <payload>``, where ``payload`` is the row's canonical
 JSON (:func:`.chain.row_payload`), so the file holds keyed hashes, never raw queries
@@ -28,6 +30,7 @@ import fcntl
 import json
 import os
 import sqlite3
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +105,7 @@ class AckLog:
         self.size = os.fstat(self._fd).st_size
         #: A failed write whose remains could not be cut off yet (see :meth:`append`).
         self._torn = False
+        self._writer: ThreadPoolExecutor | None = None
 
     def append(self, lines: list[str]) -> None:
         """Write ``lines`` (each ending in a newline); durable against ``kill -9`` on return,
@@ -128,6 +132,13 @@ class AckLog:
             raise
         self.size += len(data)
 
+    def append_soon(self, lines: list[str]) -> Future[None]:
+        """:meth:`append` on the log's own thread, in order. The caller keeps one call in
+        flight at a time and touches the log in no other way meanwhile."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="acklog-fsync")
+        return self._writer.submit(self.append, lines)
+
     def probe(self) -> None:
         """Raise ``OSError`` unless a write beside the log (and its ``fdatasync`` with
         ``fsync``) works now: how a failing log is found working again with no request."""
@@ -152,6 +163,8 @@ class AckLog:
 
     def close(self, remove: bool) -> None:
         """Close the file; ``remove`` deletes it (everything in it is in SQLite)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)  # idle: its last append has been waited for
         os.close(self._fd)
         if remove:
             self.path.unlink(missing_ok=True)

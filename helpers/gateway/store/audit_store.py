@@ -38,6 +38,7 @@ from helpers.errors import ConfigError
 from helpers.settings import Secret
 
 from .acklog import close_and_unlock, format_entry, hold_lock
+from .backlog import APPLY_AFTER_S, APPLY_AT_ROWS, Backlog
 from .chain import (
     AuditRecord,
     ChainHead,
@@ -51,7 +52,7 @@ from .chain import (
     row_payload,
     timestamp,
 )
-from .commits import APPLY_AFTER_S, APPLY_AT_ROWS, GroupCommit
+from .commits import GroupCommit
 from .health import StorageHealth
 from .query import _count
 from .reads import Reads
@@ -104,7 +105,7 @@ class Appended(NamedTuple):
     row: tuple[Any, ...]
 
 
-class AuditStore(GroupCommit, Reads):
+class AuditStore(GroupCommit, Backlog, Reads):
     """Contexts and audits in SQLite, keyed-hashed, chained and durably acknowledged.
 
     >>> with AuditStore.open(":memory:") as store:
@@ -237,6 +238,8 @@ class AuditStore(GroupCommit, Reads):
         Returns the stored row: ``seq``, the values, ``prev_hash``, ``row_hash``.
         """
         if self._log is not None:
+            if self._batch is not None or self._health.faulty:
+                self._refuse_if_stuck()
             seq = self._next_seq
             row = (seq, *values)
             prev = self._head.row_hash
