@@ -101,6 +101,8 @@ def test_state_reports_faults_counts_and_since() -> None:
     )
     assert state.since == NOW and state.backlog_rows == 7
     assert state.errors == (("log", "stalled", 1), ("sqlite", "io_error", 1))
+    health.stalled("sqlite", 9.0)  # a failing part stalling on its retry keeps its cause
+    assert "copy into SQLite: I/O error" in str(health.state().reason)
     health.cleared("log")
     health.cleared("sqlite")
     assert repr(health.state()) == "<StorageState healthy>" and not health.faulty

@@ -106,6 +106,7 @@ class AckLog:
         #: A failed write whose remains could not be cut off yet (see :meth:`append`).
         self._torn = False
         self._writer: ThreadPoolExecutor | None = None
+        self._last: Future[None] | None = None
 
     def append(self, lines: list[str]) -> None:
         """Write ``lines`` (each ending in a newline); durable against ``kill -9`` on return,
@@ -137,7 +138,8 @@ class AckLog:
         flight at a time and touches the log in no other way meanwhile."""
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="acklog-fsync")
-        return self._writer.submit(self.append, lines)
+        self._last = self._writer.submit(self.append, lines)
+        return self._last
 
     def probe(self) -> None:
         """Raise ``OSError`` unless a write beside the log (and its ``fdatasync`` with
@@ -164,7 +166,9 @@ class AckLog:
     def close(self, remove: bool) -> None:
         """Close the file; ``remove`` deletes it (everything in it is in SQLite)."""
         if self._writer is not None:
-            self._writer.shutdown(wait=False)  # idle: its last append has been waited for
+            self._writer.shutdown(wait=False)
+            if self._last is not None and not self._last.done():
+                return  # stuck on a stalled disk: its descriptor stays open for it
         os.close(self._fd)
         if remove:
             self.path.unlink(missing_ok=True)

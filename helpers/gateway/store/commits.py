@@ -145,7 +145,8 @@ class GroupCommit:
             try:  # storage is behind: let it catch up before taking more
                 await self.applied()
             except StorageUnavailable as error:
-                self._drop_unlogged(error)  # a 503 stores nothing
+                if self._batch is None:  # else they chain on rows still being synced
+                    self._drop_unlogged(error)  # a 503 stores nothing
                 raise
         if self._lines and self._log is not None and not self.fsync:
             error = self._write_log()
@@ -305,7 +306,8 @@ class GroupCommit:
 
     def _logged(self, rows: list[Row]) -> None:
         """``rows`` are durable in the log: acknowledged, and on their way to SQLite."""
-        self._health.cleared("log")
+        if self._health.faulty:
+            self._health.cleared("log")
         self._commits += 1
         self._unapplied.extend(rows)
         for table, row in rows:
@@ -337,7 +339,8 @@ class GroupCommit:
         self._decided = upto
 
     def _drop_unlogged(self, error: BaseException) -> None:
-        """Refuse the rows added but not yet logged (their callers get ``error``)."""
+        """Refuse the rows added but not yet logged (their callers get ``error``). Only with
+        no batch in flight: the chain continues from the last durable row."""
         if self._last_added > self._decided:
             self._lose(self._last_added, error)
         self._lines, self._unlogged = [], []

@@ -199,7 +199,11 @@ class StorageHealth:
         return error
 
     def stalled(self, part: str, seconds: float) -> StorageUnavailable:
-        """``part`` has not finished a statement in ``seconds``: a fault (counted once)."""
+        """``part`` has not finished a statement in ``seconds``: a fault (counted once). A part
+        failing with a known error that stalls again on its retry keeps that error's kind."""
+        fault = self._faults.get(part)
+        if fault is not None and fault.kind != "stalled":
+            return StorageUnavailable(fault.reason, RETRY_AFTER_S)
         return self._fault(part, "stalled", f"nothing finished for {seconds:.1f} s", count=False)
 
     def cleared(self, part: str) -> None:

@@ -56,7 +56,8 @@ class Reads:
             row = self._conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
         except sqlite3.Error as exc:
             raise self._health.failed("read", exc) from exc
-        self._health.cleared("read")
+        if self._health.faulty:
+            self._health.cleared("read")
         return None if row is None else ContextRecord.from_row(row)
 
     def context_owner(self, context_id: str) -> tuple[str, str] | None:
@@ -69,7 +70,8 @@ class Reads:
             owner = self._conn.execute(_SELECT_OWNER, (context_id,)).fetchone()
         except sqlite3.Error as exc:  # the audit's hot path: no context manager
             raise self._health.failed("read", exc) from exc
-        self._health.cleared("read")
+        if self._health.faulty:
+            self._health.cleared("read")
         return owner
 
     @contextmanager
