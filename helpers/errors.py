@@ -4,6 +4,8 @@
     ├── ConfigError            a settings value or data file is wrong (names the file and the fix)
     │   ├── PolicyFileError    a custom-policy or user-directory file failed validation
     │   └── PaidCallsNotAllowed  a run would send many billed LLM calls; ALLOW_PAID_RUNS is off
+    ├── StorageUnavailable     the gateway's audit store cannot record or read now (disk full,
+    │                          read-only, locked, failing or stalled); retry, it recovers itself
     ├── GatewayError           talking to a governance gateway failed
     │   ├── GatewayUnavailable nothing answered at the URL (says how to start the embedded one)
     │   ├── GatewayTimeout     the gateway did not answer in time
@@ -45,6 +47,7 @@ __all__ = [
     "ProviderServerError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "StorageUnavailable",
     "Unauthorized",
 ]
 
@@ -76,6 +79,21 @@ class PolicyFileError(ConfigError):
         self.problem = problem
         where = f"{self.path}, rule {rule!r}" if rule else self.path
         super().__init__(f"{where}: {problem}")
+
+
+class StorageUnavailable(HelperError):
+    """The audit store cannot record (or read) right now; nothing was acknowledged.
+
+    ``reason`` says which part failed and how (``"acknowledgement log: disk full ([Errno 28]
+    No space left on device)"``); ``retry_after_s`` is when to try again. Raised by the
+    gateway's store (:mod:`helpers.gateway.store.health`), answered as a 503 with
+    ``Retry-After``; the store recovers by itself once the fault clears.
+    """
+
+    def __init__(self, reason: str, retry_after_s: int = 1) -> None:
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+        super().__init__(f"storage unavailable: {reason}")
 
 
 class GatewayError(HelperError):

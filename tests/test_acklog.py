@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.errors import ConfigError
+from helpers.errors import ConfigError, StorageUnavailable
 from helpers.gateway.store import APPLY_AFTER_S, AuditStore, acklog
 from helpers.gateway.store.acklog import close_and_unlock
 
@@ -167,7 +167,9 @@ def test_a_failed_log_write_is_never_acknowledged(
         return results, kept.context_id
 
     results, kept = asyncio.run(main())
-    assert any(isinstance(r, OSError) for r in results)
+    failed = [r for r in results if isinstance(r, StorageUnavailable)]
+    assert failed and all(isinstance(r.__cause__, OSError) for r in failed)
+    assert "disk full" in failed[0].reason
     acknowledged = [r for r in results if not isinstance(r, BaseException)]
     log_text = _log_of(db).read_text()
     assert log_text.count("\n") == len(acknowledged) + 1  # no torn line left behind
@@ -223,3 +225,33 @@ def test_commits_wait_when_sqlite_falls_too_far_behind(
     store.close()
     assert acknowledged == 11 and held  # the 12th waited while SQLite was 11 rows behind
     assert applied >= 11 and len(_stored_ids(db)[0]) == 12
+
+
+def test_remains_of_a_failed_write_are_cut_before_the_next_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write cut short whose remains could not be truncated at once (the disk failing
+    harder) must not have the next line glued to it: the next append cuts them first, or
+    fails too."""
+    log = acklog.AckLog(tmp_path / "x.acklog", fsync=False)
+    log.append(["a b first\n"])
+    real_write, real_truncate = os.write, os.ftruncate
+
+    def torn_write(fd: int, data: object) -> int:
+        real_write(fd, bytes(data)[:4])  # type: ignore[call-overload]
+        raise OSError(5, "Input/output error")
+
+    def failing_truncate(fd: int, size: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(acklog.os, "write", torn_write)
+    monkeypatch.setattr(acklog.os, "ftruncate", failing_truncate)
+    with pytest.raises(OSError):
+        log.append(["a b second\n"])
+    monkeypatch.setattr(acklog.os, "write", real_write)
+    with pytest.raises(OSError):  # the remains are still there: refuse rather than glue
+        log.append(["a b third\n"])
+    monkeypatch.setattr(acklog.os, "ftruncate", real_truncate)
+    log.append(["a b fourth\n"])
+    log.close(remove=False)
+    assert (tmp_path / "x.acklog").read_text() == "a b first\na b fourth\n"

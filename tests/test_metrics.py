@@ -34,3 +34,21 @@ def test_gateway_metric_names_and_labels() -> None:
     assert 'axonflow_gateway_audit_requests_total{status="success",provider="we\\"ird"} 1' in text
     assert 'axonflow_gateway_precheck_duration_milliseconds_bucket{le="0.15"} 1' in text
     assert "# TYPE axonflow_gateway_audit_duration_milliseconds histogram" in text
+
+
+def test_storage_health_is_mirrored_from_the_store() -> None:
+    from helpers.gateway.store import StorageState
+    from helpers.gateway.store.health import Fault
+
+    m = GatewayMetrics()
+    fault = Fault("log", "disk_full", "[Errno 28] No space left on device", "t", 0.0, 0.0)
+    m.observe_storage(StorageState((fault,), (("log", "disk_full", 63),), backlog_rows=12))
+    text = m.render()
+    assert 'axonflow_gateway_storage_errors_total{part="log",kind="disk_full"} 63' in text
+    assert "# TYPE axonflow_gateway_storage_degraded gauge" in text
+    assert "axonflow_gateway_storage_degraded 1" in text
+    assert "axonflow_gateway_storage_backlog_rows 12" in text
+    m.observe_storage(StorageState((), (("log", "disk_full", 64),)))
+    text = m.render()
+    assert "axonflow_gateway_storage_degraded 0" in text
+    assert 'axonflow_gateway_storage_errors_total{part="log",kind="disk_full"} 64' in text

@@ -344,8 +344,12 @@ _WRITER = textwrap.dedent(
     from helpers.gateway.store import AuditStore
 
     async def main():
-        # exclusive: the gateway's mode, acknowledged through the acknowledgement log
-        store = AuditStore.open(sys.argv[1], exclusive=sys.argv[2] == "exclusive")
+        # exclusive: the gateway's mode, acknowledged through the acknowledgement log;
+        # with fsync, written and synced on the log's own thread
+        mode = sys.argv[2]
+        store = AuditStore.open(
+            sys.argv[1], exclusive=mode.startswith("exclusive"), fsync=mode.endswith("fsync")
+        )
 
         async def request(i):
             ctx = store.add_context("c", "user-1", f"query {i}", approved=True)
@@ -366,7 +370,7 @@ _WRITER = textwrap.dedent(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("mode", ["shared", "exclusive"])
+@pytest.mark.parametrize("mode", ["shared", "exclusive", "exclusive-fsync"])
 def test_acknowledged_records_survive_kill_9(db: Path, tmp_path: Path, mode: str) -> None:
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
@@ -392,7 +396,7 @@ def test_acknowledged_records_survive_kill_9(db: Path, tmp_path: Path, mode: str
 
     log = Path(f"{db}.acklog")
     # An exclusive store leaves acknowledged rows in its log that SQLite does not have yet.
-    assert log.exists() == (mode == "exclusive")
+    assert log.exists() == mode.startswith("exclusive")
     with AuditStore.open(db) as store:  # replays the log, if any
         assert store.verify_chain().ok
     assert not log.exists()

@@ -1,7 +1,9 @@
 """``python -m helpers.gateway``: run the embedded gateway on loopback.
 
 Prints one line with its URL once it is ready to serve, then runs until SIGINT/SIGTERM.
-``--port 0`` picks a free port. Options override the matching environment settings.
+``--port 0`` picks a free port. Options override the matching environment settings. Log
+lines go to stderr from a thread of their own (:mod:`.logsink`), so a stderr nobody reads
+can never hold up a request.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from helpers.errors import ConfigError
 from helpers.settings import Settings
 
 from .app import create_app
+from .logsink import BackgroundLog
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,12 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     host, port = sock.getsockname()[:2]
+    background = BackgroundLog(sys.stderr).install()
     config = uvicorn.Config(
         app,
         loop="uvloop" if find_spec("uvloop") else "asyncio",  # no uvloop on Windows
         http="httptools",
         lifespan="on",
         access_log=False,
+        log_config=None,  # uvicorn's records go to the root logger, so through the queue too
         log_level="warning",
         proxy_headers=False,  # loopback service: no proxy in front, no header rewriting
         server_header=False,
@@ -92,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = _AnnouncingServer(config)
     server.url = f"http://{host}:{port}"
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        background.close()
     return 0
 
 

@@ -7,6 +7,9 @@ which read in another process) and proxy mode (:mod:`.proxy`, :mod:`.openai_comp
 Every governed endpoint decides and records through :mod:`.governance`, and reads
 credentials through :mod:`.auth`. Handlers never let an exception escape: client mistakes
 become the contract's 4xx JSON, a storage failure becomes a 503 that acknowledges nothing.
+While the storage is failing ``/health`` answers 503 ``"status": "degraded"`` with the
+reason, at once (it never touches the disk), and answers ``healthy`` again by itself once
+the store has recovered.
 
 Starlette does the routing (404/405) and the lifespan; the endpoints are plain ASGI
 callables (:class:`~.endpoint.Endpoint`).
@@ -15,6 +18,7 @@ callables (:class:`~.endpoint.Endpoint`).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from helpers.errors import StorageUnavailable
 from helpers.settings import Settings
 
 from .auth import Authenticator
-from .endpoint import Endpoint
+from .endpoint import RETRY_AFTER, Endpoint, send_json, storage_error
 from .governance import Governance
 from .openai_compat import ChatCompletions
 from .precheck_body import response_body
@@ -41,6 +46,7 @@ from .validation import Call, Reject, parse_audit, parse_pre_check
 __all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]
 
 VERSION = "0.1.0-embedded"
+log = logging.getLogger("helpers.gateway")
 
 
 def rfc3339(moment: datetime) -> str:
@@ -87,16 +93,27 @@ class Gateway:
         return 200, {"success": True, "audit_id": audit_id}
 
     async def health(self, call: Call) -> tuple[int, dict[str, Any]]:
-        return 200, {
+        body = {
             "status": "healthy",
             "service": "axonflow-agent",
             "timestamp": rfc3339(self.governance.clock()),
             "version": VERSION,
         }
+        store = self.store
+        if store is None or not store.degraded:
+            return 200, body
+        state = store.storage_health()  # in memory: a failing disk cannot hold this up
+        if state.healthy:  # it recovered just now
+            return 200, body
+        body.update(status="degraded", reason=state.reason, since=state.since)
+        return 503, body
 
     # -- this project's extensions ----------------------------------------------------------
     async def prometheus(self, call: Call) -> tuple[int, str]:
-        return 200, self.governance.metrics.render()
+        metrics = self.governance.metrics
+        if self.store is not None:
+            metrics.observe_storage(self.store.storage_health())
+        return 200, metrics.render()
 
     async def reload(self, call: Call) -> tuple[int, dict[str, Any]]:
         self.auth.check(call)
@@ -126,7 +143,10 @@ class GatewayApp:
         if scope["type"] == "http":
             endpoint = self.endpoints.get((scope["method"], scope["path"]))
             if endpoint is not None:
-                await endpoint(scope, receive, send)
+                try:
+                    await endpoint(scope, receive, send)
+                except StorageUnavailable as exc:  # from a streaming endpoint, before it starts
+                    await send_json(send, 503, storage_error(exc), RETRY_AFTER)
                 return
         await self.starlette(scope, receive, send)
 
@@ -166,7 +186,16 @@ def create_app(
                 await proxy.aclose()
                 reads.close()
             finally:
-                store.close()
+                try:
+                    store.close()
+                except StorageUnavailable as exc:  # nothing acknowledged is lost: it is logged
+                    log.error(
+                        "audit store closed with a storage fault (%s); acknowledged rows "
+                        "not yet in SQLite stay in %s.acklog and are replayed at the next "
+                        "start",
+                        exc.reason,
+                        db_path,
+                    )
 
     routes = [
         Route("/api/policy/pre-check", Endpoint(gw.pre_check), methods=["POST"]),

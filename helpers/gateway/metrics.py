@@ -5,14 +5,22 @@ These use the same metric names with fractional milliseconds and buckets from 0.
 500 ms (contract Part B.10). Written by hand, not with ``prometheus_client``, because the
 exposition format is small and an observation here is one ``bisect`` and two additions on
 the gateway's hot path. Introduced in ``03_latency_analysis.ipynb``.
+
+The storage's health is this gateway's own addition: ``axonflow_gateway_storage_errors_total``
+by part and kind, ``axonflow_gateway_storage_degraded`` (1 while a storage fault lasts) and
+the acknowledged rows not yet copied into SQLite, read from the store when scraped.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
-__all__ = ["BUCKETS_MS", "Counter", "GatewayMetrics", "Histogram"]
+if TYPE_CHECKING:
+    from .store import StorageState
+
+__all__ = ["BUCKETS_MS", "Counter", "GatewayMetrics", "Gauge", "Histogram"]
 
 #: Upper bounds in milliseconds: 0.05 ms resolution at the bottom, 500 ms at the top.
 BUCKETS_MS: tuple[float, ...] = (
@@ -84,6 +92,25 @@ class Counter:
         return lines
 
 
+class Gauge:
+    """A single value that goes up and down."""
+
+    def __init__(self, name: str, help_text: str) -> None:
+        self.name = name
+        self.help = help_text
+        self.value = 0.0
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+    def render(self) -> list[str]:
+        return [
+            f"# HELP {self.name} {self.help}",
+            f"# TYPE {self.name} gauge",
+            f"{self.name} {_number(self.value)}",
+        ]
+
+
 class GatewayMetrics:
     """The gateway's metric set; ``render()`` gives Prometheus text exposition format."""
 
@@ -125,6 +152,27 @@ class GatewayMetrics:
             "Estimated LLM cost in USD reported in audits.",
             ("provider", "model"),
         )
+        self.storage_errors = Counter(
+            "axonflow_gateway_storage_errors_total",
+            "Storage errors by part (log, sqlite, read) and kind (disk_full, read_only, "
+            "locked, io_error, stalled, other); this gateway only.",
+            ("part", "kind"),
+        )
+        self.storage_degraded = Gauge(
+            "axonflow_gateway_storage_degraded",
+            "1 while a storage fault lasts (GET /health gives the reason), else 0.",
+        )
+        self.storage_backlog = Gauge(
+            "axonflow_gateway_storage_backlog_rows",
+            "Acknowledged rows in the acknowledgement log not yet copied into SQLite.",
+        )
+
+    def observe_storage(self, state: StorageState) -> None:
+        """Take the store's health as it is now (the store counts; this only mirrors it)."""
+        for part, kind, count in state.errors:
+            self.storage_errors.values[(part, kind)] = count
+        self.storage_degraded.set(0 if state.healthy else 1)
+        self.storage_backlog.set(state.backlog_rows)
 
     def render(self) -> str:
         parts: list[str] = []
@@ -137,6 +185,9 @@ class GatewayMetrics:
             self.policy_triggers,
             self.llm_tokens,
             self.llm_cost,
+            self.storage_errors,
+            self.storage_degraded,
+            self.storage_backlog,
         ):
             parts.extend(metric.render())
         return "\n".join(parts) + "\n"

@@ -1,12 +1,14 @@
 """The audit trail's storage: keyed hashes in SQLite, one hash chain, durable acknowledgements.
 
 * :mod:`.audit_store`: :class:`AuditStore`, opening a store and appending rows.
-* :mod:`.commits`: group commit and the acknowledgement log's timing.
+* :mod:`.commits`: group commit: acknowledging rows through SQLite or the log.
+* :mod:`.backlog`: logged rows on their way into SQLite, and waiting for them.
 * :mod:`.reads` and :mod:`.query`: lookups, listings and the joined trail.
 * :mod:`.chain`: rows, canonical JSON, keyed hashing and chain verification.
 * :mod:`.acklog`: the append-only acknowledgement log, its replay, and the one-writer lock.
 * :mod:`.applier`: the thread that copies logged rows into SQLite, off the event loop.
 * :mod:`.verify`: verifying the chain a segment at a time, so a long walk reports progress.
+* :mod:`.health`: storage faults as fast answers, counted, logged once per change, recovered.
 * :mod:`.schema`: tables, pragmas, the HMAC key file, record ids, value checks.
 
 May import: :mod:`helpers.errors` and :mod:`helpers.settings` only; never the policies or
@@ -28,6 +30,7 @@ from .audit_store import (
     hash_value,
     replay_log,
 )
+from .health import StorageState
 
 __all__ = [
     "APPLY_AFTER_S",
@@ -39,6 +42,7 @@ __all__ = [
     "ChainReport",
     "ContextRecord",
     "IdSource",
+    "StorageState",
     "hash_value",
     "replay_log",
 ]

@@ -7,7 +7,9 @@ event-loop turn share one write and one ``fdatasync``. The same rows go into SQL
 transaction shortly after (:data:`helpers.gateway.store.APPLY_AFTER_S`), off the request path, and
 the log is emptied once it has grown past :data:`RESET_AT_BYTES` with all of it in SQLite.
 A ``kill -9`` in between leaves rows in the log only; opening the store replays them,
-checking each against the hash chain, before anything else happens.
+checking each against the hash chain, before anything else happens. With ``--fsync`` the
+write and its ``fdatasync`` run on a thread of the log's own (:meth:`AckLog.append_soon`), so
+a disk that stalls holds up that thread, never the event loop.
 
 Each line is ``<prev_hash> <row_hash> <payload>``, where ``payload`` is the row's canonical
 JSON (:func:`.chain.row_payload`), so the file holds keyed hashes, never raw queries
@@ -28,6 +30,7 @@ import fcntl
 import json
 import os
 import sqlite3
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,8 @@ __all__ = ["AckLog", "LogEntry", "close_and_unlock", "format_entry", "hold_lock"
 
 #: Empty the log (once every row in it is in SQLite) when it grows past this many bytes.
 RESET_AT_BYTES = 1 << 20
+#: What the recovery probe writes beside the log: more than most batches of rows need.
+PROBE_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +103,21 @@ class AckLog:
         self.fsync = fsync
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.size = os.fstat(self._fd).st_size
+        #: A failed write whose remains could not be cut off yet (see :meth:`append`).
+        self._torn = False
+        self._writer: ThreadPoolExecutor | None = None
+        self._last: Future[None] | None = None
 
     def append(self, lines: list[str]) -> None:
         """Write ``lines`` (each ending in a newline); durable against ``kill -9`` on return,
-        and against power loss too when the log was opened with ``fsync``."""
+        and against power loss too when the log was opened with ``fsync``.
+
+        Raises ``OSError`` with nothing of ``lines`` left in the file.
+        """
         data = ("".join(lines) if len(lines) > 1 else lines[0]).encode("utf-8")
+        if self._torn:  # the remains of an earlier failed write must go before anything else
+            os.ftruncate(self._fd, self.size)
+            self._torn = False
         try:
             written = os.write(self._fd, data)
             while written < len(data):  # a regular file takes it all at once; finish a short one
@@ -111,10 +126,37 @@ class AckLog:
                 os.fdatasync(self._fd)
         except OSError:
             # Nothing of a failed write may stay: the next line would be glued to a torn one.
-            with contextlib.suppress(OSError):
+            try:
                 os.ftruncate(self._fd, self.size)
+            except OSError:
+                self._torn = True
             raise
         self.size += len(data)
+
+    def append_soon(self, lines: list[str]) -> Future[None]:
+        """:meth:`append` on the log's own thread, in order. The caller keeps one call in
+        flight at a time and touches the log in no other way meanwhile."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="acklog-fsync")
+        self._last = self._writer.submit(self.append, lines)
+        return self._last
+
+    def probe(self) -> None:
+        """Raise ``OSError`` unless a write beside the log (and its ``fdatasync`` with
+        ``fsync``) works now: how a failing log is found working again with no request."""
+        path = self.path.with_name(self.path.name + ".probe")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            data = bytes(PROBE_BYTES)
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            if self.fsync:
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     def reset(self) -> None:
         """Empty the log. Only call once every row in it is committed to SQLite."""
@@ -123,6 +165,10 @@ class AckLog:
 
     def close(self, remove: bool) -> None:
         """Close the file; ``remove`` deletes it (everything in it is in SQLite)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)
+            if self._last is not None and not self._last.done():
+                return  # stuck on a stalled disk: its descriptor stays open for it
         os.close(self._fd)
         if remove:
             self.path.unlink(missing_ok=True)

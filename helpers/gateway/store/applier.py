@@ -6,54 +6,85 @@ with its own connection, one transaction per batch, so a request never waits for
 and a slow disk or a long read never delays a reply. Rows stay in the log until SQLite has
 them; a crash in between is repaired by the replay when the store is opened again.
 
+When SQLite fails (disk full, read-only, locked past the busy timeout, an I/O error) the
+batch is rolled back and tried again with back-off (:func:`.health.backoff`) until it goes
+in, with no restart; before a retry the rows SQLite already has are skipped, so a commit
+that reported an error but landed is not applied twice. Whoever waits for the applier (a
+read, a commit held back by the backlog bound) gets
+:class:`~helpers.errors.StorageUnavailable` at once while it fails, or once no statement has
+finished for :data:`.health.STALL_AFTER_S`, instead of waiting on.
+
 The store is the file's only writer while it runs (:func:`.acklog.hold_lock`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from .schema import _INSERT
+from helpers.errors import StorageUnavailable
 
-__all__ = ["Applier"]
+from .health import STALL_AFTER_S, StorageHealth, backoff
+from .schema import _INSERT, _read_head
+
+__all__ = ["APPLY_WAIT_S", "Applier"]
 
 log = logging.getLogger("helpers.gateway.store")
-#: After a failed SQLite write, wait this long before trying the same rows again.
-RETRY_AFTER_S = 0.1
+#: The longest a wait for the applier lasts while it keeps making progress.
+APPLY_WAIT_S = 30.0
+#: How long closing waits for the thread to finish a last batch (a stalled disk may never).
+CLOSE_WAIT_S = 5.0
+#: A waiter re-checks for a stall this often, so it gives up soon after STALL_AFTER_S.
+_CHECK_EVERY_S = STALL_AFTER_S / 4
 
 Row = tuple[str, tuple[Any, ...]]
+_Watcher = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class Applier:
     """A thread that inserts logged rows into SQLite in batches, in the order given.
 
-    ``submit`` hands rows over (from the event loop); ``wait`` blocks until every row up to a
-    seq is committed. ``on_applied(rows)`` runs on the thread after each commit. The
-    connection is the thread's alone once started.
+    ``submit`` hands rows over (from the event loop); ``wait`` (blocking) and ``watch`` (a
+    future for the event loop) wait until every row up to a seq is committed.
+    ``on_applied(rows)`` runs on the thread after each commit. The connection is the
+    thread's alone once started.
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, applied_seq: int, on_applied: Callable[[list[Row]], None]
+        self,
+        conn: sqlite3.Connection,
+        applied_seq: int,
+        on_applied: Callable[[list[Row]], None],
+        health: StorageHealth,
     ) -> None:
         self._conn = conn
         self._on_applied = on_applied
+        self._health = health
         self._cond = threading.Condition()
         self._pending: list[Row] = []
         self._closing = False
+        self._watchers: list[_Watcher] = []
+        #: After a failed batch: look up what SQLite has before inserting again.
+        self._check_head = False
         #: The highest seq committed to SQLite so far (rows arrive in seq order).
         self.applied_seq = applied_seq
-        #: The last SQLite error, until a later batch succeeds.
-        self.error: BaseException | None = None
+        #: Why the last batch failed, until a later one succeeds.
+        self.failure: str | None = None
+        #: ``time.monotonic()`` when the current batch last finished a statement; ``None``
+        #: between batches.
+        self.progress_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="audit-apply", daemon=True)
         self._thread.start()
 
     def __repr__(self) -> str:
-        return f"<Applier applied_seq={self.applied_seq} pending={len(self._pending)}>"
+        state = f" failing: {self.failure}" if self.failure else ""
+        return f"<Applier applied_seq={self.applied_seq} pending={len(self._pending)}{state}>"
 
     def submit(self, rows: list[Row]) -> None:
         if not rows:
@@ -62,17 +93,60 @@ class Applier:
             self._pending.extend(rows)
             self._cond.notify_all()
 
-    def wait(self, seq: int, timeout: float | None = None) -> None:
-        """Block until rows up to ``seq`` are in SQLite; raise the SQLite error (or
-        :class:`TimeoutError`) if they are not by ``timeout``."""
+    def stalled_for(self) -> float:
+        """Seconds the current batch has gone without finishing a statement (0 when idle)."""
+        at = self.progress_at
+        return 0.0 if at is None else time.monotonic() - at
+
+    def check(self) -> None:
+        """Raise :class:`StorageUnavailable` when SQLite is failing, stalled or closed."""
+        if self.failure is not None:
+            raise StorageUnavailable(self.failure)
+        stalled = self.stalled_for()
+        if stalled > STALL_AFTER_S:
+            raise self._health.stalled("sqlite", stalled)
+        if self._closing and not self._thread.is_alive():
+            raise StorageUnavailable("copy into SQLite: the store is closed")
+
+    def wait(self, seq: int, timeout: float = APPLY_WAIT_S) -> None:
+        """Block until rows up to ``seq`` are in SQLite, as long as the applier makes progress
+        (at most ``timeout``); raise :class:`StorageUnavailable` once it fails or stalls."""
+        deadline = time.monotonic() + timeout
         with self._cond:
-            self._cond.wait_for(lambda: self.applied_seq >= seq or self._closing, timeout)
-            if self.applied_seq >= seq:
-                return
-            error = self.error
-        if error is not None:
-            raise error
-        raise TimeoutError(f"rows up to seq {seq} were not copied into SQLite in time")
+            while self.applied_seq < seq:
+                self.check()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StorageUnavailable(
+                        f"copy into SQLite: {seq - self.applied_seq} acknowledged rows "
+                        f"still to copy after {timeout:g} s"
+                    )
+                self._cond.wait(min(left, _CHECK_EVERY_S))
+
+    async def caught_up(self, seq: int) -> None:
+        """:meth:`wait` for the event loop: the same bounds, without blocking the loop."""
+        if self.applied_seq >= seq:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + APPLY_WAIT_S
+        future: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            if len(self._watchers) > 1024:  # waits given up on a stalled disk
+                self._watchers = [w for w in self._watchers if not w[2].done()]
+            self._watchers.append((seq, loop, future))
+            self._settle_watchers()
+        try:
+            while not future.done():
+                self.check()
+                if loop.time() > deadline:
+                    raise StorageUnavailable(
+                        f"copy into SQLite: {seq - self.applied_seq} acknowledged rows "
+                        f"still to copy after {APPLY_WAIT_S:g} s"
+                    )
+                await asyncio.wait({future}, timeout=_CHECK_EVERY_S)
+            future.result()
+        finally:
+            future.cancel()  # a no-op once done; otherwise the thread drops it
 
     def close(self, drain: bool = True) -> None:
         """Stop the thread: with ``drain``, after it has tried once more to apply every
@@ -82,47 +156,97 @@ class Applier:
                 self._pending.clear()
             self._closing = True
             self._cond.notify_all()
-        self._thread.join()
+        self._thread.join(CLOSE_WAIT_S)
+        with self._cond:
+            self._settle_watchers()
+        if self._thread.is_alive():  # stuck in a stalled statement: leave it, it is a daemon
+            log.error(
+                "closing the audit store: the copy into SQLite has not finished a "
+                "statement for %.1f s; its rows stay in the acknowledgement log and are "
+                "replayed at the next start",
+                self.stalled_for(),
+            )
+            return
         self._conn.close()
 
+    # -- the thread ----------------------------------------------------------------------------
     def _run(self) -> None:
+        attempt = 0
         while True:
             with self._cond:
                 while not self._pending and not self._closing:
                     self._cond.wait()
+                if not self._pending:
+                    return  # closing, and everything is in SQLite
                 rows, self._pending = self._pending, []
-                closing = self._closing
-            if rows:
-                error = self._insert(rows)
-                with self._cond:
-                    if error is None:
-                        self.applied_seq, self.error = rows[-1][1][0], None
-                    else:
-                        self.error = error
-                        self._pending[:0] = rows  # still safe in the log; try again
-                    self._cond.notify_all()
+                self.progress_at = time.monotonic()
+            error = self._insert(rows)
+            reason = None if error is None else self._health.failed("sqlite", error).reason
+            with self._cond:
+                self.progress_at = None
                 if error is None:
-                    self._on_applied(rows)
+                    self.applied_seq, self.failure = rows[-1][1][0], None
                 else:
-                    log.error("cannot copy logged rows into SQLite (kept in the log): %s", error)
-                    if closing:
-                        return
-                    with self._cond:
-                        self._cond.wait(RETRY_AFTER_S)
-                    continue
-            if closing:
-                return
+                    self.failure = reason
+                    self._pending[:0] = rows  # still safe in the log; try again
+                self._settle_watchers()
+                self._cond.notify_all()
+            if error is None:
+                attempt = 0
+                self._health.cleared("sqlite")
+                self._on_applied(rows)
+                continue
+            with self._cond:  # back off; only closing cuts it short, not new rows
+                if self._cond.wait_for(lambda: self._closing, backoff(attempt)):
+                    return  # closing: the rows stay in the log, replayed at the next open
+            attempt += 1
 
-    def _insert(self, rows: list[Row]) -> BaseException | None:
+    def _insert(self, rows: list[Row]) -> sqlite3.Error | None:
         conn = self._conn
         try:
+            if self._check_head:  # a commit that reported an error may still have landed
+                done = _read_head(conn).seq
+                rows = [row for row in rows if row[1][0] > done]
             conn.execute("BEGIN IMMEDIATE")
+            self.progress_at = time.monotonic()
             for table, row in rows:
                 conn.execute(_INSERT[table], row)
+                self.progress_at = time.monotonic()
             conn.commit()
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.rollback()
+            self._check_head = True
             return exc
+        self._check_head = False
         return None
+
+    def _settle_watchers(self) -> None:
+        """Under the condition: resolve the event-loop waits this state decides."""
+        keep = []
+        for watcher in self._watchers:
+            seq, loop, future = watcher
+            if future.done():
+                continue
+            if self.applied_seq >= seq:
+                outcome: StorageUnavailable | None = None
+            elif self.failure is not None:
+                outcome = StorageUnavailable(self.failure)
+            elif self._closing and not self._pending:
+                outcome = StorageUnavailable("copy into SQLite: the store is closed")
+            else:
+                keep.append(watcher)
+                continue
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, future, outcome)
+        self._watchers = keep
+
+
+def _settle(future: asyncio.Future[None], outcome: StorageUnavailable | None) -> None:
+    if future.done():
+        return
+    if outcome is None:
+        future.set_result(None)
+    else:
+        future.set_exception(outcome)

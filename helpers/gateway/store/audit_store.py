@@ -26,7 +26,6 @@ True
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import sqlite3
@@ -38,8 +37,8 @@ from typing import Any, NamedTuple
 from helpers.errors import ConfigError
 from helpers.settings import Secret
 
-from .acklog import AckLog, close_and_unlock, format_entry, hold_lock
-from .applier import Applier
+from .acklog import close_and_unlock, format_entry, hold_lock
+from .backlog import APPLY_AFTER_S, APPLY_AT_ROWS, Backlog
 from .chain import (
     AuditRecord,
     ChainHead,
@@ -53,7 +52,8 @@ from .chain import (
     row_payload,
     timestamp,
 )
-from .commits import APPLY_AFTER_S, APPLY_AT_ROWS, GroupCommit
+from .commits import GroupCommit
+from .health import StorageHealth
 from .query import _count
 from .reads import Reads
 from .schema import (
@@ -65,6 +65,7 @@ from .schema import (
     _str,
     _strings,
     connect,
+    make_reader,
     replay_log,
     resolve_secret,
 )
@@ -104,7 +105,7 @@ class Appended(NamedTuple):
     row: tuple[Any, ...]
 
 
-class AuditStore(GroupCommit, Reads):
+class AuditStore(GroupCommit, Backlog, Reads):
     """Contexts and audits in SQLite, keyed-hashed, chained and durably acknowledged.
 
     >>> with AuditStore.open(":memory:") as store:
@@ -123,21 +124,9 @@ class AuditStore(GroupCommit, Reads):
         self._keyed_hash = keyed_hasher(secret)
         self.fsync = fsync
         self._clock = clock
-        self._lost: list[tuple[int, int, BaseException]] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._flush_loop: asyncio.AbstractEventLoop | None = None
-        self._commits = 0
         self.exclusive = False
-        # With an acknowledgement log: rows added but not yet logged (lines and rows), and
-        # rows logged (so acknowledged) but not yet in SQLite.
-        self._log: AckLog | None = None
-        self._applier: Applier | None = None
         self._lock_fd: int | None = None
-        self._lines: list[str] = []
-        self._unlogged: list[tuple[str, tuple[Any, ...]]] = []
-        self._unapplied: list[tuple[str, tuple[Any, ...]]] = []
-        self._apply_scheduled = False
-        self._unapplied_contexts: dict[str, tuple[Any, ...]] = {}
+        self._init_commits(StorageHealth(self.now))
         self._user_hashes: dict[str, str] = {}
         self._new_id = IdSource()
         self._start_from_disk()
@@ -185,10 +174,8 @@ class AuditStore(GroupCommit, Reads):
             store._secret = resolve_secret(secret, path, has_rows=store._head.seq > 0)
             store._keyed_hash = keyed_hasher(store._secret)
             if exclusive and path != ":memory:":
-                store._log = AckLog(log_path, fsync)
-                writer = connect(path, fsync, check_same_thread=False)
-                store._applier = Applier(writer, store._head.seq, store._applied_contexts)
-                conn.execute("PRAGMA query_only=ON")  # this connection only reads from now on
+                store._start_log(log_path, connect(path, fsync, check_same_thread=False))
+                make_reader(conn)  # this connection only reads from now on
         except sqlite3.DatabaseError as exc:
             close_and_unlock(conn, lock_fd)
             raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
@@ -207,6 +194,7 @@ class AuditStore(GroupCommit, Reads):
         """Commit what was added, wake any waiters, and close the connection."""
         try:
             error = self._flush_now()  # with a log, this also applies what it holds
+            self._health.close()
             if self._applier is not None:
                 self._applier.close()
             if self._log is not None:
@@ -250,6 +238,8 @@ class AuditStore(GroupCommit, Reads):
         Returns the stored row: ``seq``, the values, ``prev_hash``, ``row_hash``.
         """
         if self._log is not None:
+            if self._batch is not None or self._health.faulty:
+                self._refuse_if_stuck()
             seq = self._next_seq
             row = (seq, *values)
             prev = self._head.row_hash

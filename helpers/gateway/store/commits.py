@@ -2,40 +2,65 @@
 
 A row is acknowledged once it is durable: committed to SQLite (a shared store), or written
 to the acknowledgement log (an exclusive store, the gateway's), from which SQLite gets it
-:data:`APPLY_AFTER_S` later in one transaction, on the :class:`~.applier.Applier`'s own
-thread and connection, off the event loop. Calls made in one event-loop turn share one
-write. This mixin holds that machinery; the store's ``__init__`` sets the state it works on.
+shortly after (:mod:`.backlog`). Calls made in one event-loop turn share one write. This
+mixin holds that machinery and its state (:meth:`GroupCommit._init_commits`).
+
+An exclusive store never waits on a failing disk: a log write that fails raises
+:class:`~helpers.errors.StorageUnavailable` at once (nothing of it is acknowledged, and the
+chain continues from the last logged row), and a wait for SQLite gives up as soon as the
+applier fails or stalls (:mod:`.health`). With ``fsync``, one batch at a time is written and
+synced on the log's own thread (:meth:`.acklog.AckLog.append_soon`): a waiter gives up after
+:data:`~.health.STALL_AFTER_S`, and while that batch is stuck new rows are refused before
+they join the chain. All of it recovers by itself when the fault clears.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from helpers.errors import StorageUnavailable
+
 from .acklog import RESET_AT_BYTES, AckLog
-from .applier import Applier
+from .applier import CLOSE_WAIT_S, Applier
 from .chain import AuditRecord, ChainHead, ContextRecord
+from .health import STALL_AFTER_S, StorageHealth, StorageState
 
 if TYPE_CHECKING:
     from .audit_store import Appended
 
-__all__ = ["APPLY_AFTER_S", "APPLY_AT_ROWS", "GroupCommit"]
+__all__ = ["MAX_BACKLOG_ROWS", "GroupCommit", "Row"]
 
-#: With an acknowledgement log, logged rows go into SQLite this long after they were
-#: acknowledged, in one transaction, or at once when this many are waiting.
-APPLY_AFTER_S = 0.02
-APPLY_AT_ROWS = 1000
-#: How long a read or a close waits for logged rows to reach SQLite before giving up.
-APPLY_WAIT_S = 30.0
 #: How far SQLite may fall behind the log (rows acknowledged but not yet applied) before
 #: new commits wait for the applier. Under a load the applier thread cannot keep up with
 #: (it shares the GIL with the event loop), the queue would otherwise grow without bound in
-#: memory; this bounds it, and the wait hands the applier the CPU.
+#: memory; this bounds it, and the wait hands the applier the CPU. While the applier fails or
+#: stalls, such commits are refused at once instead (a 503: nothing acknowledged).
 MAX_BACKLOG_ROWS = 20_000
 log = logging.getLogger("helpers.gateway.store")
+Row = tuple[str, tuple[Any, ...]]
+#: A ``committed()`` call waiting for its rows: the last seq it needs, and its future.
+Waiter = tuple[int, "asyncio.Future[None]"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Rows being written and synced on the log's own thread (``fsync`` only)."""
+
+    upto: int
+    head: ChainHead
+    rows: list[Row]
+    waiters: list[Waiter]
+    started: float
+    done: Future[None]
 
 
 class GroupCommit:
@@ -46,21 +71,44 @@ class GroupCommit:
     _conn: sqlite3.Connection
     _log: AckLog | None
     _applier: Applier | None
+    _health: StorageHealth
     _head: ChainHead
     _durable_head: ChainHead
     _lines: list[str]
-    _unlogged: list[tuple[str, tuple[Any, ...]]]
-    _unapplied: list[tuple[str, tuple[Any, ...]]]
+    _unlogged: list[Row]
+    _unapplied: list[Row]
     _unapplied_contexts: dict[str, tuple[Any, ...]]
     _apply_scheduled: bool
     _lost: list[tuple[int, int, BaseException]]
-    _waiters: list[asyncio.Future[None]]
+    _next_seq: int
+    _batch: _Batch | None
+    _waiters: list[Waiter]
     _flush_loop: asyncio.AbstractEventLoop | None
     _commits: int
     _last_added: int
     _decided: int
 
     _read_head: Callable[[], ChainHead]
+    _schedule_apply: Callable[[], None]
+    _apply_logged: Callable[[], BaseException | None]
+    applied: Callable[[], Awaitable[None]]
+
+    def _init_commits(self, health: StorageHealth) -> None:
+        self._health = health
+        self._lost = []
+        self._batch = None
+        self._waiters = []
+        self._flush_loop = None
+        self._commits = 0
+        # With an acknowledgement log: rows added but not yet logged (lines and rows), and
+        # rows logged (so acknowledged) but not yet in SQLite.
+        self._log = None
+        self._applier = None
+        self._lines = []
+        self._unlogged = []
+        self._unapplied = []
+        self._apply_scheduled = False
+        self._unapplied_contexts = {}
 
     @property
     def commit_count(self) -> int:
@@ -87,11 +135,19 @@ class GroupCommit:
 
         With an acknowledgement log and no ``fsync``, the rows are written at once: one
         ``write()`` costs less than waiting for the next loop turn, and only the SQLite
-        insert, which is what batching pays for, is left to a ``call_soon`` callback.
+        insert, which is what batching pays for, is left to a ``call_soon`` callback. With
+        ``fsync``, a wait longer than :data:`~.health.STALL_AFTER_S` raises
+        :class:`~helpers.errors.StorageUnavailable`: not acknowledged, though the rows may
+        still reach the log once the disk comes back.
         """
         applier = self._applier
         if applier is not None and self._durable_head.seq - applier.applied_seq > MAX_BACKLOG_ROWS:
-            await self.applied()  # storage is behind: let it catch up before taking more
+            try:  # storage is behind: let it catch up before taking more
+                await self.applied()
+            except StorageUnavailable as error:
+                if self._batch is None:  # else they chain on rows still being synced
+                    self._drop_unlogged(error)  # a 503 stores nothing
+                raise
         if self._lines and self._log is not None and not self.fsync:
             error = self._write_log()
             self._schedule_apply()
@@ -108,11 +164,18 @@ class GroupCommit:
             return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
+        self._waiters.append((target, waiter))
         if self._flush_loop is not loop:
             loop.call_soon(self._flush)
             self._flush_loop = loop
-        await waiter
+        if not self.fsync or self._log is None:
+            await waiter
+            return
+        await asyncio.wait({waiter}, timeout=STALL_AFTER_S)
+        if not waiter.done():
+            waiter.cancel()
+            raise self._health.stalled("log", STALL_AFTER_S)
+        waiter.result()
 
     def commit(self) -> None:
         """Commit now (for scripts and tests); also wakes any ``committed()`` waiters."""
@@ -122,21 +185,95 @@ class GroupCommit:
 
     def _flush(self) -> None:
         self._flush_loop = None
+        if self.fsync and self._log is not None:
+            self._start_batch()
+            return
         self._flush_now(apply=False)
         self._schedule_apply()
 
-    def _schedule_apply(self) -> None:
-        # Off the request path: the rows are safe in the log, so SQLite gets them in one
-        # transaction per APPLY_AFTER_S (sooner when many are waiting). Reads apply first.
-        if not self._unapplied:
+    def _start_batch(self) -> None:
+        """With ``fsync``: write and sync what is pending on the log's thread, unless a batch
+        is in flight already (its end starts the next one)."""
+        if self._batch is not None or not self._lines:
             return
-        if len(self._unapplied) >= APPLY_AT_ROWS:
-            asyncio.get_running_loop().call_soon(self._apply_in_background)
-        elif not self._apply_scheduled:
-            asyncio.get_running_loop().call_later(APPLY_AFTER_S, self._apply_in_background)
-            self._apply_scheduled = True
+        assert self._log is not None
+        self._reset_log_if_applied()
+        lines, rows, upto = self._lines, self._unlogged, self._last_added
+        self._lines, self._unlogged = [], []
+        waiters, self._waiters = self._waiters, []
+        done = self._log.append_soon(lines)
+        batch = _Batch(upto, self._head, rows, waiters, time.monotonic(), done)
+        self._batch = batch
+        loop = asyncio.get_running_loop()
+
+        def on_done(_: Future[None]) -> None:  # on the log's thread
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(self._batch_done, batch, True)
+
+        done.add_done_callback(on_done)
+
+    def _batch_done(self, batch: _Batch, restart: bool) -> None:
+        """On the loop (or in a synchronous flush): settle a batch written and synced."""
+        if self._batch is not batch:
+            return  # a synchronous flush has settled it already
+        self._batch = None
+        exc = batch.done.exception()
+        if exc is None:
+            self._decided, self._durable_head = batch.upto, batch.head
+            self._logged(batch.rows)
+            error = None
+        else:
+            error = self._health.failed("log", exc)
+            self._lose(batch.upto, error)
+            self._drop_unlogged(error)  # the rows added since chain on the lost ones
+        waiters = batch.waiters + [w for w in self._waiters if w[0] <= batch.upto]
+        self._waiters = [w for w in self._waiters if w[0] > batch.upto]
+        _settle(waiters, error)
+        if restart:
+            self._schedule_apply()
+            self._start_batch()
+
+    def _finish_batch(self) -> BaseException | None:
+        """Wait (blocking) for the batch in flight, for a synchronous flush or a close."""
+        batch = self._batch
+        if batch is None:
+            return None
+        try:
+            batch.done.result(CLOSE_WAIT_S)
+        except FutureTimeout:
+            return self._health.stalled("log", time.monotonic() - batch.started)
+        except OSError:
+            pass  # settled below like any failed batch
+        self._batch_done(batch, restart=False)
+        return None
+
+    def storage_health(self) -> StorageState:
+        """The storage's health now (what ``/health`` reports): never blocks on a disk."""
+        batch = self._batch
+        if batch is not None and time.monotonic() - batch.started > STALL_AFTER_S:
+            self._health.stalled("log", time.monotonic() - batch.started)
+        applier = self._applier
+        if applier is None:
+            return self._health.state()
+        stalled = applier.stalled_for()
+        if stalled > STALL_AFTER_S:
+            self._health.stalled("sqlite", stalled)
+        return self._health.state(self._durable_head.seq - applier.applied_seq)
+
+    @property
+    def degraded(self) -> bool:
+        """Whether some part of the storage is failing or stalled now (cheap: no I/O)."""
+        applier, batch = self._applier, self._batch
+        return (
+            self._health.faulty
+            or (applier is not None and applier.stalled_for() > STALL_AFTER_S)
+            or (batch is not None and time.monotonic() - batch.started > STALL_AFTER_S)
+        )
 
     def _flush_now(self, apply: bool = True) -> BaseException | None:
+        error = self._finish_batch()
+        if error is not None:
+            return error  # still stuck: nothing more can be written after it
         waiters, self._waiters = self._waiters, []
         if self._log is None:
             error = self._commit_open_transaction()
@@ -144,13 +281,7 @@ class GroupCommit:
             error = self._write_log()
             if apply and error is None:
                 error = self._apply_logged()
-        for waiter in waiters:
-            if waiter.done():  # its task was cancelled meanwhile
-                continue
-            if error is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(error)
+        _settle(waiters, error)
         return error
 
     def _write_log(self) -> BaseException | None:
@@ -164,18 +295,24 @@ class GroupCommit:
         try:
             self._log.append(lines)
         except OSError as exc:
-            self._lost.append((self._decided + 1, upto, exc))
-            self._decided = upto
+            error = self._health.failed("log", exc)
+            self._lose(upto, error)
             self._head = self._durable_head  # the chain continues from what is on disk
-            return exc
+            return error
         self._decided = upto
         self._durable_head = self._head
+        self._logged(rows)
+        return None
+
+    def _logged(self, rows: list[Row]) -> None:
+        """``rows`` are durable in the log: acknowledged, and on their way to SQLite."""
+        if self._health.faulty:
+            self._health.cleared("log")
         self._commits += 1
         self._unapplied.extend(rows)
         for table, row in rows:
             if table == "contexts":
                 self._unapplied_contexts[row[1]] = row
-        return None
 
     def _reset_log_if_applied(self) -> None:
         # Only on the thread that appends, and only once SQLite has every logged row.
@@ -187,58 +324,43 @@ class GroupCommit:
             and not self._unapplied
             and applier.applied_seq >= self._durable_head.seq
         ):
-            self._log.reset()
+            try:
+                self._log.reset()
+            except OSError:
+                pass  # the log stays longer; emptying it is tried again at the next write
 
-    def _apply_logged(self, wait: bool = True) -> BaseException | None:
-        """Hand the logged rows to the applier thread, which inserts them into SQLite (on
-        failure they stay queued there, and logged); ``wait`` blocks until it has committed
-        them: reads and close need that, the background hand-over does not."""
-        rows, self._unapplied = self._unapplied, []
-        self._apply_scheduled = False
-        assert self._applier is not None
-        self._applier.submit(rows)
-        if not wait:
-            return None
-        try:
-            self._applier.wait(self._durable_head.seq, APPLY_WAIT_S)
-        except (sqlite3.Error, TimeoutError, RuntimeError) as exc:
-            return exc
-        return None
+    def _lose(self, upto: int, error: BaseException) -> None:
+        """Rows after the last decided one, up to ``upto``, are lost with ``error``: never
+        acknowledged. Failures in a row make one range, so an outage keeps one entry."""
+        lo = self._decided + 1
+        if self._lost and self._lost[-1][1] == lo - 1:
+            lo = self._lost.pop()[0]
+        self._lost.append((lo, upto, error))
+        self._decided = upto
 
-    def _apply_in_background(self) -> None:
-        if not self._unapplied:
-            return  # a read or an earlier callback got there first
-        self._apply_logged(wait=False)  # the applier logs its own failures
+    def _drop_unlogged(self, error: BaseException) -> None:
+        """Refuse the rows added but not yet logged (their callers get ``error``). Only with
+        no batch in flight: the chain continues from the last durable row."""
+        if self._last_added > self._decided:
+            self._lose(self._last_added, error)
+        self._lines, self._unlogged = [], []
+        self._head = self._durable_head
+        waiters, self._waiters = self._waiters, []
+        _settle(waiters, error)
 
-    def _readable(self) -> None:
-        """Before a read: everything acknowledged is in SQLite (raises if it cannot be)."""
-        if self._unapplied or (
-            self._applier is not None and self._applier.applied_seq < self._durable_head.seq
+    def _refuse_if_stuck(self) -> None:
+        """Before a row joins the chain: refuse it while it could only wait on a stuck batch
+        (``fsync``) or on an applier that fails with the backlog full. Nothing is stored."""
+        batch = self._batch
+        if batch is not None and time.monotonic() - batch.started > STALL_AFTER_S:
+            raise self._health.stalled("log", time.monotonic() - batch.started)
+        applier = self._applier
+        if (
+            applier is not None
+            and applier.failure is not None
+            and self._durable_head.seq - applier.applied_seq > MAX_BACKLOG_ROWS
         ):
-            error = self._apply_logged()
-            if error is not None:
-                raise error
-
-    def _applied_contexts(self, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
-        """On the applier's thread, after a commit: those contexts are found in SQLite now."""
-        pending = self._unapplied_contexts
-        for table, row in rows:
-            if table == "contexts":
-                pending.pop(row[1], None)
-
-    async def applied(self) -> None:
-        """Return once every acknowledged row is in SQLite, without blocking the loop.
-
-        What the gateway awaits before a read in another thread or process.
-        """
-        if self._applier is None:
-            self._readable()
-            return
-        self._apply_logged(wait=False)
-        target = self._durable_head.seq
-        if self._applier.applied_seq < target:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self._applier.wait, target, APPLY_WAIT_S)
+            raise StorageUnavailable(applier.failure)
 
     def _commit_open_transaction(self) -> BaseException | None:
         if not self._conn.in_transaction:
@@ -252,10 +374,19 @@ class GroupCommit:
                     self._conn.rollback()
             except sqlite3.Error:
                 pass  # the commit's error is the one worth reporting
-            self._lost.append((self._decided + 1, upto, exc))
-            self._decided = upto
+            self._lose(upto, exc)
             self._head = self._read_head()  # the chain continues from what is on disk
             return exc
         self._decided = upto
         self._commits += 1
         return None
+
+
+def _settle(waiters: list[Waiter], error: BaseException | None) -> None:
+    for _, waiter in waiters:
+        if waiter.done():  # its task was cancelled meanwhile
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)

@@ -2,13 +2,15 @@
 
 Every read first puts acknowledged rows that are still only in the acknowledgement log into
 SQLite (``_readable``), so a read sees everything acknowledged. The queries themselves are
-in :mod:`.query`; this mixin binds them to the store's connection.
+in :mod:`.query`; this mixin binds them to the store's connection. A read that SQLite fails
+raises :class:`~helpers.errors.StorageUnavailable`, counted as a ``read`` fault (:mod:`.health`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from .acklog import AckLog
 from .applier import Applier
 from .chain import AuditRecord, ChainHead, ChainReport, ContextRecord
 from .chain import verify_chain as _verify_chain
+from .health import StorageHealth
 from .query import _SELECT_AUDIT_BY_ID, _SELECT_CONTEXT_BY_ID, RecordKey
 from .query import list_audits as _list_audits
 from .query import list_contexts as _list_contexts
@@ -33,6 +36,7 @@ class Reads:
     _conn: sqlite3.Connection
     _log: AckLog | None
     _applier: Applier | None
+    _health: StorageHealth
     _head: ChainHead
     _durable_head: ChainHead
     _unapplied_contexts: dict[str, tuple[Any, ...]]
@@ -48,7 +52,12 @@ class Reads:
         if pending is not None:
             return ContextRecord.from_row(pending)
         self._contexts_readable()
-        row = self._conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
+        try:
+            row = self._conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._health.failed("read", exc) from exc
+        if self._health.faulty:
+            self._health.cleared("read")
         return None if row is None else ContextRecord.from_row(row)
 
     def context_owner(self, context_id: str) -> tuple[str, str] | None:
@@ -57,7 +66,23 @@ class Reads:
         if pending is not None:
             return pending[2], pending[12]
         self._contexts_readable()
-        return self._conn.execute(_SELECT_OWNER, (context_id,)).fetchone()
+        try:
+            owner = self._conn.execute(_SELECT_OWNER, (context_id,)).fetchone()
+        except sqlite3.Error as exc:  # the audit's hot path: no context manager
+            raise self._health.failed("read", exc) from exc
+        if self._health.faulty:
+            self._health.cleared("read")
+        return owner
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Everything acknowledged is in SQLite, and a failing read is a storage fault."""
+        self._readable()
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._health.failed("read", exc) from exc
+        self._health.cleared("read")
 
     def _contexts_readable(self) -> None:
         # With an applier thread, a logged context stays in _unapplied_contexts until its
@@ -73,8 +98,8 @@ class Reads:
         return record
 
     def get_audit(self, audit_id: str) -> AuditRecord | None:
-        self._readable()
-        row = self._conn.execute(_SELECT_AUDIT_BY_ID, (audit_id,)).fetchone()
+        with self._reading():
+            row = self._conn.execute(_SELECT_AUDIT_BY_ID, (audit_id,)).fetchone()
         return None if row is None else AuditRecord.from_row(row)
 
     def list_contexts(
@@ -88,17 +113,17 @@ class Reads:
         offset: int = 0,
     ) -> list[ContextRecord]:
         """Contexts in time order; ``since`` is inclusive, ``until`` exclusive."""
-        self._readable()
-        return _list_contexts(
-            self._conn,
-            since,
-            until,
-            client_id=client_id,
-            user_hash=user_hash,
-            approved=approved,
-            limit=limit,
-            offset=offset,
-        )
+        with self._reading():
+            return _list_contexts(
+                self._conn,
+                since,
+                until,
+                client_id=client_id,
+                user_hash=user_hash,
+                approved=approved,
+                limit=limit,
+                offset=offset,
+            )
 
     def list_audits(
         self,
@@ -112,18 +137,18 @@ class Reads:
         offset: int = 0,
     ) -> list[AuditRecord]:
         """Audits in time order; ``since`` is inclusive, ``until`` exclusive."""
-        self._readable()
-        return _list_audits(
-            self._conn,
-            since,
-            until,
-            client_id=client_id,
-            context_id=context_id,
-            provider=provider,
-            model=model,
-            limit=limit,
-            offset=offset,
-        )
+        with self._reading():
+            return _list_audits(
+                self._conn,
+                since,
+                until,
+                client_id=client_id,
+                context_id=context_id,
+                provider=provider,
+                model=model,
+                limit=limit,
+                offset=offset,
+            )
 
     def list_records(
         self,
@@ -145,20 +170,20 @@ class Reads:
         JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``. Page with
         ``after=record_key(last_row)``: each page then costs about its own size.
         """
-        self._readable()
-        return _list_records(
-            self._conn,
-            since,
-            until,
-            client_id=client_id,
-            user_hash=user_hash,
-            provider=provider,
-            model=model,
-            approved=approved,
-            limit=limit,
-            offset=offset,
-            after=after,
-        )
+        with self._reading():
+            return _list_records(
+                self._conn,
+                since,
+                until,
+                client_id=client_id,
+                user_hash=user_hash,
+                provider=provider,
+                model=model,
+                approved=approved,
+                limit=limit,
+                offset=offset,
+                after=after,
+            )
 
     def verify_chain(self) -> ChainReport:
         """Check every link of the chain; reports the first broken record.
@@ -166,5 +191,5 @@ class Reads:
         Also catches rows removed from the end while this store is open (its head is gone).
         Reads the whole file: seconds for millions of rows.
         """
-        self._readable()
-        return _verify_chain(self._conn, _CHAIN_TABLES, self.verified_head)
+        with self._reading():
+            return _verify_chain(self._conn, _CHAIN_TABLES, self.verified_head)

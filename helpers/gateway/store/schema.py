@@ -30,9 +30,12 @@ from .chain import (
     load_or_create_secret,
 )
 
-__all__ = ["SCHEMA_VERSION", "IdSource", "connect", "replay_log", "resolve_secret"]
+__all__ = ["SCHEMA_VERSION", "IdSource", "connect", "make_reader", "replay_log", "resolve_secret"]
 
 SCHEMA_VERSION = 1
+#: How long the event loop's read connection waits for a lock: a read in WAL mode rarely
+#: needs one, and a lock held elsewhere must not hold up the loop.
+READ_BUSY_MS = 250
 log = logging.getLogger("helpers.gateway.store")
 
 # seq is the INTEGER PRIMARY KEY (the rowid), so rows are appended in order and the chain
@@ -217,6 +220,13 @@ def connect(path: str, fsync: bool, check_same_thread: bool = True) -> sqlite3.C
         conn.close()
         raise
     return conn
+
+
+def make_reader(conn: sqlite3.Connection) -> None:
+    """Make ``conn`` the event loop's reader: it only reads from now on, and it gives up on a
+    lock after :data:`READ_BUSY_MS` (an error the store answers with a 503, not a hang)."""
+    conn.execute("PRAGMA query_only=ON")
+    conn.execute(f"PRAGMA busy_timeout={READ_BUSY_MS}")
 
 
 def resolve_secret(secret: bytes | str | Secret | None, path: str, has_rows: bool) -> bytes:
