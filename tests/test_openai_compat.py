@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from helpers.errors import StorageUnavailable
 from helpers.gateway.openai_compat import parse_chat
 from tests.provider_fakes import ProxyFactory, bad_provider, openai_at, records
 
@@ -278,3 +279,22 @@ def test_audit_storage_failing_after_the_stream_ends_it_with_an_error(
     assert answer.choices[0].message.content
     rows = records(gw.url, expected=2)
     assert [r["audit_id"] is not None for r in rows].count(True) == 1  # only the second call
+
+
+def test_a_storage_fault_is_a_fast_503_that_says_storage(
+    make_proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = make_proxy()
+    store = gw.server.config.app.state.gateway.store
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise StorageUnavailable("acknowledgement log: disk full")
+
+    body = {"model": "gpt-4o-mini", "messages": ASK}
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "append_context", full)
+        refused = httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=10)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    error = refused.json()["error"]
+    assert error["code"] == "storage_unavailable" and "disk full" in error["message"]
+    assert httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=10).status_code == 200

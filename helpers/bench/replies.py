@@ -124,9 +124,9 @@ def run_replies_bench(*, quick: bool, out: Path) -> int:
         bulk: dict[str, dict[str, RunningService]] = {}
         for kind in ("sparse", "dense"):
             args = ["--size", "102400", "--piece", "20", "--gap-ms", "0"]
-            upstream = start_service(
-                "helpers.bench.paced_upstream", args + [f"--{kind}"] * (kind == "sparse")
-            )
+            if kind == "sparse":
+                args.append("--sparse")
+            upstream = start_service("helpers.bench.paced_upstream", args)
             services.append(upstream)
             bulk[kind] = _gateways(upstream.url)
             services += bulk[kind].values()

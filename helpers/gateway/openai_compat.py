@@ -33,7 +33,9 @@ import logging
 import time
 from typing import Any, NamedTuple
 
-from .endpoint import NOT_STORED, send_json
+from helpers.errors import StorageUnavailable
+
+from .endpoint import NOT_STORED, RETRY_AFTER, send_json, storage_error
 from .governance import Governed
 from .providers import ProviderError, provider_for_model
 from .proxy import ProxyMode, policy_info
@@ -160,6 +162,10 @@ class ChatCompletions:
         except Reject as exc:
             kind = "authentication_error" if exc.status == 401 else "invalid_request_error"
             status, body, headers = exc.status, OpenAIError(exc.status, exc.message, kind).body, []
+        except StorageUnavailable as exc:  # counted and logged by the store, once per change
+            message = storage_error(exc)["error"]
+            status, headers = 503, list(RETRY_AFTER)
+            body = OpenAIError(503, message, "server_error", "storage_unavailable").body
         except Exception:
             log.exception("chat completions failed")
             status, headers = 503, []
