@@ -99,11 +99,16 @@ def write_sanitizer(out: Path, temp_root: str | None = None) -> Path:
     """
     root = temp_root or tempfile.gettempdir()
     roots = sorted({root, os.path.realpath(root)} - {"/tmp"}, key=len, reverse=True)
-    text = SANITIZER.read_text(encoding="utf-8")
+    committed = SANITIZER.read_text(encoding="utf-8")
+    # The machine's roots go first: the committed /tmp rule would otherwise turn
+    # "/var/tmp/x/gw.db" into "/varTMPPATH" before a longer root could match.
+    first = committed.index("\n[") + 1
+    text = committed[:first]
     for i, r in enumerate(roots):
         text += (
-            f"\n[temp-root-{i}]\nregex: {re.escape(r.rstrip('/'))}/[^\\s'\"]+\nreplace: TMPPATH\n"
+            f"[temp-root-{i}]\nregex: {re.escape(r.rstrip('/'))}/[^\\s'\"]+\nreplace: TMPPATH\n\n"
         )
+    text += committed[first:]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out

@@ -73,7 +73,7 @@ def test_default_writes_to_build_and_leaves_the_notebook_alone(
     assert refreshed.cells[1].outputs[0]["text"] == "42\n"
 
 
-@pytest.mark.parametrize("root", ["/var/folders/xy/T", "/work/scratch/tmp dir"])
+@pytest.mark.parametrize("root", ["/var/folders/xy/T", "/work/scratch/tmp dir", "/var/tmp/x"])
 def test_sanitizer_knows_the_machines_temp_root(tmp_path: Path, root: str) -> None:
     import configparser
     import re
