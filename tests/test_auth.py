@@ -21,6 +21,7 @@ from axonflow import AxonFlow
 from axonflow.exceptions import AuthenticationError
 
 from helpers.gateway.auth import MAX_AUTHORIZATION, Authenticator, same_secret
+from helpers.errors import ConfigError
 from helpers.settings import Secret, Settings
 from tests.conftest import ThreadedGateway
 from tests.provider_fakes import ProxyFactory
@@ -277,3 +278,79 @@ def test_no_secret_in_any_repr() -> None:
     for text in (repr(s), str(s), repr(auth), repr(s.client_secrets), repr(s.admin_token)):
         assert "acme-s3cret" not in text and TOKEN not in text
     assert repr(auth) == "<Authenticator clients=['acme'] operator_token=set>"
+
+
+# --- no open gateway by accident ----------------------------------------------------------
+
+
+SECURE_ENV = {"GATEWAY_CLIENT_SECRETS": "acme:acme-s3cret", "GATEWAY_ADMIN_TOKEN": TOKEN}
+
+
+@pytest.mark.parametrize(
+    ("host", "env", "refused", "names"),
+    [
+        ("127.0.0.1", {}, False, []),
+        ("localhost", {}, False, []),
+        ("::1", {}, False, []),
+        ("127.0.0.2", {}, False, []),
+        ("0.0.0.0", {}, True, ["GATEWAY_CLIENT_SECRETS", "GATEWAY_ADMIN_TOKEN"]),
+        ("192.168.1.20", {"GATEWAY_ADMIN_TOKEN": TOKEN}, True, ["GATEWAY_CLIENT_SECRETS"]),
+        ("::", {"GATEWAY_CLIENT_SECRETS": "acme:x"}, True, ["GATEWAY_ADMIN_TOKEN"]),
+        ("gateway.internal", {}, True, ["GATEWAY_CLIENT_SECRETS", "GATEWAY_ADMIN_TOKEN"]),
+        ("0.0.0.0", SECURE_ENV, False, []),
+    ],
+)
+def test_binding_beyond_loopback_needs_secrets_and_a_token(
+    host: str, env: dict[str, str], refused: bool, names: list[str]
+) -> None:
+    from helpers.gateway.__main__ import open_bind_problem
+
+    problem = open_bind_problem(host, Settings.load(env=env, dotenv_path=None))
+    assert (problem is not None) is refused
+    for name in names:
+        assert name in (problem or "")
+    assert "--insecure-bind" in (problem or "--insecure-bind")
+
+
+def test_the_cli_refuses_an_open_bind_before_binding() -> None:
+    import subprocess
+    import sys
+
+    from helpers.settings import PROJECT_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers.gateway", "--host", "0.0.0.0", "--port", "0",
+         "--db", ":memory:"],
+        capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+        env={"PATH": "", "PYTHONPATH": str(PROJECT_ROOT), "NOTEBOOKS_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert "refusing to bind 0.0.0.0" in done.stderr
+    assert "GATEWAY_CLIENT_SECRETS" in done.stderr and "GATEWAY_ADMIN_TOKEN" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({}, "(community mode: no client credentials required; no operator token)"),
+        (SECURE_ENV, "(client credentials required (1 client(s)); operator token required)"),
+    ],
+)
+def test_the_start_up_line_says_the_mode(env: dict[str, str], says: str) -> None:
+    from helpers.server import start_gateway
+
+    with start_gateway(env=env) as svc:
+        assert says in svc.stdout_tail(5)
+        assert TOKEN not in svc.stdout_tail(50) + svc.stderr_tail(50)
+
+
+def test_a_clients_file(tmp_path: Any) -> None:
+    path = tmp_path / "clients"
+    path.write_text("# one client a line\nacme:from-file\n\nglobex: g-secret \n")
+    s = Settings.load(env={"GATEWAY_CLIENTS_FILE": str(path),
+                           "GATEWAY_CLIENT_SECRETS": "acme:from-env"}, dotenv_path=None)  # fmt: skip
+    assert s.client_secrets == {"acme": Secret("from-env"), "globex": Secret("g-secret")}
+    path.write_text("acme:ok\nthis line has no colon-secret\n")
+    with pytest.raises(ConfigError, match=r"clients, line 2: expected 'client_id:secret'") as info:
+        Settings.load(env={"GATEWAY_CLIENTS_FILE": str(path)}, dotenv_path=None)
+    assert "colon" not in str(info.value)  # the line may hold a secret: never echoed
