@@ -20,17 +20,18 @@ import pytest
 from axonflow import AxonFlow
 from axonflow.exceptions import AuthenticationError
 
-from helpers.gateway.auth import MAX_AUTHORIZATION, Authenticator, same_secret
 from helpers.errors import ConfigError
+from helpers.gateway.auth import MAX_AUTHORIZATION, Authenticator, same_secret
 from helpers.settings import Secret, Settings
 from tests.conftest import ThreadedGateway
 from tests.provider_fakes import ProxyFactory
 
 TOKEN = "operator-t0ken-for-tests"
 SECRETS = {"acme": Secret("acme-s3cret"), "globex": Secret("globex-s3cret")}
-PRE, AUDIT, REQUEST, CHAT = (
-    "/api/policy/pre-check", "/api/audit/llm-call", "/api/request", "/v1/chat/completions",
-)  # fmt: skip
+PRE = "/api/policy/pre-check"
+AUDIT = "/api/audit/llm-call"
+REQUEST = "/api/request"
+CHAT = "/v1/chat/completions"
 BENIGN = "What are best practices for AI model deployment?"
 
 
@@ -61,8 +62,13 @@ def client_call(url: str, endpoint: str, client_id: str, headers: dict[str, str]
     if endpoint == PRE:
         body: dict[str, Any] = {"client_id": client_id, "query": BENIGN}
     elif endpoint == AUDIT:
-        body = {"context_id": context_id(url), "client_id": client_id, "provider": "openai",
-                "model": "gpt-4o-mini", "response_summary": "ok"}  # fmt: skip
+        body = {
+            "context_id": context_id(url),
+            "client_id": client_id,
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "response_summary": "ok",
+        }
     elif endpoint == REQUEST:
         body = {"client_id": client_id, "query": BENIGN, "skip_llm": True}
     else:
@@ -93,7 +99,7 @@ CLIENT_ATTEMPTS = [
     ("oversized header", "acme", HUGE, 401, "too large"),
     ("body names another client", "globex", ACME, 403, "Tenant mismatch"),
     ("right credential", "acme", ACME, 200, None),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("endpoint", CLIENT_ENDPOINTS)
@@ -141,7 +147,7 @@ OPERATOR_ATTEMPTS = [
     ("oversized header", "Bearer " + "t" * (MAX_AUTHORIZATION + 100), "", 401, "too large"),
     ("the token in lower case scheme", f"bearer {TOKEN}", "", 200, None),
     ("the token", BEARER, "", 200, None),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATOR_ENDPOINTS)
@@ -157,7 +163,9 @@ def test_operator_endpoints_against_every_attempt(
                 assert message in error_of(r), (attempt, r.text)
 
 
-def test_health_is_open_and_says_the_mode(secured: ThreadedGateway, gateway: ThreadedGateway) -> None:
+def test_health_is_open_and_says_the_mode(
+    secured: ThreadedGateway, gateway: ThreadedGateway
+) -> None:
     assert httpx.get(secured.url + "/health").json()["auth"] == "client_credentials"
     assert httpx.get(gateway.url + "/health").json()["auth"] == "community"
 
@@ -166,8 +174,12 @@ def test_community_mode_on_loopback_asks_for_nothing(gateway: ThreadedGateway) -
     with httpx.Client(base_url=gateway.url, timeout=10) as http:
         pre = http.post(PRE, json={"client_id": "anyone", "query": BENIGN})
         assert pre.status_code == 200
-        audit = {"context_id": pre.json()["context_id"], "client_id": "anyone",
-                 "provider": "openai", "model": "gpt-4o-mini"}  # fmt: skip
+        audit = {
+            "context_id": pre.json()["context_id"],
+            "client_id": "anyone",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+        }
         assert http.post(AUDIT, json=audit).status_code == 200
         for method, path in OPERATOR_ENDPOINTS:
             assert http.request(method, path).status_code == 200, path
@@ -188,8 +200,10 @@ def test_the_official_sdk_authenticates_with_its_normal_configuration(
     secured: ThreadedGateway,
 ) -> None:
     async def three_steps(secret: str) -> tuple[Any, Any]:
-        async with AxonFlow(endpoint=secured.url, client_id="acme", client_secret=secret,
-                            cache_enabled=False) as sdk:  # fmt: skip
+        sdk = AxonFlow(
+            endpoint=secured.url, client_id="acme", client_secret=secret, cache_enabled=False
+        )
+        async with sdk:
             ok = await sdk.get_policy_approved_context(user_token="u1", query=BENIGN)
             proxied = await sdk.proxy_llm_call("u1", BENIGN, "chat", None)
             return ok, proxied
@@ -251,15 +265,22 @@ def test_the_operator_token_costs_one_compare_and_community_mode_none(
         httpx.get(gw.url + "/api/audit/records", headers={"authorization": authorization})
     assert len(compares) == 2
     compares.clear()
-    httpx.post(gw.url + PRE, json={"client_id": "a", "query": BENIGN}, headers={"authorization": ACME})
+    httpx.post(
+        gw.url + PRE, json={"client_id": "a", "query": BENIGN}, headers={"authorization": ACME}
+    )
     assert compares == []  # community mode: nothing compared on the hot path
 
 
 @pytest.mark.parametrize(
     ("given", "expected", "same"),
-    [("s3cret", "s3cret", True), ("s3cret", "s3cre", False), ("", "s3cret", False),
-     ("pässwörd", "pässwörd", True), ("pässwörd", "passwort", False)],
-)  # fmt: skip
+    [
+        ("s3cret", "s3cret", True),
+        ("s3cret", "s3cre", False),
+        ("", "s3cret", False),
+        ("pässwörd", "pässwörd", True),
+        ("pässwörd", "passwort", False),
+    ],
+)
 def test_same_secret(given: str, expected: str, same: bool) -> None:
     import hashlib
 
@@ -318,12 +339,15 @@ def test_the_cli_refuses_an_open_bind_before_binding() -> None:
 
     from helpers.settings import PROJECT_ROOT
 
+    command = [sys.executable, "-m", "helpers.gateway", "--host", "0.0.0.0", "--port", "0"]
     done = subprocess.run(
-        [sys.executable, "-m", "helpers.gateway", "--host", "0.0.0.0", "--port", "0",
-         "--db", ":memory:"],
-        capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+        [*command, "--db", ":memory:"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
         env={"PATH": "", "PYTHONPATH": str(PROJECT_ROOT), "NOTEBOOKS_OFFLINE": "1"},
-    )  # fmt: skip
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert "refusing to bind 0.0.0.0" in done.stderr
     assert "GATEWAY_CLIENT_SECRETS" in done.stderr and "GATEWAY_ADMIN_TOKEN" in done.stderr
@@ -347,8 +371,8 @@ def test_the_start_up_line_says_the_mode(env: dict[str, str], says: str) -> None
 def test_a_clients_file(tmp_path: Any) -> None:
     path = tmp_path / "clients"
     path.write_text("# one client a line\nacme:from-file\n\nglobex: g-secret \n")
-    s = Settings.load(env={"GATEWAY_CLIENTS_FILE": str(path),
-                           "GATEWAY_CLIENT_SECRETS": "acme:from-env"}, dotenv_path=None)  # fmt: skip
+    env = {"GATEWAY_CLIENTS_FILE": str(path), "GATEWAY_CLIENT_SECRETS": "acme:from-env"}
+    s = Settings.load(env=env, dotenv_path=None)
     assert s.client_secrets == {"acme": Secret("from-env"), "globex": Secret("g-secret")}
     path.write_text("acme:ok\nthis line has no colon-secret\n")
     with pytest.raises(ConfigError, match=r"clients, line 2: expected 'client_id:secret'") as info:

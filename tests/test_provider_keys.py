@@ -30,9 +30,13 @@ def echoing_provider() -> Starlette:
 
     async def chat(request: Request) -> JSONResponse:
         key = request.headers.get("authorization", "").removeprefix("Bearer ")
-        error = {"message": f"Incorrect API key provided: {key}. You can find your API key "
-                            "at https://platform.openai.com/account/api-keys.",
-                 "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}  # fmt: skip
+        error = {
+            "message": f"Incorrect API key provided: {key}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
         return JSONResponse({"error": error}, status_code=401)
 
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
@@ -52,8 +56,8 @@ def test_a_key_the_provider_echoes_reaches_no_reply_row_metric_or_log(
     make_proxy: ProxyFactory, echo: ThreadedGateway, key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    gw = make_proxy(env={"OPENAI_API_KEY": key, "OPENAI_BASE_URL": echo.url + "/v1",
-                         "GATEWAY_PROVIDER_RETRIES": "0"})  # fmt: skip
+    env = {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": echo.url + "/v1"}
+    gw = make_proxy(env={**env, "GATEWAY_PROVIDER_RETRIES": "0"})
     chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": ASK}]}
     with httpx.Client(base_url=gw.url, timeout=10) as http:
         proxied = http.post("/api/request", json={"query": ASK})
@@ -73,15 +77,21 @@ def test_a_key_the_provider_echoes_reaches_no_reply_row_metric_or_log(
 @pytest.mark.parametrize(
     ("text", "keys", "masked"),
     [
-        ("Incorrect API key provided: sk-proj-abc123*****wxyz.", (),
-         f"Incorrect API key provided: {KEY_MASK}."),
+        (
+            "Incorrect API key provided: sk-proj-abc123*****wxyz.",
+            (),
+            f"Incorrect API key provided: {KEY_MASK}.",
+        ),
         ("bad key sk-ant-api03-AbCdEf_123-xyz", (), f"bad key {KEY_MASK}"),
         ("key offline-key-123 refused", ("offline-key-123",), f"key {KEY_MASK} refused"),
         ("a short key k is not searched for", ("k",), "a short key k is not searched for"),
         ("skeptical sk-ok words stay", (), "skeptical sk-ok words stay"),
-        ("OpenAI answered HTTP 500: Internal error", ("sk-whatever-1234",),
-         "OpenAI answered HTTP 500: Internal error"),
+        (
+            "OpenAI answered HTTP 500: Internal error",
+            ("sk-whatever-1234",),
+            "OpenAI answered HTTP 500: Internal error",
+        ),
     ],
-)  # fmt: skip
+)
 def test_mask_keys(text: str, keys: tuple[str, ...], masked: str) -> None:
     assert mask_keys(text, keys) == masked

@@ -136,8 +136,7 @@ class Authenticator:
         if client is not None and claimed and claimed != client:
             raise Reject(
                 403,
-                f"Tenant mismatch: {what} {claimed!r} is not the authenticated client "
-                f"{client!r}",
+                f"Tenant mismatch: {what} {claimed!r} is not the authenticated client {client!r}",
             )
 
     def check_api_key(self, call: Call, client_id: str) -> str | None:
