@@ -32,6 +32,7 @@ __all__ = [
     "PROJECT_ROOT",
     "Secret",
     "Settings",
+    "read_clients_file",
 ]
 
 #: Anchored on the package, because a notebook kernel's working directory is ``notebooks/``.
@@ -132,6 +133,29 @@ def _client_secrets(raw: str) -> dict[str, Secret]:
     return out
 
 
+def read_clients_file(path: Path) -> dict[str, Secret]:
+    """A clients file: one ``client_id:secret`` a line; blank lines and ``#`` comments skipped.
+
+    The error names the file and the line number, never the line (it holds a secret).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the clients file {path}: {exc.strerror}") from None
+    out: dict[str, Secret] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        client, sep, secret = line.partition(":")
+        if not sep or not client.strip() or not secret.strip():
+            raise ConfigError(
+                f"{path}, line {number}: expected 'client_id:secret' (one client a line)"
+            )
+        out[client.strip()] = Secret(secret.strip())
+    return out
+
+
 PII_ACTIONS = ("block", "redact", "warn", "log")
 PROFILES = ("default", "strict")
 # What each AXONFLOW_PROFILE sets when the finer switches are not given (AxonFlow v6.2+):
@@ -214,7 +238,12 @@ class Settings:
     fsync: bool = False
     context_ttl_s: float = 300.0
     max_body_bytes: int = 4 * 1024 * 1024
+    # Client credentials (GATEWAY_CLIENT_SECRETS, then GATEWAY_CLIENTS_FILE's lines): when
+    # any is configured, clients must authenticate. Empty: community mode.
     client_secrets: dict[str, Secret] = field(default_factory=dict)
+    clients_file: Path | None = None
+    # GATEWAY_ADMIN_TOKEN: the operator's bearer token for the trail, reload and metrics.
+    admin_token: Secret = field(default_factory=lambda: Secret(""))
     # Provider stand-ins: multiply simulated latency by this (1.0 = published figures).
     standin_time_scale: float = 1.0
     # ALLOW_PAID_RUNS: opt in to runs that send more than a handful of billed LLM calls.
@@ -271,6 +300,7 @@ class Settings:
             ("OPENAI_API_KEY", "openai_api_key"),
             ("ANTHROPIC_API_KEY", "anthropic_api_key"),
             ("GATEWAY_HMAC_SECRET", "hmac_secret"),
+            ("GATEWAY_ADMIN_TOKEN", "admin_token"),
         ]:
             if (v := get(env_name)) is not None:
                 kw[attr] = Secret(v)
@@ -298,6 +328,8 @@ class Settings:
             kw["max_body_bytes"] = int(_float("GATEWAY_MAX_BODY_BYTES", v, minimum=1024))
         if (v := get("GATEWAY_CLIENT_SECRETS")) is not None:
             kw["client_secrets"] = _client_secrets(v)
+        if (v := get("GATEWAY_CLIENTS_FILE")) is not None:
+            kw["clients_file"] = Path(v)
         if (v := get("ALLOW_PAID_RUNS")) is not None:
             kw["allow_paid_runs"] = _bool("ALLOW_PAID_RUNS", v)
         if (v := get("STANDIN_TIME_SCALE")) is not None:
@@ -307,4 +339,11 @@ class Settings:
         unknown = set(overrides) - known
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        clients_file = kw.get("clients_file")
+        if isinstance(clients_file, Path):
+            merged = read_clients_file(clients_file)
+            from_env = kw.get("client_secrets")
+            if isinstance(from_env, dict):  # the variable's secrets win over the file's
+                merged.update(from_env)
+            kw["client_secrets"] = merged
         return cls(**kw)  # type: ignore[arg-type]

@@ -64,13 +64,20 @@ class Gateway:
         self.limit = settings.max_body_bytes
 
     @property
+    def auth_mode(self) -> str:
+        """What ``/health`` and the start-up line say about credentials: ``community`` (none
+        needed) or ``client_credentials`` (Basic ``client_id:secret`` required)."""
+        return "community" if self.auth.community else "client_credentials"
+
+    @property
     def store(self) -> AuditStore | None:
         return self.governance.store
 
     # -- the contract's endpoints -----------------------------------------------------------
     async def pre_check(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.auth.check(call)
+        client = self.auth.check(call)
         req = parse_pre_check(await call.json(self.limit))
+        self.auth.same_tenant(client, req.client_id)
         governed = await self.governance.decide(
             req.client_id,
             req.user_token,
@@ -87,8 +94,9 @@ class Gateway:
         return 200, body
 
     async def audit(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.auth.check(call)
+        client = self.auth.check(call)
         req = parse_audit(await call.json(self.limit))
+        self.auth.same_tenant(client, req.client_id)
         audit_id = await self.governance.audit(req, call.header(b"idempotency-key"))
         return 200, {"success": True, "audit_id": audit_id}
 
@@ -98,6 +106,7 @@ class Gateway:
             "service": "axonflow-agent",
             "timestamp": rfc3339(self.governance.clock()),
             "version": VERSION,
+            "auth": self.auth_mode,
         }
         store = self.store
         if store is None or not store.degraded:
@@ -110,13 +119,15 @@ class Gateway:
 
     # -- this project's extensions ----------------------------------------------------------
     async def prometheus(self, call: Call) -> tuple[int, str]:
+        if self.auth.operator_token:  # without it, scrapers read the metrics as before
+            self.auth.check_operator(call)
         metrics = self.governance.metrics
         if self.store is not None:
             metrics.observe_storage(self.store.storage_health())
         return 200, metrics.render()
 
     async def reload(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.auth.check(call)
+        self.auth.check_operator(call)
         watcher = self.governance.engine.policies
         watcher.reload_if_changed(force=True)
         if watcher.last_error is not None:
@@ -161,7 +172,7 @@ def create_app(
     settings = settings or Settings.load()
     clock = clock or (lambda: datetime.now(UTC))
     governance = Governance(settings, clock)
-    auth = Authenticator(settings.client_secrets)
+    auth = Authenticator(settings.client_secrets, admin_token=settings.admin_token)
     gw = Gateway(settings, governance, auth)
     reads = ReadBack(governance, auth)  # its reader process starts on the first read
     # Proxy mode: the gateway calls the provider itself.

@@ -54,6 +54,8 @@ AUDIT_NOT_STORED = (
 #: Parameters this proxy cannot honour yet; refused rather than silently dropped.
 UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "n", "audio", "modalities",
                "response_format", "logprobs", "top_logprobs")  # fmt: skip
+#: OpenAI's error types for the gateway's own refusals (anything else is a bad request).
+_REJECT_KINDS = {401: "authentication_error", 403: "permission_error"}
 _PASSED = ("top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
 
 
@@ -160,7 +162,7 @@ class ChatCompletions:
         except OpenAIError as exc:
             status, body, headers = exc.status, exc.body, []
         except Reject as exc:
-            kind = "authentication_error" if exc.status == 401 else "invalid_request_error"
+            kind = _REJECT_KINDS.get(exc.status, "invalid_request_error")
             status, body, headers = exc.status, OpenAIError(exc.status, exc.message, kind).body, []
         except StorageUnavailable as exc:  # counted and logged by the store, once per change
             message = storage_error(exc)["error"]
@@ -175,8 +177,8 @@ class ChatCompletions:
         await send_json(send, status, body, headers)
 
     async def _prepare(self, call: Call) -> tuple[ChatRequest, Governed]:
-        client_id = call.header(b"x-client-id") or "community"
-        self.proxy.auth.check_api_key(call, client_id)
+        named = call.header(b"x-client-id")
+        client_id = self.proxy.auth.check_api_key(call, named) or named or "community"
         chat = parse_chat(await call.json(self.proxy.limit))
         user_token = call.header(b"x-user-token") or chat.user
         parts = [m["content"] for m in chat.messages]

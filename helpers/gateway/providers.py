@@ -259,4 +259,4 @@ class Providers:
 
     # -- errors ------------------------------------------------------------------------------
     def _errors(self, provider: str) -> ErrorMap:
-        return ErrorMap(provider, self.config.timeout_s)
+        return ErrorMap(provider, self.config.timeout_s, self.config.keys.values())

@@ -164,7 +164,7 @@ class ProxyMode:
             return exc.status, {"success": False, "blocked": False, "error": exc.message}
 
     async def _request(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.auth.check(call)
+        client = self.auth.check(call)
         data = await call.json(self.limit)
         query = _text(data, "query")
         user_token = _text(data, "user_token")
@@ -184,7 +184,7 @@ class ProxyMode:
                 f"{UNSUPPORTED_TYPES[request_type]}. Use chat, completion or llm_chat.",
             )
         params = llm_params(context or {}, self.providers.config)
-        client_id = self.auth.tenant(call, _text(data, "client_id"))
+        client_id = self.auth.tenant(call, client, _text(data, "client_id"))
 
         # The system prompt is sent to the provider too, so it is governed with the query.
         roles = (["system"] if params.system_prompt else []) + ["user"]

@@ -213,7 +213,7 @@ class ReadBack:
 
     # -- records ---------------------------------------------------------------------------
     async def records(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.auth.check(call)
+        self.auth.check_operator(call)
         q = _query(call, (*_FILTERS, "limit", "offset", "after"))
         filters = {**record_filters(q, self.gw), **_page(q)}
         reader = self.reader
@@ -229,7 +229,7 @@ class ReadBack:
 
     # -- verification ------------------------------------------------------------------------
     async def verify(self, call: Call) -> tuple[int, dict[str, Any]]:
-        self.auth.check(call)
+        self.auth.check_operator(call)
         q = _query(call, ("job", "wait"))
         wait = VERIFY_WAIT_S
         if "wait" in q:
@@ -286,7 +286,7 @@ class ReadBack:
         """``GET /api/audit/export``: a raw ASGI endpoint, since it streams its body."""
         call = Call(scope, receive)
         try:
-            self.auth.check(call)
+            self.auth.check_operator(call)
             filters = record_filters(_query(call, _FILTERS), self.gw)
             store = self.reader.store
             await store.applied()
