@@ -528,3 +528,58 @@ def test_redact_messages_replaces_every_copy_of_the_query() -> None:
     assert history[0]["content"] == "a 1"  # the caller's list is untouched
     with pytest.raises(ValueError, match="not in the messages"):
         redact_messages(history, "b 2", "b [N_1]")
+
+
+# -- the answer checked by the gateway (check_reply, an extension) ------------------------------
+RECORD = [{"role": "user", "content": "Summarise the customer record for account 42."}]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_check_reply_redacts_what_the_model_leaked(
+    make_gateway: Callable[..., ThreadedGateway], standins: str, stream: bool
+) -> None:
+    # The stand-in answers this question with a card and an SSN the caller never sent.
+    gw_url = make_gateway(pii_action="redact").url
+
+    async def run(check: bool) -> Any:
+        async with GatewayClient(gw_url) as gw, llm("openai", standins) as model:
+            return await governed_completion(
+                gw, model, MODELS["openai"], RECORD, stream=stream, check_reply=check
+            )
+
+    unchecked, checked = asyncio.run(run(False)), asyncio.run(run(True))
+    assert "4111 1111 1111 1111" in unchecked.text
+    assert checked.outcome == "answered"
+    assert "4111" not in checked.text and "219-09" not in checked.text
+    assert "[REDACTED_CREDIT_CARD_1]" in checked.text and "[REDACTED_SSN_1]" in checked.text
+    [row] = [r for r in records(gw_url) if (r["metadata"] or {}).get("reply")]  # the checked
+    assert row["metadata"]["reply"]["policies"] == ["sys_pii_credit_card", "sys_pii_ssn"]
+
+
+def test_check_reply_refuses_a_leaking_answer_under_block(
+    make_gateway: Callable[..., ThreadedGateway], standins: str
+) -> None:
+    gw_url = make_gateway().url  # the default: critical PII blocks
+    with SyncGatewayClient(gw_url) as gw:
+        model = openai.OpenAI(base_url=standins + "/v1", api_key="any", max_retries=0)
+        with model:
+            result = governed_completion_sync(gw, model, MODELS["openai"], RECORD, check_reply=True)
+    assert result.outcome == "reply_blocked" and result.reply is None
+    assert "sys_pii_credit_card" in result.message and "4111" not in result.text
+    [row] = [r for r in records(gw_url) if r["audit_id"]]
+    assert row["metadata"]["outcome"] == "reply_blocked" and row["completion_tokens"] > 0
+
+
+def test_a_leak_never_takes_the_number_of_the_apps_own_placeholder(
+    make_gateway: Callable[..., ThreadedGateway],
+) -> None:
+    gw_url = make_gateway(pii_action="redact").url
+    with SyncGatewayClient(gw_url) as gw:
+        pre = gw.pre_check("My SSN is 123-45-6789", "user-123")
+        check = gw.check_reply(pre.context_id, "Noted [SSN_1]; the other one is 219-09-9998.")
+        held = gw.check_reply(pre.context_id, "and card 4111 1111", final=False)
+        with pytest.raises(BadRequest, match="Invalid or expired context"):
+            gw.check_reply("not-a-context", "hello")
+    assert check.approved and check.text == "Noted [SSN_1]; the other one is [REDACTED_SSN_1]."
+    assert held.text + "and card 4111 1111"[len(held.text) :] == "and card 4111 1111"
+    assert held.held == len("and card 4111 1111") - len(held.text) > 0

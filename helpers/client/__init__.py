@@ -35,7 +35,14 @@ from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, FlushReport, GatewayDown,
 from .official import official_sdk
 from .providers import LLMReply, ToolCall, call_llm, call_llm_sync, list_models
 from .redaction import placeholder_map, restore_placeholders
-from .results import AuditResult, HealthResult, PreCheckResult, RateLimitInfo, TokenUsage
+from .results import (
+    AuditResult,
+    HealthResult,
+    PreCheckResult,
+    RateLimitInfo,
+    ReplyCheck,
+    TokenUsage,
+)
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
 
 __all__ = [
@@ -58,6 +65,7 @@ __all__ = [
     "HttpxTransport",
     "LLMReply",
     "PreCheckResult",
+    "ReplyCheck",
     "RateLimitInfo",
     "SyncGatewayClient",
     "SyncHttpxTransport",

@@ -33,6 +33,7 @@ from .results import (
     PreCheckResult,
     RateLimitInfo,
     RecordPage,
+    ReplyCheck,
     TokenUsage,
 )
 from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
@@ -54,6 +55,7 @@ DEFAULT_URL = "http://localhost:8080"
 
 PRE_CHECK_PATH = "/api/policy/pre-check"
 AUDIT_PATH = "/api/audit/llm-call"
+REPLY_CHECK_PATH = "/api/reply/check"
 HEALTH_PATH = "/health"
 
 
@@ -166,6 +168,15 @@ class _Base:
             body["metadata"] = dict(metadata)
         return body
 
+    def _reply_body(self, context_id: str, text: str, context: str, final: bool) -> dict[str, Any]:
+        return {
+            "context_id": context_id,
+            "client_id": self.client_id,
+            "text": text,
+            "context": context,
+            "final": final,
+        }
+
     @staticmethod
     def _record_params(filters: Mapping[str, object]) -> dict[str, str]:
         # The gateway validates the names and values (a 400 names the bad one), so the list
@@ -270,6 +281,17 @@ class GatewayClient(_Base):
         )
         status, data, ms = await self._call(AUDIT_PATH, body)
         return AuditResult.from_response(data, ms, status=status, url=self.url + AUDIT_PATH)
+
+    async def check_reply(
+        self, context_id: str, text: str, *, context: str = "", final: bool = True
+    ) -> ReplyCheck:
+        """Inspect the model's answer before showing it (``POST /api/reply/check``, an
+        extension of the embedded gateway). For a stream, send what has not been shown yet
+        with ``final=False`` and the shown text as ``context``; keep the last ``held``
+        characters and send them again with the next chunk."""
+        body = self._reply_body(context_id, text, context, final)
+        status, data, ms = await self._call(REPLY_CHECK_PATH, body)
+        return ReplyCheck.from_response(data, ms, status=status, url=self.url + REPLY_CHECK_PATH)
 
     async def health(self) -> HealthResult:
         """``GET /health``; ``.ok`` is true when the status is ``"healthy"``."""
@@ -379,6 +401,14 @@ class SyncGatewayClient(_Base):
         )
         status, data, ms = self._call(AUDIT_PATH, body)
         return AuditResult.from_response(data, ms, status=status, url=self.url + AUDIT_PATH)
+
+    def check_reply(
+        self, context_id: str, text: str, *, context: str = "", final: bool = True
+    ) -> ReplyCheck:
+        """Blocking :meth:`GatewayClient.check_reply` (embedded-gateway extension)."""
+        body = self._reply_body(context_id, text, context, final)
+        status, data, ms = self._call(REPLY_CHECK_PATH, body)
+        return ReplyCheck.from_response(data, ms, status=status, url=self.url + REPLY_CHECK_PATH)
 
     def health(self) -> HealthResult:
         """Blocking :meth:`GatewayClient.health`."""

@@ -39,7 +39,7 @@ from .gateway_client import GatewayClient, SyncGatewayClient
 from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, GatewayDown, GatewayGuard
 from .providers import LLMReply, ToolCall, call_llm, call_llm_sync
 from .redaction import placeholder_map, restore_placeholders
-from .results import PreCheckResult, TokenUsage
+from .results import PreCheckResult, ReplyCheck, TokenUsage
 
 __all__ = [
     "Governed",
@@ -52,7 +52,7 @@ __all__ = [
     "tool_call_query",
 ]
 
-Outcome = Literal["answered", "blocked", "unavailable", "answered_unchecked"]
+Outcome = Literal["answered", "blocked", "unavailable", "answered_unchecked", "reply_blocked"]
 
 NO_REDACTED_TEXT = "the gateway asks for redaction but sent no redacted text; nothing was sent"
 
@@ -65,7 +65,9 @@ class Governed:
     the redacted text and ``reply.text`` has the placeholders restored), ``blocked`` (a
     policy said no, or a redaction could not be applied: ``message`` is the reason),
     ``unavailable`` (gateway down, fail closed: nothing reached the LLM),
-    ``answered_unchecked`` (gateway down, fail open: called, audit deferred).
+    ``answered_unchecked`` (gateway down, fail open: called, audit deferred),
+    ``reply_blocked`` (``check_reply=True`` and the gateway refused the answer: called and
+    audited, nothing shown; ``message`` is the reason).
     """
 
     outcome: Outcome
@@ -182,7 +184,27 @@ class _Turn:
             )
         )
 
-    def answered(self, decision: PreCheckResult, reply: LLMReply, audit_id: str | None) -> Governed:
+    def inspected(self, reply: LLMReply, check: ReplyCheck | GatewayError) -> LLMReply | None:
+        """The answer as the gateway's reply check left it: redacted, or None when it was
+        refused, or when the check could not be made and the guard fails closed."""
+        if isinstance(check, GatewayError):
+            return reply if self.guard.fail_open else None
+        return replace(reply, text=check.text) if check.approved else None
+
+    def answered(
+        self,
+        decision: PreCheckResult,
+        reply: LLMReply | None,
+        audit_id: str | None,
+        check: ReplyCheck | GatewayError | None = None,
+    ) -> Governed:
+        if reply is None:
+            if isinstance(check, ReplyCheck):
+                reason = check.block_reason or "the answer was refused"
+                outcome: Outcome = "reply_blocked"
+            else:
+                outcome, reason = "unavailable", UNAVAILABLE_MESSAGE
+            return Governed(outcome, reason, None, decision, audit_id, self.pre_ms, self.ms())
         if self.mapping and self.restore:
             reply = replace(reply, text=restore_placeholders(reply.text, self.mapping))
         return Governed("answered", "", reply, decision, audit_id, self.pre_ms, self.ms())
@@ -198,8 +220,19 @@ def failure_metadata(exc: ProviderError) -> dict[str, Any]:
     }
 
 
-def _answered_audit(decision: PreCheckResult, reply: LLMReply) -> AuditJob:
-    return AuditJob(decision.context_id, reply.provider, reply.model, reply.usage, reply.latency_ms)
+def _answered_audit(
+    decision: PreCheckResult, reply: LLMReply, check: ReplyCheck | GatewayError | None = None
+) -> AuditJob:
+    meta: dict[str, Any] | None = None
+    if isinstance(check, ReplyCheck) and (check.policies or not check.approved):
+        note: dict[str, Any] = {"policies": list(check.policies)}
+        if check.redacted:
+            note["redacted"] = dict(check.redacted)
+        meta = {"reply": note, "outcome": "ok" if check.approved else "reply_blocked"}
+    elif isinstance(check, GatewayError):
+        meta = {"reply": {"unchecked": type(check).__name__}}
+    job = AuditJob(decision.context_id, reply.provider, reply.model, reply.usage, reply.latency_ms)
+    return replace(job, metadata=meta) if meta else job
 
 
 async def _audit(
@@ -281,11 +314,16 @@ async def governed_completion(
     stream: bool = False,
     on_text: Any = None,
     restore: bool = True,
+    check_reply: bool = False,
     **llm_kwargs: Any,
 ) -> Governed:
     """Pre-check, call ``llm`` (an ``AsyncOpenAI`` or ``AsyncAnthropic``), audit.
 
     A failed call is audited, then raised as a :class:`~helpers.errors.ProviderError`.
+    ``check_reply=True`` has the gateway inspect the answer before it is returned
+    (:meth:`GatewayClient.check_reply`, an extension of the embedded gateway): a leaked value
+    is redacted, or the answer is refused (``reply_blocked``). With ``stream=True`` the whole
+    answer is checked once it is complete; ``on_text`` still sees the model's own pieces.
     """
     turn = _Turn(guard, messages, query, user_token, data_sources, restore)
     decision = await turn.guard.pre_check(gw, turn.query, user_token, data_sources=data_sources)
@@ -300,8 +338,15 @@ async def governed_completion(
     if (unchecked := turn.unchecked(decision, reply)) is not None:
         return unchecked
     assert isinstance(decision, PreCheckResult)
-    audit_id = await _audit(gw, audits, turn, _answered_audit(decision, reply))
-    return turn.answered(decision, reply, audit_id)
+    check: ReplyCheck | GatewayError | None = None
+    if check_reply:
+        try:
+            check = await gw.check_reply(decision.context_id, reply.text)
+        except GatewayError as exc:
+            check = exc
+    audit_id = await _audit(gw, audits, turn, _answered_audit(decision, reply, check))
+    shown = turn.inspected(reply, check) if check is not None else reply
+    return turn.answered(decision, shown, audit_id, check)
 
 
 def governed_completion_sync(
@@ -317,6 +362,7 @@ def governed_completion_sync(
     stream: bool = False,
     on_text: Any = None,
     restore: bool = True,
+    check_reply: bool = False,
     **llm_kwargs: Any,
 ) -> Governed:
     """Blocking :func:`governed_completion` (``OpenAI`` or ``Anthropic`` clients)."""
@@ -333,8 +379,15 @@ def governed_completion_sync(
     if (unchecked := turn.unchecked(decision, reply)) is not None:
         return unchecked
     assert isinstance(decision, PreCheckResult)
-    audit_id = _audit_sync(gw, turn, _answered_audit(decision, reply))
-    return turn.answered(decision, reply, audit_id)
+    check: ReplyCheck | GatewayError | None = None
+    if check_reply:
+        try:
+            check = gw.check_reply(decision.context_id, reply.text)
+        except GatewayError as exc:
+            check = exc
+    audit_id = _audit_sync(gw, turn, _answered_audit(decision, reply, check))
+    shown = turn.inspected(reply, check) if check is not None else reply
+    return turn.answered(decision, shown, audit_id, check)
 
 
 def tool_call_query(call: ToolCall) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "PreCheckResult",
     "RateLimitInfo",
     "RecordPage",
+    "ReplyCheck",
     "TokenUsage",
 ]
 
@@ -214,6 +215,47 @@ class AuditResult:
             f"<AuditResult success={self.success} audit_id={self.audit_id!r} "
             f"{self.duration_ms:.3f} ms>"
         )
+
+
+@dataclass(frozen=True, repr=False)
+class ReplyCheck:
+    """The gateway's inspection of an answer (``POST /api/reply/check``, an extension).
+
+    ``text`` is what the app may show now: the answer with leaked values redacted (or "" when
+    ``approved`` is false); ``held`` counts the characters at the end of what was sent that
+    the gateway could not decide yet (a stream's tail): send them again with the next chunk.
+
+    >>> ReplyCheck(True, "card [CREDIT_CARD_1]", 0, ("sys_pii_credit_card",))
+    <ReplyCheck approved policies=['sys_pii_credit_card'] held=0>
+    """
+
+    approved: bool
+    text: str
+    held: int
+    policies: tuple[str, ...]
+    block_reason: str | None = None
+    redacted: Mapping[str, Any] | None = None
+    duration_ms: float = 0.0
+
+    @classmethod
+    def from_response(
+        cls, data: Any, duration_ms: float, status: int = 200, url: str = ""
+    ) -> ReplyCheck:
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            raise _malformed("no text", data, status, url)
+        return cls(
+            bool(data.get("approved")),
+            data["text"],
+            int(data.get("held") or 0),
+            tuple(data.get("policies") or ()),
+            data.get("block_reason"),
+            data.get("redacted"),
+            duration_ms,
+        )
+
+    def __repr__(self) -> str:
+        state = "approved" if self.approved else "blocked"
+        return f"<ReplyCheck {state} policies={list(self.policies)} held={self.held}>"
 
 
 @dataclass(frozen=True, repr=False)

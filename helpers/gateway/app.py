@@ -41,7 +41,7 @@ from .proxy import ProxyMode
 from .readback import ReadBack, StreamEndpoint
 from .store import AuditStore
 from .store.chain import timestamp
-from .validation import Call, Reject, parse_audit, parse_pre_check
+from .validation import Call, Reject, parse_audit, parse_pre_check, parse_reply_check
 
 __all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]
 
@@ -99,6 +99,26 @@ class Gateway:
         self.auth.same_tenant(client, req.client_id)
         audit_id = await self.governance.audit(req, call.header(b"idempotency-key"))
         return 200, {"success": True, "audit_id": audit_id}
+
+    async def reply_check(self, call: Call) -> tuple[int, dict[str, Any]]:
+        """``POST /api/reply/check``, an extension: the answer an app received, inspected
+        before it shows it (AxonFlow has no such endpoint; :mod:`.replies`)."""
+        client = self.auth.check(call)
+        req = parse_reply_check(await call.json(self.limit))
+        self.auth.same_tenant(client, req.client_id)
+        inspector, text = self.governance.check_reply(req)
+        verdict = inspector.verdict
+        body: dict[str, Any] = {
+            "success": True,
+            "approved": not inspector.blocked,
+            "text": text,
+            "held": len(inspector.pending),
+            "policies": list(verdict.policies),
+            "redacted": verdict.note.get("redacted"),
+        }
+        if inspector.blocked:
+            body["block_reason"] = inspector.reason
+        return 200, body
 
     async def health(self, call: Call) -> tuple[int, dict[str, Any]]:
         body = {
@@ -217,6 +237,7 @@ def create_app(
         Route("/api/audit/records", Endpoint(reads.records), methods=["GET"]),
         Route("/api/audit/export", StreamEndpoint(reads.export), methods=["GET"]),
         Route("/api/policies/reload", Endpoint(gw.reload), methods=["POST"]),
+        Route("/api/reply/check", Endpoint(gw.reply_check), methods=["POST"]),
         Route("/api/request", Endpoint(proxy.request), methods=["POST"]),
         Route("/v1/chat/completions", ChatCompletions(proxy), methods=["POST"]),
     ]

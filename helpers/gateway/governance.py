@@ -35,9 +35,10 @@ from .idempotency import AuditIndex, Known, repeat_of
 from .metrics import GatewayMetrics
 from .policies.redaction import Placeholders, Redaction, mask
 from .pricing import PricingTable
+from .replies import ReplyInspector
 from .store import AuditStore
 from .store.chain import is_expired, timestamp
-from .validation import AuditRequest, Reject
+from .validation import AuditRequest, Reject, ReplyCheckRequest
 
 __all__ = ["REDACTION_KEY", "Governance", "Governed"]
 
@@ -127,20 +128,38 @@ class Governance:
             m.policy_triggers.inc(policy)
         m.precheck_duration.observe(elapsed_ms)
 
+    # -- replies (gateway mode) -------------------------------------------------------------
+    def check_reply(self, req: ReplyCheckRequest) -> tuple[ReplyInspector, str]:
+        """Inspect an answer the app received under a context it pre-checked, with the
+        switches in force: the inspector (its verdict, what it keeps back) and the text the
+        app may show. Stateless: the app holds the stream and sends back what is kept."""
+        self._owned(req.context_id, req.client_id)
+        engine = self.engine
+        actions = {"pii": engine.pii_action, "secret": engine.secret_action}
+        # The app numbers its own placeholders; a leak's is marked apart so it is never
+        # "restored" into one of the app's values.
+        inspector = ReplyInspector(actions, ssn_layout=engine.ssn_layout, prefix="REDACTED_")
+        return inspector, inspector.window(req.text, req.context, final=req.final)
+
+    def _owned(self, context_id: str, client_id: str) -> str:
+        """The context's expiry, when it exists, belongs to ``client_id`` and is alive; else
+        the contract's 400 (another tenant cannot use a context)."""
+        owner = self.store.context_owner(context_id)  # type: ignore[union-attr]
+        if owner is None or owner[0] != client_id or is_expired(owner[1], self.clock()):
+            raise Reject(400, "Invalid or expired context")
+        return owner[1]
+
     # -- record --------------------------------------------------------------------------------
     async def audit(self, req: AuditRequest, idempotency_key: str) -> str:
         """An app's audit of a context it pre-checked: the ``audit_id``, a repeat's included."""
         store = self.store
         assert store is not None, "the gateway's store is not open"
-        owner = store.context_owner(req.context_id)
-        # A context belongs to the client that asked; another tenant cannot audit it.
-        if owner is None or owner[0] != req.client_id or is_expired(owner[1], self.clock()):
-            raise Reject(400, "Invalid or expired context")
+        expires_at = self._owned(req.context_id, req.client_id)
         # Stored masked, so compared masked: a retry after a restart finds the stored row.
         if req.metadata:
             req = req._replace(metadata=mask(req.metadata))
         # A repeat of an accepted audit is that audit (module helpers.gateway.idempotency).
-        repeat, digest, key = await repeat_of(self.audits, store, req, owner[1], idempotency_key)
+        repeat, digest, key = await repeat_of(self.audits, store, req, expires_at, idempotency_key)
         if repeat is not None:
             self.metrics.audit_duplicates.inc("same_body")
             return repeat
@@ -156,7 +175,7 @@ class Governance:
             latency_ms=req.latency_ms,
             metadata=req.metadata,
         )
-        self.audits.add(req.context_id, owner[1], digest, Known(record.record_id, record), key)
+        self.audits.add(req.context_id, expires_at, digest, Known(record.record_id, record), key)
         try:
             await store.committed(record)  # durable before acknowledged
         except BaseException:

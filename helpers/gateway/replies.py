@@ -84,6 +84,8 @@ class ReplyInspector:
     ``actions`` maps ``"pii"`` and ``"secret"`` to the switch in force; ``redaction`` is the
     request's, whose values are the caller's own: they are restored, never reported.
     ``actions=None`` inspects nothing and only restores (``GATEWAY_INSPECT_REPLIES=false``).
+    ``prefix`` marks the placeholders of leaked values (gateway mode uses ``REDACTED_``, so
+    they never meet the numbering the app restores).
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class ReplyInspector:
         *,
         caller_values: Iterable[str] = (),
         ssn_layout: bool = False,
+        prefix: str = "",
     ) -> None:
         self.ssn_layout = ssn_layout
         self.inspects = actions is not None  # None: restore the placeholders, inspect nothing
@@ -100,6 +103,7 @@ class ReplyInspector:
         self.restorer = redaction.restorer() if redaction is not None else None
         values = dict(redaction.values) if redaction is not None else {}
         self.names = Placeholders.following(values)
+        self.names.prefix = prefix
         self.own = {key_of(v) for v in values.values()} | {key_of(v) for v in caller_values}
         self.released_tail = ""  # what was released last, kept as left context
         self.pending = ""
@@ -148,6 +152,15 @@ class ReplyInspector:
         if self.restorer is not None:
             out += self.restorer.flush()
         return out
+
+    def window(self, text: str, context: str = "", *, final: bool) -> str:
+        """One stateless step, for a caller that keeps the stream itself (gateway mode's
+        ``POST /api/reply/check``): ``text`` is what it holds back, ``context`` what it has
+        already shown. Returns what may be shown now; :attr:`pending` keeps the rest, which
+        the caller sends again with the next chunk (or with ``final=True`` at the end)."""
+        self.released_tail = context[-CONTEXT:]
+        self.pending = text
+        return self._release(final=final)
 
     def stop(self) -> None:
         """The stream ended early (the caller left, the provider failed): nothing more."""

@@ -13,7 +13,16 @@ from typing import Any, NamedTuple
 
 import orjson
 
-__all__ = ["AuditRequest", "Call", "PreCheckRequest", "Reject", "parse_audit", "parse_pre_check"]
+__all__ = [
+    "AuditRequest",
+    "Call",
+    "PreCheckRequest",
+    "Reject",
+    "ReplyCheckRequest",
+    "parse_audit",
+    "parse_pre_check",
+    "parse_reply_check",
+]
 
 INVALID_BODY = "Invalid request body"
 
@@ -169,4 +178,32 @@ def parse_audit(data: dict[str, Any]) -> AuditRequest:
         total,
         latency,
         metadata,
+    )
+
+
+class ReplyCheckRequest(NamedTuple):
+    """A validated ``POST /api/reply/check`` body: an answer (or the held-back part of a
+    stream) to inspect under a pre-checked context."""
+
+    context_id: str
+    client_id: str
+    text: str
+    context: str
+    final: bool
+
+
+def parse_reply_check(data: dict[str, Any]) -> ReplyCheckRequest:
+    """``context_id``, ``client_id`` and ``text`` are required (text may be empty only at the
+    end of a stream); ``context`` (what was shown already) is optional, ``final`` true."""
+    fields = {k: _text(data, k) for k in ("context_id", "client_id", "text", "context")}
+    final = data.get("final", True)
+    if not isinstance(final, bool):
+        raise Reject(400, "final must be true or false")
+    for key in ("context_id", "client_id"):
+        if not fields[key]:
+            raise Reject(400, f"{key} field is required")
+    if "text" not in data:
+        raise Reject(400, "text field is required")
+    return ReplyCheckRequest(
+        fields["context_id"], fields["client_id"], fields["text"], fields["context"], final
     )

@@ -64,10 +64,13 @@ class Placeholders:
     """Numbers values per type: one value, one placeholder, for as long as this object lives.
 
     ``taken`` holds placeholders that already stand in the caller's text; they are skipped.
+    ``prefix`` goes before the type (``[REDACTED_SSN_1]``), for placeholders that must never
+    meet the app's own numbering.
     """
 
-    def __init__(self, taken: frozenset[str] = frozenset()) -> None:
+    def __init__(self, taken: frozenset[str] = frozenset(), prefix: str = "") -> None:
         self.taken = taken
+        self.prefix = prefix
         self.numbers: dict[tuple[str, str], str] = {}
         self.values: dict[str, str] = {}  # placeholder -> the first original text it replaced
         self.counts: dict[str, int] = {}  # values replaced per type, repeats included
@@ -93,7 +96,7 @@ class Placeholders:
             number = self.issued.get(kind, 0)
             while True:
                 number += 1
-                placeholder = f"[{kind.upper()}_{number}]"
+                placeholder = f"[{self.prefix}{kind.upper()}_{number}]"
                 if placeholder not in self.taken:
                     break
             self.issued[kind] = number
