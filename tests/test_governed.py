@@ -26,6 +26,7 @@ from helpers.client import (
     GatewayClient,
     GatewayDown,
     GatewayGuard,
+    ReplyStream,
     SyncGatewayClient,
     ToolCall,
     governed_completion,
@@ -583,3 +584,28 @@ def test_a_leak_never_takes_the_number_of_the_apps_own_placeholder(
     assert check.approved and check.text == "Noted [SSN_1]; the other one is [REDACTED_SSN_1]."
     assert held.text + "and card 4111 1111"[len(held.text) :] == "and card 4111 1111"
     assert held.held == len("and card 4111 1111") - len(held.text) > 0
+
+
+def test_reply_stream_shows_a_leaking_stream_redacted_and_never_in_part(
+    make_gateway: Callable[..., ThreadedGateway],
+) -> None:
+    gw_url = make_gateway(pii_action="redact").url
+    answer = (
+        "Here is the summary you asked for. The customer record on file lists card "
+        "4111 1111 1111 1111 and SSN 219-09-9998, opened in March, two open tickets."
+    )
+
+    async def run(cut: int) -> tuple[list[str], ReplyStream]:
+        async with GatewayClient(gw_url) as gw:
+            pre = await gw.pre_check("Summarise the customer record", "user-123")
+            check = ReplyStream(gw, pre.context_id)
+            shown = [await check.feed(p) for p in (answer[:cut], answer[cut:])]
+            return [*shown, await check.finish()], check
+
+    for cut in (1, 60, 75, 80, 90, 100, len(answer) - 1):
+        shown, check = asyncio.run(run(cut))
+        assert "".join(shown) == answer.replace(
+            "4111 1111 1111 1111", "[REDACTED_CREDIT_CARD_1]"
+        ).replace("219-09-9998", "[REDACTED_SSN_1]"), cut
+        assert not any(frag in piece for piece in shown for frag in ("4111", "219-0")), cut
+        assert check.refused is None and len(check.checks) >= 1

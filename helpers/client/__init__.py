@@ -35,6 +35,7 @@ from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, FlushReport, GatewayDown,
 from .official import official_sdk
 from .providers import LLMReply, ToolCall, call_llm, call_llm_sync, list_models
 from .redaction import placeholder_map, restore_placeholders
+from .reply_stream import ReplyStream
 from .results import (
     AuditResult,
     HealthResult,
@@ -66,6 +67,7 @@ __all__ = [
     "LLMReply",
     "PreCheckResult",
     "ReplyCheck",
+    "ReplyStream",
     "RateLimitInfo",
     "SyncGatewayClient",
     "SyncHttpxTransport",
