@@ -609,3 +609,27 @@ def test_reply_stream_shows_a_leaking_stream_redacted_and_never_in_part(
         ).replace("219-09-9998", "[REDACTED_SSN_1]"), cut
         assert not any(frag in piece for piece in shown for frag in ("4111", "219-0")), cut
         assert check.refused is None and len(check.checks) >= 1
+
+
+def test_check_reply_on_a_stream_shows_only_inspected_text_as_it_arrives(
+    make_gateway: Callable[..., ThreadedGateway], standins: str
+) -> None:
+    gw_url, pieces = make_gateway(pii_action="redact").url, []
+
+    async def run() -> Any:
+        async with GatewayClient(gw_url) as gw, llm("openai", standins) as model:
+            return await governed_completion(
+                gw,
+                model,
+                MODELS["openai"],
+                RECORD,
+                stream=True,
+                check_reply=True,
+                on_text=pieces.append,
+            )
+
+    result = asyncio.run(run())
+    assert result.outcome == "answered" and len(pieces) >= 2
+    assert "".join(pieces) == result.text
+    assert "[REDACTED_CREDIT_CARD_1]" in result.text
+    assert not any(frag in piece for piece in pieces for frag in ("4111", "219-0"))

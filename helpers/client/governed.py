@@ -27,6 +27,7 @@ which request failed. Introduced in ``10_real_application.ipynb``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from time import perf_counter
@@ -39,6 +40,7 @@ from .gateway_client import GatewayClient, SyncGatewayClient
 from .guard import UNAVAILABLE_MESSAGE, DeferredAudit, GatewayDown, GatewayGuard
 from .providers import LLMReply, ToolCall, call_llm, call_llm_sync
 from .redaction import placeholder_map, restore_placeholders
+from .reply_stream import ReplyStream
 from .results import PreCheckResult, ReplyCheck, TokenUsage
 
 __all__ = [
@@ -210,6 +212,36 @@ class _Turn:
         return Governed("answered", "", reply, decision, audit_id, self.pre_ms, self.ms())
 
 
+class _CheckedStream:
+    """Pieces of a stream passed through a :class:`ReplyStream` on their way to ``on_text``:
+    the SDK's callback only queues them, a task checks them with the gateway in order."""
+
+    def __init__(self, stream: ReplyStream, on_text: Any) -> None:
+        self.stream, self.on_text = stream, on_text
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def put(self, piece: str) -> None:
+        self.queue.put_nowait(piece)
+
+    async def _run(self) -> None:
+        while (piece := await self.queue.get()) is not None:
+            if shown := await self.stream.feed(piece):
+                self.on_text(shown)
+
+    async def close(self, *, finish: bool) -> ReplyCheck:
+        """Wait for the queued pieces; with ``finish``, check the rest: the whole answer's
+        verdict, as one :class:`ReplyCheck` (refused, or the text that was shown)."""
+        self.queue.put_nowait(None)
+        await self.task
+        if finish and (rest := await self.stream.finish()):
+            self.on_text(rest)
+        if self.stream.refused is not None:
+            return self.stream.refused
+        policies = tuple(dict.fromkeys(p for c in self.stream.checks for p in c.policies))
+        return ReplyCheck(True, self.stream.shown, 0, policies)
+
+
 def failure_metadata(exc: ProviderError) -> dict[str, Any]:
     """What the audit of a failed LLM call records besides its tokens and latency."""
     return {
@@ -322,16 +354,24 @@ async def governed_completion(
     A failed call is audited, then raised as a :class:`~helpers.errors.ProviderError`.
     ``check_reply=True`` has the gateway inspect the answer before it is returned
     (:meth:`GatewayClient.check_reply`, an extension of the embedded gateway): a leaked value
-    is redacted, or the answer is refused (``reply_blocked``). With ``stream=True`` the whole
-    answer is checked once it is complete; ``on_text`` still sees the model's own pieces.
+    is redacted, or the answer is refused (``reply_blocked``). With ``stream=True`` and an
+    ``on_text``, the stream is checked as it arrives (:class:`~.reply_stream.ReplyStream`):
+    ``on_text`` gets the inspected text, a 64-character window behind the model, and never
+    a part of a value.
     """
     turn = _Turn(guard, messages, query, user_token, data_sources, restore)
     decision = await turn.guard.pre_check(gw, turn.query, user_token, data_sources=data_sources)
     if (early := turn.decided(decision)) is not None:
         return early
+    checked = None
+    if check_reply and stream and on_text is not None and isinstance(decision, PreCheckResult):
+        checked = _CheckedStream(ReplyStream(gw, decision.context_id), on_text)
     try:
-        reply = await call_llm(llm, model, turn.sent, stream=stream, on_text=on_text, **llm_kwargs)
+        shown = checked.put if checked is not None else on_text
+        reply = await call_llm(llm, model, turn.sent, stream=stream, on_text=shown, **llm_kwargs)
     except ProviderError as exc:  # on the record before the caller sees it: no silent gap
+        if checked is not None:
+            await checked.close(finish=False)
         if (failure := turn.failed(decision, exc, model)) is not None:
             await _audit(gw, audits, turn, failure)
         raise
@@ -341,7 +381,10 @@ async def governed_completion(
     check: ReplyCheck | GatewayError | None = None
     if check_reply:
         try:
-            check = await gw.check_reply(decision.context_id, reply.text)
+            if checked is not None:
+                check = await checked.close(finish=True)
+            else:
+                check = await gw.check_reply(decision.context_id, reply.text)
         except GatewayError as exc:
             check = exc
     audit_id = await _audit(gw, audits, turn, _answered_audit(decision, reply, check))
