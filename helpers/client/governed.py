@@ -8,7 +8,8 @@ message (``query`` overrides it: a tool call's arguments, retrieved RAG text), n
 history again. When the gateway answers ``requires_redaction`` with a ``redacted_query``
 (``PII_ACTION=redact``), the LLM gets the redacted text in place of the query and the answer
 comes back with the placeholders restored in this process (``restore=False`` keeps them;
-``on_text`` always sees the model's own stream); without a ``redacted_query`` nothing is sent.
+``on_text`` sees the model's own stream, or with ``check_reply=True`` the gateway-inspected
+one); without a ``redacted_query`` nothing is sent.
 Audits go out at once, or through an
 :class:`~helpers.client.audit_queue.AuditQueue` when one is given.
 
