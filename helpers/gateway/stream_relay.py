@@ -128,9 +128,9 @@ def with_text(chunk: dict[str, Any], text: str) -> dict[str, Any]:
 async def send_error_event(send: Any, message: str, kind: str, code: str) -> None:
     """An error in the middle of a stream: one SSE event the OpenAI SDK raises as APIError."""
     event = {"error": {"message": message, "type": kind, "code": code, "param": None}}
+    body = b"data: " + orjson.dumps(event) + b"\n\n"
     with contextlib.suppress(OSError):
-        await send({"type": "http.response.body", "more_body": True,
-                    "body": b"data: " + orjson.dumps(event) + b"\n\n"})  # fmt: skip
+        await send({"type": "http.response.body", "more_body": True, "body": body})
 
 
 async def wait_for_disconnect(receive: Any) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from helpers.errors import StorageUnavailable
 
 from .health import STALL_AFTER_S, StorageHealth, backoff
-from .schema import _INSERT, _read_head
+from .schema import INSERT_SQL, read_head
 
 __all__ = ["APPLY_WAIT_S", "Applier"]
 
@@ -205,12 +205,12 @@ class Applier:
         conn = self._conn
         try:
             if self._check_head:  # a commit that reported an error may still have landed
-                done = _read_head(conn).seq
+                done = read_head(conn).seq
                 rows = [row for row in rows if row[1][0] > done]
             conn.execute("BEGIN IMMEDIATE")
             self.progress_at = time.monotonic()
             for table, row in rows:
-                conn.execute(_INSERT[table], row)
+                conn.execute(INSERT_SQL[table], row)
                 self.progress_at = time.monotonic()
             conn.commit()
         except sqlite3.Error as exc:

@@ -57,15 +57,15 @@ from .health import StorageHealth
 from .query import _count
 from .reads import Reads
 from .schema import (
-    _INSERT,
+    INSERT_SQL,
     IdSource,
     _json_or_none,
-    _read_head,
     _replay_into,
     _str,
     _strings,
     connect,
     make_reader,
+    read_head,
     replay_log,
     resolve_secret,
 )
@@ -230,7 +230,7 @@ class AuditStore(GroupCommit, Backlog, Reads):
     # -- writing ------------------------------------------------------------------------
 
     def _read_head(self) -> ChainHead:
-        return _read_head(self._conn)
+        return read_head(self._conn)
 
     def _append(self, table: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
         """Insert (or log) one chained row; ``values`` are its columns after ``seq``.
@@ -263,7 +263,7 @@ class AuditStore(GroupCommit, Backlog, Reads):
         prev = self._head.row_hash
         digest = row_hash(prev, table, row)
         stored = (*row, prev, digest)
-        self._conn.execute(_INSERT[table], stored)
+        self._conn.execute(INSERT_SQL[table], stored)
         self._last_added, self._next_seq = seq, seq + 1
         self._head = ChainHead(table, values[0], seq, digest)
         return stored

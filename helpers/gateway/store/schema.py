@@ -30,7 +30,16 @@ from .chain import (
     load_or_create_secret,
 )
 
-__all__ = ["SCHEMA_VERSION", "IdSource", "connect", "make_reader", "replay_log", "resolve_secret"]
+__all__ = [
+    "INSERT_SQL",
+    "SCHEMA_VERSION",
+    "IdSource",
+    "connect",
+    "make_reader",
+    "read_head",
+    "replay_log",
+    "resolve_secret",
+]
 
 SCHEMA_VERSION = 1
 #: How long the event loop's read connection waits for a lock: a read in WAL mode rarely
@@ -85,7 +94,7 @@ CREATE INDEX IF NOT EXISTS contexts_by_created ON contexts (created_at);
 _INDEXES = "CREATE INDEX IF NOT EXISTS audits_by_created ON audits (created_at)"
 
 _CHAIN_TABLES = {"contexts": CONTEXT_COLUMNS, "audits": AUDIT_COLUMNS}
-_INSERT = {
+INSERT_SQL = {
     table: f"INSERT INTO {table} ({', '.join(cols)}, prev_hash, row_hash) "
     f"VALUES ({', '.join('?' * (len(cols) + 2))})"
     for table, cols in _CHAIN_TABLES.items()
@@ -159,7 +168,7 @@ def _replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
     conn.execute("BEGIN IMMEDIATE")  # the write lock first: nobody else replays meanwhile
     try:
         entries = read_entries(log_path, frozenset(_CHAIN_TABLES))
-        head = _read_head(conn)
+        head = read_head(conn)
         added = 0
         for entry in entries:
             if entry.seq <= head.seq:
@@ -169,7 +178,7 @@ def _replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
                     f"{log_path} line {entry.line}: does not continue the chain at seq "
                     f"{head.seq}; move the file aside to open the store without it"
                 )
-            conn.execute(_INSERT[entry.table], (*entry.values, entry.prev_hash, entry.row_hash))
+            conn.execute(INSERT_SQL[entry.table], (*entry.values, entry.prev_hash, entry.row_hash))
             head = ChainHead(entry.table, entry.values[1], entry.seq, entry.row_hash)
             added += 1
         conn.commit()
@@ -182,7 +191,7 @@ def _replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
     return added
 
 
-def _read_head(conn: sqlite3.Connection) -> ChainHead:
+def read_head(conn: sqlite3.Connection) -> ChainHead:
     best = ChainHead(None, None, 0, GENESIS)
     for table, cols in _CHAIN_TABLES.items():
         row = conn.execute(
