@@ -272,6 +272,8 @@ def _stored_context(
     """The request context as the trail keeps it: every value masked with typed placeholders
     and, when redaction was required, a note of the types and the count (never a value, never
     the placeholder mapping)."""
+    if not context and redaction is None:
+        return context  # the common pre-check: nothing to mask, nothing to note
     names = Placeholders.following(redaction.values if redaction else {})
     stored = mask(dict(context), names) if context else context
     if redaction is None:
