@@ -37,6 +37,8 @@ from helpers.lab.stats import summarize
 from helpers.settings import PROJECT_ROOT
 from helpers.stack import start_stack
 
+from .subcommand import add_subcommand
+
 __all__ = [
     "PAIRED_CONFIGS",
     "TARGETS",
@@ -298,31 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     )
 
 
-class _RunPipeline(argparse.Action):
-    """Takes every argument after ``pipeline``, parses them with :func:`build_parser`, runs
-    the benchmark and exits with its status (so one line registers the subcommand)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        parser.exit(main(list(values)))
-
-
 def add_command(sub: Any) -> None:
     """Register ``pipeline`` on the ``python -m helpers.bench`` subcommands."""
-    # No prefix characters: every word after "pipeline" (options included) is handed to
-    # _RunPipeline, which parses them with the full parser above, --help included.
-    cmd = sub.add_parser(
-        "pipeline",
-        add_help=False,
-        prefix_chars="\0",
-        help="pre-check + LLM call + audit end to end; paired overhead targets",
+    add_subcommand(
+        sub, "pipeline", main, "pre-check + LLM call + audit end to end; paired overhead targets"
     )
-    cmd.add_argument("args", nargs="*", action=_RunPipeline, help=argparse.SUPPRESS)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from helpers.lab.workload import user_for
 from helpers.proxy_stack import start_proxy_stack
 from helpers.settings import PROJECT_ROOT
 
+from .subcommand import add_subcommand
+
 __all__ = ["add_command", "build_parser", "main", "proxy_verdicts", "run_proxy_bench"]
 
 
@@ -124,21 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_proxy_bench(quick=args.quick, out=args.out, n=args.n, time_scale=args.time_scale)
 
 
-class _RunProxy(argparse.Action):
-    """Hands every argument after ``proxy`` to :func:`main` (as ``pipeline`` does)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:  # fmt: skip
-        parser.exit(main(list(values)))
-
-
 def add_command(sub: Any) -> None:
     """Register ``proxy`` on the ``python -m helpers.bench`` subcommands."""
-    cmd = sub.add_parser(
-        "proxy", add_help=False, prefix_chars="\0",
-        help="proxy mode beside gateway mode: the hop's added latency and TTFT",
-    )  # fmt: skip
-    cmd.add_argument("args", nargs="*", action=_RunProxy, help=argparse.SUPPRESS)
+    add_subcommand(
+        sub, "proxy", main, "proxy mode beside gateway mode: the hop's added latency and TTFT"
+    )
 
 
 if __name__ == "__main__":

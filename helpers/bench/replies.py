@@ -36,6 +36,8 @@ from helpers.lab.stats import summarize
 from helpers.server import RunningService, start_gateway, start_service
 from helpers.settings import PROJECT_ROOT
 
+from .subcommand import add_subcommand
+
 __all__ = ["main", "run_replies_bench"]
 
 _ASK = {
@@ -211,25 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_replies_bench(quick=args.quick, out=args.out)
 
 
-class _RunReplies(argparse.Action):
-    """Hands every argument after ``replies`` to :func:`main` (as ``proxy`` does)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        parser.exit(main(list(values)))
-
-
 def add_command(sub: Any) -> None:
     """Register ``replies`` on the ``python -m helpers.bench`` subcommands."""
-    cmd = sub.add_parser(
-        "replies", add_help=False, prefix_chars="\0", help="what inspecting a streamed answer costs"
-    )
-    cmd.add_argument("args", nargs="*", action=_RunReplies, help=argparse.SUPPRESS)
+    add_subcommand(sub, "replies", main, "what inspecting a streamed answer costs")
 
 
 if __name__ == "__main__":
