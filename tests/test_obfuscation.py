@@ -210,7 +210,7 @@ def test_a_span_through_a_multi_character_form_maps_to_the_users_characters() ->
 def test_a_finding_in_a_view_says_which_view() -> None:
     found = scan_views("q=admin%27%20OR%20%271%27%3D%271").sqli
     assert found and "percent-decoding" in found[0].reason
-    found = scan_views("SSN 123.45.6789").pii
+    found = scan_views("Employee 123.45.6789 joined in May").pii  # unlabelled: the view finds it
     assert found and "separators" in found[0].reason
 
 
@@ -287,11 +287,13 @@ def _identifiers(text: str) -> list[str]:
     readings += [decode_view("spelled", r).text for r in readings]
     out = []
     for reading in readings:
-        # Every run of up to eight adjacent alphanumeric tokens, joined without separators.
-        for chunk in re.split(r"[^0-9A-Za-z .\-/_\t]+", reading):
-            tokens = re.findall(r"[0-9A-Za-z]+", chunk)
+        # Every run of up to twelve adjacent tokens (letters and digits apart, so a label
+        # glued to a number is its own token), joined without separators; line breaks and
+        # table cells separate tokens, they do not end the run.
+        for chunk in re.split(r"[^0-9A-Za-z .\-/_\t\n|]+", reading):
+            tokens = re.findall(r"[0-9]+|[A-Za-z]+", chunk)
             for i in range(len(tokens)):
-                for j in range(i + 1, min(len(tokens), i + 8) + 1):
+                for j in range(i + 1, min(len(tokens), i + 12) + 1):
                     out.append("".join(tokens[i:j]))
     return out
 

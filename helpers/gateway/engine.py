@@ -26,13 +26,14 @@ from .policies.pii import scan_pii
 from .policies.ratelimit import RateLimiter, RateLimitStatus
 from .policies.rbac import ADMIN_PATTERNS, User, UserDirectory, scan_admin_access
 from .policies.redaction import Redaction, redact_parts
-from .policies.sqli import scan_sqli
+from .policies.sqli import payload_question, scan_sqli
 from .policies.views import warm_up_views
 
 __all__ = ["Decision", "DecisionEngine"]
 
 _SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 _DANGEROUS = "sqli_dangerous_query"
+_ABOUT = " (in a question about it: reported, not blocking)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,11 @@ class DecisionEngine:
         data = query.encode("utf-8", "surrogatepass")
         seen = scan_views(query, sqli=self.sqli_scanner, data=data, layout=self.ssn_layout)
         found = seen.sqli
+        if found and payload_question(query):
+            # A question about the payload it quotes, handed to nothing that runs it: the
+            # findings are reported, not blocking (docs/gateway.md, "Questions about a payload").
+            found = [replace(f, action="warn", reason=f.reason.rstrip(".") + _ABOUT)
+                     for f in found]  # fmt: skip
         if not self.sqli_block:
             found = [
                 f if f.policy_id == _DANGEROUS and self.dangerous_block

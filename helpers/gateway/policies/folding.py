@@ -3,7 +3,12 @@
 Each code point folds to what a reader takes it for:
 
 * Unicode format characters (category Cf: zero-width space and joiners, word joiner, BOM,
-  bidi controls, language tags) vanish;
+  bidi controls, language tags) vanish, and so do the marks drawn over or around a
+  character rather than read with it: variation selectors (the emoji one, U+FE0F),
+  enclosing marks (the keycap U+20E3) and the overlays that strike a character through
+  (U+0334-U+0338), so "4\ufe0f\u20e3" reads "4";
+* apostrophes and quotation marks written as modifier letters or primes (U+02BC, U+02BB,
+  U+2032...) read as ASCII quotes: databases that fold them read them as quotes too;
 * every space is an ASCII space, every dash an ASCII hyphen, every decimal digit of any
   script (category Nd) its ASCII digit; lone surrogates read as U+FFFD;
 * everything else takes its NFKC form, including forms of several characters: the ligature
@@ -56,6 +61,17 @@ CONFUSABLES: dict[str, str] = dict(
     ).split()
 )
 
+# Marks that decorate a character without changing how it reads: combining overlays
+# (U+0334-U+0338, a strike-through), the combining marks for symbols (U+20D0-U+20FF, the
+# keycap U+20E3 among them) and the variation selectors (U+FE00-U+FE0F).
+_DECORATION = frozenset(chr(cp) for cp in (*range(0x334, 0x339), *range(0x20D0, 0x2100),
+                                           *range(0xFE00, 0xFE10)))  # fmt: skip
+# Apostrophes and quotation marks that are not ASCII: modifier letters (U+02B9 prime, U+02BA
+# double prime, U+02BB turned comma, U+02BC apostrophe, U+02BD reversed comma), typographic
+# quotes and primes (confusables.txt maps each to "'" or '"').
+_QUOTES = {**dict.fromkeys("\u02b9\u02bb\u02bc\u02bd\u2018\u2019\u201b\u2032\u2035", "'"),
+           **dict.fromkeys("\u02ba\u201c\u201d\u201f\u2033\u2036", '"')}  # fmt: skip
+
 _VANISH = 0xFFFFFFFF  # the character is dropped from the view
 _EXPAND = 0x110000  # values from here on: row (value - _EXPAND) of the expansion table
 
@@ -63,8 +79,10 @@ _EXPAND = 0x110000  # values from here on: row (value - _EXPAND) of the expansio
 def _fold_one(ch: str) -> str:
     """The folded form of one character: '' for format characters, else one or more."""
     category = unicodedata.category(ch)
-    if category == "Cf":
+    if category == "Cf" or category == "Me" or ch in _DECORATION:
         return ""
+    if ch in _QUOTES:
+        return _QUOTES[ch]
     if category == "Cs":
         return "\ufffd"
     if category == "Nd":

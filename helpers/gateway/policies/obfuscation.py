@@ -39,9 +39,12 @@ _READABLE = {
     "sql": "with SQL comments removed",
     "spelled": "with spelled-out digits read as digits",
     "separators": "with mixed separators read as spaces",
+    "glued": "with letters glued to digits set apart",
+    "qp": "after decoding quoted-printable",
+    "base64": "after decoding base64",
 }
 # Views that only rewrite digits and their separators: SQL injection cannot hide there.
-_PII_ONLY = frozenset({"separators", "spelled"})
+_PII_ONLY = frozenset({"separators", "spelled", "glued"})
 #: Views of inputs longer than this report findings without a span (as :mod:`.sqli` does):
 #: the decision does not need one, and mapping a 1 MiB flood back costs more than deciding.
 SPAN_LIMIT = 64 * 1024

@@ -17,8 +17,8 @@ of bailing out, so an empty answer really means "no candidate". Introduced in
 >>> c = candidates("Run SELECT name FROM users WHERE id = 1 OR 1=1; SSN 123-45-6789")
 >>> [SQLI_PATTERNS[i].name for i in c.sqli], c.admin
 (['bare_or_tautology', 'numeric_or_comparison'], True)
->>> [PII_RULES[i].name for i in c.pii]
-['ssn']
+>>> [PII_RULES[i].name for i in c.pii]  # candidates: the validators decide afterwards
+['ssn', 'ssn_labelled', 'ssn_split', 'ssn_layout']
 """
 
 from __future__ import annotations

@@ -23,9 +23,11 @@ from .findings import Action, Finding, Severity, char_span
 from .pii_checks import (
     _IBAN_LENGTHS,
     _aadhaar_ok,
+    _aadhaar_split_ok,
     _account_ok,
     _account_then_routing_ok,
     _card_ok,
+    _card_split_ok,
     _dob_ok,
     _email_ok,
     _iban_ok,
@@ -40,6 +42,7 @@ from .pii_checks import (
     _ssn_layout_ok,
     _ssn_ok,
     _ssn_shape_ok,
+    _ssn_split_ok,
 )
 
 __all__ = [
@@ -123,13 +126,18 @@ class PiiRule:
         return f"<PiiRule {self.pii_type}/{self.name}: {self.check}>"
 
 
+# Between two digit groups: one separator, or a line break or table cell with its spaces (a
+# hard-wrapped PDF line, "| 267 | 87 | 1664 |"): layout-aware digit runs.
+_WRAP = r"(?:[ .-]|[.-]?[ \t]*(?:\r?\n|\|)[ \t|]*)"
+
+
 def _iban_pattern() -> str:
     """One alternative per IBAN length: exactly that many letters and digits after the
     country code, each may follow one separator; the validator checks the grouping."""
     by_length: dict[int, list[str]] = {}
     for country, length in _IBAN_LENGTHS.items():
         by_length.setdefault(int(length), []).append(country)
-    parts = [rf"(?:{'|'.join(countries)})\d\d(?:[ .-]?[0-9a-z]){{{length - 4}}}"
+    parts = [rf"(?:{'|'.join(countries)})\d\d(?:{_WRAP}?[0-9a-z]){{{length - 4}}}"
              for length, countries in sorted(by_length.items())]  # fmt: skip
     return "|".join(parts)
 
@@ -151,6 +159,10 @@ _TAX_LABEL = (
     r"(?:(?i:\bss(?:ns?|#)|\bsocial security\b|\btaxpayer id(?:entification)?\b)"
     r"|\bI?TINs?\b)"
 )
+# Digit groups a label holds together: any single separator, or a wrap or cell boundary.
+_SPLIT = r"(?:[ ./-]|[./-]?[ \t]*(?:\r?\n|\|)[ \t|]*)"
+_CARD_LABEL = (r"(?i:\b(?:card|cc|visa|mastercard|master card|amex|american express|discover"
+               r"|kartennummer|karte|carte|tarjeta)\b)")  # fmt: skip
 _NOT_IP = frozenset("version ver v release build firmware rev revision".split())
 
 PII_RULES: tuple[PiiRule, ...] = (
@@ -163,8 +175,15 @@ PII_RULES: tuple[PiiRule, ...] = (
             _ssn_ok, "SSN keyword + SSA rules"),
     PiiRule("ssn_labelled", "ssn", _TAX_LABEL + r"[^0-9\n]{0,24}?\b(\d{3}[ -]?\d\d[ -]?\d{4})\b",
             _ssn_shape_ok, "labelled SSN/ITIN/TIN: the label decides, not the SSA rules"),
+    PiiRule("ssn_split", "ssn",
+            _TAX_LABEL + rf"[^0-9]{{0,40}}?(?:^|[^0-9A-Za-z])(\d(?:{_SPLIT}?\d){{8}})\b",
+            _ssn_split_ok, "labelled SSN in any grouping, across a line break or table cells"
+            " + SSA rules"),
     PiiRule("ssn_layout", "ssn", _L + r"(\d{3}[ -]\d\d[ -]\d{4})\b", _ssn_layout_ok,
             "SSN layout, any area but 000 and 666 (PII_SSN_RULES=layout)"),
+    PiiRule("card_split", "credit_card",
+            _CARD_LABEL + rf"[^0-9]{{0,30}}?(?:^|[^0-9A-Za-z])(\d(?:{_SPLIT}?\d){{12,18}})\b",
+            _card_split_ok, "card label + digit groups in any layout + Luhn + issuer"),
     PiiRule("iban", "iban", rf"(?i){_L}({_iban_pattern()})\b", _iban_ok, "country length + MOD-97"),
     PiiRule("account_keyword", "bank_account",
             rf"(?i){_ACCOUNT}\.?{_NO}{_IS}(\d(?:[ -]?\d){{7,16}})\b",
@@ -180,6 +199,10 @@ PII_RULES: tuple[PiiRule, ...] = (
             "PAN layout + holder-type letter", standalone=False),
     PiiRule("aadhaar", "aadhaar", _L + r"([2-9]\d{3}[ -]?\d{4}[ -]?\d{4})\b", _aadhaar_ok,
             "Verhoeff checksum"),
+    PiiRule("aadhaar_split", "aadhaar",
+            r"(?i:\b(?:aadhaa?r|uid(?:ai)?)\b)" + rf"[^0-9]{{0,30}}?(?:^|[^0-9A-Za-z])"
+            rf"([2-9](?:{_SPLIT}?\d){{11}})\b", _aadhaar_split_ok,
+            "Aadhaar label + digit groups in any layout + Verhoeff"),
     PiiRule("email", "email",
             r"\b([A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})\b",
             _email_ok, "address syntax + dotted domain", standalone=False),
@@ -339,7 +362,17 @@ def _matches(
                         break
     if len(data) != len(text):  # non-ASCII text: byte offsets -> str offsets
         found = [replace(f, span=char_span(data, f.span)) for f in found]
-    return found
+    return _ssn_over_dob(found)
+
+
+def _ssn_over_dob(found: list[PiiMatch]) -> list[PiiMatch]:
+    """A value that is both an SSN and a date of birth is the SSN: the identifier is the
+    more sensitive reading, and redaction must replace it as one."""
+    ssns = [m.span for m in found if m.pii_type == "ssn"]
+    if not ssns:
+        return found
+    return [m for m in found if m.pii_type != "dob"
+            or not any(a < m.span[1] and m.span[0] < b for a, b in ssns)]  # fmt: skip
 
 
 def explain_pii(text: str, *, layout: bool = False) -> list[PiiMatch]:

@@ -103,15 +103,44 @@ def _ssn_shape_ok(value: str) -> bool:
     return len(value) == 9
 
 
-# IBAN length per country (ISO 13616 registry), for the countries people usually paste.
+def _ssn_split_ok(value: str) -> bool:
+    """Nine digits a label calls an SSN, however grouped: the SSA's rules decide."""
+    return _ssn_ok(_digits(value))
+
+
+_GROUPS = re.compile(r"[0-9]+")
+
+
+def _card_split_ok(value: str) -> bool:
+    """Digit groups after a card label, in any layout: the whole run, or its first groups
+    (an expiry date may follow), must be 13-19 digits with an issuer prefix and Luhn."""
+    digits = ""
+    for group in _GROUPS.findall(value):
+        digits += group
+        if 13 <= len(digits) <= 19 and _card_ok(digits):
+            return True
+    return False
+
+
+def _aadhaar_split_ok(value: str) -> bool:
+    return _verhoeff_ok(_digits(value))
+
+
+# IBAN length per country: the SWIFT IBAN registry (ISO 13616), then the countries that
+# issue IBAN-format account numbers outside the registry (the West and Central African
+# monetary unions, Algeria, Angola, Cape Verde, Iran, Madagascar, Morocco, Mozambique...).
 _IBAN_LENGTHS = dict(
     line.split(":")
     for line in (
         "AD:24 AE:23 AL:28 AT:20 AZ:28 BA:20 BE:16 BG:22 BH:22 BR:29 BY:28 CH:21 CR:22 CY:28 CZ:24 "
-        "DE:22 DK:18 DO:28 EE:20 EG:29 ES:24 FI:18 FO:18 FR:27 GB:22 GE:22 GI:23 GL:18 GR:27 GT:28 "
-        "HR:21 HU:28 IE:22 IL:23 IQ:23 IS:26 IT:27 JO:30 KW:30 KZ:20 LB:28 LC:32 LI:21 LT:20 LU:20 "
-        "LV:21 MC:27 MD:24 ME:22 MK:19 MR:27 MT:31 MU:30 NL:18 NO:15 PK:24 PL:28 PS:29 PT:25 QA:29 "
-        "RO:24 RS:22 SA:24 SC:31 SE:24 SI:19 SK:24 SM:27 TL:23 TN:24 TR:26 UA:29 VA:22 VG:24 XK:20"
+        "DE:22 DJ:27 DK:18 DO:28 EE:20 EG:29 ES:24 FI:18 FK:18 FO:18 FR:27 GB:22 GE:22 GI:23 GL:18 "
+        "GR:27 GT:28 HN:28 HR:21 HU:28 IE:22 IL:23 IQ:23 IS:26 IT:27 JO:30 KW:30 KZ:20 LB:28 LC:32 "
+        "LI:21 LT:20 LU:20 LV:21 LY:25 MC:27 MD:24 ME:22 MK:19 MN:20 MR:27 MT:31 MU:30 NI:28 NL:18 "
+        "NO:15 OM:23 PK:24 PL:28 PS:29 PT:25 QA:29 RO:24 RS:22 RU:33 SA:24 SC:31 SD:18 SE:24 SI:19 "
+        "SK:24 SM:27 SO:23 ST:25 SV:28 TL:23 TN:24 TR:26 UA:29 VA:22 VG:24 XK:20 YE:30 "
+        # outside the registry
+        "AO:25 BF:28 BJ:28 CF:27 CG:27 CI:28 CM:27 CV:25 DZ:26 GA:27 GQ:27 GW:25 IR:26 KM:27 "
+        "MA:28 MG:27 ML:28 MZ:25 NE:28 SN:28 TD:27 TG:28"
     ).split()
 )
 
@@ -125,6 +154,7 @@ _IBAN_NATIONAL: dict[str, tuple[int, ...]] = {
     "PT": (4, 4, 11, 2),
 }  # fmt: skip
 _IBAN_SEPARATORS = re.compile(r"[ .-]")
+_WRAPPED = re.compile(r"[ \t]*(?:\r?\n|\|)[ \t|]*")
 
 
 def _iban_ok(value: str) -> bool:
@@ -133,6 +163,7 @@ def _iban_ok(value: str) -> bool:
     One kind of separator (space, hyphen or dot) may sit between the groups; a space may
     follow the check digits whatever the rest uses ("BE68 539-0075470-34").
     """
+    value = _WRAPPED.sub(" ", value)  # a line break inside the number reads as a space
     seps = set(_IBAN_SEPARATORS.findall(value[5:]))
     if value[4:5] == " " and seps:
         value = value[:4] + next(iter(seps)) + value[5:]

@@ -32,7 +32,8 @@ Design, and why:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import re2
@@ -47,6 +48,7 @@ __all__ = [
     "SqliMatch",
     "SqliPattern",
     "explain_sqli",
+    "payload_question",
     "scan_sqli",
     "scan_sqli_shapes",
 ]
@@ -121,6 +123,67 @@ _SHAPE_NAMES = tuple(VIEW_SHAPES)
 _N = len(SQLI_PATTERNS)
 
 
+# ---- matches that are SQL being written or discussed, not a payload -------------------------
+# A few patterns flag a statement wherever it appears; where the text around a match shows
+# ordinary SQL or prose, the match is set aside and the pattern's next match is tried. Each
+# check reads a few hundred bytes around one match, and only for a pattern the set pass found.
+_NEXT_WORD = re.compile(rb"\s+(?:if\s+exists\s+)?([A-Za-z_]+)")
+#: Words that follow "DROP TABLE" in prose about one ("a planned DROP TABLE for ..."), never a
+#: table name in a statement someone means to run.
+DROP_PROSE = frozenset(
+    b"for of on in at after before statement statements command commands step steps migration "
+    b"privilege privileges permission permissions is was will would should runs ran and or to "
+    b"that which as we you i script operation operations tomorrow tonight today first later "
+    b"then when by".split()
+)
+_SELECT_FROM = re.compile(rb"(?is)\bselect\b[^'\";]*\bfrom\b[^'\";]*$")
+_INSERT_STATEMENT = re.compile(rb"(?is)[^'\"]*\binsert\s+into\b[^;]*")
+
+
+def _drop_in_prose(data: bytes, start: int, end: int) -> bool:
+    """ "a planned DROP TABLE for legacy_orders": no table name after DROP TABLE."""
+    word = _NEXT_WORD.match(data, end)
+    return word is not None and word.group(1).lower() in DROP_PROSE
+
+
+def _union_of_selects(data: bytes, start: int, end: int) -> bool:
+    """ "SELECT city FROM customers UNION SELECT table_name ...": the UNION joins two whole
+    queries (a tutorial's), with no quote or ';' between the first SELECT and the UNION."""
+    before = data[max(0, start - 300) : start]
+    return _SELECT_FROM.search(before.rsplit(b";", 1)[-1]) is not None
+
+
+def _insert_script(data: bytes, start: int, end: int) -> bool:
+    """ "INSERT INTO a VALUES (...); INSERT INTO b ...": the statement before the ';' is an
+    INSERT whose quotes all close, so the second one follows a script, not a broken string."""
+    before = data[max(0, start - 2000) : start].rsplit(b";", 1)[-1]
+    return _INSERT_STATEMENT.fullmatch(before) is not None and before.count(b"'") % 2 == 0
+
+
+_VETOES: dict[str, Callable[[bytes, int, int], bool]] = {
+    "drop_table": _drop_in_prose,
+    "union_select_extract": _union_of_selects,
+    "stacked_insert": _insert_script,
+}
+_VETOED = frozenset(i for i, p in enumerate(SQLI_PATTERNS) if p.name in _VETOES)
+#: Matches of one pattern set aside before the next one counts whatever its context.
+VETO_LIMIT = 64
+
+
+def _first_kept(index: int, data: bytes, floor: int) -> tuple[int, int] | None:
+    """The span of pattern ``index``'s first match that its check does not set aside."""
+    regex, veto = _compiled().single[index], _VETOES[SQLI_PATTERNS[index].name]
+    pos = floor
+    for _ in range(VETO_LIMIT):
+        match = regex.search(data, pos)
+        if match is None:
+            return None
+        if not veto(data, *match.span()):
+            return match.span()
+        pos = match.end() if match.end() > match.start() else match.start() + 1
+    return match.span()  # fail closed: past the limit the match counts
+
+
 def _search(
     text: str,
     explain: bool,
@@ -158,6 +221,7 @@ def _search(
     if not explain and len(data) > _SPAN_LIMIT:
         # Past any real prompt size a span costs one more pass per category; the decision
         # does not need it, so huge inputs stay at one pass and name the first pattern listed.
+        # (The context checks of _VETOES are skipped there too: past 64 KiB a match counts.)
         first: dict[str, int] = {}
         for index in sorted(hits):
             first.setdefault(SQLI_PATTERNS[index].category, index)
@@ -167,8 +231,17 @@ def _search(
     start_at = compiled.any_hit.search(data)
     floor = 0 if start_at is None else start_at.start()
     spans: list[tuple[int, tuple[int, int]]] = []
+    kept: dict[int, tuple[int, int] | None] = {}
+    if _VETOED.intersection(hits):
+        kept = {i: _first_kept(i, data, floor) for i in _VETOED.intersection(hits)}
+        hits = [i for i in hits if kept.get(i, True) is not None]
+        if not hits:
+            return []
     if explain:
         for index in sorted(hits):
+            if index in kept:
+                spans.append((index, kept[index]))  # type: ignore[arg-type]
+                continue
             match = compiled.single[index].search(data, floor)
             if match is not None:
                 spans.append((index, match.span()))
@@ -179,6 +252,19 @@ def _search(
         for category in SQLI_CATEGORIES:
             members = by_category.get(category)
             if members is None:
+                continue
+            if kept and any(i in kept for i in members):
+                # A category with a checked pattern: each member's first kept match, the
+                # earliest wins (ties to the table order), as the alternation would choose.
+                found = []
+                for i in members:
+                    if i in kept:
+                        found.append((kept[i], i))
+                    elif (m := compiled.single[i].search(data, floor)) is not None:
+                        found.append((m.span(), i))
+                if found:
+                    span, index = min(found, key=lambda f: (f[0][0], f[1]))  # type: ignore[index]
+                    spans.append((index, span))  # type: ignore[arg-type]
                 continue
             if len(members) == 1:
                 index, match = members[0], compiled.single[members[0]].search(data, floor)
@@ -244,3 +330,34 @@ def explain_sqli(text: str) -> list[SqliMatch]:
     ['quoted_or_tautology', 'quote_or_numeric', 'quote_dash_comment', 'payload_tail_comment']
     """
     return [SqliMatch(SQLI_PATTERNS[i], span) for i, span in _search(text, explain=True) if span]
+
+
+# ---- questions about a payload ---------------------------------------------------------------
+_QUESTION = re.compile(
+    r"(?i)\b(?:what\s+(?:does|do|is|are|would|will|happens)|explain|why\s+(?:is|are|does|do|would)"
+    r"|how\s+(?:does|do|can|should|would)\s+(?:i|we|you|one|it|this|that)\b(?:\s+\w+)?\s+"
+    r"(?:prevent|stop|block|detect|defend|avoid|fix|escape|sanitise|sanitize|work|protect)"
+    r"|is\s+(?:this|it|that)\s+(?:dangerous|safe|malicious|an?\s+(?:attack|injection)))\b"
+)
+# Words that hand the text to something that will run it: a tool, a query, a database.
+_EXECUTE = re.compile(
+    r"(?i)\b(?:run|runs|running|execute|executes|executing|exec|call|invoke|submit|tool|tools"
+    r"|function_call|tool_call|apply\s+it|try\s+it|use\s+it|paste\s+it|query\s+the"
+    r"|on\s+(?:prod|production|staging|the\s+(?:live|prod|production)\s+\w+)|in\s+production)\b"
+)
+
+
+def payload_question(text: str) -> bool:
+    """True when ``text`` asks *about* the payload it quotes ("what does ... do", "explain",
+    "why is ... dangerous", "how do I prevent ...") and hands nothing to anything that runs
+    it (no "run", "execute", "call", "tool", "on prod" ...).
+
+    The engine then reports the SQL-injection findings without blocking on them. What an
+    attacker can still do with this rule is in ``docs/gateway.md`` (Detection, context).
+
+    >>> payload_question("What does ' OR '1'='1 do in a login form?")
+    True
+    >>> payload_question("What does ' OR 1=1-- do? Run it against the orders table.")
+    False
+    """
+    return _QUESTION.search(text) is not None and _EXECUTE.search(text) is None

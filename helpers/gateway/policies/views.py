@@ -33,6 +33,7 @@ Introduced in ``07_obfuscation_and_redaction.ipynb``.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +44,7 @@ import re2
 
 from .decoders import Pieces, html_entity, json_decode, json_escape, percent_decode, percent_run
 from .folding import _tables, fold
+from .pii_checks import _IBAN_LENGTHS
 
 __all__ = [
     "VIEW_MARKERS",
@@ -164,22 +166,173 @@ def canonical_view(text: str, parent: View | None = None) -> View:
 
 
 # ---- decoders -------------------------------------------------------------------------------
-_NUMBER_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-                 "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip
-_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
-_SPELLED_RUN = re.compile(rf"(?i)\b{_WORD}(?:[\s,.;:/-]+{_WORD}\b){{6,}}")
-_SPELLED_TOKEN = re.compile(rf"(?i)\b{_WORD}\b|[\s,.;:/-]+")
+# Digit words in the languages people dictate numbers in: English (with "oh" for zero),
+# Spanish, German, French, and Hindi in Devanagari and in Latin letters (Hinglish). A word
+# that is also common in prose ("do", "un", "six") only counts inside a run of them.
+_NUMBER_WORDS: dict[str, str] = {}
+for _digit, _words in enumerate((
+    "zero oh nought nil cero null zéro shunya sifar शून्य",
+    "one uno una eins ein un une ek एक",
+    "two dos zwei zwo deux do दो",
+    "three tres drei trois teen tin तीन",
+    "four cuatro vier quatre char chaar चार",
+    "five cinco fünf fuenf cinq paanch panch पांच पाँच",
+    "six seis sechs chhe chhah chheh छह छः",
+    "seven siete sieben sept saat सात",
+    "eight ocho acht huit aath आठ",
+    "nine nueve neun neuf nau नौ",
+)):  # fmt: skip
+    _NUMBER_WORDS.update(dict.fromkeys(_words.split(), str(_digit)))
+#: Words that repeat the next digit: "double five" is 55, "triple oh" 000.
+_REPEATS = {"double": 2, "triple": 3}
+_WORD = "(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
+_SPELLED_TOKEN = re.compile(r"[^\s,.;:/\-]+")
+_GROUP_BREAK = frozenset(",.;:/-")
+#: A run of digit words becomes a number when it holds this many digits and two words.
+SPELLED_MIN_DIGITS = 7
 
 
-def _spelled_run(m: re.Match[str]) -> str:
-    out = []
-    for token in _SPELLED_TOKEN.findall(m.group()):
-        digit = _NUMBER_WORDS.get(token.lower())
-        if digit is not None:
-            out.append(digit)
-        elif any(c in token for c in ",.;:/-"):
-            out.append("-")  # "three two seven, four five" keeps its groups: 327-45
-    return "".join(out)
+def _spelled_edits(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, digits) for every run of digit words, digit groups and "double"/"triple"
+    (mixed: "4 one seven, 1 oh"); punctuation between words keeps the groups: 327-45."""
+    edits: list[tuple[int, int, str]] = []
+    run: list[re.Match[str]] = []
+
+    def close() -> None:
+        out, words, repeat, digits = [], 0, 1, 0
+        for k, m in enumerate(run):
+            if k and _GROUP_BREAK.intersection(text[run[k - 1].end() : m.start()]):
+                out.append("-")
+            token = m.group().lower()
+            if token in _REPEATS:
+                repeat = _REPEATS[token]
+                continue
+            digit = _NUMBER_WORDS.get(token)
+            words += digit is not None
+            piece = (token if digit is None else digit) * repeat
+            out.append(piece)
+            digits += len(piece)
+            repeat = 1
+        while run and run[-1].group().lower() in _REPEATS:
+            run.pop()
+        if run and words >= 2 and digits >= SPELLED_MIN_DIGITS:
+            edits.append((run[0].start(), run[-1].end(), "".join(out).strip("-")))
+        run.clear()
+
+    for m in _SPELLED_TOKEN.finditer(text):
+        token = m.group().lower()
+        if token in _NUMBER_WORDS or token in _REPEATS or (token.isdigit() and len(token) <= 4
+                                                          and token.isascii()):  # fmt: skip
+            run.append(m)
+        elif run:
+            close()
+    if run:
+        close()
+    return edits
+
+
+def _edited(name: str, text: str, edits: list[tuple[int, int, str]], parent: View | None) -> View:
+    """``text`` with each (start, end, replacement) applied; the offset map on demand.
+
+    An insertion (start == end) is a piece of its own that maps to the place it was made.
+    """
+    parts, pos = [], 0
+    for start, end, replacement in edits:
+        parts += (text[pos:start], replacement)
+        pos = end
+    parts.append(text[pos:])
+
+    def build() -> list[tuple[int, int, int, bool]]:
+        pieces: list[tuple[int, int, int, bool]] = []
+        size = pos = 0
+        for start, end, replacement in edits:
+            if start > pos:
+                pieces.append((size, pos, start, True))
+                size += start - pos
+            pieces.append((size, start, end, False))
+            size += len(replacement)
+            pos = end
+        if pos < len(text):
+            pieces.append((size, pos, len(text), True))
+        return pieces
+
+    return View(name, "".join(parts), build, parent)
+
+
+# Text extraction runs labels and the next field's name into a number ("SSN417101692Phone",
+# "CardNo4023...Exp"). The glued view puts a space where letters meet digits and where a
+# lower-case letter meets a capital next to them, so the labels and the number stand apart.
+# An IBAN keeps its country code: "IBANMN15..." reads "IBAN MN15...".
+_DIGIT_RUN_RE = re.compile(r"[0-9]+")
+_HEXISH = re.compile(r"(?:0[xX])?[0-9a-fA-F]{8,}")
+_IBAN_COUNTRIES = frozenset(_IBAN_LENGTHS)
+
+
+def _glued_edits(text: str) -> list[tuple[int, int, str]]:
+    cuts: set[int] = set()
+    for m in _DIGIT_RUN_RE.finditer(text):
+        start, end = m.span()
+        left = start
+        while left and start - left < 40 and text[left - 1].isascii() and text[left - 1].isalpha():
+            left -= 1
+        right = end
+        while right < len(text) and right - end < 40 and text[right].isascii() \
+                and text[right].isalpha():  # fmt: skip
+            right += 1
+        if _HEXISH.fullmatch(text, left, right):
+            continue  # "0x2f65...", a hash: letters and digits that belong together
+        letters = text[left:start]
+        if len(letters) >= 2:
+            cut = start
+            if letters[-2:] in _IBAN_COUNTRIES and (
+                len(letters) == 2 or letters[:-2].upper().endswith("IBAN") or letters[-3].islower()
+            ):
+                cut = start - 2  # a country code and its check digits stay together
+            if cut > left:
+                cuts.add(cut)
+            for k in range(left + 1, cut):  # "ReyesSSN", "CardNo": a word boundary inside
+                if text[k - 1].islower() and text[k].isupper():
+                    cuts.add(k)
+            if letters.upper().startswith("IBAN") and left + 4 < cut:
+                cuts.add(left + 4)
+        if end - start >= 4 and right - end >= 2:
+            cuts.add(end)
+    return [(cut, cut, " ") for cut in sorted(cuts)]
+
+
+#: Characters of base64 decoded per query at most; runs past it stay as they are.
+BASE64_LIMIT = 64 * 1024
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{14,}={0,2}")
+
+
+def _base64_run(m: re.Match[str]) -> str:
+    """A base64 run as the text it encodes, or unchanged when it does not encode text."""
+    run = m.group()
+    if len(run) % 4 or len(run) < 16:
+        return run
+    try:
+        decoded = base64.b64decode(run, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return run
+    if not decoded or not all(c.isprintable() or c in "\t\r\n" for c in decoded):
+        return run
+    return decoded
+
+
+# Quoted-printable (RFC 2045, e-mail bodies): "=3D" is "=", "=27" a quote, and "=" at the end
+# of a line is a soft break that joins the line to the next, even inside a word ("DR=\nOP").
+_QP = re.compile(r"=\r?\n|(?:=[0-9A-F]{2})+")
+
+
+def _qp_run(m: re.Match[str]) -> str:
+    run = m.group()
+    if run[1] in "\r\n":
+        return ""
+    try:
+        decoded = bytes.fromhex(run.replace("=", "")).decode("utf-8")
+    except ValueError:
+        return run
+    return decoded if all(c.isprintable() or c in "\t\r\n" for c in decoded) else run
 
 
 _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
@@ -190,7 +343,8 @@ _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
              html_entity),
     "sql": (re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
             lambda m: "" if m.group().startswith("/*") else " "),
-    "spelled": (_SPELLED_RUN, _spelled_run),
+    "qp": (_QP, _qp_run),
+    "base64": (_BASE64_RUN, _base64_run),
     # The SQL view of a long text, or of one with more line breaks than the escape budget.
     "sql_comments": (re.compile(r"/\*.*?(?:\*/|$)", re.S), lambda m: ""),
 }  # fmt: skip
@@ -205,6 +359,7 @@ VIEW_MARKERS = {
     "json": ("\\", r"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[\"'])"),
     "html": ("&", r"&(?:#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]{1,31};)"),
     "sql": ("/*", r"/\*"),
+    "qp": ("=", r"=3[Dd]|=\r?\n"),
 }
 _MARKERS = {name: (marker, re.compile(regex)) for name, (marker, regex) in VIEW_MARKERS.items()}
 #: Shapes that call for the separators and spelled views. Public so the SQL-injection scanner
@@ -214,7 +369,9 @@ VIEW_SHAPES = {
     r"|(?:^|[^0-9])[0-9]{3}(?: [0-9]{2}-|-[0-9]{2} )[0-9]{4}(?:[^0-9]|$)"
     r"|[0-9]{4}(?: [0-9]{4}-|-[0-9]{4} )[0-9]{4}"
     r"|[A-Za-z]{2}[0-9][0-9]-[0-9A-Za-z]{4}-",
-    "spelled": rf"(?i){_WORD}[ \t,.;:/-]+{_WORD}[ \t,.;:/-]+{_WORD}",
+    "spelled": rf"(?i){_WORD}[ \t,.;:/-]+(?:{_WORD}|[0-9]{{1,4}})[ \t,.;:/-]+{_WORD}",
+    "glued": r"[A-Za-z][0-9]{6}|[0-9][0-9 -][0-9]{2}[A-Za-z]{2}",
+    "base64": r"[A-Za-z0-9+/]{14}[A-Za-z0-9+/=]{2}",
 }
 _SHAPE_NAMES = tuple(VIEW_SHAPES)
 _TRIGGER_NAMES = (*VIEW_MARKERS, *VIEW_SHAPES)  # the order views are built in
@@ -262,13 +419,17 @@ VECTOR_FROM = 64
 _VECTORISED = {"percent": percent_decode, "json": json_decode}
 # Every match of these decoders begins with the marker: the text before the first one is
 # copied as it is.
-_FIRST_MARKER = {"percent": "%", "json": "\\", "html": "&", "sql_comments": "/*"}
+_FIRST_MARKER = {"percent": "%", "json": "\\", "html": "&", "sql_comments": "/*", "qp": "="}
 
 
 def decode_view(name: str, text: str, parent: View | None = None) -> View:
     """The ``name`` view (percent, json, html, sql, spelled, separators) of ``text``."""
     if name == "separators":
         return separators_view(text, parent)
+    if name == "spelled":
+        return _edited(name, text, _spelled_edits(text), parent)
+    if name == "glued":
+        return _edited(name, text, _glued_edits(text), parent)
     pattern, replace = _DECODERS[name]
     marker = _FIRST_MARKER.get(name)
     if name in _VECTORISED and text.count(marker) >= VECTOR_FROM:  # type: ignore[arg-type]
@@ -301,7 +462,7 @@ DECODE_ROUNDS = 3
 #: removed (whitespace as it is: every SQL pattern accepts any whitespace anyway).
 SPELLED_LIMIT = 16 * 1024
 SQL_SPACES_LIMIT = 64 * 1024
-_ESCAPING = ("percent", "json", "html")
+_ESCAPING = ("percent", "json", "html", "qp", "base64")
 
 
 def _cost(name: str, text: str) -> int:
@@ -314,8 +475,12 @@ def _cost(name: str, text: str) -> int:
         if len(text) > SQL_SPACES_LIMIT:
             return ESCAPE_BUDGET + 1
         return sum(map(text.count, ("/*", "  ", "\t", "\n", "\r", "\f", "\v")))
-    if name == "spelled":
+    if name in ("spelled", "glued"):
         return 0 if len(text) <= SPELLED_LIMIT else ESCAPE_BUDGET + 1
+    if name == "base64":
+        return 0 if len(text) <= BASE64_LIMIT else ESCAPE_BUDGET + 1
+    if name == "qp":
+        return text.count("=")
     return 0  # separators: a byte translation and one re2-free substitution, both in C
 
 
