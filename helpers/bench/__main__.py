@@ -44,6 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated sections to run (decision, http, throughput, fsync, readers); "
         "default all",
     )
+    g.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="another checkout (the tree before a change): its decisions are timed in the "
+        "same run, interleaved with this tree's",
+    )
     add_pipeline_command(sub)  # parses its own options and runs itself
     add_proxy_command(sub)  # likewise
     add_replies_command(sub)  # likewise
@@ -59,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{', '.join(SECTIONS)}")  # fmt: skip
         return run_gateway_bench(
             quick=args.quick, out=args.out, use_wrk=not args.no_wrk, n=args.n, pin=args.pin,
-            only=only,
+            only=only, baseline=args.baseline,
         )  # fmt: skip
     if args.command == "service":
         from .service import run_service_bench

@@ -21,9 +21,10 @@ from helpers.gateway.engine import DecisionEngine
 from helpers.lab.machine import machine_info, machine_line, pinned, write_report
 from helpers.lab.stats import summarize
 from helpers.server import start_gateway
-from helpers.settings import Settings
+from helpers.settings import PROJECT_ROOT, Settings
 
 from .adversarial import adversarial_section
+from .baseline import baseline_section
 from .readers import reader_section
 from .throughput import throughput_section
 
@@ -37,6 +38,31 @@ _PAD = (
     "across regions, and we want a short checklist that covers evaluation, canary releases, "
     "observability, cost controls and incident response for the next quarter. "
 )
+
+
+# A 5 KB document as applications send them: a support ticket with an e-mail thread, a
+# table pasted from a spreadsheet and a RAG chunk of policy text. Numbers everywhere (dates,
+# amounts, order and ticket numbers, versions), no personal data: it must be approved.
+_DOCUMENT_PARTS = (
+    "Ticket #48213 (priority: normal, opened 2026-03-14 09:12 UTC)\n"
+    "Subject: Re: Re: invoice totals do not match the March export\n\n",
+    "> On 13 March 2026, at 16:40, the billing team wrote:\n"
+    "> We re-ran the export for account group EU-West after the 2.14.3 release. The totals\n"
+    "> should now include the credit notes issued between 1 and 12 March.\n\n",
+    "Hi both, thanks for the quick turnaround. Two of the rows still look off to me, see\n"
+    "the table below (copied from the spreadsheet, tabs and all):\n\n",
+    "| Order    | Date       | Net (EUR) | VAT   | Gross (EUR) | Status   |\n"
+    "|----------|------------|-----------|-------|-------------|----------|\n"
+    "| 1042-77  | 2026-03-02 | 1,240.00  | 19 %  | 1,475.60    | paid     |\n"
+    "| 1042-78  | 2026-03-03 |   310.50  | 19 %  |   369.50    | open     |\n"
+    "| 1042-91  | 2026-03-09 | 2,005.00  |  7 %  | 2,145.35    | disputed |\n\n",
+    "Policy excerpt (finance handbook, section 4.2, revision 11): credit notes are matched\n"
+    "to the original invoice by order number; partial credits reduce the net amount before\n"
+    "tax is applied, and a disputed invoice is held for up to 30 days while the account\n"
+    "manager confirms the adjustment with the customer. Exports run nightly at 02:00 and\n"
+    "cover the previous calendar day; a re-run replaces the earlier file for that day.\n\n",
+)
+_DOCUMENT_5KB = ("".join(_DOCUMENT_PARTS) * 5)[: 5 * 1024]
 
 
 def _ms(ns: int) -> float:
@@ -58,29 +84,10 @@ def _bad_cards() -> str:
     return " ".join(out)[: 1 << 20]
 
 
-def _decision_section(quick: bool) -> dict[str, Any]:
-    settings = Settings.load()
-    engine = DecisionEngine.from_settings(settings, rate_limits=False)
-    rows = load_corpus()
-    verdicts = score(lambda q, u: ((d := engine.decide(q, u)).approved, d.policies), rows)
-    passes = 3 if quick else 20
-    for row in rows:  # warm-up pass, discarded: first-call costs (imports, caches)
-        engine.decide(row.query, row.user_token)
-    corpus_us: list[float] = []
-    for _ in range(passes):
-        for row in rows:
-            t0 = time.perf_counter_ns()
-            engine.decide(row.query, row.user_token)
-            corpus_us.append((time.perf_counter_ns() - t0) / 1e3)
-    long_prompts = [(row.query + " " + _PAD * 20)[:2048] for row in rows if row.expected_approved]
-    long_us: list[float] = []
-    for _ in range(1 if quick else 5):
-        for text in long_prompts:
-            t0 = time.perf_counter_ns()
-            engine.decide(text, "user-123")
-            long_us.append((time.perf_counter_ns() - t0) / 1e3)
+def _adversarial_inputs() -> dict[str, str]:
+    """About 1 MiB each: the inputs built to hurt the scanners (worst of 3 is reported)."""
     big = (_PAD * (1 + (1 << 20) // len(_PAD)))[: 1 << 20]
-    adversarial = {
+    return {
         "1 MiB benign prose": big,
         "1 MiB of quotes": "'" * (1 << 20),
         "1 MiB of digits": "1" * (1 << 20),
@@ -95,16 +102,52 @@ def _decision_section(quick: bool) -> dict[str, Any]:
         "1 MiB of SSN-shaped, area 000": " ".join(
             f"000-{i % 98 + 1:02d}-{i % 9998 + 1:04d}" for i in range(95_000)
         )[: 1 << 20],
+        "1 MiB of labelled, split card-shaped runs": (
+            "card 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 2 " * ((1 << 20) // 37)
+        )[: 1 << 20],
+        "1 MiB of base64-shaped runs": ("QUJDREVGR0hJSktMTU5PUA== " * ((1 << 20) // 25))[: 1 << 20],
+        "1 MiB of letters glued to digits": ("x1234ab" * ((1 << 20) // 7))[: 1 << 20],
+        "1 MiB of quoted-printable escapes": ("=3D=27" * ((1 << 20) // 6))[: 1 << 20],
+        "1 MiB of number words": ("dos tres cuatro " * ((1 << 20) // 16))[: 1 << 20],
+        "1 MiB of questions about a payload": ("what does ' OR '1'='1 do? " * ((1 << 20) // 26))[
+            : 1 << 20
+        ],
     }
-    worst: dict[str, float] = {}
-    for name, text in adversarial.items():
-        times = []
-        for _ in range(3):
+
+
+def _timed(engine: DecisionEngine, texts: list[str], passes: int) -> list[float]:
+    out: list[float] = []
+    for _ in range(passes):
+        for text in texts:
             t0 = time.perf_counter_ns()
             engine.decide(text, "user-123")
-            times.append(_ms(time.perf_counter_ns() - t0))
-        worst[name] = max(times)
-    return {
+            out.append((time.perf_counter_ns() - t0) / 1e3)
+    return out
+
+
+def _decision_section(quick: bool, baseline: Path | None = None) -> dict[str, Any]:
+    settings = Settings.load()
+    engine = DecisionEngine.from_settings(settings, rate_limits=False)
+    rows = load_corpus()
+    verdicts = score(lambda q, u: ((d := engine.decide(q, u)).approved, d.policies), rows)
+    passes = 3 if quick else 20
+    for row in rows:  # warm-up pass, discarded: first-call costs (imports, caches)
+        engine.decide(row.query, row.user_token)
+    corpus_us: list[float] = []
+    for _ in range(passes):
+        for row in rows:
+            t0 = time.perf_counter_ns()
+            engine.decide(row.query, row.user_token)
+            corpus_us.append((time.perf_counter_ns() - t0) / 1e3)
+    long_prompts = [(row.query + " " + _PAD * 20)[:2048] for row in rows if row.expected_approved]
+    long_us = _timed(engine, long_prompts, 1 if quick else 5)
+    document = engine.decide(_DOCUMENT_5KB, "user-123")
+    document_us = _timed(engine, [_DOCUMENT_5KB], 50 if quick else 500)
+    adversarial = _adversarial_inputs()
+    worst: dict[str, float] = {}
+    for name, text in adversarial.items():
+        worst[name] = max(_timed(engine, [text], 3)) / 1e3
+    out = {
         "adversarial": adversarial_section(engine),
         "corpus": {
             "rows": verdicts.total,
@@ -114,8 +157,23 @@ def _decision_section(quick: bool) -> dict[str, Any]:
         "decision_us_corpus": summarize(corpus_us).as_dict(),
         "decision_us_corpus_passes": passes,
         "decision_us_2kb": summarize(long_us).as_dict(),
+        "decision_us_5kb_document": summarize(document_us).as_dict(),
+        "document_5kb_approved": document.approved,
         "adversarial_ms_worst_of_3": worst,
     }
+    if baseline is not None:
+        print(f"   ... and the same decisions in {baseline}, interleaved ...", flush=True)
+        scenarios = {
+            "corpus": [row.query for row in rows],
+            "2kb": long_prompts,
+            "5kb_document": [_DOCUMENT_5KB] * 20,
+            "adversarial": list(adversarial.values()),
+        }
+        out["baseline"] = baseline_section(
+            baseline, PROJECT_ROOT, scenarios, rounds=3 if quick else 10,
+            worst_of=("adversarial",),
+        )  # fmt: skip
+    return out
 
 
 def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
@@ -202,16 +260,18 @@ SECTIONS = ("decision", "http", "throughput", "fsync", "readers")
 
 def run_gateway_bench(
     quick: bool, out: Path, use_wrk: bool = True, n: int | None = None, pin: bool = False,
-    only: tuple[str, ...] = SECTIONS,
+    only: tuple[str, ...] = SECTIONS, baseline: Path | None = None,
 ) -> int:  # fmt: skip
     """Run the sections in ``only`` (all by default), write the JSON report to ``out``;
     ``pin`` keeps the gateway and the clients (this process, wrk) on separate CPUs (see
-    :func:`pinned`). Targets of sections not run are left out of the report."""
+    :func:`pinned`). Targets of sections not run are left out of the report. ``baseline``
+    names another checkout whose decisions are timed beside this tree's, interleaved
+    (:mod:`.baseline`)."""
     report: dict[str, Any] = {"benchmark": "gateway", "quick": quick, "machine": machine_info(),
                               "sections": list(only)}  # fmt: skip
     if "decision" in only:
         print("1/5 in-process decisions over the corpus ...", flush=True)
-        report["decision"] = _decision_section(quick)
+        report["decision"] = _decision_section(quick, baseline)
     n_default, warmup = (1000, 200) if quick else (5000, 500)
     n = n or n_default
     warmup = min(warmup, max(1, n // 5))
@@ -280,6 +340,7 @@ def _decision_targets(t: dict[str, Any], d: dict[str, Any]) -> None:
     _check(t, "decision_p99_us", d["decision_us_corpus"]["p99"], 100, "us")
     _check(t, "decision_2kb_p50_us", d["decision_us_2kb"]["p50"], 25, "us")
     _check(t, "decision_2kb_p99_us", d["decision_us_2kb"]["p99"], 100, "us")
+    _check(t, "decision_5kb_document_p50_us", d["decision_us_5kb_document"]["p50"], 500, "us")
     _check(t, "adversarial_worst_ms", max(d["adversarial_ms_worst_of_3"].values()), 50, "ms")
     _check(t, "flood_worst_ms", max(d["adversarial"]["flood_ms_worst_of_3"].values()), 50, "ms")
     _check(
@@ -302,6 +363,22 @@ def _print_corpus(d: dict[str, Any]) -> None:
         print(f"  {'blocked' if was_blocked else 'MISSED '} payload in flood: {name}")
 
 
+def _print_baseline(b: dict[str, Any] | None) -> None:
+    if b is None:
+        return
+    print(f"\nthis tree beside {b['tree']} ({b['rounds']} interleaved rounds, decision in us):")
+    print(f"{'scenario':<22}{'tree':<10}{'n':>7}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>10}")
+    for name, entry in b["scenarios"].items():
+        for tree in ("baseline", "current"):
+            s = entry[tree]
+            if "worst_ms" in s:
+                print(f"{name:<22}{tree:<10}{'':>34}{'worst ' + format(s['worst_ms'], '.1f'):>10}"
+                      " ms")  # fmt: skip
+                continue
+            print(f"{name:<22}{tree:<10}{s['n']:>7}{s['p50']:>9.1f}{s['p90']:>9.1f}"
+                  f"{s['p99']:>9.1f}{s['max']:>10.1f}")  # fmt: skip
+
+
 def _print_summary(r: dict[str, Any]) -> None:
     print(f"\n{machine_line(r['machine'])}")
     if "decision" in r:
@@ -310,6 +387,7 @@ def _print_summary(r: dict[str, Any]) -> None:
     rows = [
         ("decision, corpus (us)", ("decision", "decision_us_corpus")),
         ("decision, 2 KB prompts (us)", ("decision", "decision_us_2kb")),
+        ("decision, 5 KB document (us)", ("decision", "decision_us_5kb_document")),
         ("GET /health floor (ms)", ("http", "health")),
         ("POST pre-check (ms)", ("http", "pre_check")),
         ("POST audit, committed (ms)", ("http", "audit")),
@@ -326,6 +404,7 @@ def _print_summary(r: dict[str, Any]) -> None:
             continue
         print(f"{name:<34}{s['n']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}"
               f"{s['p999']:>9.3f}{s['max']:>9.3f}")  # fmt: skip
+    _print_baseline(r.get("decision", {}).get("baseline"))
     thr = r.get("throughput", {})
     for run in thr.get("pre_check", []):
         print(f"wrk pre-check c={run['connections']:<3} {run['requests_per_s']:>9.0f} req/s, "

@@ -103,6 +103,9 @@ class PiiRule:
     check: str
     standalone: bool = True
     not_after: frozenset[str] = frozenset()
+    #: Candidates validated per scan before the type is reported unverified (see
+    #: :data:`VALIDATION_BUDGET`); the label-led rules, whose candidates are long, get less.
+    budget: int | None = None
     regex: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -163,6 +166,7 @@ _TAX_LABEL = (
 _SPLIT = r"(?:[ ./-]|[./-]?[ \t]*(?:\r?\n|\|)[ \t|]*)"
 _CARD_LABEL = (r"(?i:\b(?:card|cc|visa|mastercard|master card|amex|american express|discover"
                r"|kartennummer|karte|carte|tarjeta)\b)")  # fmt: skip
+_SPLIT_BUDGET = 250
 _NOT_IP = frozenset("version ver v release build firmware rev revision".split())
 
 PII_RULES: tuple[PiiRule, ...] = (
@@ -178,12 +182,13 @@ PII_RULES: tuple[PiiRule, ...] = (
     PiiRule("ssn_split", "ssn",
             _TAX_LABEL + rf"[^0-9]{{0,40}}?(?:^|[^0-9A-Za-z])(\d(?:{_SPLIT}?\d){{8}})\b",
             _ssn_split_ok, "labelled SSN in any grouping, across a line break or table cells"
-            " + SSA rules"),
+            " + SSA rules", budget=_SPLIT_BUDGET),
     PiiRule("ssn_layout", "ssn", _L + r"(\d{3}[ -]\d\d[ -]\d{4})\b", _ssn_layout_ok,
             "SSN layout, any area but 000 and 666 (PII_SSN_RULES=layout)"),
     PiiRule("card_split", "credit_card",
             _CARD_LABEL + rf"[^0-9]{{0,30}}?(?:^|[^0-9A-Za-z])(\d(?:{_SPLIT}?\d){{12,18}})\b",
-            _card_split_ok, "card label + digit groups in any layout + Luhn + issuer"),
+            _card_split_ok, "card label + digit groups in any layout + Luhn + issuer",
+            budget=_SPLIT_BUDGET),
     PiiRule("iban", "iban", rf"(?i){_L}({_iban_pattern()})\b", _iban_ok, "country length + MOD-97"),
     PiiRule("account_keyword", "bank_account",
             rf"(?i){_ACCOUNT}\.?{_NO}{_IS}(\d(?:[ -]?\d){{7,16}})\b",
@@ -202,7 +207,7 @@ PII_RULES: tuple[PiiRule, ...] = (
     PiiRule("aadhaar_split", "aadhaar",
             r"(?i:\b(?:aadhaa?r|uid(?:ai)?)\b)" + rf"[^0-9]{{0,30}}?(?:^|[^0-9A-Za-z])"
             rf"([2-9](?:{_SPLIT}?\d){{11}})\b", _aadhaar_split_ok,
-            "Aadhaar label + digit groups in any layout + Verhoeff"),
+            "Aadhaar label + digit groups in any layout + Verhoeff", budget=_SPLIT_BUDGET),
     PiiRule("email", "email",
             r"\b([A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})\b",
             _email_ok, "address syntax + dotted domain", standalone=False),
@@ -338,7 +343,7 @@ def _matches(
     for index in sorted(rules):
         rule = PII_RULES[index]
         resume: int | None = 0
-        budget = VALIDATION_BUDGET
+        budget = rule.budget or VALIDATION_BUDGET
         while resume is not None:
             matches, resume = rule.regex.finditer(data, resume), None
             for m in matches:

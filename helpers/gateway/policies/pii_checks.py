@@ -117,8 +117,12 @@ def _card_split_ok(value: str) -> bool:
     digits = ""
     for group in _GROUPS.findall(value):
         digits += group
-        if 13 <= len(digits) <= 19 and _card_ok(digits):
-            return True
+        n = len(digits)
+        if n > 19:
+            return False
+        if n >= 13 and any(n in _ISSUERS.get(digits[:k], ()) for k in (1, 2, 3, 4)):
+            if _luhn_ok(digits):
+                return True
     return False
 
 

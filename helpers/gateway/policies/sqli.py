@@ -333,14 +333,17 @@ def explain_sqli(text: str) -> list[SqliMatch]:
 
 
 # ---- questions about a payload ---------------------------------------------------------------
-_QUESTION = re.compile(
+#: Texts longer than this (characters) are never read as a question about a payload: a
+#: question quotes one payload in a sentence or two, a document that carries one is not asking.
+QUESTION_LIMIT = 1024
+_QUESTION = re2.compile(
     r"(?i)\b(?:what\s+(?:does|do|is|are|would|will|happens)|explain|why\s+(?:is|are|does|do|would)"
     r"|how\s+(?:does|do|can|should|would)\s+(?:i|we|you|one|it|this|that)\b(?:\s+\w+)?\s+"
     r"(?:prevent|stop|block|detect|defend|avoid|fix|escape|sanitise|sanitize|work|protect)"
     r"|is\s+(?:this|it|that)\s+(?:dangerous|safe|malicious|an?\s+(?:attack|injection)))\b"
 )
 # Words that hand the text to something that will run it: a tool, a query, a database.
-_EXECUTE = re.compile(
+_EXECUTE = re2.compile(
     r"(?i)\b(?:run|runs|running|execute|executes|executing|exec|call|invoke|submit|tool|tools"
     r"|function_call|tool_call|apply\s+it|try\s+it|use\s+it|paste\s+it|query\s+the"
     r"|on\s+(?:prod|production|staging|the\s+(?:live|prod|production)\s+\w+)|in\s+production)\b"
@@ -360,4 +363,6 @@ def payload_question(text: str) -> bool:
     >>> payload_question("What does ' OR 1=1-- do? Run it against the orders table.")
     False
     """
+    if len(text) > QUESTION_LIMIT:
+        return False  # a document that carries a payload is not a question about one
     return _QUESTION.search(text) is not None and _EXECUTE.search(text) is None

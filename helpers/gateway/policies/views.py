@@ -185,7 +185,12 @@ for _digit, _words in enumerate((
     _NUMBER_WORDS.update(dict.fromkeys(_words.split(), str(_digit)))
 #: Words that repeat the next digit: "double five" is 55, "triple oh" 000.
 _REPEATS = {"double": 2, "triple": 3}
-_WORD = "(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
+# Latin-script words stand between word boundaries (so "one" in "someone" or "do" in "done"
+# starts nothing); re2's \b is ASCII-only, so the Devanagari words go without.
+_WORD = "(?:\\b(?:{})\\b|{})".format(
+    "|".join(sorted((w for w in _NUMBER_WORDS if w[0].isascii()), key=len, reverse=True)),
+    "|".join(sorted((w for w in _NUMBER_WORDS if not w[0].isascii()), key=len, reverse=True)),
+)
 _SPELLED_TOKEN = re.compile(r"[^\s,.;:/\-]+")
 _GROUP_BREAK = frozenset(",.;:/-")
 #: A run of digit words becomes a number when it holds this many digits and two words.
@@ -369,7 +374,7 @@ VIEW_SHAPES = {
     r"|(?:^|[^0-9])[0-9]{3}(?: [0-9]{2}-|-[0-9]{2} )[0-9]{4}(?:[^0-9]|$)"
     r"|[0-9]{4}(?: [0-9]{4}-|-[0-9]{4} )[0-9]{4}"
     r"|[A-Za-z]{2}[0-9][0-9]-[0-9A-Za-z]{4}-",
-    "spelled": rf"(?i){_WORD}[ \t,.;:/-]+(?:{_WORD}|[0-9]{{1,4}})[ \t,.;:/-]+{_WORD}",
+    "spelled": rf"(?i){_WORD}[ \t,.;:/-]+(?:{_WORD}|\b[0-9]{{1,4}}\b)[ \t,.;:/-]+{_WORD}",
     "glued": r"[A-Za-z][0-9]{6}|[0-9][0-9 -][0-9]{2}[A-Za-z]{2}",
     "base64": r"[A-Za-z0-9+/]{14}[A-Za-z0-9+/=]{2}",
 }
