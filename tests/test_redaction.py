@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from helpers.client import PreCheckResult, placeholder_map, restore_placeholders
+from helpers.corpus import CORPUS_DIR, load_corpus
 from helpers.gateway.engine import DecisionEngine
+from helpers.gateway.policies.obfuscation import scan_views, sensitive_matches
 from helpers.gateway.policies.redaction import Restorer, mask, redact, redact_parts
 
 from .conftest import hermetic_settings
@@ -253,3 +255,27 @@ def test_mask_replaces_values_in_any_json_and_keeps_clean_ones_as_they_are(
         assert result is value
     else:
         assert result == masked
+
+
+# -- one scan: the decision's own search gives redaction its spans ----------------------------
+_ALL_ROWS = [r.query for r in load_corpus() + load_corpus(CORPUS_DIR / "adversarial")]
+
+
+@pytest.mark.parametrize("layout", [False, True])
+def test_the_decision_scan_finds_every_value_that_redaction_would(layout: bool) -> None:
+    for text in _ALL_ROWS:
+        collected = scan_views(text, layout=layout, collect=True).sensitive
+        assert list(collected or ()) == sensitive_matches(text, layout=layout), text
+
+
+def test_a_redacting_decision_searches_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import helpers.gateway.policies.redaction as redaction
+
+    def second_pass(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("redaction searched the query a second time")
+
+    monkeypatch.setattr(redaction, "sensitive_matches", second_pass)
+    text = "SSN 1\u200b2\u200b3-45-6789, card 4111.1111.1111.1111"
+    decision = engine(PII_ACTION="redact").decide(text, "user-123")
+    assert decision.redaction is not None
+    assert decision.redaction.text == "SSN [SSN_1], card [CREDIT_CARD_1]"

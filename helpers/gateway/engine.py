@@ -195,7 +195,11 @@ class DecisionEngine:
         findings: list[Finding] = []
         # Encoded once: every re2 search below runs on these bytes (cheaper than on str).
         data = query.encode("utf-8", "surrogatepass")
-        seen = scan_views(query, sqli=self.sqli_scanner, data=data, layout=self.ssn_layout)
+        # Under a redacting action the same scan keeps every value's span for redaction.
+        collect = self.pii_action == "redact" or self.secret_action == "redact"
+        seen = scan_views(
+            query, sqli=self.sqli_scanner, data=data, layout=self.ssn_layout, collect=collect
+        )
         found = seen.sqli
         if found and payload_question(query):
             # A question about the payload it quotes, handed to nothing that runs it: the
@@ -229,9 +233,11 @@ class DecisionEngine:
         redact_pii = self.pii_action == "redact" and bool(seen.pii)
         redact_secrets = self.secret_action == "redact" and bool(seen.secrets)
         if redact_pii or redact_secrets:
+            joined = parts is None or "\n".join(parts) == query
             redaction = redact_parts(
-                parts or (query,), pii=redact_pii, secrets=redact_secrets, layout=self.ssn_layout
-            )
+                parts or (query,), pii=redact_pii, secrets=redact_secrets, layout=self.ssn_layout,
+                found=seen.sensitive if joined else None,
+            )  # fmt: skip
         return self._verdict(tuple(findings), user, status, redaction)
 
     @staticmethod

@@ -22,7 +22,7 @@ from typing import Any
 from .findings import Finding
 from .onepass import Candidates, candidates
 from .pii import PII_TYPES, PiiMatch, explain_pii, scan_pii
-from .secrets import SECRET_TYPES, explain_secrets, scan_secrets
+from .secrets import SECRET_TYPES, SecretMatch, explain_secrets, scan_secrets
 from .sqli import SQLI_CATEGORIES, scan_sqli
 from .views import View, build_views, canonical_view, decoded_views
 
@@ -61,6 +61,10 @@ class ViewFindings:
     #: For an ASCII query, whether an admin-access family may fire on it (the same set pass
     #: answered that); None for other text, whose pass was over its canonical view.
     admin: bool | None = None
+    #: With ``collect=True``: every PII value and credential, spans in the original text,
+    #: reading order, no overlaps (what :func:`sensitive_matches` returns), from the same
+    #: searches that made the findings; None otherwise.
+    sensitive: tuple[Sensitive, ...] | None = None
 
 
 def _view_name(view: View) -> str:
@@ -96,7 +100,12 @@ def _mapped(view: View, found: list[Finding]) -> list[Finding]:
 
 
 def scan_views(
-    text: str, *, sqli: bool = True, data: bytes | None = None, layout: bool = False
+    text: str,
+    *,
+    sqli: bool = True,
+    data: bytes | None = None,
+    layout: bool = False,
+    collect: bool = False,
 ) -> ViewFindings:
     """SQL-injection (unless ``sqli=False``) and PII findings on ``text`` and all its views.
 
@@ -106,15 +115,35 @@ def scan_views(
     (:func:`~.onepass.candidates`) that serves both scanners and also says which decoded
     views it needs, its own and those of the next decoding round. ``data`` is ``text`` as
     UTF-8, when the caller has it. Findings from the decoded views name the view.
+    ``collect=True`` also keeps every PII value and credential found on the way
+    (:attr:`ViewFindings.sensitive`), so redaction needs no second pass.
     """
     base = None if text.isascii() else canonical_view(text)
     scan = text if base is None else base.text
     first = candidates(scan, data if base is None else None)
     found_sqli = scan_sqli(scan, data=first.data, hits=first.sqli) if sqli else []
-    found_pii = scan_pii(scan, data=first.data, rules=first.pii, layout=layout)
+    every_pii: list[PiiMatch] | None = [] if collect else None
+    every_secret: list[SecretMatch] | None = [] if collect else None
+    found_pii = scan_pii(scan, data=first.data, rules=first.pii, layout=layout, every=every_pii)
     found_secrets = (
-        scan_secrets(scan, data=first.data, rules=first.secrets) if first.secrets else []
+        scan_secrets(scan, data=first.data, rules=first.secrets, every=every_secret)
+        if first.secrets
+        else []
     )
+    sensitive: list[Sensitive] = []
+
+    def keep(view: View | None) -> None:  # every value found so far, mapped to the original
+        if every_pii is None or every_secret is None:
+            return
+        to_original = (lambda span: span) if view is None else view.to_original
+        sensitive.extend(Sensitive(m.pii_type, "pii", to_original(m.span)) for m in every_pii)
+        sensitive.extend(
+            Sensitive(m.secret_type, "secret", to_original(m.span)) for m in every_secret
+        )
+        every_pii.clear()
+        every_secret.clear()
+
+    keep(base)
     if base is not None:
         found_sqli, found_pii = _mapped(base, found_sqli), _mapped(base, found_pii)
         found_secrets = _mapped(base, found_secrets)
@@ -135,14 +164,18 @@ def scan_views(
             found = scan_sqli(view.text, data=seen.data, hits=seen.sqli)
             found_sqli = _merge(found_sqli, view, found, _SQLI_ORDER)
         if name != "sql":
-            found = scan_pii(view.text, data=seen.data, rules=seen.pii, layout=layout)
+            found = scan_pii(
+                view.text, data=seen.data, rules=seen.pii, layout=layout, every=every_pii
+            )
             found_pii = _merge(found_pii, view, found, _PII_ORDER)
         if seen.secrets and name != "sql" and name not in _PII_ONLY:
-            found = scan_secrets(view.text, data=seen.data, rules=seen.secrets)
+            found = scan_secrets(view.text, data=seen.data, rules=seen.secrets, every=every_secret)
             found_secrets = _merge(found_secrets, view, found, _SECRET_ORDER)
+        keep(view)
     names = (["canonical"] if base is not None else []) + [_view_name(v) for v in views]
     admin = first.admin if base is None else None
-    return ViewFindings(found_sqli, found_pii, found_secrets, tuple(names), admin)
+    kept = tuple(_first_wins(sensitive)) if collect else None
+    return ViewFindings(found_sqli, found_pii, found_secrets, tuple(names), admin, kept)
 
 
 @dataclass(frozen=True, slots=True)

@@ -410,18 +410,23 @@ def scan_pii(
     data: bytes | None = None,
     rules: Iterable[int] | None = None,
     layout: bool = False,
+    every: list[PiiMatch] | None = None,
 ) -> list[Finding]:
     """At most one finding per PII type, in :data:`PII_TYPES` order; span = first match.
 
     ``data`` and ``rules`` are the text's UTF-8 bytes and the indices of the rules a set pass
     over them found (:mod:`.onepass`), when the caller made that pass already; ``layout`` as
-    in :func:`explain_pii`.
+    in :func:`explain_pii`. ``every``, when given, receives every validated match (not only
+    the first per rule) from the same search: what redaction replaces.
 
     >>> scan_pii("My card is 4111 1111 1111 1111")
     [<Finding sys_pii_credit_card block critical>]
     """
     first: dict[str, PiiMatch] = {}
-    for m in _matches(text, True, data, rules, layout):
+    found = _matches(text, every is None, data, rules, layout)
+    if every is not None:
+        every += found
+    for m in found:
         if m.pii_type not in first or m.span < first[m.pii_type].span:
             first[m.pii_type] = m
     findings = []

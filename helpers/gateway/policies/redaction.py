@@ -204,16 +204,28 @@ def _part_bounds(parts: Sequence[str]) -> list[tuple[int, int]]:
 
 
 def redact_parts(
-    parts: Sequence[str], *, pii: bool = True, secrets: bool = True, layout: bool = False
+    parts: Sequence[str],
+    *,
+    pii: bool = True,
+    secrets: bool = True,
+    layout: bool = False,
+    found: Sequence[Sensitive] | None = None,
 ) -> Redaction:
     """Redact the values of the chosen families in every part, numbered across all parts.
 
     The parts are searched joined by newlines, as the decision read them (``layout`` as in
     :func:`~.pii.explain_pii`); a value that runs across two parts is replaced in each part
-    it touches.
+    it touches. ``found`` is what the decision's own scan found in the joined text
+    (:attr:`~.obfuscation.ViewFindings.sensitive`): then nothing is searched again.
     """
     joined = "\n".join(parts)
-    matches = sensitive_matches(joined, pii=pii, secrets=secrets, layout=layout)
+    if found is None:
+        matches = sensitive_matches(joined, pii=pii, secrets=secrets, layout=layout)
+    else:
+        families = {"pii"} if pii and not secrets else {"secret"} if secrets and not pii else None
+        matches = [m for m in found if families is None or m.family in families]
+        if not (pii or secrets):
+            matches = []
     if not matches:
         return Redaction(tuple(parts), (), 0)
     taken = frozenset(m.group() for m in PLACEHOLDER.finditer(joined))

@@ -375,19 +375,27 @@ def explain_secrets(text: str) -> list[SecretMatch]:
 
 
 def scan_secrets(
-    text: str, *, data: bytes | None = None, rules: Iterable[int] | None = None
+    text: str,
+    *,
+    data: bytes | None = None,
+    rules: Iterable[int] | None = None,
+    every: list[SecretMatch] | None = None,
 ) -> list[Finding]:
     """At most one finding per secret type, in :data:`SECRET_TYPES` order; span = first match.
 
     ``data`` is the text's UTF-8 bytes (lone surrogates passed through) and ``rules`` the
     indices into :data:`SECRET_RULES` that a set pass over them found, when the caller made
-    that pass already (as :mod:`.onepass` does for the other families).
+    that pass already (as :mod:`.onepass` does for the other families). ``every``, when
+    given, receives every validated match from the same search (for redaction).
 
     >>> scan_secrets("my key is AIza" + "Sy" + "A1b2" * 9)
     [<Finding sys_secret_google_api_key block critical>]
     """
     first: dict[str, SecretMatch] = {}
-    for m in _matches(text, True, data, rules):
+    found = _matches(text, every is None, data, rules)
+    if every is not None:
+        every += found
+    for m in found:
         if m.secret_type not in first or m.span < first[m.secret_type].span:
             first[m.secret_type] = m
     findings = []
