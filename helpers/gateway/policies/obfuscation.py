@@ -148,18 +148,18 @@ def scan_views(
         found_sqli, found_pii = _mapped(base, found_sqli), _mapped(base, found_pii)
         found_secrets = _mapped(base, found_secrets)
     # A view decoded again (double encoding) has its pass made when its own views are
-    # chosen; the pass is kept for scanning it below. Keyed by identity: the views keep
-    # their texts alive until the scan is done.
-    passes: dict[int, Candidates] = {}
+    # chosen; the pass is kept for scanning it below, keyed by the view's text (whose hash
+    # the decoder's "seen" table has computed already).
+    passes: dict[str, Candidates] = {}
 
     def triggers_of(view_text: str) -> tuple[str, ...]:
-        passes[id(view_text)] = found = candidates(view_text)
+        passes[view_text] = found = candidates(view_text)
         return found.views
 
     views = decoded_views(scan, base, probe=triggers_of, triggers=first.views)
     for view in views:
         name = _view_name(view)
-        seen = passes.get(id(view.text)) or candidates(view.text)
+        seen = passes.get(view.text) or candidates(view.text)
         if sqli and name not in _PII_ONLY:
             found = scan_sqli(view.text, data=seen.data, hits=seen.sqli)
             found_sqli = _merge(found_sqli, view, found, _SQLI_ORDER)
