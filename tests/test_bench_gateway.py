@@ -40,6 +40,9 @@ def test_quick_bench_writes_a_complete_report(tmp_path: Path) -> None:
     assert adversarial["correct"] + len(adversarial["misses"]) == adversarial["rows"]
     assert all(ms > 0 for ms in adversarial["flood_ms_worst_of_3"].values())
     assert "flood_worst_ms" in report["targets"]
+    assert report["decision"]["document_5kb_approved"] is True
+    assert report["decision"]["decision_us_5kb_document"]["n"] == 50
+    assert "decision_5kb_document_p50_us" in report["targets"]
     for step in ("health", "pre_check", "audit"):
         s = report["http"][step]
         assert s["n"] == 40
