@@ -23,7 +23,7 @@ from helpers.lab.stats import summarize
 from helpers.server import start_gateway
 from helpers.settings import PROJECT_ROOT, Settings
 
-from .adversarial import adversarial_section
+from .adversarial import adversarial_inputs, adversarial_section
 from .baseline import baseline_section
 from .readers import reader_section
 from .throughput import throughput_section
@@ -168,10 +168,11 @@ def _decision_section(quick: bool, baseline: Path | None = None) -> dict[str, An
             "2kb": long_prompts,
             "5kb_document": [_DOCUMENT_5KB] * 20,
             "adversarial": list(adversarial.values()),
+            "floods": list(adversarial_inputs().values()),
         }
         out["baseline"] = baseline_section(
             baseline, PROJECT_ROOT, scenarios, rounds=3 if quick else 10,
-            worst_of=("adversarial",),
+            worst_of=("adversarial", "floods"),
         )  # fmt: skip
     return out
 

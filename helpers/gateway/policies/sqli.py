@@ -346,7 +346,9 @@ _QUESTION = re2.compile(
 _EXECUTE = re2.compile(
     r"(?i)\b(?:run|runs|running|execute|executes|executing|exec|call|invoke|submit|tool|tools"
     r"|function_call|tool_call|apply\s+it|try\s+it|use\s+it|paste\s+it|query\s+the"
-    r"|on\s+(?:prod|production|staging|the\s+(?:live|prod|production)\s+\w+)|in\s+production)\b"
+    r"|on\s+(?:prod|production|staging|the\s+(?:live|prod|production)\s+\w+)|in\s+production"
+    # SQL's own EXPLAIN is a statement, not a question (EXPLAIN ANALYZE runs the query)
+    r"|explain\s+(?:analy[sz]e|select|insert|update|delete|with|verbose|query\s+plan)|explain\s*\()\b"
 )
 
 
