@@ -20,7 +20,7 @@ from helpers.corpus import load_corpus, score
 from helpers.gateway.engine import DecisionEngine
 from helpers.lab.machine import machine_info, machine_line, pinned, write_report
 from helpers.lab.stats import summarize
-from helpers.server import start_gateway
+from helpers.server import start_gateway, start_service
 from helpers.settings import PROJECT_ROOT, Settings
 
 from .adversarial import adversarial_inputs, adversarial_section
@@ -234,6 +234,46 @@ def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
     return out
 
 
+def _http_beside_baseline(urls: dict[str, str], n: int, warmup: int) -> dict[str, Any]:
+    """/health and pre-check against this tree's gateway and the baseline tree's, all four
+    steps of each round in random order through one keep-alive client per gateway, so the
+    pre-check's cost above the floor is compared within one run."""
+    queries = [r.query for r in load_corpus() if r.expected_approved]
+    rng = random.Random(13)
+    samples: dict[str, dict[str, list[float]]] = {t: {"health": [], "pre_check": []} for t in urls}
+    clients = {tree: httpx.Client(base_url=url, timeout=10.0) for tree, url in urls.items()}
+    errors = 0
+    try:
+        for i in range(warmup + n):
+            steps = [(tree, step) for tree in urls for step in ("health", "pre_check")]
+            rng.shuffle(steps)
+            for tree, step in steps:
+                client = clients[tree]
+                t0 = time.perf_counter_ns()
+                if step == "health":
+                    r = client.get("/health")
+                else:
+                    body = {"user_token": LOAD_USER, "client_id": "bench",
+                            "query": queries[i % len(queries)]}  # fmt: skip
+                    r = client.post("/api/policy/pre-check", json=body)
+                r.json()
+                dt = time.perf_counter_ns() - t0
+                errors += r.status_code != 200
+                if i >= warmup:
+                    samples[tree][step].append(_ms(dt))
+    finally:
+        for client in clients.values():
+            client.close()
+    out: dict[str, Any] = {"errors": errors, "warmup_discarded": warmup}
+    for tree, steps in samples.items():
+        summary = {step: summarize(v).as_dict() for step, v in steps.items()}
+        summary["pre_check_p50_above_floor_ms"] = (
+            summary["pre_check"]["p50"] - summary["health"]["p50"]
+        )
+        out[tree] = summary
+    return out
+
+
 def _disk_per_audit(db: Path) -> float | None:
     import sqlite3
 
@@ -284,6 +324,19 @@ def run_gateway_bench(
                 if "http" in only:
                     print(f"2/5 client-observed HTTP against {gw.url} (n={n}) ...", flush=True)
                     report["http"] = _http_section(gw.url, n, warmup)
+                if "http" in only and baseline is not None:
+                    print(f"   ... and beside a gateway from {baseline}, interleaved ...",
+                          flush=True)  # fmt: skip
+                    # Run from the baseline tree, with only it on the path: `python -m`
+                    # puts the working directory first on sys.path.
+                    args = ["--host", "127.0.0.1", "--port", "0", "--db",
+                            str(Path(tmp) / "baseline.db")]  # fmt: skip
+                    with start_service("helpers.gateway", args, name="gateway-baseline",
+                                       env={"PYTHONPATH": str(baseline)},
+                                       cwd=baseline) as old:  # fmt: skip
+                        report["http_baseline"] = _http_beside_baseline(
+                            {"current": gw.url, "baseline": old.url}, n, warmup
+                        )
                 if "throughput" in only and use_wrk:
                     print("3/5 throughput with wrk at 1, 8, 32 connections ...", flush=True)
                     report["throughput"] = throughput_section(gw.url, gw.pid, quick, LOAD_USER)
@@ -406,6 +459,11 @@ def _print_summary(r: dict[str, Any]) -> None:
         print(f"{name:<34}{s['n']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}"
               f"{s['p999']:>9.3f}{s['max']:>9.3f}")  # fmt: skip
     _print_baseline(r.get("decision", {}).get("baseline"))
+    hb = r.get("http_baseline")
+    if hb is not None:
+        print("pre-check p50 above the /health floor, same run (ms): "
+              f"baseline {hb['baseline']['pre_check_p50_above_floor_ms']:.3f}, "
+              f"current {hb['current']['pre_check_p50_above_floor_ms']:.3f}")  # fmt: skip
     thr = r.get("throughput", {})
     for run in thr.get("pre_check", []):
         print(f"wrk pre-check c={run['connections']:<3} {run['requests_per_s']:>9.0f} req/s, "
