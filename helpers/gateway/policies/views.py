@@ -5,16 +5,21 @@ fullwidth digits from a PDF, non-breaking spaces from a spreadsheet, zero-width 
 a web form, ``%27`` from a URL, ``\\u0027`` from JSON, ``&#39;`` from HTML. The LLM reads every
 one of them as plainly as the ASCII form, so the pre-check must too. This module builds:
 
-* the **canonical view** (:mod:`.folding`): NFKC, Unicode format characters removed, every
-  Unicode dash and space mapped to ASCII, decimal digits of any script mapped to ``0-9``,
-  Latin look-alike letters of other scripts read as Latin;
+* the **canonical view** (:mod:`.folding`): NFKC, Unicode format characters and decorating
+  marks (keycaps, strike-through, variation selectors) removed, every Unicode dash and space
+  mapped to ASCII, decimal digits of any script mapped to ``0-9``, Latin look-alike letters
+  of other scripts read as Latin, modifier-letter apostrophes read as quotes;
 * **decoded views**: percent-decoding and JSON string escapes (by array operations in
-  :mod:`.decoders` when there are many), HTML entities, each repeated on its own output for
-  doubly encoded text (``%2527``), within the budgets below;
+  :mod:`.decoders` when there are many), HTML entities, quoted-printable (``=3D``, soft line
+  breaks) and base64 runs that decode to text, each repeated on its own output for doubly
+  encoded text (``%2527``), within the budgets below;
 * a **SQL view**: ``/* */`` comments removed, whitespace collapsed;
-* a **spelled view**: runs of digit words ("three two seven, four five ...") as digits;
+* a **spelled view**: runs of digit words in English, Spanish, German, French and Hindi
+  ("three two seven, double four", "dos seis siete"), mixed with digits, as digits;
 * a **separators view**: any mix of dots, slashes, tabs and dashes next to a digit as one
-  space, so ``4111.1111.1111.1111`` has the layout the card detector knows.
+  space, so ``4111.1111.1111.1111`` has the layout the card detector knows;
+* a **glued view**: a space where text extraction ran a label into a number
+  ("SSN417101692Phone" reads "SSN 417101692 Phone").
 
 Every :class:`View` keeps a piecewise map to its source, so :meth:`View.to_original` turns a
 span found in the view into the span of the user's own characters (redaction replaces exactly
