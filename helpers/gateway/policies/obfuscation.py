@@ -6,8 +6,9 @@ every view.
 from it (canonical, percent-, JSON-, HTML-, quoted-printable- and base64-decoded, SQL without
 comments, spelled-out digits, mixed separators, labels glued to numbers; credentials are not
 looked for in the digit-only views). Each view is built once and searched once, and the
-same search can keep every value's span for redaction (``collect=True``). A policy found only in a view keeps
-its own reason plus the view's name, and its span is mapped back to the user's characters.
+same search can keep every value's span for redaction (``collect=True``). A policy found
+only in a view keeps its own reason plus the view's name, and its span is mapped back to
+the user's characters.
 :func:`pii_matches` lists every PII value (not only the first per type) across the views, for
 redaction, and :func:`sensitive_matches` does the same for PII and credentials together.
 Introduced in ``07_obfuscation_and_redaction.ipynb``.
