@@ -33,11 +33,10 @@ __all__ = [
     "FIGURES_DIR",
     "STEP_COLORS",
     "plot_approved_vs_blocked",
-    "plot_breakdown",
     "plot_ecdf",
     "plot_open_vs_closed",
-    "plot_share",
     "plot_step_distributions",
+    "plot_step_percentiles",
     "plot_sweep",
     "save_figure",
 ]
@@ -158,54 +157,45 @@ def plot_step_distributions(
     return fig
 
 
-def plot_breakdown(df: pd.DataFrame, *, run_label: str, ax: Axes | None = None) -> Axes:
-    """Stacked time of every approved governed request, sorted by total: pre-check, LLM call
-    (simulated latency), audit, and the rest (scheduling on the client)."""
-    ax = _axes(ax, (9.0, 3.2))
-    ok = df[(df["arm"] == "governed") & (df["approved"] == True) & (df["error"] == "")]  # noqa: E712
-    ok = ok.sort_values("total_ms")
-    parts = {"pre-check": ok["pre_check_ms"], "LLM call": ok["llm_ms"], "audit": ok["audit_ms"]}
-    other = (ok["total_ms"] - ok["start_lag_ms"] - sum(parts.values())).clip(lower=0)
-    parts["other"] = other
-    x = np.arange(len(ok))
-    ax.stackplot(
-        x,
-        *[p.to_numpy(float) for p in parts.values()],
-        labels=[f"{k} (simulated)" if k == "LLM call" else k for k in parts],
-        colors=[STEP_COLORS[k] for k in parts],
-    )
-    ax.set_xlabel("approved requests, sorted by total time")
-    ax.set_ylabel("time on the client (ms)")
-    ax.set_title(f"Where the time goes, {run_label}, n={len(ok)} (LLM latency simulated)")
-    ax.legend(fontsize=8, loc="upper left")
-    ax.set_xlim(0, max(len(ok) - 1, 1))
-    return ax
-
-
-def plot_share(share: pd.DataFrame, *, run_label: str, ax: Axes | None = None) -> Axes:
-    """Distribution of pre-check + audit as a share of each request's total (percent)."""
-    ax = _axes(ax)
-    bins = np.geomspace(0.001, 100, 61)
-    ax.hist(
-        share["share"] * 100,
-        bins=bins,
-        alpha=0.8,
-        color=STEP_COLORS["pre-check + audit"],
-        label=f"as run (n={len(share)})",
-    )
-    if "share_at_scale_1" in share:
-        ax.hist(
-            share["share_at_scale_1"] * 100,
-            bins=bins,
-            alpha=0.6,
-            color=COLORS["simulated"],
-            label="projected at full simulated provider latency",
-        )
+def plot_step_percentiles(
+    table: pd.DataFrame,
+    *,
+    run_label: str,
+    simulated: Sequence[str] = ("LLM call", "time to first token"),
+    percentiles: Sequence[str] = ("p50", "p90", "p99"),
+    ax: Axes | None = None,
+) -> Axes:
+    """Grouped horizontal bars: the chosen percentiles (ms) of every step of a
+    :func:`helpers.lab.pipeline_stats.step_table`, each labelled with its value, on a log
+    axis (the governance steps and the provider call differ by an order of magnitude)."""
+    steps = list(table.index)
+    ax = _axes(ax, (9.0, 0.75 * len(steps) + 1.4))
+    shades = {"p50": 1.0, "p90": 0.7, "p95": 0.6, "p99": 0.45, "p99.9": 0.3}
+    height = 0.8 / len(percentiles)
+    for j, q in enumerate(percentiles):
+        for i, step in enumerate(steps):
+            value = float(table.loc[step, q])
+            y = i + (j - (len(percentiles) - 1) / 2) * height
+            color = STEP_COLORS.get(step, COLORS["measured"])
+            ax.barh(y, value, height * 0.92, color=color, alpha=shades.get(q, 0.6))
+            ax.annotate(f"{q} {value:.2f}", (value, y), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=7)  # fmt: skip
+    labels = [
+        f"{s} (simulated)\nn={int(table.loc[s, 'n'])}"
+        if s in simulated
+        else f"{s}\nn={int(table.loc[s, 'n'])}"
+        for s in steps
+    ]
+    ax.set_yticks(range(len(steps)), labels, fontsize=8)
+    ax.invert_yaxis()
+    lo = float(table[list(percentiles)].min().min())
+    hi = float(table[list(percentiles)].max().max())
+    ax.set_xlim(lo / 2, hi * 4)  # room for the value labels right of the longest bar
     _log_ms_axis(ax)
-    ax.set_xlabel("governance share of total latency (%, log scale)")
-    ax.set_ylabel("requests")
-    ax.set_title(f"Governance share per request, {run_label}, n={len(share)}")
-    ax.legend(fontsize=8)
+    ax.set_xlabel(
+        "time on the client (ms, log scale); bars from darkest: " + ", ".join(percentiles)
+    )
+    ax.set_title(f"Per-step percentiles, {run_label}")
     return ax
 
 
