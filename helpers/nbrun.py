@@ -43,7 +43,6 @@ import nbformat
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-
 from traitlets import default
 
 from .settings import OFFLINE_SWITCH, PROJECT_ROOT

@@ -247,3 +247,13 @@ def test_overhead_vs_length_says_what_its_clipped_axis_hides() -> None:
     assert any(t.startswith("3 pair(s) outside") for t in notes), notes
     xs, _ = ax.lines[0].get_data()
     assert sorted(xs) == [64, 256, 1024, 4096]  # medians at the real prompt lengths
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(1.4, 10.9), (1.45, 7.2), (0.5, 40.0), (5.0, 60.0)])
+def test_a_short_log_axis_is_labelled_past_both_ends_of_the_data(lo: float, hi: float) -> None:
+    ax = plot_ecdf({"a": np.geomspace(lo, hi, 50)}, title="t")
+    shown = [float(t.get_text()) for t in ax.get_xticklabels() if t.get_text()]
+    left, right = ax.get_xlim()
+    assert shown[0] <= lo and shown[-1] >= hi  # no curve runs past the last label
+    assert (left, right) == (shown[0], shown[-1]) and 4 <= len(shown) <= 12
+    assert ax.get_xlabel() == "time on the client (ms, log scale)"

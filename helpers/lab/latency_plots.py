@@ -61,24 +61,54 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.0)) -> Axes:
     return ax
 
 
+#: Leading digits of the labelled ticks on a log axis that spans less than two decades,
+#: finest first: the finest set that gives at most a dozen labels is used.
+_NICE = (
+    (1.0, 1.2, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0),
+    (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
+    (1.0, 2.0, 3.0, 5.0),
+    (1.0, 2.0, 5.0),
+    (1.0, 3.0),
+)
+
+
+def _nice_ticks(lo: float, hi: float, most: int = 12) -> list[float]:
+    """Round values (1, 1.5, 2, 3 ... times a power of ten) from the last one at or below
+    ``lo`` to the first one at or above ``hi``, at most ``most`` of them, so that both ends
+    of the data have a labelled tick beyond them."""
+    decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 2)
+    for leads in _NICE:
+        every = sorted(round(m * 10.0**k, 12) for k in decades for m in leads)
+        below = [t for t in every if t <= lo * (1 + 1e-9)]
+        above = [t for t in every if t >= hi * (1 - 1e-9)]
+        first, last = below[-1], above[0]
+        ticks = [t for t in every if first <= t <= last]
+        if len(ticks) <= most:
+            return ticks
+    return ticks
+
+
 def _log_ms_axis(ax: Axes, axis: str = "x") -> None:
     """Log scale with plain numbers (1, 10, 100 ms read faster than powers of ten). Call it
-    after plotting: when the data span less than about a decade, the minor ticks (20, 30,
-    ...) are labelled too, since otherwise the axis would carry one label or none."""
-    from matplotlib.ticker import FuncFormatter
+    after plotting. When the data span less than two decades, round values are
+    labelled all the way across (2, 3, 5, ..., 10, 15, 20, ...), and the axis ends on a
+    labelled tick on each side, so that no curve runs past the last label."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     target = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+    target.set_major_formatter(plain)
     lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
     span = hi / lo if lo > 0 else math.inf
-    keep = set(range(2, 10)) if span < 20 else {2, 5} if span < 200 else set()
+    if span < 200:
+        ticks = _nice_ticks(lo, hi)
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(ticks[0], ticks[-1])
+        target.set_major_locator(FixedLocator(ticks))
+        target.set_minor_formatter(NullFormatter())
+        return
 
-    def minor(v: float, _pos: int) -> str:
-        lead = round(v / 10 ** math.floor(math.log10(v))) if v > 0 else 0
-        return f"{v:g}" if lead in keep else ""
-
-    target.set_minor_formatter(FuncFormatter(minor))
+    target.set_minor_formatter(NullFormatter())
 
 
 def save_figure(fig: Figure, name: str, folder: Path = FIGURES_DIR) -> Path:
@@ -93,7 +123,7 @@ def plot_ecdf(
     samples: Mapping[str, Sequence[float]],
     *,
     title: str,
-    xlabel: str = "ms",
+    xlabel: str | None = None,
     log: bool = True,
     ax: Axes | None = None,
     colors: Mapping[str, str] | None = None,
@@ -110,7 +140,7 @@ def plot_ecdf(
         ax.step(x, y, where="post", label=f"{name} (n={arr.size})", color=color)
     if log:
         _log_ms_axis(ax)
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(xlabel or f"time on the client (ms{', log scale' if log else ''})")
     ax.set_ylabel("fraction of requests ≤ x")
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
