@@ -257,3 +257,16 @@ def test_a_short_log_axis_is_labelled_past_both_ends_of_the_data(lo: float, hi: 
     assert shown[0] <= lo and shown[-1] >= hi  # no curve runs past the last label
     assert (left, right) == (shown[0], shown[-1]) and 4 <= len(shown) <= 12
     assert ax.get_xlabel() == "time on the client (ms, log scale)"
+
+
+def test_shared_axes_cover_the_slowest_panel() -> None:
+    df = records()
+    df.loc[0, "total_ms"] = 900.0  # one slow request, drawn in the last row
+    steps = {"pre_check_ms": "pre-check", "total_ms": "total"}
+    fig = plot_step_distributions(df, steps, run_label="r")
+    for ax in fig.get_axes():
+        assert ax.get_xlim()[1] >= 900.0
+    closed = pd.DataFrame({"total_ms": [1.0, 2.0, 3.0]})
+    opened = pd.DataFrame({"total_ms": [2.0, 500.0], "start_lag_ms": [0.0, 400.0]})
+    fig = plot_open_vs_closed(closed, {"R=1/s": opened}, closed_label="C=1")
+    assert all(ax.get_xlim()[1] >= 500.0 for ax in fig.get_axes())

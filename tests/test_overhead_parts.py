@@ -54,3 +54,10 @@ def test_the_verdict_places_p50_and_p99_against_the_claim(
     sentence = claim_verdict(p50, p99)
     assert sentence.endswith(expected)
     assert f"{p50:.2f} ms at p50" in sentence and f"{p99:.2f} ms at p99" in sentence
+
+
+def test_a_negative_part_is_subtracted_in_the_printed_sum() -> None:
+    pairs = pd.DataFrame({"overhead_ms": [1.5], "pre_check_ms": [1.0], "audit_ms": [0.8]})
+    parts = decompose_overhead(pairs, _floor(health=0.5, pre=0.7, audit=0.6))
+    assert parts.rest_ms == pytest.approx(-0.3)
+    assert parts.sum_line() == "1.000 + 0.500 + 0.300 - 0.300 = 1.500 ms (measured: 1.500 ms)"

@@ -172,15 +172,17 @@ def plot_step_distributions(
             continue
         x, y = ecdf(values)
         ax_e.step(x, y, where="post", color=color)
-        _log_ms_axis(ax_e)
         ax_e.set_ylim(0, 1.02)
         ax_e.set_ylabel("fraction ≤ x")
         ax_e.set_title(f"{name}{sim}: ECDF, n={values.size}", fontsize=9)
         bins = np.geomspace(values.min(), values.max() * 1.0001, 40)
         ax_h.hist(values, bins=bins, color=color, edgecolor="white", linewidth=0.3)
-        _log_ms_axis(ax_h)
         ax_h.set_ylabel("requests")
         ax_h.set_title(f"{name}{sim}: histogram, n={values.size}", fontsize=9)
+    # The columns share their x axis: ticks and limits are set once every step is drawn,
+    # so that they cover the slowest step, not only the first.
+    for ax in axes.flat:
+        _log_ms_axis(ax)
     for ax in axes[-1]:
         ax.set_xlabel("time on the client (ms, log scale)")
     fig.suptitle(f"Per-step latency, {run_label}; LLM steps: simulated provider latency")
@@ -305,6 +307,7 @@ def plot_open_vs_closed(
         ax=axes[0],
         title=f"Closed loop\n{closed_label}",
         xlabel="ms (log)",
+        log=False,
         colors={"service time": COLORS["measured"]},
     )
     for ax, (label, df) in zip(axes[1:], opened.items(), strict=True):
@@ -317,8 +320,11 @@ def plot_open_vs_closed(
             ax=ax,
             title=f"Open loop\n{label}",
             xlabel="ms (log)",
+            log=False,
             colors={"from planned start": "#b0413e", "service time": COLORS["measured"]},
         )
         ax.set_ylabel("")
+    for ax in axes:  # shared x: once every panel is drawn, so the limits cover them all
+        _log_ms_axis(ax)
     fig.suptitle("Closed against open loop: latency per request (LLM latency simulated)")
     return fig

@@ -70,7 +70,10 @@ class OverheadParts:
 
     def sum_line(self) -> str:
         """``a + b + c + d = total`` with the values, as printed under the table."""
-        terms = " + ".join(f"{v:.3f}" for v in self.parts().values())
+        values = list(self.parts().values())
+        terms = f"{values[0]:.3f}" + "".join(
+            f" - {-v:.3f}" if v < 0 else f" + {v:.3f}" for v in values[1:]
+        )
         return f"{terms} = {sum(self.parts().values()):.3f} ms (measured: {self.total_ms:.3f} ms)"
 
     def __str__(self) -> str:
