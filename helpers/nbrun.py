@@ -12,6 +12,17 @@
 ``python -m helpers.nbrun --sanitizer OUT`` writes nbval's sanitizer config for this machine:
                                            the committed one plus this machine's temp root
                                            (``TMPDIR``), which need not be ``/tmp``.
+
+The measuring notebooks (03, 04, 10 and 11) commit timings, so ``--in-place`` refuses to
+re-execute them on a busy machine. *Busy* means a 1-minute load average above
+``BUSY_LOAD_PER_CORE`` (0.5) per core, sampled just before each of them runs: on a quiet
+machine it is near zero, and at 0.5 per core another process is already running half the
+time on every core, which is the contention those notebooks must not measure. The load
+average lags (the notebooks before it raise it too), so the runner first waits up to
+``--busy-wait`` seconds (default 180) for it to fall, then refuses with the load it saw.
+``--allow-busy`` (or ``NBRUN_ALLOW_BUSY=1``; ``make notebooks ALLOW_BUSY=1``) runs them
+anyway, for a draft whose numbers are not meant to be kept: the notebooks print the load
+average beside their results either way.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -35,11 +47,70 @@ from traitlets import default
 
 from .settings import OFFLINE_SWITCH, PROJECT_ROOT
 
-__all__ = ["BUILD_DIR", "NOTEBOOK_DIR", "execute", "main", "notebooks", "write_sanitizer"]
+__all__ = [
+    "BUILD_DIR",
+    "BUSY_LOAD_PER_CORE",
+    "MEASURING",
+    "NOTEBOOK_DIR",
+    "BusyMachine",
+    "execute",
+    "main",
+    "notebooks",
+    "wait_until_quiet",
+    "write_sanitizer",
+]
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 BUILD_DIR = PROJECT_ROOT / "build"
 SANITIZER = NOTEBOOK_DIR / "nbval_sanitize.cfg"
+
+#: Notebooks whose committed outputs are timings: never refreshed on a busy machine.
+MEASURING = ("03_latency_analysis", "04_measurement_method", "10_real_application",
+             "11_proxy_mode")  # fmt: skip
+#: Above this 1-minute load average per core, the machine is busy (see the module docstring).
+BUSY_LOAD_PER_CORE = 0.5
+ALLOW_BUSY_ENV = "NBRUN_ALLOW_BUSY"
+
+
+class BusyMachine(RuntimeError):
+    """The load average stayed above the threshold: measuring now would record contention."""
+
+
+def _load_per_core() -> float:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return os.getloadavg()[0] / (cores or 1)
+
+
+def wait_until_quiet(
+    wait_s: float = 180.0,
+    *,
+    threshold: float = BUSY_LOAD_PER_CORE,
+    poll_s: float = 5.0,
+    load: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Return the 1-minute load average per core once it is at or below ``threshold``.
+
+    Samples every ``poll_s`` seconds for up to ``wait_s`` seconds; raises
+    :class:`BusyMachine`, naming the last sample and the override, if it never gets there.
+    ``load`` (default: this machine's) returns the 1-minute load average per core.
+    """
+    load = load or _load_per_core
+    waited = 0.0
+    while True:
+        now = load()
+        if now <= threshold:
+            return now
+        if waited >= wait_s:
+            raise BusyMachine(
+                f"the machine is busy: 1-minute load average {now:.2f} per core after "
+                f"waiting {waited:.0f} s, above {threshold:.2f}; a measuring notebook run now "
+                f"would commit contention as its result. Stop what else is running and retry, "
+                f"or pass --allow-busy ({ALLOW_BUSY_ENV}=1, make notebooks ALLOW_BUSY=1) for a "
+                f"draft whose timings are not meant to be kept."
+            )
+        sleep(poll_s)
+        waited += poll_s
 
 
 def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -144,7 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sanitizer", type=Path, metavar="OUT",
                    help="only write nbval's sanitizer config for this machine to OUT")  # fmt: skip
     p.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
+    p.add_argument("--allow-busy", action="store_true",
+                   help=f"re-execute measuring notebooks in place even on a busy machine "
+                        f"(also {ALLOW_BUSY_ENV}=1)")  # fmt: skip
+    p.add_argument("--busy-wait", type=float, default=180.0, metavar="S",
+                   help="seconds to wait for a busy machine to quieten (default 180)")  # fmt: skip
     args = p.parse_args(argv)
+    allow_busy = args.allow_busy or os.environ.get(ALLOW_BUSY_ENV, "") not in ("", "0")
     if args.sanitizer:
         print(f"nbval sanitizer written to {write_sanitizer(args.sanitizer)}")
         return 0
@@ -155,6 +232,17 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[OFFLINE_SWITCH] = "1"
     failed = 0
     for path in paths:
+        if args.in_place and path.stem in MEASURING:
+            if allow_busy:
+                print(f"{path.name}: measuring on a possibly busy machine (--allow-busy)")
+            else:
+                try:
+                    quiet = wait_until_quiet(args.busy_wait)
+                except BusyMachine as exc:
+                    failed += 1
+                    print(f"  REFUSED {path.name}: {exc}", file=sys.stderr)
+                    continue
+                print(f"{path.name}: load average {quiet:.2f} per core, quiet enough to measure")
         started = time.perf_counter()
         print(f"executing {path.name} ...", flush=True)
         try:

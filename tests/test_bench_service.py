@@ -19,7 +19,8 @@ def test_service_bench_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert report["outcomes"] == {"answered": 9, "blocked": 3, "ungoverned": 12}
     assert report["governed_ms"]["n"] == report["direct_ms"]["n"] == 12
     over = report["overhead"]
-    assert over["overhead_p50_ms"] == pytest.approx(over["governed_p50_ms"] - over["direct_p50_ms"])
+    # Per pair, over the 9 answered pairs (the blocked ones skip the model call).
+    assert over["pairs"] == 9 and over["overhead_p50_ms"] <= over["overhead_p95_ms"]
     # Warm-up and run: 12 + 12 governed requests reached the gateway.
     assert report["gateway_side_including_warmup"]["precheck"]["count"] == 24
     assert "report:" in capsys.readouterr().out

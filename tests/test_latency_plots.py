@@ -22,11 +22,10 @@ import pytest  # noqa: E402
 
 from helpers.lab.latency_plots import (  # noqa: E402
     plot_approved_vs_blocked,
-    plot_breakdown,
     plot_ecdf,
     plot_open_vs_closed,
-    plot_share,
     plot_step_distributions,
+    plot_step_percentiles,
     plot_sweep,
     save_figure,
 )
@@ -103,20 +102,22 @@ def test_step_distributions_one_row_per_step_with_simulated_labels() -> None:
     assert "ms" in axes[-1].get_xlabel() and "test run" in fig._suptitle.get_text()
 
 
-def test_breakdown_stacks_the_steps_of_approved_requests() -> None:
-    df = records()
-    ax = plot_breakdown(df, run_label="r")
-    assert "n=133" in ax.get_title() and "simulated" in ax.get_title()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["pre-check", "LLM call (simulated)", "audit", "other"]
-    assert "ms" in ax.get_ylabel()
+def test_step_percentiles_one_bar_per_step_and_percentile_with_values() -> None:
+    from helpers.lab.pipeline_stats import step_table
 
-
-def test_share_histograms_label_the_projection() -> None:
-    share = pd.DataFrame({"share": [0.01, 0.05, 0.1], "share_at_scale_1": [1e-4, 5e-4, 1e-3]})
-    ax = plot_share(share, run_label="r")
-    text = _texts(ax)
-    assert "n=3" in text and "projected" in text and "%" in ax.get_xlabel()
+    steps = {"pre_check_ms": "pre-check", "llm_ms": "LLM call", "audit_ms": "audit"}
+    table = step_table(records(), steps)
+    ax = plot_step_percentiles(table, run_label="one at a time")
+    assert len(ax.patches) == 3 * 3 and ax.get_xscale() == "log"
+    widths = sorted(round(p.get_width(), 6) for p in ax.patches)
+    assert widths == sorted(
+        round(float(v), 6) for v in table[["p50", "p90", "p99"]].to_numpy().ravel()
+    )
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert ticks[1] == "LLM call (simulated)\nn=133" and ticks[0] == "pre-check\nn=200"
+    notes = [t.get_text() for t in ax.texts]
+    assert f"p99 {table.loc['audit', 'p99']:.2f}" in notes
+    assert "ms" in ax.get_xlabel() and "one at a time" in ax.get_title()
 
 
 def test_overhead_marks_p50_p99_and_the_claim_band() -> None:
@@ -246,3 +247,26 @@ def test_overhead_vs_length_says_what_its_clipped_axis_hides() -> None:
     assert any(t.startswith("3 pair(s) outside") for t in notes), notes
     xs, _ = ax.lines[0].get_data()
     assert sorted(xs) == [64, 256, 1024, 4096]  # medians at the real prompt lengths
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(1.4, 10.9), (1.45, 7.2), (0.5, 40.0), (5.0, 60.0)])
+def test_a_short_log_axis_is_labelled_past_both_ends_of_the_data(lo: float, hi: float) -> None:
+    ax = plot_ecdf({"a": np.geomspace(lo, hi, 50)}, title="t")
+    shown = [float(t.get_text()) for t in ax.get_xticklabels() if t.get_text()]
+    left, right = ax.get_xlim()
+    assert shown[0] <= lo and shown[-1] >= hi  # no curve runs past the last label
+    assert (left, right) == (shown[0], shown[-1]) and 4 <= len(shown) <= 12
+    assert ax.get_xlabel() == "time on the client (ms, log scale)"
+
+
+def test_shared_axes_cover_the_slowest_panel() -> None:
+    df = records()
+    df.loc[0, "total_ms"] = 900.0  # one slow request, drawn in the last row
+    steps = {"pre_check_ms": "pre-check", "total_ms": "total"}
+    fig = plot_step_distributions(df, steps, run_label="r")
+    for ax in fig.get_axes():
+        assert ax.get_xlim()[1] >= 900.0
+    closed = pd.DataFrame({"total_ms": [1.0, 2.0, 3.0]})
+    opened = pd.DataFrame({"total_ms": [2.0, 500.0], "start_lag_ms": [0.0, 400.0]})
+    fig = plot_open_vs_closed(closed, {"R=1/s": opened}, closed_label="C=1")
+    assert all(ax.get_xlim()[1] >= 500.0 for ax in fig.get_axes())

@@ -676,3 +676,11 @@ def test_raw_http_client_against_a_real_gateway(gateway: Any) -> None:
         assert status == 200 and body["approved"] is True
     finally:
         client.close()
+
+
+def test_step_table_can_leave_out_unsupported_percentiles() -> None:
+    df = pd.DataFrame({"pre_check_ms": np.arange(1, 1001, dtype=float),
+                       "llm_ms": [np.nan] * 940 + [5.0] * 60})  # fmt: skip
+    t = step_table(df, supported_only=True)
+    assert t.loc["pre-check", "p99.9"] == pytest.approx(np.percentile(np.arange(1, 1001), 99.9))
+    assert np.isnan(t.loc["LLM call", "p99"]) and t.loc["LLM call", "p95"] == 5.0

@@ -94,3 +94,93 @@ def test_sanitizer_for_plain_tmp_is_the_committed_one(tmp_path: Path) -> None:
 
     out = write_sanitizer(tmp_path / "sanitize.cfg", temp_root="/tmp")
     assert out.read_text() == SANITIZER.read_text()
+
+
+def test_a_quiet_machine_is_measured_at_once() -> None:
+    from helpers.nbrun import wait_until_quiet
+
+    slept: list[float] = []
+    assert wait_until_quiet(60, load=lambda: 0.1, sleep=slept.append) == 0.1
+    assert slept == []
+
+
+def test_a_machine_that_quietens_is_waited_for() -> None:
+    from helpers.nbrun import wait_until_quiet
+
+    samples = iter([1.4, 0.9, 0.3])
+    slept: list[float] = []
+    assert wait_until_quiet(60, poll_s=5, load=lambda: next(samples), sleep=slept.append) == 0.3
+    assert slept == [5, 5]
+
+
+def test_a_busy_machine_is_refused_with_the_load_and_the_override() -> None:
+    from helpers.nbrun import BusyMachine, wait_until_quiet
+
+    slept: list[float] = []
+    with pytest.raises(BusyMachine, match=r"load average 1\.70 per core.*--allow-busy"):
+        wait_until_quiet(20, poll_s=5, load=lambda: 1.7, sleep=slept.append)
+    assert sum(slept) == 20
+
+
+@pytest.mark.parametrize("allow", [None, "flag", "env"])
+def test_in_place_refuses_a_measuring_notebook_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow: str | None
+) -> None:
+    import helpers.nbrun as nbrun
+
+    path = _write(tmp_path / "03_latency_analysis.ipynb", "print(6 * 7)")
+    before = path.read_bytes()
+    monkeypatch.setattr(nbrun, "_load_per_core", lambda: 1.9)
+    monkeypatch.delenv(nbrun.ALLOW_BUSY_ENV, raising=False)
+    executed: list[Path] = []
+    monkeypatch.setattr(nbrun, "execute", lambda p, t: executed.append(p) or nbformat.read(p, 4))
+    argv = ["--in-place", "--busy-wait", "0", str(path)]
+    if allow == "flag":
+        argv.insert(0, "--allow-busy")
+    elif allow == "env":
+        monkeypatch.setenv(nbrun.ALLOW_BUSY_ENV, "1")
+    code = main(argv)
+    if allow is None:
+        assert code == 1 and executed == [] and path.read_bytes() == before
+    else:
+        assert code == 0 and executed == [path]
+
+
+def test_the_busy_check_only_guards_measuring_notebooks_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import helpers.nbrun as nbrun
+
+    monkeypatch.setattr(nbrun, "_load_per_core", lambda: 1.9)
+    monkeypatch.delenv(nbrun.ALLOW_BUSY_ENV, raising=False)
+    monkeypatch.setattr(nbrun, "execute", lambda p, t: nbformat.read(p, 4))
+    monkeypatch.setattr(nbrun, "_export", lambda nb, stem, build: 0)
+    other = _write(tmp_path / "05_policies.ipynb", "print(1)")
+    measuring = _write(tmp_path / "03_latency_analysis.ipynb", "print(1)")
+    assert main(["--in-place", "--busy-wait", "0", str(other)]) == 0
+    assert main(["--build", str(tmp_path / "b"), "--busy-wait", "0", str(measuring)]) == 0
+
+
+def test_the_sanitizer_masks_the_machine_line(tmp_path: Path) -> None:
+    import configparser
+    import re
+
+    from helpers.lab.machine import provenance
+    from helpers.nbrun import write_sanitizer
+
+    cfg = configparser.ConfigParser()
+    cfg.read(write_sanitizer(tmp_path / "sanitize.cfg", temp_root="/tmp"))
+
+    def clean(text: str) -> str:
+        for section in cfg.sections():
+            text = re.sub(cfg[section]["regex"], cfg[section]["replace"], text)
+        return text
+
+    here = provenance()
+    elsewhere = provenance(
+        {"cpu": "Other CPU 9000", "cores": 64, "python": "3.13.1", "implementation": "CPython",
+         "load_average": (0.0, 0.01, 0.02), "packages": {"numpy": "9.9"}}
+    )  # fmt: skip
+    assert here != elsewhere
+    assert clean(f"{here}\nnext line\n") == clean(f"{elsewhere}\nnext line\n")
+    assert clean(f"{here}\nnext line\n").endswith("\nnext line\n")

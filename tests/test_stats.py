@@ -50,3 +50,22 @@ def test_paired_differences() -> None:
     assert d.tolist() == [1.0, 1.5, 0.0]
     with pytest.raises(ValueError, match="differ in length"):
         paired_differences([1.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("q", "n", "ok"),
+    [(50, 2, True), (50, 1, False), (99, 100, True), (99, 99, False), (99.9, 1000, True),
+     (99.9, 60, False), (95, 60, True), (100, 10**6, False)],
+)  # fmt: skip
+def test_a_percentile_needs_a_sample_above_it(q: float, n: int, ok: bool) -> None:
+    from helpers.lab.stats import supported
+
+    assert supported(q, n) is ok
+
+
+def test_row_leaves_out_what_sixty_samples_cannot_support() -> None:
+    row = summarize(np.arange(60, dtype=float)).row(supported_only=True)
+    assert np.isnan(row["p99"]) and np.isnan(row["p99.9"])
+    assert row["p95"] == pytest.approx(np.percentile(np.arange(60), 95))
+    assert row["n"] == 60 and row["max"] == 59
+    assert not np.isnan(summarize(np.arange(60, dtype=float)).row()["p99.9"])

@@ -33,11 +33,10 @@ __all__ = [
     "FIGURES_DIR",
     "STEP_COLORS",
     "plot_approved_vs_blocked",
-    "plot_breakdown",
     "plot_ecdf",
     "plot_open_vs_closed",
-    "plot_share",
     "plot_step_distributions",
+    "plot_step_percentiles",
     "plot_sweep",
     "save_figure",
 ]
@@ -62,24 +61,54 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.0)) -> Axes:
     return ax
 
 
+#: Leading digits of the labelled ticks on a log axis that spans less than two decades,
+#: finest first: the finest set that gives at most a dozen labels is used.
+_NICE = (
+    (1.0, 1.2, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0),
+    (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
+    (1.0, 2.0, 3.0, 5.0),
+    (1.0, 2.0, 5.0),
+    (1.0, 3.0),
+)
+
+
+def _nice_ticks(lo: float, hi: float, most: int = 12) -> list[float]:
+    """Round values (1, 1.5, 2, 3 ... times a power of ten) from the last one at or below
+    ``lo`` to the first one at or above ``hi``, at most ``most`` of them, so that both ends
+    of the data have a labelled tick beyond them."""
+    decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 2)
+    for leads in _NICE:
+        every = sorted(round(m * 10.0**k, 12) for k in decades for m in leads)
+        below = [t for t in every if t <= lo * (1 + 1e-9)]
+        above = [t for t in every if t >= hi * (1 - 1e-9)]
+        first, last = below[-1], above[0]
+        ticks = [t for t in every if first <= t <= last]
+        if len(ticks) <= most:
+            return ticks
+    return ticks
+
+
 def _log_ms_axis(ax: Axes, axis: str = "x") -> None:
     """Log scale with plain numbers (1, 10, 100 ms read faster than powers of ten). Call it
-    after plotting: when the data span less than about a decade, the minor ticks (20, 30,
-    ...) are labelled too, since otherwise the axis would carry one label or none."""
-    from matplotlib.ticker import FuncFormatter
+    after plotting. When the data span less than two decades, round values are
+    labelled all the way across (2, 3, 5, ..., 10, 15, 20, ...), and the axis ends on a
+    labelled tick on each side, so that no curve runs past the last label."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     target = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+    target.set_major_formatter(plain)
     lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
     span = hi / lo if lo > 0 else math.inf
-    keep = set(range(2, 10)) if span < 20 else {2, 5} if span < 200 else set()
+    if span < 200:
+        ticks = _nice_ticks(lo, hi)
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(ticks[0], ticks[-1])
+        target.set_major_locator(FixedLocator(ticks))
+        target.set_minor_formatter(NullFormatter())
+        return
 
-    def minor(v: float, _pos: int) -> str:
-        lead = round(v / 10 ** math.floor(math.log10(v))) if v > 0 else 0
-        return f"{v:g}" if lead in keep else ""
-
-    target.set_minor_formatter(FuncFormatter(minor))
+    target.set_minor_formatter(NullFormatter())
 
 
 def save_figure(fig: Figure, name: str, folder: Path = FIGURES_DIR) -> Path:
@@ -94,7 +123,7 @@ def plot_ecdf(
     samples: Mapping[str, Sequence[float]],
     *,
     title: str,
-    xlabel: str = "ms",
+    xlabel: str | None = None,
     log: bool = True,
     ax: Axes | None = None,
     colors: Mapping[str, str] | None = None,
@@ -111,7 +140,7 @@ def plot_ecdf(
         ax.step(x, y, where="post", label=f"{name} (n={arr.size})", color=color)
     if log:
         _log_ms_axis(ax)
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(xlabel or f"time on the client (ms{', log scale' if log else ''})")
     ax.set_ylabel("fraction of requests ≤ x")
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
@@ -143,69 +172,62 @@ def plot_step_distributions(
             continue
         x, y = ecdf(values)
         ax_e.step(x, y, where="post", color=color)
-        _log_ms_axis(ax_e)
         ax_e.set_ylim(0, 1.02)
         ax_e.set_ylabel("fraction ≤ x")
         ax_e.set_title(f"{name}{sim}: ECDF, n={values.size}", fontsize=9)
         bins = np.geomspace(values.min(), values.max() * 1.0001, 40)
         ax_h.hist(values, bins=bins, color=color, edgecolor="white", linewidth=0.3)
-        _log_ms_axis(ax_h)
         ax_h.set_ylabel("requests")
         ax_h.set_title(f"{name}{sim}: histogram, n={values.size}", fontsize=9)
+    # The columns share their x axis: ticks and limits are set once every step is drawn,
+    # so that they cover the slowest step, not only the first.
+    for ax in axes.flat:
+        _log_ms_axis(ax)
     for ax in axes[-1]:
         ax.set_xlabel("time on the client (ms, log scale)")
     fig.suptitle(f"Per-step latency, {run_label}; LLM steps: simulated provider latency")
     return fig
 
 
-def plot_breakdown(df: pd.DataFrame, *, run_label: str, ax: Axes | None = None) -> Axes:
-    """Stacked time of every approved governed request, sorted by total: pre-check, LLM call
-    (simulated latency), audit, and the rest (scheduling on the client)."""
-    ax = _axes(ax, (9.0, 3.2))
-    ok = df[(df["arm"] == "governed") & (df["approved"] == True) & (df["error"] == "")]  # noqa: E712
-    ok = ok.sort_values("total_ms")
-    parts = {"pre-check": ok["pre_check_ms"], "LLM call": ok["llm_ms"], "audit": ok["audit_ms"]}
-    other = (ok["total_ms"] - ok["start_lag_ms"] - sum(parts.values())).clip(lower=0)
-    parts["other"] = other
-    x = np.arange(len(ok))
-    ax.stackplot(
-        x,
-        *[p.to_numpy(float) for p in parts.values()],
-        labels=[f"{k} (simulated)" if k == "LLM call" else k for k in parts],
-        colors=[STEP_COLORS[k] for k in parts],
-    )
-    ax.set_xlabel("approved requests, sorted by total time")
-    ax.set_ylabel("time on the client (ms)")
-    ax.set_title(f"Where the time goes, {run_label}, n={len(ok)} (LLM latency simulated)")
-    ax.legend(fontsize=8, loc="upper left")
-    ax.set_xlim(0, max(len(ok) - 1, 1))
-    return ax
-
-
-def plot_share(share: pd.DataFrame, *, run_label: str, ax: Axes | None = None) -> Axes:
-    """Distribution of pre-check + audit as a share of each request's total (percent)."""
-    ax = _axes(ax)
-    bins = np.geomspace(0.001, 100, 61)
-    ax.hist(
-        share["share"] * 100,
-        bins=bins,
-        alpha=0.8,
-        color=STEP_COLORS["pre-check + audit"],
-        label=f"as run (n={len(share)})",
-    )
-    if "share_at_scale_1" in share:
-        ax.hist(
-            share["share_at_scale_1"] * 100,
-            bins=bins,
-            alpha=0.6,
-            color=COLORS["simulated"],
-            label="projected at full simulated provider latency",
-        )
+def plot_step_percentiles(
+    table: pd.DataFrame,
+    *,
+    run_label: str,
+    simulated: Sequence[str] = ("LLM call", "time to first token"),
+    percentiles: Sequence[str] = ("p50", "p90", "p99"),
+    ax: Axes | None = None,
+) -> Axes:
+    """Grouped horizontal bars: the chosen percentiles (ms) of every step of a
+    :func:`helpers.lab.pipeline_stats.step_table`, each labelled with its value, on a log
+    axis (the governance steps and the provider call differ by an order of magnitude)."""
+    steps = list(table.index)
+    ax = _axes(ax, (9.0, 0.75 * len(steps) + 1.4))
+    shades = {"p50": 1.0, "p90": 0.7, "p95": 0.6, "p99": 0.45, "p99.9": 0.3}
+    height = 0.8 / len(percentiles)
+    for j, q in enumerate(percentiles):
+        for i, step in enumerate(steps):
+            value = float(table.loc[step, q])
+            y = i + (j - (len(percentiles) - 1) / 2) * height
+            color = STEP_COLORS.get(step, COLORS["measured"])
+            ax.barh(y, value, height * 0.92, color=color, alpha=shades.get(q, 0.6))
+            ax.annotate(f"{q} {value:.2f}", (value, y), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=7)  # fmt: skip
+    labels = [
+        f"{s} (simulated)\nn={int(table.loc[s, 'n'])}"
+        if s in simulated
+        else f"{s}\nn={int(table.loc[s, 'n'])}"
+        for s in steps
+    ]
+    ax.set_yticks(range(len(steps)), labels, fontsize=8)
+    ax.invert_yaxis()
+    lo = float(table[list(percentiles)].min().min())
+    hi = float(table[list(percentiles)].max().max())
+    ax.set_xlim(lo / 2, hi * 4)  # room for the value labels right of the longest bar
     _log_ms_axis(ax)
-    ax.set_xlabel("governance share of total latency (%, log scale)")
-    ax.set_ylabel("requests")
-    ax.set_title(f"Governance share per request, {run_label}, n={len(share)}")
-    ax.legend(fontsize=8)
+    ax.set_xlabel(
+        "time on the client (ms, log scale); bars from darkest: " + ", ".join(percentiles)
+    )
+    ax.set_title(f"Per-step percentiles, {run_label}")
     return ax
 
 
@@ -285,6 +307,7 @@ def plot_open_vs_closed(
         ax=axes[0],
         title=f"Closed loop\n{closed_label}",
         xlabel="ms (log)",
+        log=False,
         colors={"service time": COLORS["measured"]},
     )
     for ax, (label, df) in zip(axes[1:], opened.items(), strict=True):
@@ -297,8 +320,11 @@ def plot_open_vs_closed(
             ax=ax,
             title=f"Open loop\n{label}",
             xlabel="ms (log)",
+            log=False,
             colors={"from planned start": "#b0413e", "service time": COLORS["measured"]},
         )
         ax.set_ylabel("")
+    for ax in axes:  # shared x: once every panel is drawn, so the limits cover them all
+        _log_ms_axis(ax)
     fig.suptitle("Closed against open loop: latency per request (LLM latency simulated)")
     return fig

@@ -1,8 +1,18 @@
-"""What the numbers were measured on: recorded with every benchmark result."""
+"""What the numbers were measured on: recorded with every benchmark result.
+
+:func:`provenance` is the line the measuring notebooks (03, 04, 10, 11) print in their setup
+cell, before anything is timed: CPU model and count, the load average at that moment, and
+the versions of Python and of the packages on the measured path. A number read without it
+cannot be compared with another. Introduced in ``03_latency_analysis.ipynb``.
+
+>>> "load average" in provenance()                                  # doctest: +SKIP
+True
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -12,7 +22,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine_info", "machine_line", "pinned", "rss_mb", "write_report"]
+__all__ = [
+    "KEY_PACKAGES",
+    "load_average",
+    "machine_info",
+    "machine_line",
+    "package_versions",
+    "pinned",
+    "provenance",
+    "rss_mb",
+    "write_report",
+]
+
+#: The packages on the measured path: the provider SDKs, the HTTP clients, the event loop,
+#: the gateway's server, and the analysis.
+KEY_PACKAGES = (
+    "openai", "anthropic", "axonflow", "httpx", "aiohttp", "uvloop", "starlette", "uvicorn",
+    "numpy", "pandas",
+)  # fmt: skip
 
 
 def _cpu_model() -> str:
@@ -25,6 +52,26 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def load_average() -> tuple[float, float, float] | None:
+    """The 1-, 5- and 15-minute load averages, or ``None`` where the OS has none (Windows)."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+    return (one, five, fifteen)
+
+
+def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
+    """Installed version of each package, ``"not installed"`` for one that is missing."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
 def machine_info() -> dict[str, object]:
     return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -33,7 +80,34 @@ def machine_info() -> dict[str, object]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
+        "load_average": load_average(),
+        "packages": package_versions(),
     }
+
+
+def provenance(machine: dict[str, Any] | None = None) -> str:
+    """Where a notebook's measurements come from, as the one line it prints before timing.
+
+    It starts with ``measured on:`` so that the notebook tests can mask it whole: the
+    machine, its load and the versions differ on every computer that re-runs a notebook.
+    """
+    m = machine or machine_info()
+    load = m.get("load_average")
+    cores = m.get("cores") or 1
+    if load:
+        one, five, fifteen = load
+        busy = one / cores
+        load_text = (
+            f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min) "
+            f"before the run, {busy:.2f} per core"
+        )
+    else:
+        load_text = "load average not available on this system"
+    packages = ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())
+    return (
+        f"measured on: {m['cpu']}, {cores} cores, {load_text}; "
+        f"{m.get('implementation', 'Python')} {m['python']}; {packages}"
+    )
 
 
 def rss_mb(pid: int) -> float | None:

@@ -48,13 +48,17 @@ def _frame(data: LoadRun | pd.DataFrame) -> pd.DataFrame:
 
 
 def step_table(
-    data: LoadRun | pd.DataFrame, steps: Mapping[str, str] | None = None
+    data: LoadRun | pd.DataFrame,
+    steps: Mapping[str, str] | None = None,
+    *,
+    supported_only: bool = False,
 ) -> pd.DataFrame:
     """p50, p90, p95, p99, p99.9, max and n (ms) for every step that has samples.
 
     Steps that did not run for a request (NaN: the LLM call of a blocked query, the
     time to first token of a non-streamed call) are left out of that step's sample, so
-    each row's ``n`` says how many requests it describes.
+    each row's ``n`` says how many requests it describes. With ``supported_only=True`` a
+    percentile that row's ``n`` cannot support (:func:`helpers.lab.stats.supported`) is NaN.
     """
     df = _frame(data)
     rows = {}
@@ -62,7 +66,7 @@ def step_table(
         if col in df:
             values = df[col].dropna().to_numpy(float)
             if values.size:
-                rows[name] = summarize(values).row()
+                rows[name] = summarize(values).row(supported_only=supported_only)
     table = pd.DataFrame.from_dict(rows, orient="index")
     if not table.empty:
         table["n"] = table["n"].astype(int)

@@ -2,8 +2,11 @@
 
 :func:`load_service` drives ``POST /chat`` (governed) and ``POST /chat/direct`` (the same
 model call without governance) of :mod:`helpers.service` in a closed loop at a given
-concurrency, alternating the two so both see the same machine state; the difference is the
-overhead a user of the service pays. :func:`read_histograms` reads the gateway's
+concurrency. Each job is a **pair**: the same message sent both ways, one after the other,
+the order alternating from pair to pair, so both arms see the same machine state. The
+overhead a user of the service pays is governed minus direct *per pair*, over the pairs
+whose governed request was answered: a blocked request skips the model call, and mixing it
+in would make governance look faster than no governance. :func:`read_histograms` reads the gateway's
 ``/prometheus`` histograms (server-side handling time) and :func:`histogram_quantile`
 estimates a percentile from the buckets the way Prometheus does, so the notebook can put
 the gateway's share beside the client's. Introduced in ``10_real_application.ipynb``.
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from time import perf_counter_ns
 
 import httpx
+import numpy as np
 
 from .loop_thread import run_async
 
@@ -99,55 +103,74 @@ def histogram_quantile(h: Histogram, q: float) -> float:
 
 @dataclass(frozen=True)
 class ServiceLoad:
-    """Client-side latencies (ms) of governed and direct requests, and their outcomes."""
+    """Client-side latencies (ms) of governed and direct requests, aligned by pair, the
+    governed outcome of each pair, and the outcome counts of all requests."""
 
     governed_ms: tuple[float, ...]
     direct_ms: tuple[float, ...]
+    pair_outcomes: tuple[str, ...]
     outcomes: dict[str, int]
     concurrency: int
 
-    def summary(self) -> dict[str, float]:
-        """Median and p95 of each, and the overhead (governed minus direct) at both."""
-        import numpy as np
+    def answered(self) -> tuple[np.ndarray, np.ndarray]:
+        """Governed and direct times of the pairs whose governed request was answered."""
+        keep = np.asarray([o == "answered" for o in self.pair_outcomes], bool)
+        return np.asarray(self.governed_ms)[keep], np.asarray(self.direct_ms)[keep]
 
-        g, d = np.asarray(self.governed_ms), np.asarray(self.direct_ms)
-        out = {
+    def summary(self) -> dict[str, float]:
+        """Over the answered pairs: median and p95 of each arm, and of the per-pair overhead
+        (governed minus direct); ``pairs`` says how many pairs that is."""
+        g, d = self.answered()
+        if g.size == 0:
+            raise ValueError("no pair was answered: there is no overhead to report")
+        overhead = g - d
+        return {
+            "pairs": float(g.size),
             "governed_p50_ms": float(np.percentile(g, 50)),
             "direct_p50_ms": float(np.percentile(d, 50)),
             "governed_p95_ms": float(np.percentile(g, 95)),
             "direct_p95_ms": float(np.percentile(d, 95)),
+            "overhead_p50_ms": float(np.percentile(overhead, 50)),
+            "overhead_p95_ms": float(np.percentile(overhead, 95)),
         }
-        out["overhead_p50_ms"] = out["governed_p50_ms"] - out["direct_p50_ms"]
-        out["overhead_p95_ms"] = out["governed_p95_ms"] - out["direct_p95_ms"]
-        return out
 
 
 async def _drive(url: str, messages: list[str], n: int, concurrency: int) -> ServiceLoad:
-    governed: list[float] = []
-    direct: list[float] = []
+    pairs: dict[int, dict[str, tuple[float, str]]] = {}
     outcomes: dict[str, int] = {}
-    jobs = iter(range(2 * n))
+    jobs = iter(range(n))
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
 
+        async def send(path: str, body: dict[str, str]) -> tuple[float, str]:
+            t0 = perf_counter_ns()
+            r = await client.post(path, json=body)
+            ms = (perf_counter_ns() - t0) / 1e6
+            outcome = r.json().get("outcome", str(r.status_code))
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            return ms, outcome
+
         async def worker() -> None:
             for i in jobs:
-                path = "/chat" if i % 2 == 0 else "/chat/direct"
                 # One user per request: per-user rate limits would otherwise decide outcomes.
-                body = {"user": f"load-{i}", "message": messages[(i // 2) % len(messages)]}
-                t0 = perf_counter_ns()
-                r = await client.post(path, json=body)
-                ms = (perf_counter_ns() - t0) / 1e6
-                outcome = r.json().get("outcome", str(r.status_code))
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
-                (governed if path == "/chat" else direct).append(ms)
+                body = {"user": f"load-{i}", "message": messages[i % len(messages)]}
+                order = ("/chat", "/chat/direct") if i % 2 == 0 else ("/chat/direct", "/chat")
+                pairs[i] = {path: await send(path, body) for path in order}
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return ServiceLoad(tuple(governed), tuple(direct), dict(sorted(outcomes.items())), concurrency)
+    done = [pairs[i] for i in sorted(pairs)]
+    return ServiceLoad(
+        governed_ms=tuple(p["/chat"][0] for p in done),
+        direct_ms=tuple(p["/chat/direct"][0] for p in done),
+        pair_outcomes=tuple(p["/chat"][1] for p in done),
+        outcomes=dict(sorted(outcomes.items())),
+        concurrency=concurrency,
+    )
 
 
 def load_service(url: str, messages: list[str], n: int = 200, concurrency: int = 8) -> ServiceLoad:
-    """``n`` governed and ``n`` direct requests, ``concurrency`` at a time, interleaved.
+    """``n`` pairs (a governed and a direct request for the same message), ``concurrency``
+    pairs at a time.
 
     The service must run with ``--baseline`` (which serves ``/chat/direct``).
     """

@@ -15,12 +15,26 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["PERCENTILES", "LatencySummary", "ecdf", "paired_differences", "summarize"]
+__all__ = [
+    "PERCENTILES",
+    "LatencySummary",
+    "ecdf",
+    "paired_differences",
+    "summarize",
+    "supported",
+]
 
 #: The percentiles every table in the suite reports, as (label, q).
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99.9", 99.9),
 )  # fmt: skip
+
+
+def supported(q: float, n: int) -> bool:
+    """Whether ``n`` samples can estimate percentile ``q`` (0-100): at least one sample must
+    lie above it, so ``n >= 100 / (100 - q)`` (100 for p99, 1,000 for p99.9). Below that the
+    "percentile" is only the largest sample, or an interpolation towards it."""
+    return q < 100 and n * (100 - q) >= 100 - 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +54,19 @@ class LatencySummary:
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
 
-    def row(self) -> dict[str, float | int]:
-        """Column labels as the tables print them (``p99.9`` rather than ``p999``)."""
-        return {"n": self.n, "p50": self.p50, "p90": self.p90, "p95": self.p95,
-                "p99": self.p99, "p99.9": self.p999, "max": self.max}  # fmt: skip
+    def row(self, *, supported_only: bool = False) -> dict[str, float | int]:
+        """Column labels as the tables print them (``p99.9`` rather than ``p999``).
+
+        ``supported_only=True`` leaves a percentile the sample is too small for as NaN
+        (see :func:`supported`): 60 samples say nothing about a p99.9.
+        """
+        row = {"n": self.n, "p50": self.p50, "p90": self.p90, "p95": self.p95,
+               "p99": self.p99, "p99.9": self.p999, "max": self.max}  # fmt: skip
+        if supported_only:
+            for label, q in PERCENTILES:
+                if not supported(q, self.n):
+                    row[label] = float("nan")
+        return row
 
     def __repr__(self) -> str:
         return (
