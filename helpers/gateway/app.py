@@ -34,6 +34,7 @@ from helpers.settings import Settings
 
 from .auth import Authenticator
 from .endpoint import RETRY_AFTER, Endpoint, send_json, storage_error
+from .explain import EXPLAIN_PATH, Explainer
 from .governance import Governance
 from .openai_compat import ChatCompletions
 from .precheck_body import response_body
@@ -195,6 +196,7 @@ def create_app(
     auth = Authenticator(settings.client_secrets, admin_token=settings.admin_token)
     gw = Gateway(settings, governance, auth)
     reads = ReadBack(governance, auth)  # its reader process starts on the first read
+    explainer = Explainer(governance, auth, settings.profile)
     # Proxy mode: the gateway calls the provider itself.
     proxy = ProxyMode(
         governance, auth, limit=settings.max_body_bytes, inspect_replies=settings.inspect_replies
@@ -238,6 +240,7 @@ def create_app(
         Route("/api/audit/export", StreamEndpoint(reads.export), methods=["GET"]),
         Route("/api/policies/reload", Endpoint(gw.reload), methods=["POST"]),
         Route("/api/reply/check", Endpoint(gw.reply_check), methods=["POST"]),
+        Route(EXPLAIN_PATH, Endpoint(explainer.explain), methods=["GET"]),
         Route("/api/request", Endpoint(proxy.request), methods=["POST"]),
         Route("/v1/chat/completions", ChatCompletions(proxy), methods=["POST"]),
     ]

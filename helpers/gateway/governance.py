@@ -31,6 +31,7 @@ from typing import Any
 from helpers.settings import Settings
 
 from .engine import Decision, DecisionEngine
+from .explain import DecisionLog
 from .idempotency import AuditIndex, Known, repeat_of
 from .metrics import GatewayMetrics
 from .policies.redaction import Placeholders, Redaction, mask
@@ -77,6 +78,8 @@ class Governance:
         self.pricing = PricingTable.load(settings.pricing_file)
         self.metrics = GatewayMetrics()
         self.store: AuditStore | None = None
+        # What GET /api/v1/decisions/{id}/explain reads: references only (.explain).
+        self.decisions = DecisionLog(max_age_s=self.ttl_s, clock=lambda: clock().timestamp())
         self.audits = AuditIndex(
             timestamp(clock() + timedelta(seconds=self.ttl_s)), now=lambda: timestamp(clock())
         )
@@ -114,6 +117,7 @@ class Governance:
             ttl_s=self.ttl_s,
         )
         await self.store.committed(ctx)  # type: ignore[union-attr]  # durable, then answered
+        self.decisions.keep(ctx.record_id, decision, self.engine.policies.current, client_id)
         elapsed_ms = (time.perf_counter_ns() - started) / 1e6
         # Counting is not the client's business: it runs once the reply has gone out.
         asyncio.get_running_loop().call_soon(
