@@ -39,6 +39,7 @@ from .pricing import PricingTable
 from .replies import ReplyInspector
 from .store import AuditStore
 from .store.chain import is_expired, timestamp
+from .traffic_sample import TrafficSample
 from .validation import AuditRequest, Reject, ReplyCheckRequest
 
 __all__ = ["REDACTION_KEY", "Governance", "Governed"]
@@ -80,6 +81,13 @@ class Governance:
         self.store: AuditStore | None = None
         # What GET /api/v1/decisions/{id}/explain reads: references only (.explain).
         self.decisions = DecisionLog(max_age_s=self.ttl_s, clock=lambda: clock().timestamp())
+        self.sample: TrafficSample | None = None  # opt-in (GATEWAY_TRAFFIC_SAMPLE), masked
+        if settings.traffic_sample > 0:
+            self.sample = TrafficSample(
+                settings.traffic_sample,
+                settings.traffic_sample_max_age_s,
+                clock=lambda: clock().timestamp(),
+            )
         self.audits = AuditIndex(
             timestamp(clock() + timedelta(seconds=self.ttl_s)), now=lambda: timestamp(clock())
         )
@@ -123,7 +131,12 @@ class Governance:
         asyncio.get_running_loop().call_soon(
             self._count_decision, decision.approved, decision.policies, elapsed_ms
         )
+        if self.sample is not None:  # masked after the reply, like the counting
+            asyncio.get_running_loop().call_soon(self._sample, query, decision)
         return Governed(decision, ctx.record_id, ctx.expires_at, client_id, started)
+
+    def _sample(self, query: str, decision: Decision) -> None:
+        self.sample.add(query, decision.user.role, decision.user.department)  # type: ignore[union-attr]
 
     def _count_decision(self, approved: bool, policies: list[str], elapsed_ms: float) -> None:
         m = self.metrics
