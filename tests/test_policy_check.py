@@ -196,3 +196,17 @@ def test_a_malformed_sample_file_exits_2(
     bad.write_text('{"rows": [{"txt": 1}]}')
     code, _ = _run(tmp_path, _candidate(tmp_path, NARROW), "--sample", str(bad))
     assert code == 2 and "has no 'text' string" in capsys.readouterr().err
+
+
+def test_the_replay_benchmark_writes_a_well_formed_report(tmp_path: Path) -> None:
+    from helpers.bench.__main__ import main as bench
+
+    out = tmp_path / "bench.json"
+    with pytest.raises(SystemExit) as done:
+        bench(["policy-replay", "--n", "70", "--out", str(out)])
+    assert done.value.code == 0
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "policy-replay" and report["n_masked"] == 70
+    assert report["rows"]["sample"] == 70 and report["replay_s"] > 0
+    assert report["target"] == {"n": 10_000, "seconds": 10.0} and report["target_met"] is False
+    assert set(report["decision_us"]) == {"current", "candidate"}
