@@ -32,6 +32,7 @@ def test_a_blocked_decision_explains_itself_without_the_values(http: httpx.Clien
     assert got["decision_id"] == body["decision_id"] == body["context_id"]
     assert (got["verdict"], got["approved"]) == ("deny", False)
     assert got["block_reason"] == body["block_reason"]
+    assert got["expires_at"] == body["expires_at"]  # it answers as long as its context lives
     ids = [f["policy_id"] for f in got["findings"]]
     assert ids == ["sys_pii_ssn", "unreleased_code_names"] == body["policies"]
     ssn = got["findings"][0]

@@ -19,10 +19,12 @@ True
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .policies.findings import FAMILIES, SEVERITIES, Finding
+from .store.chain import is_expired
 from .validation import Call, Reject
 
 if TYPE_CHECKING:
@@ -46,14 +48,18 @@ class Kept(NamedTuple):
     decision: Decision
     rules: CustomPolicySet
     client_id: str
-    at: float
+    expires_at: str  # the context's expiry (RFC 3339): the explanation answers until then
+    at: float  # when it was kept, on the log's clock
 
 
 class DecisionLog:
     """A bounded, age-limited map from ``decision_id`` to :class:`Kept`.
 
     :meth:`keep` is on the pre-check path: one tuple, one dict insert, and at most one
-    eviction of the oldest entry. Entries older than ``max_age_s`` answer as expired.
+    eviction of the oldest entry (past ``capacity``, or older than ``max_age_s`` on
+    ``clock``). :meth:`lookup` answers while ``expired(expires_at)`` is false (the gateway
+    passes its context expiry check, so an explanation lives as long as its context);
+    without it, while the entry is younger than ``max_age_s``.
     """
 
     def __init__(
@@ -65,30 +71,41 @@ class DecisionLog:
         self.capacity = capacity
         self.max_age_s = max_age_s
         self.clock = clock
-        self._kept: dict[str, Kept] = {}
+        # Ordered by insertion with O(1) access to the oldest (a plain dict slows down as
+        # entries are deleted from its front: iteration skips the holes they leave).
+        # Plain tuples (Kept's fields): cheaper to build on the pre-check path than a Kept.
+        self._kept: OrderedDict[str, tuple[Any, Any, str, str, float]] = OrderedDict()
 
     def keep(
-        self, decision_id: str, decision: Decision, rules: CustomPolicySet, client_id: str
+        self,
+        decision_id: str,
+        decision: Decision,
+        rules: CustomPolicySet,
+        client_id: str,
+        expires_at: str = "",
     ) -> None:
         kept = self._kept
         now = self.clock()
-        kept[decision_id] = Kept(decision, rules, client_id, now)
+        kept[decision_id] = (decision, rules, client_id, expires_at, now)
         if len(kept) > self.capacity:
-            del kept[next(iter(kept))]
+            kept.popitem(last=False)
         else:  # the oldest entry leaves once it is too old to answer
             oldest = next(iter(kept))
-            if now - kept[oldest].at > self.max_age_s:
+            if now - kept[oldest][4] > self.max_age_s:
                 del kept[oldest]
 
-    def lookup(self, decision_id: str) -> Kept | None:
-        """The kept decision while it is young enough, else None (expired ones are dropped)."""
+    def lookup(self, decision_id: str, expired: Callable[[str], bool] | None = None) -> Kept | None:
+        """The kept decision while it is alive, else None (expired ones are dropped)."""
         kept = self._kept.get(decision_id)
         if kept is None:
             return None
-        if self.clock() - kept.at > self.max_age_s:
+        gone = expired(kept[3]) if expired is not None else None
+        if gone is None:
+            gone = self.clock() - kept[4] > self.max_age_s
+        if gone:
             del self._kept[decision_id]
             return None
-        return kept
+        return Kept(*kept)
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -233,9 +250,7 @@ def _steps(decision: Decision) -> list[str]:
     return steps
 
 
-def explain(
-    decision_id: str, kept: Kept, engine: DecisionEngine, profile: str, now: float
-) -> dict[str, Any]:
+def explain(decision_id: str, kept: Kept, engine: DecisionEngine, profile: str) -> dict[str, Any]:
     """The explanation body for one kept decision (JSON-ready; no query text, no values)."""
     decision = kept.decision
     user = decision.user
@@ -245,7 +260,7 @@ def explain(
         "approved": decision.approved,
         "verdict": decision.verdict,
         "block_reason": decision.block_reason,
-        "age_s": round(max(0.0, now - kept.at), 3),
+        "expires_at": kept.expires_at or None,
         "user": {"role": user.role, "department": user.department, "known": user.known},
         "posture": posture(engine, profile),
         "custom_rules": {
@@ -276,11 +291,10 @@ class Explainer:
         client = self.auth.check(call)
         decision_id = str(call.scope.get("path_params", {}).get("decision_id", ""))
         log = self.governance.decisions
-        kept = log.lookup(decision_id)
+        now = self.governance.clock()
+        kept = log.lookup(decision_id, lambda expires_at: is_expired(expires_at, now))
         if kept is not None and (client is None or kept.client_id == client):
-            return 200, explain(
-                decision_id, kept, self.governance.engine, self.profile, log.clock()
-            )
+            return 200, explain(decision_id, kept, self.governance.engine, self.profile)
         shown = decision_id if len(decision_id) <= 64 else decision_id[:64] + "..."
         store = self.governance.store
         owner = store.context_owner(decision_id) if store is not None else None

@@ -80,7 +80,7 @@ class Governance:
         self.metrics = GatewayMetrics()
         self.store: AuditStore | None = None
         # What GET /api/v1/decisions/{id}/explain reads: references only (.explain).
-        self.decisions = DecisionLog(max_age_s=self.ttl_s, clock=lambda: clock().timestamp())
+        self.decisions = DecisionLog(max_age_s=self.ttl_s)
         self.sample: TrafficSample | None = None  # opt-in (GATEWAY_TRAFFIC_SAMPLE), masked
         if settings.traffic_sample > 0:
             self.sample = TrafficSample(
@@ -125,7 +125,9 @@ class Governance:
             ttl_s=self.ttl_s,
         )
         await self.store.committed(ctx)  # type: ignore[union-attr]  # durable, then answered
-        self.decisions.keep(ctx.record_id, decision, self.engine.policies.current, client_id)
+        self.decisions.keep(
+            ctx.record_id, decision, self.engine.policies.current, client_id, ctx.expires_at
+        )
         elapsed_ms = (time.perf_counter_ns() - started) / 1e6
         # Counting is not the client's business: it runs once the reply has gone out.
         asyncio.get_running_loop().call_soon(
