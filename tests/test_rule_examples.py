@@ -118,3 +118,20 @@ def test_nothing_half_loads_and_the_running_rules_stay(tmp_path: Path) -> None:
     assert [f.policy_id for f in watcher.evaluate("Copperline and Nightjar", _user())] == [
         "codename"
     ]
+
+
+def test_the_gateway_refuses_a_reload_whose_example_fails(make_gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    path = tmp_path / "policies.yaml"
+    path.write_text(_rule("    examples:\n      block: [Nightjar]\n"))
+    gw = make_gateway(policies_file=path)
+    body = {"user_token": "user-123", "client_id": "acme", "query": "Nightjar today"}
+    path.write_text(_rule("    examples:\n      allow: [Nightjar today]\n"))
+    with httpx.Client(base_url=gw.url, timeout=10) as http:
+        r = http.post("/api/policies/reload")
+        assert r.status_code == 400
+        error = r.json()["error"]
+        assert "previous rules stay active" in error and "rule 'codename'" in error
+        assert "line 8" in error and "examples.allow[0] 'Nightjar today'" in error
+        assert http.post("/api/policy/pre-check", json=body).json()["policies"] == ["codename"]

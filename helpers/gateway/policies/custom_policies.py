@@ -195,7 +195,8 @@ class CustomPolicySet:
         if raw is None:
             raw = []
         if not isinstance(raw, list):
-            check.fail(f"'rules' must be a list of rules, not {type(raw).__name__}", None)
+            kind = type(raw).__name__
+            check.fail(f"'rules' must be a list of rules, not {kind}", None, line_of(doc, "rules"))
         rules: list[CustomRule] = []
         seen: set[str] = set()
         for index, spec in enumerate(raw, start=1):
