@@ -125,3 +125,29 @@ def test_the_clients_read_an_explanation(gateway, http: httpx.Client) -> None:  
             return (await agw.explain(ctx.decision_id)).verdict
 
     assert asyncio.run(run()) == "deny"
+
+
+def test_with_client_secrets_a_client_reads_only_its_own_decisions(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from helpers.settings import Secret
+
+    gw = make_gateway(client_secrets={"acme": Secret("a-secret"), "globex": Secret("g-secret")})
+
+    def basic(client: str, secret: str) -> dict[str, str]:
+        return {
+            "Authorization": "Basic " + base64.b64encode(f"{client}:{secret}".encode()).decode()
+        }
+
+    with httpx.Client(base_url=gw.url, timeout=10) as http:
+        r = http.post(
+            PRE,
+            json={"user_token": "user-123", "client_id": "acme", "query": f"SSN {SSN}"},
+            headers=basic("acme", "a-secret"),
+        )
+        decision_id = r.json()["decision_id"]
+        path = f"/api/v1/decisions/{decision_id}/explain"
+        assert http.get(path).status_code == 401
+        assert http.get(path, headers=basic("acme", "a-secret")).json()["verdict"] == "deny"
+        other = http.get(path, headers=basic("globex", "g-secret"))
+        assert other.status_code == 404 and "Unknown decision" in other.json()["error"]
