@@ -151,3 +151,20 @@ def test_with_client_secrets_a_client_reads_only_its_own_decisions(make_gateway)
         assert http.get(path, headers=basic("acme", "a-secret")).json()["verdict"] == "deny"
         other = http.get(path, headers=basic("globex", "g-secret"))
         assert other.status_code == 404 and "Unknown decision" in other.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("span", "view", "expected"),
+    [((3, 9), None, ([3, 9], None)), (None, "canonical", (None, "canonical"))],
+)
+def test_findings_without_or_with_richer_spans_read_defensively(span, view, expected) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from helpers.gateway.explain import span_of, view_of
+
+    finding = SimpleNamespace(span=span, view=view)
+    assert (span_of(finding), view_of(finding)) == expected  # type: ignore[arg-type]
+    as_object = SimpleNamespace(
+        span=SimpleNamespace(start=1, end=4), view=SimpleNamespace(name="nfkc")
+    )
+    assert (span_of(as_object), view_of(as_object)) == ([1, 4], "nfkc")  # type: ignore[arg-type]

@@ -33,7 +33,16 @@ if TYPE_CHECKING:
     from .governance import Governance
     from .policies.custom_policies import CustomPolicySet
 
-__all__ = ["DEFAULT_CAPACITY", "EXPLAIN_PATH", "DecisionLog", "Explainer", "Kept", "explain"]
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "EXPLAIN_PATH",
+    "DecisionLog",
+    "Explainer",
+    "Kept",
+    "explain",
+    "span_of",
+    "view_of",
+]
 
 #: Decisions kept for explanation at most (the oldest goes first).
 DEFAULT_CAPACITY = 10_000
@@ -186,14 +195,22 @@ def _action_source(f: Finding, engine: DecisionEngine) -> str:
     return "the detector's default"
 
 
-def _span(f: Finding) -> list[int] | None:
+def span_of(f: Finding) -> list[int] | None:
+    """The finding's offsets as ``[start, end]``: a pair, or an object with ``start`` and
+    ``end``; None when the detector reports none."""
     span = getattr(f, "span", None)
-    if not isinstance(span, tuple | list) or len(span) != 2:
-        return None
-    return [int(span[0]), int(span[1])]
+    if isinstance(span, tuple | list) and len(span) == 2:
+        start, end = span
+    else:
+        start, end = getattr(span, "start", None), getattr(span, "end", None)
+    if isinstance(start, int) and isinstance(end, int):
+        return [start, end]
+    return None
 
 
-def _view(f: Finding) -> str | None:
+def view_of(f: Finding) -> str | None:
+    """The name of the view (the text as sent, or a folded form) the finding was found in,
+    when the detector reports one; None otherwise."""
     view = getattr(f, "view", None)
     if view is None:
         return None
@@ -210,8 +227,8 @@ def _finding(f: Finding, engine: DecisionEngine) -> dict[str, Any]:
         "stops_request": f.blocks,
         "reported_to_caller": f.reported,
         "reason": f.reason,
-        "span": _span(f),
-        "view": _view(f),
+        "span": span_of(f),
+        "view": view_of(f),
     }
 
 
