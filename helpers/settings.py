@@ -238,6 +238,10 @@ class Settings:
     fsync: bool = False
     context_ttl_s: float = 300.0
     max_body_bytes: int = 4 * 1024 * 1024
+    # GATEWAY_TRAFFIC_SAMPLE: keep up to this many recent queries, masked, for replaying a
+    # candidate policy (0, the default: keep none); GATEWAY_TRAFFIC_SAMPLE_MAX_AGE_S: how long.
+    traffic_sample: int = 0
+    traffic_sample_max_age_s: float = 7 * 24 * 3600.0
     # Client credentials (GATEWAY_CLIENT_SECRETS, then GATEWAY_CLIENTS_FILE's lines): when
     # any is configured, clients must authenticate. Empty: community mode.
     client_secrets: dict[str, Secret] = field(default_factory=dict)
@@ -324,6 +328,11 @@ class Settings:
             kw["fsync"] = _bool("GATEWAY_FSYNC", v)
         if (v := get("GATEWAY_CONTEXT_TTL_S")) is not None:
             kw["context_ttl_s"] = _float("GATEWAY_CONTEXT_TTL_S", v, minimum=1.0)
+        if (v := get("GATEWAY_TRAFFIC_SAMPLE")) is not None:
+            kw["traffic_sample"] = int(_float("GATEWAY_TRAFFIC_SAMPLE", v, minimum=0))
+        if (v := get("GATEWAY_TRAFFIC_SAMPLE_MAX_AGE_S")) is not None:
+            age = _float("GATEWAY_TRAFFIC_SAMPLE_MAX_AGE_S", v, minimum=1)
+            kw["traffic_sample_max_age_s"] = age
         if (v := get("GATEWAY_MAX_BODY_BYTES")) is not None:
             kw["max_body_bytes"] = int(_float("GATEWAY_MAX_BODY_BYTES", v, minimum=1024))
         if (v := get("GATEWAY_CLIENT_SECRETS")) is not None:

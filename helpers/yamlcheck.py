@@ -18,11 +18,26 @@ import yaml
 
 from .errors import PolicyFileError
 
-__all__ = ["Checker", "load_yaml"]
+__all__ = ["Checker", "line_of", "load_yaml"]
 
 
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+class _Lines(dict):
+    """A mapping read from YAML that remembers where it was: ``line`` is where it starts,
+    ``lines[key]`` where each value starts (1-based), so errors can point at the line."""
+
+    line: int = 0
+    lines: dict[Any, int]
+
+
+class _LineList(list):
+    """A sequence read from YAML; ``lines[i]`` is the line of item ``i`` (1-based)."""
+
+    line: int = 0
+    lines: list[int]
 
 
 def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
@@ -34,10 +49,36 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
                     None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
                 )
             seen.add(key_node.value)
-    return loader.construct_mapping(node, deep=deep)
+    mapping = _Lines(loader.construct_mapping(node, deep=deep))
+    mapping.line = node.start_mark.line + 1
+    mapping.lines = {
+        k.value: v.start_mark.line + 1 for k, v in node.value if isinstance(k, yaml.ScalarNode)
+    }
+    return mapping
+
+
+def _sequence(loader: _StrictLoader, node: yaml.SequenceNode) -> Any:
+    items = _LineList(loader.construct_sequence(node, deep=True))
+    items.line = node.start_mark.line + 1
+    items.lines = [item.start_mark.line + 1 for item in node.value]
+    return items
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
+
+
+def line_of(value: Any, key: Any = None) -> int | None:
+    """The line (1-based) where ``value`` starts in its YAML file, or where ``value[key]``
+    does (a mapping's key or a list's index); None when the value was not read from YAML."""
+    if key is None:
+        return getattr(value, "line", None) or None
+    lines = getattr(value, "lines", None)
+    if isinstance(lines, dict):
+        return lines.get(key)
+    if isinstance(lines, list) and isinstance(key, int) and 0 <= key < len(lines):
+        return lines[key]
+    return None
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -63,13 +104,19 @@ def _kind(value: object) -> str:
 
 
 class Checker:
-    """Small validators that raise PolicyFileError(path, problem, rule) with the field named."""
+    """Small validators that raise PolicyFileError(path, problem, rule) with the field named.
+
+    ``line``, when set, is the line the entry being checked starts on; a failure's problem
+    then begins with ``line N:`` (an explicit ``line=`` points closer still).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = str(path)
+        self.line: int | None = None
 
-    def fail(self, problem: str, rule: str | None) -> NoReturn:
-        raise PolicyFileError(self.path, problem, rule)
+    def fail(self, problem: str, rule: str | None, line: int | None = None) -> NoReturn:
+        line = line or self.line
+        raise PolicyFileError(self.path, f"line {line}: {problem}" if line else problem, rule)
 
     def mapping(self, value: Any, field: str, rule: str | None) -> dict[Any, Any]:
         if not isinstance(value, dict):

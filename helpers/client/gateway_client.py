@@ -27,6 +27,7 @@ import httpx
 from helpers.errors import BadRequest, GatewayHTTPError, Unauthorized
 from helpers.settings import Settings
 
+from .explain import Explanation, explain_path
 from .results import (
     AuditResult,
     HealthResult,
@@ -324,6 +325,10 @@ class GatewayClient(_Base):
         """
         return (await self._call("/api/policies/reload", {}))[1]
 
+    async def explain(self, decision_id: str) -> Explanation:
+        """Why a decision came out as it did (:mod:`helpers.client.explain`)."""
+        return Explanation.from_response((await self._call(explain_path(decision_id)))[1])
+
 
 class SyncGatewayClient(_Base):
     """The same API as :class:`GatewayClient`, blocking, on ``httpx.Client`` (for scripts).
@@ -428,3 +433,7 @@ class SyncGatewayClient(_Base):
     def reload_policies(self) -> dict[str, Any]:
         """Blocking :meth:`GatewayClient.reload_policies` (embedded-gateway extension)."""
         return self._call("/api/policies/reload", {})[1]
+
+    def explain(self, decision_id: str) -> Explanation:
+        """Blocking :meth:`GatewayClient.explain` (embedded gateway, AxonFlow v11)."""
+        return Explanation.from_response(self._call(explain_path(decision_id))[1])

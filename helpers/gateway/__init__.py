@@ -12,6 +12,9 @@
   the official SDK's ``proxy_llm_call`` speaks it), :mod:`.openai_compat` (an
   OpenAI-compatible ``/v1/chat/completions`` with streaming) and :mod:`.providers` (the
   ``openai``/``anthropic`` SDK calls, keys from the providers' environment variables).
+* Changing a policy safely: :mod:`.explain` (``/api/v1/decisions/{id}/explain``),
+  :mod:`.traffic_sample` (the opt-in masked sample of recent queries) and
+  :mod:`.policy_check` (``python -m helpers.gateway.policy_check``: replay a candidate).
 
 May import: :mod:`helpers.errors`, :mod:`helpers.settings`, :mod:`helpers.yamlcheck` and
 :mod:`helpers.corpus`; never the client, the stand-ins, the lab or the trail (import-linter

@@ -34,6 +34,7 @@ from helpers.settings import Settings
 
 from .auth import Authenticator
 from .endpoint import RETRY_AFTER, Endpoint, send_json, storage_error
+from .explain import EXPLAIN_PATH, Explainer
 from .governance import Governance
 from .openai_compat import ChatCompletions
 from .precheck_body import response_body
@@ -41,6 +42,7 @@ from .proxy import ProxyMode
 from .readback import ReadBack, StreamEndpoint
 from .store import AuditStore
 from .store.chain import timestamp
+from .traffic_sample import SAMPLE_PATH, TrafficSampleEndpoint
 from .validation import Call, Reject, parse_audit, parse_pre_check, parse_reply_check
 
 __all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]
@@ -195,6 +197,8 @@ def create_app(
     auth = Authenticator(settings.client_secrets, admin_token=settings.admin_token)
     gw = Gateway(settings, governance, auth)
     reads = ReadBack(governance, auth)  # its reader process starts on the first read
+    explainer = Explainer(governance, auth, settings.profile)
+    sample = TrafficSampleEndpoint(governance, auth)
     # Proxy mode: the gateway calls the provider itself.
     proxy = ProxyMode(
         governance, auth, limit=settings.max_body_bytes, inspect_replies=settings.inspect_replies
@@ -238,6 +242,8 @@ def create_app(
         Route("/api/audit/export", StreamEndpoint(reads.export), methods=["GET"]),
         Route("/api/policies/reload", Endpoint(gw.reload), methods=["POST"]),
         Route("/api/reply/check", Endpoint(gw.reply_check), methods=["POST"]),
+        Route(EXPLAIN_PATH, Endpoint(explainer.explain), methods=["GET"]),
+        Route(SAMPLE_PATH, Endpoint(sample.export), methods=["GET"]),
         Route("/api/request", Endpoint(proxy.request), methods=["POST"]),
         Route("/v1/chat/completions", ChatCompletions(proxy), methods=["POST"]),
     ]

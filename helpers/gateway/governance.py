@@ -31,6 +31,7 @@ from typing import Any
 from helpers.settings import Settings
 
 from .engine import Decision, DecisionEngine
+from .explain import DecisionLog
 from .idempotency import AuditIndex, Known, repeat_of
 from .metrics import GatewayMetrics
 from .policies.redaction import Placeholders, Redaction, mask
@@ -38,6 +39,7 @@ from .pricing import PricingTable
 from .replies import ReplyInspector
 from .store import AuditStore
 from .store.chain import is_expired, timestamp
+from .traffic_sample import TrafficSample
 from .validation import AuditRequest, Reject, ReplyCheckRequest
 
 __all__ = ["REDACTION_KEY", "Governance", "Governed"]
@@ -77,6 +79,15 @@ class Governance:
         self.pricing = PricingTable.load(settings.pricing_file)
         self.metrics = GatewayMetrics()
         self.store: AuditStore | None = None
+        # What GET /api/v1/decisions/{id}/explain reads: references only (.explain).
+        self.decisions = DecisionLog(max_age_s=self.ttl_s)
+        self.sample: TrafficSample | None = None  # opt-in (GATEWAY_TRAFFIC_SAMPLE), masked
+        if settings.traffic_sample > 0:
+            self.sample = TrafficSample(
+                settings.traffic_sample,
+                settings.traffic_sample_max_age_s,
+                clock=lambda: clock().timestamp(),
+            )
         self.audits = AuditIndex(
             timestamp(clock() + timedelta(seconds=self.ttl_s)), now=lambda: timestamp(clock())
         )
@@ -114,12 +125,20 @@ class Governance:
             ttl_s=self.ttl_s,
         )
         await self.store.committed(ctx)  # type: ignore[union-attr]  # durable, then answered
+        self.decisions.keep(
+            ctx.record_id, decision, self.engine.policies.current, client_id, ctx.expires_at
+        )
         elapsed_ms = (time.perf_counter_ns() - started) / 1e6
         # Counting is not the client's business: it runs once the reply has gone out.
         asyncio.get_running_loop().call_soon(
             self._count_decision, decision.approved, decision.policies, elapsed_ms
         )
+        if self.sample is not None:  # masked after the reply, like the counting
+            asyncio.get_running_loop().call_soon(self._sample, query, decision)
         return Governed(decision, ctx.record_id, ctx.expires_at, client_id, started)
+
+    def _sample(self, query: str, decision: Decision) -> None:
+        self.sample.add(query, decision.user.role, decision.user.department)  # type: ignore[union-attr]
 
     def _count_decision(self, approved: bool, policies: list[str], elapsed_ms: float) -> None:
         m = self.metrics

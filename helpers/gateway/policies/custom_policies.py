@@ -30,7 +30,7 @@ import re2
 
 from helpers.errors import PolicyFileError
 from helpers.settings import DATA_DIR
-from helpers.yamlcheck import Checker, load_yaml
+from helpers.yamlcheck import Checker, line_of, load_yaml
 
 from .findings import ACTIONS, SEVERITIES, Finding, char_span
 from .rbac import User
@@ -40,7 +40,15 @@ __all__ = ["CustomPolicySet", "CustomRule", "PolicyWatcher"]
 _RULE_KEYS = {
     "id": True, "description": False, "pattern": False, "keywords": False, "roles": False,
     "departments": False, "action": True, "severity": True, "reason": True, "enabled": False,
+    "examples": False,
 }  # fmt: skip
+# A rule's own tests: texts it must stop (``block``, for block and require_approval rules),
+# must fire on without stopping (``flag``, for warn and log rules), and must let pass.
+_EXAMPLE_KEYS = {"block": False, "flag": False, "allow": False}
+_EXAMPLE_MAX_CHARS = 2_000
+#: RE2 program size above which a pattern is refused as too costly to run on every query
+#: (the shipped rules are all under 400; RE2's memory budget fails far above this).
+MAX_PROGRAM_SIZE = 5_000
 _ID_RE = re2.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
 # Ids the built-in families report; a custom rule must not be mistaken for one of them.
 _RESERVED_PREFIXES = ("sys_", "sqli_")
@@ -114,6 +122,9 @@ class CustomRule:
     departments: frozenset[str] | None = None
     enabled: bool = True
     regex: Any = field(default=None, repr=False, compare=False)
+    #: ``(kind, text)`` pairs, kind ``block``, ``flag`` or ``allow``: the rule's own tests,
+    #: checked when the file is loaded.
+    examples: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def applies_to(self, user: User) -> bool:
         """True when the user is inside every scope the rule names (scopes compare caseless)."""
@@ -184,7 +195,8 @@ class CustomPolicySet:
         if raw is None:
             raw = []
         if not isinstance(raw, list):
-            check.fail(f"'rules' must be a list of rules, not {type(raw).__name__}", None)
+            kind = type(raw).__name__
+            check.fail(f"'rules' must be a list of rules, not {kind}", None, line_of(doc, "rules"))
         rules: list[CustomRule] = []
         seen: set[str] = set()
         for index, spec in enumerate(raw, start=1):
@@ -238,6 +250,7 @@ def _parse_rule(
     label = f"#{index}"
     if isinstance(spec, dict) and isinstance(spec.get("id"), str) and spec["id"].strip():
         label = spec["id"]
+    check.line = line_of(spec)
     check.keys(spec, _RULE_KEYS, label, what="the rule")
     rule_id = check.string(spec["id"], "id", label).strip()
     if _ID_RE.fullmatch(rule_id) is None:
@@ -269,18 +282,88 @@ def _parse_rule(
         keywords = tuple(k.strip() for k in check.strings(spec["keywords"], "keywords", label,
                                                           empty=False))  # fmt: skip
         source = "(?i)(?:" + "|".join(_keyword_regex(k) for k in keywords) + ")"
+    where = line_of(spec, "pattern" if has_pattern else "keywords")
     regex, error = _compile(source)
     if regex is None:
-        check.fail(f"'pattern' is not a valid RE2 regular expression: {error}", label)
+        hint = ""
+        if "too large" in error:
+            hint = "; the pattern is too costly for RE2: shorten bounded repeats such as {1000}"
+        check.fail(f"'pattern' is not a valid RE2 regular expression: {error}{hint}", label, where)
     if regex.search("") is not None:
-        check.fail("'pattern' matches the empty string, so it would fire on every query", label)
+        check.fail("'pattern' matches the empty string, so it would fire on every query",
+                   label, where)  # fmt: skip
+    if regex.programsize <= 1:
+        check.fail("'pattern' can never match any text (RE2 reduces it to no match; look for "
+                   r"an empty class such as [^\s\S])", label, where)  # fmt: skip
+    if regex.programsize > MAX_PROGRAM_SIZE:
+        check.fail(f"'pattern' is too costly: its RE2 program has {regex.programsize} "
+                   f"instructions, above the limit of {MAX_PROGRAM_SIZE}; shorten bounded "
+                   "repeats such as {1000} or split the rule", label, where)  # fmt: skip
+    examples = _examples(check, spec, label, action, regex)
 
     return CustomRule(
         id=rule_id, action=action, severity=severity, reason=reason, description=description,
         pattern=pattern, keywords=keywords, enabled=enabled, regex=regex,
         roles=_scope(check, spec, "roles", label, known_roles),
-        departments=_scope(check, spec, "departments", label, None),
+        departments=_scope(check, spec, "departments", label, None), examples=examples,
     )  # fmt: skip
+
+
+def _examples(
+    check: Checker, spec: dict, label: str, action: str, regex: Any
+) -> tuple[tuple[str, str], ...]:
+    """Validate a rule's ``examples`` and run them against its pattern (scope aside: an
+    example stands for a user the rule applies to). Any failure refuses the whole file."""
+    if "examples" not in spec:
+        return ()
+    raw = spec["examples"]
+    line = line_of(spec, "examples")
+    if not isinstance(raw, dict):
+        kind = type(raw).__name__ if raw is not None else "nothing"
+        check.fail(f"'examples' must be a mapping like {{block: [...], allow: [...]}}, not {kind}",
+                   label, line)  # fmt: skip
+    check.line = line
+    check.keys(raw, _EXAMPLE_KEYS, label, what="'examples'")
+    if not raw:
+        check.fail("'examples' is empty; list texts under block, flag or allow", label, line)
+    stops = action in ("block", "require_approval")
+    if stops and "flag" in raw:
+        check.fail(f"the rule's action is {action}: list the texts it must stop under "
+                   "'block', not 'flag'", label, line_of(raw, "flag"))  # fmt: skip
+    if not stops and "block" in raw:
+        check.fail(f"the rule's action is {action}: it never blocks; list the texts it must "
+                   "fire on under 'flag'", label, line_of(raw, "block"))  # fmt: skip
+    out: list[tuple[str, str]] = []
+    for kind in _EXAMPLE_KEYS:
+        if kind not in raw:
+            continue
+        items = raw[kind]
+        check.line = line_of(raw, kind) or line
+        texts = check.strings(items, f"examples.{kind}", label, empty=False)
+        for i, text in enumerate(texts):
+            where = line_of(items, i) or check.line
+            name = f"examples.{kind}[{i}] {_short(text)!r}"
+            if len(text) > _EXAMPLE_MAX_CHARS:
+                check.fail(f"{name} is {len(text)} characters; keep examples under "
+                           f"{_EXAMPLE_MAX_CHARS}", label, where)  # fmt: skip
+            m = regex.search(text.encode("utf-8", "surrogatepass"))
+            if kind != "allow" and m is None:
+                verb = "stop" if kind == "block" else "flag"
+                check.fail(f"{name} is not matched by the rule's pattern: the rule would not "
+                           f"{verb} it. Fix the pattern or the example", label, where)  # fmt: skip
+            if kind == "allow" and m is not None:
+                start, end = char_span(text.encode("utf-8", "surrogatepass"), m.span())
+                check.fail(f"{name} must pass but the pattern matches it at characters "
+                           f"{start}-{end} ({_short(text[start:end])!r}); the rule would "
+                           f"{'stop' if stops else 'flag'} it. Narrow the pattern or fix the "
+                           "example", label, where)  # fmt: skip
+            out.append((kind, text))
+    check.line = line_of(spec)
+    return tuple(out)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _scope(
