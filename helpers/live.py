@@ -1,26 +1,35 @@
-"""A lesson that needs an extension of the embedded gateway, whatever gateway the reader has.
+"""Running against a live AxonFlow agent: the lessons that need an extension, and CI's agent.
 
-Against the embedded gateway nothing changes: the lesson runs where the notebook's other
-cells run. Against a live AxonFlow agent (which offers no extension) it runs on an embedded
-gateway started for that purpose, and one printed line says so; when it may not start one,
-or starting fails, it gets a printed reason to skip instead. Introduced in
-``10_real_application.ipynb``.
+* :func:`extension_gateway`: a lesson that needs an extension of the embedded gateway gets
+  the gateway at hand when it offers it (the embedded gateway does; a live agent does not),
+  else an embedded gateway started for that purpose, announced in one printed line, else a
+  printed reason to skip. Introduced in ``10_real_application.ipynb``.
+* ``python -m helpers.live CMD ...``: runs ``CMD`` against the embedded gateway in
+  compatibility mode (``--compat axonflow``: a stock AxonFlow agent on the wire,
+  docs/compat.md) on loopback, with ``AXONFLOW_AGENT_URL`` pointing at it, and exits with the
+  command's code. The run is live for the agent and nothing else: ``NOTEBOOKS_OFFLINE=1``
+  keeps ``.env`` and every provider key out, ``NOTEBOOKS_LIVE_AGENT=1`` lets this one agent
+  URL through (:class:`helpers.settings.Settings`). ``make test-live`` runs every notebook so.
 
 >>> with extension_gateway("audit_records", stack.gateway.url) as ext:   # doctest: +SKIP
 ...     if ext.ready:
-...         records = SyncGatewayClient(url=ext.url).records()
+...         rows = httpx.get(ext.url + "/api/audit/records").json()["records"]
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .client.capabilities import probe
 from .errors import GatewayError
 from .server import RunningService, start_gateway
+from .settings import LIVE_AGENT_SWITCH, OFFLINE_SWITCH
 
-__all__ = ["ExtensionGateway", "extension_gateway"]
+__all__ = ["ExtensionGateway", "agent_env", "extension_gateway", "main"]
 
 
 @dataclass
@@ -90,3 +99,27 @@ def extension_gateway(
     if not quiet:
         print(f"skipped {lesson}: {reason}")
     return ExtensionGateway(names, None, reason=reason)
+
+
+def agent_env(url: str) -> dict[str, str]:
+    """The variables that point a notebook (anything built on :mod:`helpers.stack`) at the
+    agent at ``url`` while every provider stays offline."""
+    return {OFFLINE_SWITCH: "1", LIVE_AGENT_SWITCH: "1", "AXONFLOW_AGENT_URL": url}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.live CMD ...``: ``CMD`` against a stand-in AxonFlow agent."""
+    command = list(sys.argv[1:] if argv is None else argv)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        print("usage: python -m helpers.live CMD [ARG ...]", file=sys.stderr)
+        return 2
+    with start_gateway(compat="axonflow") as agent:
+        print(f"AxonFlow agent stand-in (embedded gateway, --compat axonflow) at {agent.url}")
+        env = {**os.environ, **agent_env(agent.url)}
+        return subprocess.run(command, env=env, check=False).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,14 +1,17 @@
-"""A lesson that needs an extension: the gateway at hand, one started for it, or a skip."""
+"""Running against a live agent: a lesson's extension gateway, and the compatibility run."""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from helpers.client.capabilities import forget
-from helpers.extensions import extension_gateway
+from helpers.live import agent_env, extension_gateway, main
 
 from .conftest import ThreadedGateway
 
@@ -61,3 +64,35 @@ def test_a_gateway_that_does_not_answer_is_a_skip_too(
     ext = extension_gateway("audit_records", "http://127.0.0.1:9", start=False, quiet=True)
     assert not ext.ready and "did not answer" in str(ext.reason)
     assert capsys.readouterr().out == ""
+
+
+def test_the_run_points_the_command_at_a_compatibility_mode_agent(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    seen = tmp_path / "seen.json"
+    probe = (
+        "import json, os, sys, httpx; url = os.environ['AXONFLOW_AGENT_URL']; "
+        "json.dump({'env': {k: os.environ[k] for k in ('NOTEBOOKS_OFFLINE', "
+        "'NOTEBOOKS_LIVE_AGENT')}, 'url': url, 'health': httpx.get(url + '/health').json(), "
+        "'records': httpx.get(url + '/api/audit/records').status_code}, open(sys.argv[1], 'w')); "
+        "sys.exit(3)"
+    )
+    assert main(["--", sys.executable, "-c", probe, str(seen)]) == 3  # the command's own code
+    got = json.loads(seen.read_text())
+    assert got["env"] == {"NOTEBOOKS_OFFLINE": "1", "NOTEBOOKS_LIVE_AGENT": "1"}
+    assert "extensions" not in got["health"] and got["records"] == 404
+    assert f"at {got['url']}" in capsys.readouterr().out
+    with pytest.raises(httpx.ConnectError):  # stopped once the command is done
+        httpx.get(got["url"] + "/health")
+
+
+def test_the_run_needs_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: python -m helpers.live CMD" in capsys.readouterr().err
+
+
+def test_agent_env_keeps_everything_but_the_agent_offline() -> None:
+    assert agent_env("http://127.0.0.1:1") == {
+        "NOTEBOOKS_OFFLINE": "1", "NOTEBOOKS_LIVE_AGENT": "1",
+        "AXONFLOW_AGENT_URL": "http://127.0.0.1:1",
+    }  # fmt: skip
