@@ -31,12 +31,13 @@ CREW_NOTEBOOKS := notebooks/crewai_env
 # ~/.local/share: keep both in build/.
 CREW_HOME := HOME=$(CURDIR)/build/crewai-home XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
 
-.PHONY: run test test-crewai lab bench notebooks lint format clean help
+.PHONY: run test test-crewai test-live lab bench notebooks lint format clean help
 
 help:
 	@echo "make run        run the walkthrough and execute every notebook offline (outputs in build/)"
 	@echo "make test       unit + HTTP tests, then the notebooks under nbval"
 	@echo "make test-crewai  the CrewAI tests and notebook in their own env (.venv-crewai)"
+	@echo "make test-live  every notebook against the embedded gateway in AxonFlow compatibility mode"
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make bench      gateway, pipeline and proxy benchmarks, JSON reports in reports/"
 	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
@@ -75,6 +76,17 @@ test: $(STAMP)
 test-crewai: $(CREW_STAMP)
 	@$(CREW_PY) -m helpers.nbrun --sanitizer $(SANITIZER)
 	$(CREW_PY) -m pytest tests/crewai_env $(CREW_NOTEBOOKS) $(NBVAL)
+
+# Every notebook, CrewAI's included, against the embedded gateway in compatibility mode
+# (--compat axonflow: a stock AxonFlow agent on the wire, docs/compat.md) as if it were a live
+# agent: helpers.live starts it on loopback and sets AXONFLOW_AGENT_URL, with
+# NOTEBOOKS_OFFLINE=1 and NOTEBOOKS_LIVE_AGENT=1 so that this one URL, and no .env or key,
+# reaches the notebooks. Outputs are not compared (they differ by design); an error or a
+# failed assertion fails the run. make test stays hermetic: it never sets these.
+LIVE_BUILD := build/live
+test-live: $(STAMP) $(CREW_STAMP)
+	$(PY) -m helpers.live $(PY) -m helpers.nbrun --build $(LIVE_BUILD)
+	$(CREW_HOME) $(PY) -m helpers.live $(CREW_PY) -m helpers.nbrun --build $(LIVE_BUILD) $(CREW_NOTEBOOKS)/*.ipynb
 
 # The CrewAI notebook needs .venv-crewai: run it with make notebooks or make test-crewai.
 lab: $(STAMP)

@@ -59,8 +59,8 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ[OFFLINE_SWITCH] = "1"
-    for name in (*LIVE_SWITCHES, *_PROVIDER_ENV):
-        os.environ.pop(name, None)
+    for name in (*LIVE_SWITCHES, *_PROVIDER_ENV, "GATEWAY_COMPAT"):
+        os.environ.pop(name, None)  # GATEWAY_COMPAT: the embedded gateways keep their extensions
     os.environ.update(CREWAI_QUIET)  # CrewAI (its own environment) would phone home otherwise
     if find_spec("crewai"):
         home = tempfile.mkdtemp(prefix="crewai-home-")

@@ -275,11 +275,14 @@ def start_gateway(
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     ready_timeout: float = 30.0,
+    compat: str | None = None,
 ) -> RunningService:
     """Start ``python -m helpers.gateway`` on 127.0.0.1 (``port=0`` picks a free port).
 
     Without ``db_path`` the database lives in a fresh temporary directory that is removed
-    when the service is stopped.
+    when the service is stopped. ``compat="axonflow"`` starts it as a stock AxonFlow agent
+    on the wire, ``"off"`` with every extension whatever ``GATEWAY_COMPAT`` says; ``None``
+    leaves it to ``GATEWAY_COMPAT``.
     """
     cleanup: list[Callable[[], None]] = []
     if db_path is None:
@@ -289,6 +292,8 @@ def start_gateway(
     else:
         db = Path(db_path).resolve()
     args = ["--host", "127.0.0.1", "--port", str(port), "--db", str(db), *extra_args]
+    if compat is not None:
+        args += ["--compat", compat]
     try:
         return start_service(
             "helpers.gateway", args, env=env, ready_timeout=ready_timeout, name="gateway",

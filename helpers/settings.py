@@ -23,7 +23,9 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 __all__ = [
+    "COMPAT_MODES",
     "CREWAI_QUIET",
+    "LIVE_AGENT_SWITCH",
     "DATA_DIR",
     "LIVE_SWITCHES",
     "OFFLINE_SWITCH",
@@ -48,6 +50,14 @@ LIVE_SWITCHES = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
 )
+#: Set to a true value in the process environment (never ``.env``) together with
+#: ``NOTEBOOKS_OFFLINE``, it keeps ``AXONFLOW_AGENT_URL`` from the process environment while
+#: everything else stays pinned offline: a deliberate run against one agent, providers still
+#: the stand-ins (``make test-live``).
+LIVE_AGENT_SWITCH = "NOTEBOOKS_LIVE_AGENT"
+#: GATEWAY_COMPAT: ``off`` (this project's gateway, extensions on) or ``axonflow`` (a stock
+#: AxonFlow agent on the wire; docs/compat.md lists what it turns off).
+COMPAT_MODES = ("off", "axonflow")
 #: What CrewAI 1.15 reads before it sends anything home: its telemetry (OpenTelemetry spans
 #: to its collector), its trace upload, and the PyPI version check. And python-dotenv's own
 #: off switch: importing CrewAI calls ``load_dotenv()``, which would copy a user's ``.env``
@@ -254,6 +264,9 @@ class Settings:
     allow_paid_runs: bool = False
     # NOTEBOOKS_OFFLINE: .env, provider keys and the agent URL were ignored.
     offline_forced: bool = False
+    # GATEWAY_COMPAT: "" (off) or "axonflow": the embedded gateway answers only AxonFlow's
+    # endpoints, fields and metric names (docs/compat.md).
+    compat: str = ""
 
     @property
     def authenticated(self) -> bool:
@@ -284,6 +297,11 @@ class Settings:
         if offline:
             for name in LIVE_SWITCHES:
                 source.pop(name, None)
+            # Only the process environment can keep the agent (a .env was not read, or its
+            # switch is not trusted): one deliberate agent, providers still offline.
+            if pinned and _bool(LIVE_AGENT_SWITCH, environ.get(LIVE_AGENT_SWITCH) or "false"):
+                if url := environ.get("AXONFLOW_AGENT_URL"):
+                    source["AXONFLOW_AGENT_URL"] = url
 
         def get(name: str) -> str | None:
             value = source.get(name)
@@ -339,6 +357,9 @@ class Settings:
             kw["client_secrets"] = _client_secrets(v)
         if (v := get("GATEWAY_CLIENTS_FILE")) is not None:
             kw["clients_file"] = Path(v)
+        if (v := get("GATEWAY_COMPAT")) is not None:
+            mode = _choice("GATEWAY_COMPAT", v, COMPAT_MODES)
+            kw["compat"] = "" if mode == "off" else mode
         if (v := get("ALLOW_PAID_RUNS")) is not None:
             kw["allow_paid_runs"] = _bool("ALLOW_PAID_RUNS", v)
         if (v := get("STANDIN_TIME_SCALE")) is not None:

@@ -5,6 +5,8 @@ until SIGINT/SIGTERM. It binds 127.0.0.1 by default; any other address needs cli
 secrets (``GATEWAY_CLIENT_SECRETS`` or ``--clients``) and an operator token
 (``GATEWAY_ADMIN_TOKEN``), else it refuses to start and says what to set (``--insecure-bind``
 overrides that, with a warning on stderr).
+``--compat axonflow`` (or ``GATEWAY_COMPAT=axonflow``) answers as a stock AxonFlow agent:
+AxonFlow's endpoints, fields and metric names only (docs/compat.md).
 ``--port 0`` picks a free port. Options override the matching environment settings. Log
 lines go to stderr from a thread of their own (:mod:`.logsink`), so a stderr nobody reads
 can never hold up a request.
@@ -22,7 +24,7 @@ from pathlib import Path
 import uvicorn
 
 from helpers.errors import ConfigError
-from helpers.settings import Settings
+from helpers.settings import COMPAT_MODES, Settings
 
 from .app import create_app
 from .logsink import BackgroundLog
@@ -49,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="clients file, one client_id:secret a line (e.g. data/clients); turns on "
         "client authentication",
+    )
+    p.add_argument(
+        "--compat",
+        choices=COMPAT_MODES,
+        help="axonflow: behave like a stock AxonFlow agent on the wire, every extension off "
+        "(default: GATEWAY_COMPAT, else off)",
     )
     p.add_argument(
         "--insecure-bind",
@@ -104,7 +112,8 @@ def mode_line(settings: Settings) -> str:
         else "community mode: no client credentials required"
     )
     operator = "operator token required" if settings.admin_token else "no operator token"
-    return f"{clients}; {operator}"
+    compat = f"; compatibility mode: {settings.compat}, extensions off" if settings.compat else ""
+    return f"{clients}; {operator}{compat}"
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -135,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["fsync"] = True
     if args.clients:
         overrides["clients_file"] = args.clients
+    if args.compat:
+        overrides["compat"] = "" if args.compat == "off" else args.compat
     try:
         settings = Settings.load(**overrides)
         app = create_app(settings, db_path=args.db)

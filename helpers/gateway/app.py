@@ -11,6 +11,11 @@ While the storage is failing ``/health`` answers 503 ``"status": "degraded"`` wi
 reason, at once (it never touches the disk), and answers ``healthy`` again by itself once
 the store has recovered.
 
+``/health`` lists the extensions under ``"extensions"``, so a client can ask what this
+gateway supports (a stock agent sends no such field). Compatibility mode
+(``GATEWAY_COMPAT=axonflow``, ``--compat axonflow``) turns every extension off and answers
+as a stock AxonFlow agent does: docs/compat.md lists exactly what changes.
+
 Starlette does the routing (404/405) and the lifespan; the endpoints are plain ASGI
 callables (:class:`~.endpoint.Endpoint`).
 """
@@ -18,6 +23,7 @@ callables (:class:`~.endpoint.Endpoint`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -26,7 +32,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from helpers.errors import StorageUnavailable
@@ -36,6 +42,7 @@ from .auth import Authenticator
 from .endpoint import RETRY_AFTER, Endpoint, send_json, storage_error
 from .explain import EXPLAIN_PATH, Explainer
 from .governance import Governance
+from .metrics import AXONFLOW_METRICS
 from .openai_compat import ChatCompletions
 from .precheck_body import response_body
 from .proxy import ProxyMode
@@ -45,9 +52,39 @@ from .store.chain import timestamp
 from .traffic_sample import SAMPLE_PATH, TrafficSampleEndpoint
 from .validation import Call, Reject, parse_audit, parse_pre_check, parse_reply_check
 
-__all__ = ["VERSION", "Endpoint", "GatewayApp", "create_app", "rfc3339"]
+__all__ = [
+    "EXTENSIONS",
+    "EXTENSION_ROUTES",
+    "VERSION",
+    "Endpoint",
+    "GatewayApp",
+    "axonflow_settings",
+    "create_app",
+    "rfc3339",
+]
 
 VERSION = "0.1.0-embedded"
+#: This gateway's endpoints that a stock AxonFlow agent does not have, by capability name.
+EXTENSION_ROUTES = {
+    "audit_records": "/api/audit/records",
+    "audit_verify": "/api/audit/verify",
+    "audit_export": "/api/audit/export",
+    "policy_reload": "/api/policies/reload",
+    "reply_check": "/api/reply/check",
+    "chat_completions": "/v1/chat/completions",
+}
+#: Every extension ``/health`` lists: the endpoints above and what changes on AxonFlow's own
+#: endpoints (a repeated audit answered with its first ``audit_id``, ``redacted_query`` in a
+#: pre-check reply, metrics beyond AxonFlow's names, the project's posture switches).
+EXTENSIONS = (
+    *EXTENSION_ROUTES,
+    "idempotent_audits",
+    "redacted_query",
+    "extended_metrics",
+    "project_switches",
+)
+#: What a stock agent (Go's router) answers for a path it does not serve.
+AGENT_NOT_FOUND = "404 page not found\n"
 log = logging.getLogger("helpers.gateway")
 
 
@@ -64,6 +101,7 @@ class Gateway:
         self.governance = governance
         self.auth = auth
         self.limit = settings.max_body_bytes
+        self.compat = bool(settings.compat)
 
     @property
     def auth_mode(self) -> str:
@@ -93,6 +131,8 @@ class Gateway:
             body["block_reason"] = decision.block_reason
         if decision.rate_limit is not None:
             body["rate_limit"] = decision.rate_limit.as_dict()
+        if self.compat:  # the agent does not say what to redact
+            body.pop("redacted_query", None)
         return 200, body
 
     async def audit(self, call: Call) -> tuple[int, dict[str, Any]]:
@@ -128,8 +168,9 @@ class Gateway:
             "service": "axonflow-agent",
             "timestamp": rfc3339(self.governance.clock()),
             "version": VERSION,
-            "auth": self.auth_mode,
         }
+        if not self.compat:
+            body.update(auth=self.auth_mode, extensions=list(EXTENSIONS))
         store = self.store
         if store is None or not store.degraded:
             return 200, body
@@ -157,6 +198,22 @@ class Gateway:
                 400, f"Policies not reloaded; the previous rules stay active: {watcher.last_error}"
             )
         return 200, {"success": True, "rules": len(watcher.current)}
+
+
+def axonflow_settings(settings: Settings) -> Settings:
+    """``settings`` as a stock agent would read them: only AxonFlow's posture switches count.
+
+    This project's own switches go back to their defaults (``SECRET_ACTION``,
+    ``PII_SSN_RULES``), and proxy mode does not inspect replies (the agent does not in
+    community mode).
+    """
+    defaults = Settings()
+    return dataclasses.replace(
+        settings,
+        secret_action=defaults.secret_action,
+        ssn_rules=defaults.ssn_rules,
+        inspect_replies=False,
+    )
 
 
 class GatewayApp:
@@ -192,8 +249,13 @@ def create_app(
 ) -> GatewayApp:
     """Build the gateway. The lifespan opens the audit store at ``db_path`` and closes it."""
     settings = settings or Settings.load()
+    compat = bool(settings.compat)
+    if compat:
+        settings = axonflow_settings(settings)
     clock = clock or (lambda: datetime.now(UTC))
     governance = Governance(settings, clock)
+    if compat:
+        governance.metrics.only = AXONFLOW_METRICS
     auth = Authenticator(settings.client_secrets, admin_token=settings.admin_token)
     gw = Gateway(settings, governance, auth)
     reads = ReadBack(governance, auth)  # its reader process starts on the first read
@@ -247,9 +309,17 @@ def create_app(
         Route("/api/request", Endpoint(proxy.request), methods=["POST"]),
         Route("/v1/chat/completions", ChatCompletions(proxy), methods=["POST"]),
     ]
+    if compat:  # a stock agent serves none of them: they answer its 404
+        routes = [r for r in routes if r.path not in EXTENSION_ROUTES.values()]
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if compat and exc.status_code == 404:
+            return PlainTextResponse(
+                AGENT_NOT_FOUND, 404, headers={"x-content-type-options": "nosniff"}
+            )
+        if compat and exc.status_code == 405:  # the agent's router sends no body
+            return Response(status_code=405)
         messages = {
             404: f"Not found: {request.url.path}",
             405: f"Method {request.method} not allowed",

@@ -91,6 +91,8 @@ class Governance:
         self.audits = AuditIndex(
             timestamp(clock() + timedelta(seconds=self.ttl_s)), now=lambda: timestamp(clock())
         )
+        # Compatibility mode stores every copy of a retried audit, as AxonFlow does.
+        self.idempotent = not settings.compat
 
     # -- decide ------------------------------------------------------------------------------
     async def decide(
@@ -178,10 +180,13 @@ class Governance:
         if req.metadata:
             req = req._replace(metadata=mask(req.metadata))
         # A repeat of an accepted audit is that audit (module helpers.gateway.idempotency).
-        repeat, digest, key = await repeat_of(self.audits, store, req, expires_at, idempotency_key)
-        if repeat is not None:
-            self.metrics.audit_duplicates.inc("same_body")
-            return repeat
+        if self.idempotent:
+            repeat, digest, key = await repeat_of(
+                self.audits, store, req, expires_at, idempotency_key
+            )
+            if repeat is not None:
+                self.metrics.audit_duplicates.inc("same_body")
+                return repeat
         started = time.perf_counter_ns()
         record, cost = self._append_audit(
             req.context_id,
@@ -194,11 +199,14 @@ class Governance:
             latency_ms=req.latency_ms,
             metadata=req.metadata,
         )
-        self.audits.add(req.context_id, expires_at, digest, Known(record.record_id, record), key)
+        if self.idempotent:
+            known = Known(record.record_id, record)
+            self.audits.add(req.context_id, expires_at, digest, known, key)
         try:
             await store.committed(record)  # durable before acknowledged
         except BaseException:
-            self.audits.forget(req.context_id, digest)
+            if self.idempotent:
+                self.audits.forget(req.context_id, digest)
             raise
         self._count_audit_soon(
             req.provider, req.model, req.prompt_tokens, req.completion_tokens, cost, started

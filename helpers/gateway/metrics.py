@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .store import StorageState
 
-__all__ = ["BUCKETS_MS", "Counter", "GatewayMetrics", "Gauge", "Histogram"]
+__all__ = ["AXONFLOW_METRICS", "BUCKETS_MS", "Counter", "GatewayMetrics", "Gauge", "Histogram"]
+
+#: The gateway-mode metrics a stock AxonFlow agent exposes (``gateway_handlers.go``, v2.6);
+#: the only ones rendered in compatibility mode (docs/compat.md).
+AXONFLOW_METRICS = (
+    "axonflow_gateway_precheck_requests_total",
+    "axonflow_gateway_precheck_duration_milliseconds",
+    "axonflow_gateway_audit_requests_total",
+    "axonflow_gateway_audit_duration_milliseconds",
+    "axonflow_gateway_llm_tokens_total",
+    "axonflow_gateway_llm_cost_usd_total",
+)
 
 #: Upper bounds in milliseconds: 0.05 ms resolution at the bottom, 500 ms at the top.
 BUCKETS_MS: tuple[float, ...] = (
@@ -112,9 +123,14 @@ class Gauge:
 
 
 class GatewayMetrics:
-    """The gateway's metric set; ``render()`` gives Prometheus text exposition format."""
+    """The gateway's metric set; ``render()`` gives Prometheus text exposition format.
 
-    def __init__(self) -> None:
+    ``only`` limits what is rendered to those metric names (compatibility mode passes
+    :data:`AXONFLOW_METRICS`); everything is still counted.
+    """
+
+    def __init__(self, only: tuple[str, ...] | None = None) -> None:
+        self.only = only
         self.precheck_duration = Histogram(
             "axonflow_gateway_precheck_duration_milliseconds",
             "Gateway pre-check handling time in milliseconds (server side).",
@@ -189,5 +205,6 @@ class GatewayMetrics:
             self.storage_degraded,
             self.storage_backlog,
         ):
-            parts.extend(metric.render())
+            if self.only is None or metric.name in self.only:
+                parts.extend(metric.render())
         return "\n".join(parts) + "\n"
