@@ -87,6 +87,7 @@ class _Connection:
         self.headers: dict[str, str] = {}
         self.pieces: deque[bytes] = deque()
         self.head_done = False
+        self.keep_alive = False
         self.complete = False
         self.received = 0
 
@@ -96,6 +97,8 @@ class _Connection:
 
     def on_headers_complete(self) -> None:
         self.head_done = True
+        # Asked now: the parser forgets the answer's framing once the message is complete.
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.pieces.append(body)
@@ -105,7 +108,7 @@ class _Connection:
 
     @property
     def reusable(self) -> bool:
-        return self.complete and self.parser.should_keep_alive() and not self.closed
+        return self.complete and self.keep_alive and not self.closed
 
     @property
     def closed(self) -> bool:
