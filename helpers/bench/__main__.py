@@ -5,6 +5,7 @@
 ``pipeline``  pre-check + LLM call + audit end to end, with the paired overhead targets.
 ``proxy``     proxy mode beside gateway mode: the proxy hop's added latency and TTFT.
 ``service``   the governed web service under concurrent load: governed against direct.
+``peers``     this gateway beside LiteLLM and Portkey, paired (``make bench-peers``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from helpers.settings import PROJECT_ROOT
 
+from .peers import add_command as add_peers_command
 from .pipeline import add_command as add_pipeline_command
 from .proxy import add_command as add_proxy_command
 from .replies import add_command as add_replies_command
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     add_pipeline_command(sub)  # parses its own options and runs itself
     add_proxy_command(sub)  # likewise
     add_replies_command(sub)  # likewise
+    add_peers_command(sub)  # likewise
     add_service_arguments(sub.add_parser("service", help="the governed web service under load"))
     args = p.parse_args(argv)
     if args.command == "gateway":
