@@ -28,6 +28,7 @@ from helpers.gateway.providers import (
 )
 from helpers.gateway.upstream import Upstream, UpstreamUnreachable
 from tests.conftest import ThreadedGateway
+from tests.provider_fakes import FaultyProvider
 
 ASK = [{"role": "user", "content": "What is RAG?"}]
 ANSWER = {
@@ -192,3 +193,33 @@ def test_a_refused_connection_is_unreachable() -> None:
 def test_a_base_url_that_is_not_http_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="must be http"):
         Upstream(url, timeout_s=1)
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[FaultyProvider]:
+    provider = FaultyProvider()
+    yield provider
+    provider.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "attempts"),
+    [
+        ("cut", "unreachable", 2),  # the body dropped midway: retried, like a lost connection
+        ("429", "status", 2),
+        ("malformed", "bad_response", 1),  # a 200 that is not JSON is not retried
+        ("404", "status", 1),
+    ],
+)
+def test_each_fault_fails_as_its_kind_after_the_retries_it_deserves(
+    faulty: FaultyProvider, fault: str, kind: str, attempts: int
+) -> None:
+    faulty.fail(fault)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            complete(faulty.url, retries=1)
+    finally:
+        calls = faulty.switch.failed
+        faulty.heal()
+    assert caught.value.kind == kind and calls == attempts, caught.value.message
+    assert complete(faulty.url, retries=1)[0]  # and the next call is answered

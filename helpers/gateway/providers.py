@@ -180,8 +180,8 @@ class Providers:
         self.client(provider)
         with self._errors(provider):
             body = _request_body(provider, model, messages, options, stream=False)
-            response = await self._send(provider, body, stream=False)
-            data = orjson.loads(await response.read())
+            _, raw = await self._send(provider, body, stream=False)
+            data = orjson.loads(raw)
             return _openai_completion(data) if provider == "openai" else _anthropic_completion(data)
 
     # -- a stream ----------------------------------------------------------------------------
@@ -196,7 +196,7 @@ class Providers:
         self.client(provider)
         with self._errors(provider):
             body = _request_body(provider, model, messages, options, stream=True)
-            upstream = await self._send(provider, body, stream=True)
+            upstream, _ = await self._send(provider, body, stream=True)
         relay = self._relay_openai if provider == "openai" else self._relay_anthropic
         return relay(upstream)
 
@@ -247,10 +247,13 @@ class Providers:
             await upstream.aclose()
 
     # -- sending, with the retries -----------------------------------------------------------
-    async def _send(self, provider: str, body: bytes, *, stream: bool) -> UpstreamStream:
+    async def _send(
+        self, provider: str, body: bytes, *, stream: bool
+    ) -> tuple[UpstreamStream, bytes]:
         """POST ``body``; retry as the provider SDKs do (a lost connection, a timeout, 408,
         409, 429 and 5xx, at most ``max_retries`` times, after the provider's ``retry-after``
-        or an exponential back-off). Returns the answer once its status is 2xx."""
+        or an exponential back-off). Returns the 2xx answer and, unless ``stream``, its whole
+        body (read inside the attempt, so a body cut off midway is retried too)."""
         pool = self._pools[provider]
         headers = self._headers[provider]
         path = PATHS[provider]
@@ -259,15 +262,16 @@ class Providers:
         while True:
             try:
                 answer = await pool.open(path, body, headers)
+                ok = 200 <= answer.status < 300
+                data = b"" if ok and stream else await answer.read()
             except UpstreamError:
                 if attempt >= retries:
                     raise
                 await asyncio.sleep(retry_delay(attempt, {}))
                 attempt += 1
                 continue
-            if 200 <= answer.status < 300:
-                return answer
-            detail = await answer.read()
+            if ok:
+                return answer, data
             if attempt < retries and should_retry(answer.status, answer.headers):
                 await asyncio.sleep(retry_delay(attempt, answer.headers))
                 attempt += 1
@@ -276,7 +280,7 @@ class Providers:
             raise ProviderError(
                 provider,
                 "status",
-                f"{name} answered HTTP {answer.status}: {_short(error_message(detail))}",
+                f"{name} answered HTTP {answer.status}: {_short(error_message(data))}",
                 status=answer.status,
             )
 
