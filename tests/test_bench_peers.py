@@ -202,6 +202,8 @@ def test_the_figure_is_drawn_from_the_report_on_a_log_axis(tmp_path: Path) -> No
     assert labels == ["proxy /v1/chat/completions, block", "Portkey gateway"]
     title = ax.get_title()
     assert "n=50" in title and "Test CPU" in title and "load 0.25 before, 0.50 after" in title
+    notes = [t.get_text() for t in ax.texts]
+    assert notes[0] == "p50 1.00  p99 1.00 ms" and notes[1] == "p50 2.50  p99 2.50 ms"
     plt.close(ax.figure)
     path = save_figure(report, tmp_path / "peers.png")
     assert path.read_bytes().startswith(b"\x89PNG")

@@ -356,8 +356,10 @@ def plot_peers(report: Mapping[str, Any], *, ax: Axes | None = None) -> Axes:
                 lw=2.2 if stat == "p50" else 1.2,
                 ls="-" if stat == "p50" else "--",
             )
+        floored = int((values <= PLOT_FLOOR_MS).sum())
+        note = f"\n{floored} at or below {PLOT_FLOOR_MS:g} ms" if floored else ""
         ax.annotate(
-            f"p50 {s['p50']:.2f}  p99 {s['p99']:.2f} ms",
+            f"p50 {s['p50']:.2f}  p99 {s['p99']:.2f} ms{note}",
             (1.005, row),
             xycoords=("axes fraction", "data"),
             va="center",
