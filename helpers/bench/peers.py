@@ -767,6 +767,7 @@ def run_peers_bench(
 ) -> int:
     from helpers.server import start_gateway, start_standins
 
+    root = root.resolve()
     load_before = os.getloadavg()
     skipped: dict[str, str] = {}
     with ExitStack() as stack:
