@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from helpers.errors import ConfigError
 from helpers.gateway.providers import (
     ProviderConfig,
     ProviderError,
@@ -191,7 +192,7 @@ def test_a_refused_connection_is_unreachable() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://example.com", "127.0.0.1:8000", "http://"])
 def test_a_base_url_that_is_not_http_is_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="must be http"):
+    with pytest.raises(ValueError, match="base URL"):
         Upstream(url, timeout_s=1)
 
 
@@ -223,3 +224,9 @@ def test_each_fault_fails_as_its_kind_after_the_retries_it_deserves(
         faulty.heal()
     assert caught.value.kind == kind and calls == attempts, caught.value.message
     assert complete(faulty.url, retries=1)[0]  # and the next call is answered
+
+
+@pytest.mark.parametrize("url", ["localhost:8000/v1", "http://127.0.0.1:port/v1"])
+def test_a_provider_base_url_that_is_not_one_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="OPENAI_BASE_URL: base URL"):
+        ProviderConfig.from_env({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": url})

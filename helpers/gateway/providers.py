@@ -49,7 +49,7 @@ from .llm_shapes import (
     openai_messages_to_anthropic,
 )
 from .provider_errors import ErrorMap, ProviderError
-from .upstream import Upstream, UpstreamError, UpstreamStream
+from .upstream import Upstream, UpstreamError, UpstreamStream, check_base_url
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -107,6 +107,11 @@ class ProviderConfig:
         urls = {
             p: env[f"{p.upper()}_BASE_URL"] for p in PROVIDERS if env.get(f"{p.upper()}_BASE_URL")
         }
+        for provider, url in urls.items():
+            try:
+                check_base_url(url)
+            except ValueError as exc:
+                raise ConfigError(f"{provider.upper()}_BASE_URL: {exc}") from None
         timeout = _number(env, "GATEWAY_PROVIDER_TIMEOUT_S", 30.0, minimum=0.01)
         retries = int(_number(env, "GATEWAY_PROVIDER_RETRIES", 1, minimum=0))
         return cls(keys, urls, timeout, retries)
@@ -153,10 +158,7 @@ class Providers:
         pool = self._pools.get(provider)
         if pool is None:
             base = self.config.base_urls.get(provider) or DEFAULT_BASE_URLS[provider]
-            try:
-                pool = Upstream(base, self.config.timeout_s)
-            except ValueError as exc:
-                raise ConfigError(f"{provider.upper()}_BASE_URL: {exc}") from None
+            pool = Upstream(base, self.config.timeout_s)  # the URL was checked by from_env
             key = self.config.keys[provider]
             auth = (
                 {"authorization": f"Bearer {key}"}

@@ -30,12 +30,13 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httptools
 
 __all__ = [
     "Upstream",
+    "check_base_url",
     "UpstreamError",
     "UpstreamProtocolError",
     "UpstreamResponse",
@@ -201,13 +202,23 @@ class UpstreamStream:
             conn.close()
 
 
+def check_base_url(base_url: str) -> SplitResult:
+    """``base_url`` split; :class:`ValueError` unless it is ``http(s)://host[:port][/path]``."""
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError as exc:
+        raise ValueError(f"base URL {base_url!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base URL {base_url!r} must be http:// or https:// with a host")
+    return parts
+
+
 class Upstream:
     """A pool of keep-alive connections to one origin; see the module docstring."""
 
     def __init__(self, base_url: str, timeout_s: float) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base URL {base_url!r} must be http:// or https:// with a host")
+        parts = check_base_url(base_url)
         self.base_url = base_url
         self.host = parts.hostname
         self.tls = parts.scheme == "https"
