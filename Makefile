@@ -31,7 +31,7 @@ CREW_NOTEBOOKS := notebooks/crewai_env
 # ~/.local/share: keep both in build/.
 CREW_HOME := HOME=$(CURDIR)/build/crewai-home XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
 
-.PHONY: run test test-crewai test-live lab bench notebooks lint format clean help
+.PHONY: run test test-crewai test-live lab bench bench-peers notebooks lint format clean help
 
 help:
 	@echo "make run        run the walkthrough and execute every notebook offline (outputs in build/)"
@@ -40,6 +40,7 @@ help:
 	@echo "make test-live  every notebook against the embedded gateway in AxonFlow compatibility mode"
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make bench      gateway, pipeline and proxy benchmarks, JSON reports in reports/"
+	@echo "make bench-peers  this gateway beside LiteLLM and Portkey (builds them in build/peers/)"
 	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
 	@echo "make lint       import contracts (layers of helpers/), then ruff over helpers, tests and notebooks"
 
@@ -102,6 +103,33 @@ bench: $(STAMP)
 # The measuring notebooks (03, 04, 10, 11) are refused on a busy machine (1-minute load
 # average above 0.5 per core, sampled just before each; see helpers/nbrun.py).
 # ALLOW_BUSY=1 runs them anyway, for a draft whose timings are not meant to be kept.
+# The peer benchmark (opt-in, not part of make bench or make test): LiteLLM and Portkey's
+# gateway, pinned, each in an environment of its own under build/peers/ (nothing of theirs
+# enters .venv), all bound to 127.0.0.1. Options: make bench-peers PEERS_ARGS="--quick".
+PEERS_DIR       := build/peers
+LITELLM_VERSION := 1.108.7
+PORTKEY_VERSION := 1.15.2
+LITELLM_STAMP   := $(PEERS_DIR)/litellm/.installed-$(LITELLM_VERSION)
+PORTKEY_STAMP   := $(PEERS_DIR)/portkey/.installed-$(PORTKEY_VERSION)
+PEERS_ARGS      ?=
+
+$(LITELLM_STAMP):
+	rm -rf $(PEERS_DIR)/litellm
+	$(PYTHON) -m venv $(PEERS_DIR)/litellm
+	$(PEERS_DIR)/litellm/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_DIR)/litellm/bin/python -m pip install --quiet "litellm[proxy]==$(LITELLM_VERSION)"
+	@touch $@
+
+$(PORTKEY_STAMP):
+	rm -rf $(PEERS_DIR)/portkey
+	mkdir -p $(PEERS_DIR)/portkey
+	npm install --prefix $(PEERS_DIR)/portkey --no-audit --no-fund --loglevel=error \
+		@portkey-ai/gateway@$(PORTKEY_VERSION)
+	@touch $@
+
+bench-peers: $(STAMP) $(LITELLM_STAMP) $(PORTKEY_STAMP)
+	$(PY) -m helpers.bench peers --root $(PEERS_DIR) $(PEERS_ARGS)
+
 notebooks: $(STAMP) $(CREW_STAMP)
 	$(PY) -m helpers.nbrun --in-place $(if $(ALLOW_BUSY),--allow-busy)
 	$(CREW_HOME) $(CREW_PY) -m helpers.nbrun --in-place $(CREW_NOTEBOOKS)/*.ipynb

@@ -6,6 +6,7 @@
 ``proxy``     proxy mode beside gateway mode: the proxy hop's added latency and TTFT.
 ``service``   the governed web service under concurrent load: governed against direct.
 ``policy-replay``  a candidate policy replayed over 10,000 masked queries, beside the current.
+``peers``     this gateway beside LiteLLM and Portkey, paired (``make bench-peers``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from helpers.settings import PROJECT_ROOT
 
+from .peers import add_command as add_peers_command
 from .pipeline import add_command as add_pipeline_command
 from .policy_replay import add_command as add_policy_replay_command
 from .proxy import add_command as add_proxy_command
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     add_proxy_command(sub)  # likewise
     add_replies_command(sub)  # likewise
     add_policy_replay_command(sub)  # likewise
+    add_peers_command(sub)  # likewise
     add_service_arguments(sub.add_parser("service", help="the governed web service under load"))
     args = p.parse_args(argv)
     if args.command == "gateway":

@@ -1,6 +1,6 @@
 """One way to register a benchmark that parses its own options under ``python -m helpers.bench``.
 
-``pipeline``, ``proxy`` and ``replies`` each have a full parser of their own (``--help``
+``pipeline``, ``proxy``, ``replies`` and ``peers`` each have a full parser of their own (``--help``
 included). The subcommand takes every word after its name, options too (no prefix
 characters), and hands them to the benchmark's ``main``, then exits with its status.
 """

@@ -54,15 +54,12 @@ def openai_messages_to_anthropic(
 
 
 def anthropic_options(opts: dict[str, Any], system: str | None) -> dict[str, Any]:
-    """OpenAI-style options for ``messages.create``. The Anthropic SDK no longer takes
-    ``temperature`` or ``top_p`` as arguments, so they travel in the body as the API reads
-    them; ``stop`` becomes ``stop_sequences``; OpenAI-only knobs are left out."""
+    """OpenAI-style options as the Messages API's body fields: ``max_tokens`` is required
+    there, ``stop`` becomes ``stop_sequences``, OpenAI-only knobs are left out."""
     out: dict[str, Any] = {"max_tokens": opts.get("max_tokens") or DEFAULT_MAX_TOKENS}
     if system is not None:
         out["system"] = system
-    extra = {k: opts[k] for k in ("temperature", "top_p") if k in opts}
-    if extra:
-        out["extra_body"] = extra
+    out.update({k: opts[k] for k in ("temperature", "top_p") if k in opts})
     stop = opts.get("stop")
     if stop is not None:
         out["stop_sequences"] = [stop] if isinstance(stop, str) else stop
@@ -77,21 +74,24 @@ STOP_REASONS = {
 }
 
 
-def anthropic_piece(event: Any, state: dict[str, Any]) -> StreamPiece | None:
-    """One Anthropic stream event as an OpenAI chunk (``state`` carries id, model, usage)."""
+def anthropic_piece(event: dict[str, Any], state: dict[str, Any]) -> StreamPiece | None:
+    """One Anthropic stream event (its ``data`` JSON) as an OpenAI chunk (``state`` carries
+    id, model and usage from one event to the next)."""
     delta: dict[str, Any] | None = None
     finish, text, usage = None, "", None
-    if event.type == "message_start":
-        state.update(id=event.message.id, model=event.message.model)
-        state["prompt"] = event.message.usage.input_tokens
+    kind = event.get("type")
+    if kind == "message_start":
+        message = event["message"]
+        state.update(id=message["id"], model=message["model"])
+        state["prompt"] = message["usage"]["input_tokens"]
         delta = {"role": "assistant", "content": ""}
-    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-        text = event.delta.text
+    elif kind == "content_block_delta" and event["delta"].get("type") == "text_delta":
+        text = event["delta"]["text"]
         delta = {"content": text}
-    elif event.type == "message_delta":
-        state["completion"] = event.usage.output_tokens
-        delta, finish = {}, STOP_REASONS.get(event.delta.stop_reason or "", "stop")
-    elif event.type == "message_stop":
+    elif kind == "message_delta":
+        state["completion"] = event["usage"]["output_tokens"]
+        delta, finish = {}, STOP_REASONS.get(event["delta"].get("stop_reason") or "", "stop")
+    elif kind == "message_stop":
         usage = (state["prompt"], state["completion"])
     else:
         return None

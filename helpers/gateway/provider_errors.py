@@ -1,4 +1,4 @@
-"""How proxy mode's provider calls fail: one :class:`ProviderError` for every SDK exception.
+"""How proxy mode's provider calls fail: one :class:`ProviderError` for every failure.
 
 The ``kind`` says which way a call failed (``no_key``, ``timeout``, ``unreachable``,
 ``status``, ``bad_response``, ``unknown``); the message names the provider and what to do.
@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+
+from .upstream import UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
 
 __all__ = ["KEY_MASK", "ErrorMap", "ProviderError", "mask_keys"]
 
@@ -55,8 +57,9 @@ class ProviderError(Exception):
 
 
 class ErrorMap:
-    """Turns the SDKs' exceptions into :class:`ProviderError` (a context manager), with the
-    gateway's provider ``keys`` masked in every message."""
+    """Turns the failures of a provider call (the transport's :class:`~.upstream.UpstreamError`,
+    a body that is not JSON or not the expected shape) into :class:`ProviderError` (a context
+    manager), with the gateway's provider ``keys`` masked in every message."""
 
     def __init__(self, provider: str, timeout_s: float, keys: Iterable[str] = ()) -> None:
         self.provider = provider
@@ -83,43 +86,35 @@ class ErrorMap:
         error = _translate(self.provider, exc, self.timeout_s, self.keys)
         error.message = mask_keys(error.message, self.keys)
         error.args = (error.message,)
-        raise error from None  # the SDK's exception would carry the unmasked text
+        raise error from None  # the original exception would carry the unmasked text
 
 
 def _translate(
     provider: str, exc: Exception, timeout_s: float, keys: tuple[str, ...]
 ) -> ProviderError:
-    import anthropic
-    import httpx2  # the HTTP client under openai and anthropic; raw streams raise its errors
-    import openai
-
     name = "OpenAI" if provider == "openai" else "Anthropic"
     if isinstance(exc, orjson.JSONDecodeError):
-        return ProviderError(provider, "bad_response", f"{name} sent a chunk that is not JSON")
-    if isinstance(
-        exc, openai.APITimeoutError | anthropic.APITimeoutError | httpx2.TimeoutException
-    ):
+        return ProviderError(provider, "bad_response", f"{name} sent an answer that is not JSON")
+    if isinstance(exc, UpstreamTimeout):
         return ProviderError(
             provider, "timeout", f"{name} did not answer within {timeout_s:g} s (timed out)"
         )
-    if isinstance(
-        exc, openai.APIConnectionError | anthropic.APIConnectionError | httpx2.TransportError
-    ):
+    if isinstance(exc, UpstreamUnreachable):
         return ProviderError(
             provider,
             "unreachable",
-            f"{name} is unreachable ({type(exc.__cause__ or exc).__name__}); "
-            f"check {provider.upper()}_BASE_URL and the network",
+            f"{name} is unreachable ({exc}); check {provider.upper()}_BASE_URL and the network",
         )
-    if isinstance(exc, openai.APIStatusError | anthropic.APIStatusError):
+    if isinstance(exc, UpstreamProtocolError):
         return ProviderError(
             provider,
-            "status",
-            f"{name} answered HTTP {exc.status_code}: {_short(exc.message)}",
-            status=exc.status_code,
+            "bad_response",
+            f"{name} answered something that is not HTTP; check {provider.upper()}_BASE_URL",
         )
-    if isinstance(exc, openai.APIError | anthropic.APIError):
-        return ProviderError(provider, "status", f"{name} failed: {_short(str(exc))}")
+    if isinstance(exc, KeyError | IndexError | TypeError | AttributeError):
+        return ProviderError(
+            provider, "bad_response", f"{name} answered JSON that is not a chat answer"
+        )
     # No traceback: its text is the exception's, which may quote a key.
     logging.getLogger("helpers.gateway.providers").warning(
         "unexpected failure calling %s: %s: %s",
@@ -130,7 +125,3 @@ def _translate(
     return ProviderError(
         provider, "bad_response", f"{name} answered something unexpected ({type(exc).__name__})"
     )
-
-
-def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

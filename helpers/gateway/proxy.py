@@ -127,10 +127,8 @@ class ProxyMode:
         self.providers = Providers(config or ProviderConfig.from_env())
 
     def warm_up(self) -> None:
-        """Build the provider clients before serving, as the engine builds its matchers:
-        importing ``openai`` alone takes a second or more here, which the first proxied
-        call would otherwise pay. Only when a provider key is configured, so a gateway used
-        for gateway mode alone never imports the provider SDKs."""
+        """Build the connection pools of the providers that have a key before serving, so a
+        configuration error (a base URL that is not one) shows at start-up."""
         for provider in self.providers.config.keys:
             self.providers.client(provider)
 
