@@ -18,7 +18,7 @@ of bailing out, so an empty answer really means "no candidate". Introduced in
 >>> [SQLI_PATTERNS[i].name for i in c.sqli], c.admin
 (['bare_or_tautology', 'numeric_or_comparison'], True)
 >>> [PII_RULES[i].name for i in c.pii]
-['ssn']
+['ssn', 'ssn_labelled', 'ssn_layout']
 """
 
 from __future__ import annotations
