@@ -301,7 +301,7 @@ class RecordPage(list):  # type: ignore[type-arg]
     gateway's cursor for the page after it (``None`` on the last page). Pass it back as
     ``after=`` to continue: each page is one indexed read, however deep it lies."""
 
-    def __init__(self, records: list[dict[str, Any]], next: str | None = None) -> None:  # noqa: A002
+    def __init__(self, records: list[dict[str, Any]], next: str | None = None) -> None:
         super().__init__(records)
         self.next = next
 
