@@ -42,7 +42,7 @@ help:
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make bench      gateway, pipeline and proxy benchmarks, JSON reports in reports/"
 	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
-	@echo "make lint       import contracts (layers of helpers/), then ruff over helpers, tests and notebooks"
+	@echo "make lint       ruff, mypy, import contracts, notebook metadata, key-shaped strings (pre-commit)"
 	@echo "make lock       regenerate the locks (requirements*.txt) from pyproject.toml"
 
 # Every package from the lock, each checked against its hash, then this project's helper
@@ -107,10 +107,10 @@ notebooks: $(STAMP) $(CREW_STAMP)
 	$(PY) -m helpers.nbrun --in-place
 	$(CREW_HOME) $(CREW_PY) -m helpers.nbrun --in-place $(CREW_NOTEBOOKS)/*.ipynb
 
+# The pre-commit hooks over every file: ruff (lint and format, notebooks too), notebook
+# metadata, key-shaped strings, the import contracts and mypy (.pre-commit-config.yaml).
 lint: $(STAMP)
-	$(VENV)/bin/lint-imports
-	$(PY) -m ruff check conftest.py helpers tests notebooks
-	$(PY) -m ruff format --check conftest.py helpers tests notebooks
+	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
 format: $(STAMP)
 	$(PY) -m ruff format conftest.py helpers tests

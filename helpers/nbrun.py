@@ -12,6 +12,9 @@
 ``python -m helpers.nbrun --sanitizer OUT`` writes nbval's sanitizer config for this machine:
                                            the committed one plus this machine's temp root
                                            (``TMPDIR``), which need not be ``/tmp``.
+``python -m helpers.nbrun --strip NB ...``  strips volatile metadata in place, outputs and
+                                           counts kept; exits 1 when it changed a file (the
+                                           pre-commit hook, docs/toolchain.md).
 """
 
 from __future__ import annotations
@@ -35,7 +38,15 @@ from traitlets import default
 
 from .settings import OFFLINE_SWITCH, PROJECT_ROOT
 
-__all__ = ["BUILD_DIR", "NOTEBOOK_DIR", "execute", "main", "notebooks", "write_sanitizer"]
+__all__ = [
+    "BUILD_DIR",
+    "NOTEBOOK_DIR",
+    "execute",
+    "main",
+    "notebooks",
+    "strip",
+    "write_sanitizer",
+]
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 BUILD_DIR = PROJECT_ROOT / "build"
@@ -73,6 +84,18 @@ def _strip_volatile(nb: nbformat.NotebookNode) -> None:
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
+
+
+def strip(path: Path) -> bool:
+    """Strip volatile metadata from a committed notebook in place; True if it changed."""
+    before = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(before, as_version=4)
+    _strip_volatile(nb)
+    after = nbformat.writes(nb) + "\n"
+    if after == before:
+        return False
+    path.write_text(after, encoding="utf-8")
+    return True
 
 
 def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
@@ -143,11 +166,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="refresh the committed outputs instead (make notebooks)")  # fmt: skip
     p.add_argument("--sanitizer", type=Path, metavar="OUT",
                    help="only write nbval's sanitizer config for this machine to OUT")  # fmt: skip
+    p.add_argument("--strip", action="store_true",
+                   help="only strip volatile metadata, in place (exit 1 if changed)")  # fmt: skip
     p.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     args = p.parse_args(argv)
     if args.sanitizer:
         print(f"nbval sanitizer written to {write_sanitizer(args.sanitizer)}")
         return 0
+    if args.strip:
+        changed = [path for path in args.paths or notebooks() if strip(path)]
+        for path in changed:
+            print(f"stripped volatile metadata from {path}")
+        return 1 if changed else 0
     paths = [path.resolve() for path in args.paths] or notebooks()
     if args.in_place:
         # Committed outputs are the offline ones: never a user's .env or keys (the kernels

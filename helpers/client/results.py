@@ -104,7 +104,7 @@ class TokenUsage:
     def from_mapping(cls, usage: Mapping[str, Any]) -> TokenUsage:
         """From the contract's shape: prompt_tokens, completion_tokens, total_tokens."""
         return cls(
-            usage.get("prompt_tokens"),
+            usage.get("prompt_tokens"),  # type: ignore[arg-type]
             usage.get("completion_tokens"),  # type: ignore[arg-type]
             usage.get("total_tokens"),
         )
@@ -113,8 +113,8 @@ class TokenUsage:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-        }  # type: ignore[dict-item]
+            "total_tokens": self.total_tokens,  # type: ignore[dict-item]  # set by __post_init__
+        }
 
 
 @dataclass(frozen=True)
