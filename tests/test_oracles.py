@@ -125,7 +125,7 @@ def test_cards_agree_with_luhn(sep: str) -> None:
     _check(
         numbers,
         lambda v: "credit_card" in _kinds(v),
-        lambda v: luhn.is_valid(v.replace(sep or "_", "")),
+        lambda v: luhn.is_valid(re.sub(r"[ -]", "", v)),  # stdnum takes digits only
     )
 
 
