@@ -30,12 +30,12 @@ from importlib.metadata import files
 
 import pytest
 
-stdnum = pytest.importorskip("stdnum")  # a test dependency (the dev group), not a runtime one
-from stdnum import iban, luhn, verhoeff  # noqa: E402
-from stdnum.in_ import aadhaar, pan  # noqa: E402
-from stdnum.us import rtn, ssn  # noqa: E402
+# python-stdnum is a test dependency (the dev group); helpers/ never imports it.
+from stdnum import iban, luhn, verhoeff
+from stdnum.in_ import aadhaar, pan
+from stdnum.us import rtn, ssn
 
-from helpers.gateway.policies.pii import PII_RULES, explain_pii  # noqa: E402
+from helpers.gateway.policies.pii import PII_RULES, explain_pii
 
 N = 3000  # numbers per family and layout
 RULES = {rule.name: rule for rule in PII_RULES}

@@ -16,11 +16,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import genai_prices  # a test dependency (the dev group); helpers/ never imports it
 import pytest
 
-genai_prices = pytest.importorskip("genai_prices")  # a test dependency (the dev group)
-
-from helpers.gateway.pricing import ModelPrice, PricingTable  # noqa: E402
+from helpers.gateway.pricing import ModelPrice, PricingTable
 
 MTOK = 1_000_000
 Prices = tuple[Decimal, Decimal]  # USD per million tokens: input, output
