@@ -2,8 +2,10 @@
 #   make run    walkthrough + every notebook, executed offline on the embedded defaults
 #   make test   unit and HTTP tests, then every notebook under nbval (strict), then the
 #               CrewAI suite (make test-crewai)
-# Both build .venv from requirements.txt first (once; again when requirements change), and
+# Both build .venv from the lock requirements.txt first (once; again when it changes), and
 # .venv-crewai from requirements-crewai.txt: CrewAI needs openai<3 and pydantic<2.13.
+# The locks pin every package with hashes; `make lock` regenerates them from the dependencies
+# pyproject.toml declares (docs/toolchain.md).
 
 PYTHON ?= python3
 # The official AxonFlow SDK pings its vendor on first use unless this is off; nothing here
@@ -31,7 +33,7 @@ CREW_NOTEBOOKS := notebooks/crewai_env
 # ~/.local/share: keep both in build/.
 CREW_HOME := HOME=$(CURDIR)/build/crewai-home XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
 
-.PHONY: run test test-crewai test-live lab bench bench-peers notebooks lint format clean help
+.PHONY: run test test-crewai test-live lab bench bench-peers notebooks lint format lock clean help
 
 help:
 	@echo "make run        run the walkthrough and execute every notebook offline (outputs in build/)"
@@ -42,19 +44,33 @@ help:
 	@echo "make bench      gateway, pipeline and proxy benchmarks, JSON reports in reports/"
 	@echo "make bench-peers  this gateway beside LiteLLM and Portkey (builds them in build/peers/)"
 	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
-	@echo "make lint       import contracts (layers of helpers/), then ruff over helpers, tests and notebooks"
+	@echo "make lint       ruff, mypy, import contracts, notebook metadata, key-shaped strings (pre-commit)"
+	@echo "make lock       regenerate the locks (requirements*.txt) from pyproject.toml"
 
+# Every package from the lock, each checked against its hash, then this project's helper
+# package (importable from any folder) without dependencies: the lock already holds them.
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 $(CREW_STAMP): requirements-crewai.txt pyproject.toml
 	$(PYTHON) -m venv $(CREW_VENV)
 	$(CREW_PY) -m pip install --quiet --upgrade pip
-	$(CREW_PY) -m pip install --quiet -r requirements-crewai.txt
+	$(CREW_PY) -m pip install --quiet --require-hashes -r requirements-crewai.txt
+	$(CREW_PY) -m pip install --quiet --no-deps -e .
 	@touch $(CREW_STAMP)
+
+# Regenerate both locks from pyproject.toml: one resolution valid on every OS and Python >= 3.11,
+# with hashes. Versions already locked are kept unless a declaration moved past them; to take
+# newer releases, `make lock LOCK_FLAGS=--upgrade` (or `--upgrade-package NAME`).
+LOCK := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --quiet --custom-compile-command "make lock" $(LOCK_FLAGS)
+lock: $(STAMP)
+	$(LOCK) --extra notebooks --group dev -o requirements.txt
+	$(LOCK) --extra crewai --group test -o requirements-crewai.txt
 
 run: $(STAMP) $(CREW_STAMP)
 	$(PY) -m helpers.walkthrough --provider openai
@@ -134,10 +150,10 @@ notebooks: $(STAMP) $(CREW_STAMP)
 	$(PY) -m helpers.nbrun --in-place $(if $(ALLOW_BUSY),--allow-busy)
 	$(CREW_HOME) $(CREW_PY) -m helpers.nbrun --in-place $(CREW_NOTEBOOKS)/*.ipynb
 
+# The pre-commit hooks over every file: ruff (lint and format, notebooks too), notebook
+# metadata, key-shaped strings, the import contracts and mypy (.pre-commit-config.yaml).
 lint: $(STAMP)
-	$(VENV)/bin/lint-imports
-	$(PY) -m ruff check conftest.py helpers tests notebooks
-	$(PY) -m ruff format --check conftest.py helpers tests notebooks
+	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
 format: $(STAMP)
 	$(PY) -m ruff format conftest.py helpers tests

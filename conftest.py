@@ -8,6 +8,11 @@ CrewAI's telemetry, trace upload and version check are switched off, and where C
 installed its data and config folders and ``HOME`` (task outputs, a key file) point at a
 temporary home, not the user's. And this process refuses any connection that does not stay
 on loopback.
+
+Timeouts: pyproject's ``timeout`` (pytest-timeout) applies to every test; a test marked
+``slow`` gets :data:`SLOW_TIMEOUT_S`, and a notebook cell under nbval gets nbval's own cell
+timeout plus kernel start-up and a margin, so nbval's message (cell number and source) comes
+first.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from helpers.settings import CREWAI_QUIET, LIVE_SWITCHES, OFFLINE_SWITCH
 
 # The SDKs read these themselves when a client is built without them.
 _PROVIDER_ENV = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+SLOW_TIMEOUT_S = 600
 
 
 def _loopback_only(address: Any) -> None:
@@ -70,3 +76,15 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["HOME"] = home  # its credentials key goes to ~/.local/share, not XDG's
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cell_timeout = getattr(config.option, "nbval_cell_timeout", None)
+    startup = getattr(config.option, "nbval_kernel_startup_timeout", 60)
+    for item in items:
+        if item.get_closest_marker("timeout"):
+            continue  # a test that sets its own limit keeps it
+        if cell_timeout is not None and type(item).__name__ == "IPyNbCell":
+            item.add_marker(pytest.mark.timeout(float(cell_timeout) + float(startup) + 30))
+        elif item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))

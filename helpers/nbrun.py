@@ -23,6 +23,9 @@ average lags (the notebooks before it raise it too), so the runner first waits u
 ``--allow-busy`` (or ``NBRUN_ALLOW_BUSY=1``; ``make notebooks ALLOW_BUSY=1``) runs them
 anyway, for a draft whose numbers are not meant to be kept: the notebooks print the load
 average beside their results either way.
+``python -m helpers.nbrun --strip NB ...``  strips volatile metadata in place, outputs and
+                                           counts kept; exits 1 when it changed a file (the
+                                           pre-commit hook, docs/toolchain.md).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ __all__ = [
     "execute",
     "main",
     "notebooks",
+    "strip",
     "wait_until_quiet",
     "write_sanitizer",
 ]
@@ -146,6 +150,18 @@ def _strip_volatile(nb: nbformat.NotebookNode) -> None:
         cell.metadata.pop("ExecuteTime", None)
 
 
+def strip(path: Path) -> bool:
+    """Strip volatile metadata from a committed notebook in place; True if it changed."""
+    before = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(before, as_version=4)
+    _strip_volatile(nb)
+    after = nbformat.writes(nb) + "\n"
+    if after == before:
+        return False
+    path.write_text(after, encoding="utf-8")
+    return True
+
+
 def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     """Run one notebook top to bottom in a fresh ``python3`` kernel, working dir ``notebooks/``."""
     nb = nbformat.read(path, as_version=4)
@@ -214,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="refresh the committed outputs instead (make notebooks)")  # fmt: skip
     p.add_argument("--sanitizer", type=Path, metavar="OUT",
                    help="only write nbval's sanitizer config for this machine to OUT")  # fmt: skip
+    p.add_argument("--strip", action="store_true",
+                   help="only strip volatile metadata, in place (exit 1 if changed)")  # fmt: skip
     p.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     p.add_argument("--allow-busy", action="store_true",
                    help=f"re-execute measuring notebooks in place even on a busy machine "
@@ -225,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.sanitizer:
         print(f"nbval sanitizer written to {write_sanitizer(args.sanitizer)}")
         return 0
+    if args.strip:
+        changed = [path for path in args.paths or notebooks() if strip(path)]
+        for path in changed:
+            print(f"stripped volatile metadata from {path}")
+        return 1 if changed else 0
     paths = [path.resolve() for path in args.paths] or notebooks()
     if args.in_place:
         # Committed outputs are the offline ones: never a user's .env or keys (the kernels

@@ -123,7 +123,9 @@ class Checker:
             self.fail(f"{field!r} must be a mapping, not {_kind(value)}", rule)
         return value
 
-    def keys(self, value: Any, spec: Mapping[str, bool], rule: str | None, what: str) -> dict:
+    def keys(
+        self, value: Any, spec: Mapping[str, bool], rule: str | None, what: str
+    ) -> dict[str, Any]:
         """Check a mapping against ``{key: required}``: unknown keys and missing ones fail."""
         if not isinstance(value, dict):
             self.fail(f"{what} must be a mapping, not {_kind(value)}", rule)

@@ -131,7 +131,7 @@ class _Adapter(_Quiet):
     """The harness's streamed chat call, made as the official SDK's ``proxy_llm_call``
     (``POST /api/request``), its answer sent back as the SSE the harness reads."""
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         chat = json.loads(self.rfile.read(int(self.headers["content-length"])))
         query = chat["messages"][-1]["content"]
         context = {"provider": "openai", "model": chat["model"]}
@@ -160,7 +160,7 @@ class _Relay(_Quiet):
 
     _HOP = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in self._HOP}
         url = self.server.target + self.path  # type: ignore[attr-defined]

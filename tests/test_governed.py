@@ -73,8 +73,8 @@ def llm(provider: str, url: str) -> Any:
 class NoLLM:
     """An 'OpenAI client' that fails the test if anything reaches it."""
 
-    class chat:  # noqa: N801 - the SDK's attribute name
-        class completions:  # noqa: N801
+    class chat:  # the SDK's attribute name
+        class completions:
             @staticmethod
             async def create(**kw: Any) -> None:
                 raise AssertionError("the LLM was called")
@@ -83,7 +83,7 @@ class NoLLM:
 class NoSyncLLM:
     """A blocking 'Anthropic client' that fails the test if anything reaches it."""
 
-    class messages:  # noqa: N801
+    class messages:
         @staticmethod
         def create(**kw: Any) -> None:
             raise AssertionError("the LLM was called")

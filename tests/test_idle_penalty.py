@@ -10,10 +10,10 @@ import pytest
 
 matplotlib.use("Agg")
 
-from helpers.lab.idle_penalty import measure_idle_penalty, plot_idle_penalty  # noqa: E402
-from helpers.stack import Stack, start_stack  # noqa: E402
+from helpers.lab.idle_penalty import measure_idle_penalty, plot_idle_penalty
+from helpers.stack import Stack, start_stack
 
-from .conftest import hermetic_settings  # noqa: E402
+from .conftest import hermetic_settings
 
 
 @pytest.fixture(scope="module")

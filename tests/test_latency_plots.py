@@ -15,12 +15,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from helpers.lab.latency_plots import (  # noqa: E402
+from helpers.lab.latency_plots import (
     plot_approved_vs_blocked,
     plot_ecdf,
     plot_open_vs_closed,
@@ -29,7 +29,7 @@ from helpers.lab.latency_plots import (  # noqa: E402
     plot_sweep,
     save_figure,
 )
-from helpers.lab.overhead_plots import (  # noqa: E402
+from helpers.lab.overhead_plots import (
     CLAIM_MS,
     plot_floor,
     plot_libraries,

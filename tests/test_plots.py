@@ -12,10 +12,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display in tests
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
 
-from helpers.plots import COLORS, STYLE, plot_latency_breakdown, use_style  # noqa: E402
+from helpers.plots import COLORS, STYLE, plot_latency_breakdown, use_style
 
 STEPS = {"pre-check": 1.2, "LLM call": 850.0, "audit": 1.4}
 

@@ -105,7 +105,7 @@ def test_pii_action_log_keeps_the_finding_in_the_trail_only(
 
 def test_needs_approval_reaches_the_client_and_stops_the_call(gw: ThreadedGateway) -> None:
     class NoLLM:
-        class messages:  # noqa: N801 - the SDK's attribute name
+        class messages:  # the SDK's attribute name
             @staticmethod
             def create(**kw: Any) -> None:
                 raise AssertionError("the LLM was called")

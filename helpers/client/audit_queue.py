@@ -16,7 +16,7 @@ notebook compares both designs. Introduced in ``04_measurement_method.ipynb``.
 
 >>> async with AuditQueue(gateway_client) as audits:                 # doctest: +SKIP
 ...     audits.submit(ctx.context_id, "openai", "gpt-4o-mini", usage, latency_ms=812)
->>> audits.stats
+>>> audits.stats                                                     # doctest: +SKIP
 <AuditQueueStats submitted=1 sent=1 retried=0 failed=0 dropped=0 max_depth=1>
 """
 

@@ -104,7 +104,7 @@ class TokenUsage:
     def from_mapping(cls, usage: Mapping[str, Any]) -> TokenUsage:
         """From the contract's shape: prompt_tokens, completion_tokens, total_tokens."""
         return cls(
-            usage.get("prompt_tokens"),
+            usage.get("prompt_tokens"),  # type: ignore[arg-type]
             usage.get("completion_tokens"),  # type: ignore[arg-type]
             usage.get("total_tokens"),
         )
@@ -113,8 +113,8 @@ class TokenUsage:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-        }  # type: ignore[dict-item]
+            "total_tokens": self.total_tokens,  # type: ignore[dict-item]  # set by __post_init__
+        }
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,7 @@ class RecordPage(list):  # type: ignore[type-arg]
     gateway's cursor for the page after it (``None`` on the last page). Pass it back as
     ``after=`` to continue: each page is one indexed read, however deep it lies."""
 
-    def __init__(self, records: list[dict[str, Any]], next: str | None = None) -> None:  # noqa: A002
+    def __init__(self, records: list[dict[str, Any]], next: str | None = None) -> None:
         super().__init__(records)
         self.next = next
 

@@ -278,7 +278,7 @@ class ReadBack:
                 if report is not None:
                     job.report = report
                     return
-        except Exception as exc:  # noqa: BLE001 - reported to whoever asks for the job
+        except Exception as exc:  # reported to whoever asks for the job
             job.error = str(exc) or type(exc).__name__
 
     # -- export ------------------------------------------------------------------------------

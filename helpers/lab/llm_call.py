@@ -10,7 +10,7 @@ stand-in's deliberate sleep from the real cost of the call. Introduced in
 ``03_latency_analysis.ipynb``.
 
 >>> call = await call_llm(client, "openai", "gpt-4o-mini", "What is RAG?")   # doctest: +SKIP
->>> call
+>>> call                                                                        # doctest: +SKIP
 <LLMCall openai gpt-4o-mini 27.412 ms ttft=13.020 ms simulated=25.300 ms tokens=9+104>
 """
 

@@ -11,7 +11,7 @@ is true. :func:`helpers.lab.loadgen.run_load` calls it before it sends anything.
 Introduced in ``04_measurement_method.ipynb``.
 
 >>> estimate = estimate_paid_calls(stack, items, config)             # doctest: +SKIP
->>> print(estimate)
+>>> print(estimate)                                                  # doctest: +SKIP
 210 billed LLM calls (openai 210), up to about $0.0310 at list prices
 """
 

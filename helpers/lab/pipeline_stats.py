@@ -7,7 +7,7 @@ concurrency sweep or an open-loop rate. Introduced in ``03_latency_analysis.ipyn
 
 >>> import pandas as pd
 >>> df = pd.DataFrame({"pre_check_ms": [1.0, 2.0, 3.0], "total_ms": [10.0, 20.0, 30.0]})
->>> step_table(df, {"pre_check_ms": "pre-check"}).loc["pre-check", "p50"]
+>>> float(step_table(df, {"pre_check_ms": "pre-check"}).loc["pre-check", "p50"])
 2.0
 """
 

@@ -74,7 +74,7 @@ def _view_name(view: View) -> str:
     names = []
     while view is not None:
         names.append(view.name)
-        view = view.parent  # type: ignore[assignment]
+        view = view.parent
     return next((n for n in names if n != "canonical"), "canonical")
 
 

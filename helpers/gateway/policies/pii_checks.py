@@ -219,7 +219,8 @@ def _account_then_routing_ok(value: str) -> bool:
 
 
 def _pan_ok(value: str) -> bool:
-    return value.isupper() or value.islower()  # "AbCPE1234F" is an identifier, not a PAN
+    # "AbCPE1234F" is an identifier, not a PAN; serial 0000 is never issued.
+    return (value.isupper() or value.islower()) and value[5:9] != "0000"
 
 
 _VERHOEFF_D = [[int(c) for c in row] for row in (
@@ -238,7 +239,8 @@ def _verhoeff_ok(d: str) -> bool:
 
 
 def _aadhaar_ok(value: str) -> bool:
-    return _layout(value) in ((4, 4, 4), (12,)) and _verhoeff_ok(_digits(value))
+    d = _digits(value)  # UIDAI issues no palindromes
+    return _layout(value) in ((4, 4, 4), (12,)) and d != d[::-1] and _verhoeff_ok(d)
 
 
 # File names such as "logo@2x.png" have the shape of an address but are not one.

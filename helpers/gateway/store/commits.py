@@ -368,7 +368,7 @@ class GroupCommit:
         upto = self._last_added
         try:
             self._conn.commit()
-        except Exception as exc:  # noqa: BLE001 - handed to every waiter, then re-raised
+        except Exception as exc:  # handed to every waiter, then re-raised
             try:
                 if self._conn.in_transaction:
                     self._conn.rollback()

@@ -290,7 +290,7 @@ class StorageHealth:
                     return
             try:
                 probe()
-            except Exception as exc:  # noqa: BLE001 - every failure is the fault going on
+            except Exception as exc:  # every failure is the fault going on
                 kind, detail = classify(exc)
                 self._fault(part, kind, detail, count=False)
                 continue
