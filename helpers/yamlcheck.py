@@ -25,7 +25,7 @@ class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
 
 
-class _Lines(dict):
+class _Lines(dict[Any, Any]):
     """A mapping read from YAML that remembers where it was: ``line`` is where it starts,
     ``lines[key]`` where each value starts (1-based), so errors can point at the line."""
 
@@ -33,7 +33,7 @@ class _Lines(dict):
     lines: dict[Any, int]
 
 
-class _LineList(list):
+class _LineList(list[Any]):
     """A sequence read from YAML; ``lines[i]`` is the line of item ``i`` (1-based)."""
 
     line: int = 0
@@ -75,9 +75,11 @@ def line_of(value: Any, key: Any = None) -> int | None:
         return getattr(value, "line", None) or None
     lines = getattr(value, "lines", None)
     if isinstance(lines, dict):
-        return lines.get(key)
+        found = lines.get(key)
+        return found if isinstance(found, int) else None
     if isinstance(lines, list) and isinstance(key, int) and 0 <= key < len(lines):
-        return lines[key]
+        item = lines[key]
+        return item if isinstance(item, int) else None
     return None
 
 

@@ -64,7 +64,8 @@ class _Worker:
     def run(self, scenario: str) -> list[float]:
         self.stdin.write(scenario + "\n")
         self.stdin.flush()
-        return json.loads(self.stdout.readline())
+        times: list[float] = json.loads(self.stdout.readline())
+        return times
 
     def close(self) -> None:
         self.stdin.close()

@@ -265,8 +265,8 @@ def _http_beside_baseline(urls: dict[str, str], n: int, warmup: int) -> dict[str
         for client in clients.values():
             client.close()
     out: dict[str, Any] = {"errors": errors, "warmup_discarded": warmup}
-    for tree, steps in samples.items():
-        summary = {step: summarize(v).as_dict() for step, v in steps.items()}
+    for tree, by_step in samples.items():
+        summary: dict[str, Any] = {step: summarize(v).as_dict() for step, v in by_step.items()}
         summary["pre_check_p50_above_floor_ms"] = (
             summary["pre_check"]["p50"] - summary["health"]["p50"]
         )

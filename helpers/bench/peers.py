@@ -393,11 +393,12 @@ def save_figure(report: Mapping[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ax = plot_peers(report)
+    fig = plot_peers(report).get_figure(root=True)
+    assert fig is not None  # an axes drawn by plot_peers always belongs to a figure
     path.parent.mkdir(parents=True, exist_ok=True)
-    ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(ax.figure)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
     return path
 
 

@@ -163,7 +163,7 @@ class Gateway:
         return 200, body
 
     async def health(self, call: Call) -> tuple[int, dict[str, Any]]:
-        body = {
+        body: dict[str, Any] = {
             "status": "healthy",
             "service": "axonflow-agent",
             "timestamp": rfc3339(self.governance.clock()),

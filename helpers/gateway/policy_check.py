@@ -168,9 +168,9 @@ class ReplayReport:
             f"{self.count('lost_block')} no longer blocked",
         ]
         for f in self.flips[:max_flips]:
-            label = {True: " [labelled: block]", False: " [labelled: pass]"}.get(
-                f.expected_blocked, ""
-            )  # type: ignore[call-overload]
+            label = {True: " [labelled: block]", False: " [labelled: pass]", None: ""}[
+                f.expected_blocked
+            ]
             lines.append(
                 f"  {f.direction:<10} {','.join(f.policies)}: {f.source}:{f.id} "
                 f"{_short(f.text)!r}{label}"

@@ -91,7 +91,7 @@ def provenance(machine: dict[str, Any] | None = None) -> str:
     It starts with ``measured on:`` so that the notebook tests can mask it whole: the
     machine, its load and the versions differ on every computer that re-runs a notebook.
     """
-    m = machine or machine_info()
+    m: dict[str, Any] = machine or machine_info()
     load = m.get("load_average")
     cores = m.get("cores") or 1
     if load:

@@ -178,10 +178,12 @@ def _first_kept(index: int, data: bytes, floor: int) -> tuple[int, int] | None:
         match = regex.search(data, pos)
         if match is None:
             return None
-        if not veto(data, *match.span()):
-            return match.span()
-        pos = match.end() if match.end() > match.start() else match.start() + 1
-    return match.span()  # fail closed: past the limit the match counts
+        span: tuple[int, int] = match.span()
+        if not veto(data, *span):
+            return span
+        pos = span[1] if span[1] > span[0] else span[0] + 1
+    last: tuple[int, int] = match.span()
+    return last  # fail closed: past the limit the match counts
 
 
 def _search(
@@ -240,7 +242,7 @@ def _search(
     if explain:
         for index in sorted(hits):
             if index in kept:
-                spans.append((index, kept[index]))  # type: ignore[arg-type]
+                spans.append((index, kept[index]))
                 continue
             match = compiled.single[index].search(data, floor)
             if match is not None:
@@ -264,7 +266,7 @@ def _search(
                         found.append((m.span(), i))
                 if found:
                     span, index = min(found, key=lambda f: (f[0][0], f[1]))  # type: ignore[index]
-                    spans.append((index, span))  # type: ignore[arg-type]
+                    spans.append((index, span))
                 continue
             if len(members) == 1:
                 index, match = members[0], compiled.single[members[0]].search(data, floor)

@@ -246,7 +246,8 @@ def _edited(name: str, text: str, edits: list[tuple[int, int, str]], parent: Vie
 
     An insertion (start == end) is a piece of its own that maps to the place it was made.
     """
-    parts, pos = [], 0
+    parts: list[str] = []
+    pos = 0
     for start, end, replacement in edits:
         parts += (text[pos:start], replacement)
         pos = end
