@@ -1,4 +1,4 @@
-"""helpers.client and helpers.client.transports.
+"""helpers.client: the gateway client, its transports and result types.
 
 Three layers of tests:
 - pure units: TokenUsage, parsing contract-shaped replies, constructor defaults;
@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -236,6 +237,40 @@ def test_default_url_is_axonflows_and_repr_names_the_transport() -> None:
     )
 
 
+def test_the_client_reads_no_environment_and_no_dotenv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("AXONFLOW_AGENT_URL", "http://from-env.example:9")
+    monkeypatch.setenv("AXONFLOW_CLIENT_ID", "env-app")
+    (tmp_path / ".env").write_text("AXONFLOW_AGENT_URL=http://from-dotenv.example:9\n")
+    monkeypatch.chdir(tmp_path)
+    for client in (GatewayClient(), SyncGatewayClient()):
+        assert (client.url, client.client_id) == ("http://localhost:8080", "community")
+    plain = SimpleNamespace(agent_url="http://given:1", client_id="app2", client_secret="x",
+                            license_key="")  # fmt: skip
+    assert SyncGatewayClient(settings=plain).url == "http://given:1"  # any object will do
+
+
+def test_the_copyable_modules_import_only_the_error_hierarchy_from_this_project() -> None:
+    import ast
+    from pathlib import Path
+
+    import helpers.client as room
+
+    for name in ("gateway_client.py", "results.py"):
+        tree = ast.parse((Path(room.__file__).parent / name).read_text())
+        ours = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+            and node.module.startswith("helpers")
+        } | {
+            f".{node.module}" for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level > 0
+        }  # fmt: skip
+        assert ours <= {"helpers.errors", ".results"}, (name, ours)
+
+
 def test_unknown_transport_is_rejected() -> None:
     with pytest.raises(ValueError, match="transport="):
         GatewayClient("http://x", settings=BLANK, transport="urllib")
@@ -321,7 +356,7 @@ def test_pre_check_headers_and_body_like_sdk_9_5(fake: Any, kind: str) -> None:
     assert h["Authorization"] == "Basic " + base64.b64encode(b"community:").decode()
     assert h["X-Client-ID"] == "community" and h["X-Tenant-ID"] == "community"
     assert "X-License-Key" not in h
-    assert h["User-Agent"].startswith("gateway-mode-notebooks/")
+    assert h["User-Agent"] == "gateway-mode-client/1.0"
     assert h["Content-Type"] == "application/json"
     assert json.loads(req["body"]) == {"user_token": "u1", "client_id": "community", "query": "hi",
                                        "data_sources": ["crm"], "context": {"k": 1}}  # fmt: skip
