@@ -640,3 +640,38 @@ def test_every_client_has_the_same_public_methods() -> None:
         a, s = getattr(GatewayClient, name), getattr(SyncGatewayClient, name)
         assert inspect.iscoroutinefunction(a) and not inspect.iscoroutinefunction(s)
         assert list(inspect.signature(a).parameters) == list(inspect.signature(s).parameters)
+
+
+# ------------------------------------------------------------------ the README's snippet
+
+
+def test_the_readmes_three_steps_run_as_printed(
+    make_gateway: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The snippet a reader copies first runs against the gateway and an OpenAI stand-in."""
+    import re
+    from pathlib import Path
+
+    from helpers.standins import create_standin_app
+    from tests.conftest import ThreadedGateway
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    gateway = make_gateway()
+    with ThreadedGateway(create_standin_app(time_scale=0, seed=0)) as llm:
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "offline-stand-in")
+        code = snippet.replace("http://localhost:8080", gateway.url)
+        for query in (None, "My SSN is 123-45-6789"):
+            if query:
+                code = code.replace("What are best practices for AI model deployment?", query)
+            scope: dict[str, Any] = {}
+            exec(compile(code, "README.md", "exec"), scope)  # noqa: S102
+            scope["gateway"].close()
+            scope["llm"].close()
+            if query is None:
+                assert scope["pre"].approved and scope["usage"].total_tokens > 0
+        assert "blocked: Blocked by policy sys_pii_ssn" in capsys.readouterr().out
+    with SyncGatewayClient(gateway.url) as reader:
+        records = reader.list_records()
+    assert len(records) == 2 and sum(bool(r.get("audit_id")) for r in records) == 1
