@@ -634,8 +634,8 @@ def test_authenticated_mode_wrong_secret_is_unauthorized(
 
 
 def test_every_client_has_the_same_public_methods() -> None:
-    public = {"pre_check", "audit", "health", "verify_audit_chain", "list_records",
-              "reload_policies"}  # fmt: skip
+    public = {"pre_check", "audit", "check_reply", "health", "verify_audit_chain",
+              "list_records", "reload_policies"}  # fmt: skip
     for name in public:
         a, s = getattr(GatewayClient, name), getattr(SyncGatewayClient, name)
         assert inspect.iscoroutinefunction(a) and not inspect.iscoroutinefunction(s)
@@ -675,3 +675,36 @@ def test_the_readmes_three_steps_run_as_printed(
     with SyncGatewayClient(gateway.url) as reader:
         records = reader.list_records()
     assert len(records) == 2 and sum(bool(r.get("audit_id")) for r in records) == 1
+
+
+# ------------------------------------------------------------------ operations with several steps
+
+
+def test_verify_polls_a_running_job_in_both_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One operation, two drivers: a 202 'not done' answer is polled until the report."""
+    import helpers.client.gateway_client as gateway_client
+
+    monkeypatch.setattr(gateway_client, "POLL_EVERY_S", 0.0)
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url.query, "ascii"))
+        if request.url.params.get("job") != "j1" or len(seen) < 3:
+            return httpx.Response(202, json={"done": False, "job": "j1", "checked": len(seen)})
+        report = {"done": True, "success": True, "ok": True, "checked": 9, "first_broken": None}
+        return httpx.Response(200, json={**report, "job": "j1"})
+
+    want = {"success": True, "ok": True, "checked": 9, "first_broken": None}
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        with SyncGatewayClient("http://gw.test", settings=BLANK, http_client=http) as gw:
+            assert gw.verify_audit_chain() == want
+    assert seen == ["", "job=j1", "job=j1"]
+
+    async def main() -> dict[str, Any]:
+        transport = httpx.MockTransport(handler)
+        async with httpx.AsyncClient(transport=transport) as http:
+            gw = GatewayClient("http://gw.test", settings=BLANK, http_client=http)
+            return await gw.verify_audit_chain()
+
+    seen.clear()
+    assert asyncio.run(main()) == want and seen == ["", "job=j1", "job=j1"]
