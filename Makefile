@@ -85,7 +85,7 @@ CREW_KERNEL_ENV := AXONFLOW_TELEMETRY=off PYTHON_DOTENV_DISABLED=true \
 	CREWAI_TRACING_ENABLED=false CREWAI_DISABLE_VERSION_CHECK=true \
 	HOME=$(CURDIR)/build/crewai-home XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data \
 	XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
-CREW_KERNEL := $(CREW_PY) -m ipykernel install --prefix $(CURDIR)/$(VENV) --name crewai-env \
+CREW_KERNEL := mkdir -p $(CURDIR)/build/crewai-home && $(CREW_PY) -m ipykernel install --prefix $(CURDIR)/$(VENV) --name crewai-env \
 	--display-name "Python (CrewAI env)" \
 	$(foreach kv,$(CREW_KERNEL_ENV),--env $(word 1,$(subst =, ,$(kv))) $(word 2,$(subst =, ,$(kv))))
 
