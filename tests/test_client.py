@@ -708,3 +708,41 @@ def test_verify_polls_a_running_job_in_both_clients(monkeypatch: pytest.MonkeyPa
 
     seen.clear()
     assert asyncio.run(main()) == want and seen == ["", "job=j1", "job=j1"]
+
+
+def test_the_three_files_the_readme_names_work_on_their_own(tmp_path: Any) -> None:
+    """Copied with empty package files, the client imports and builds its requests alone."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    section = (root / "README.md").read_text(encoding="utf-8").split("## Copy the client")[1]
+    files = re.findall(r"^- `([\w/]+\.py)`", section, re.M)
+    assert files == ["helpers/client/gateway_client.py", "helpers/client/results.py",
+                     "helpers/errors.py"]  # fmt: skip
+    for name in [*files, "helpers/__init__.py", "helpers/client/__init__.py"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        if name in files:
+            shutil.copy(root / name, tmp_path / name)
+        else:
+            (tmp_path / name).write_text("")
+    code = (
+        "import helpers, sys\n"
+        "from helpers.client.gateway_client import SyncGatewayClient, TokenUsage\n"
+        "assert helpers.__file__.startswith(sys.argv[1]), helpers.__file__\n"
+        "assert 'helpers.settings' not in sys.modules\n"
+        "import httpx\n"
+        "reply = httpx.Response(200, json={'status': 'healthy'})\n"
+        "http = httpx.Client(transport=httpx.MockTransport(lambda request: reply))\n"
+        "print(SyncGatewayClient('http://gw', http_client=http).health().ok,\n"
+        "      TokenUsage(1, 2).total_tokens)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert out.stdout.split() == ["True", "3"], out.stderr
