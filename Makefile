@@ -33,14 +33,15 @@ CREW_NOTEBOOKS := notebooks/crewai_env
 # ~/.local/share: keep both in build/.
 CREW_HOME := HOME=$(CURDIR)/build/crewai-home XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
 
-.PHONY: run test test-crewai test-live lab bench bench-peers notebooks lint format lock clean help
+.PHONY: run test test-crewai test-live lab lab-crewai bench bench-peers notebooks lint format lock clean help
 
 help:
 	@echo "make run        run the walkthrough and execute every notebook offline (outputs in build/)"
 	@echo "make test       unit + HTTP tests, then the notebooks under nbval"
 	@echo "make test-crewai  the CrewAI tests and notebook in their own env (.venv-crewai)"
 	@echo "make test-live  every notebook against the embedded gateway in AxonFlow compatibility mode"
-	@echo "make lab        open the notebooks in JupyterLab"
+	@echo "make lab        open the notebooks in JupyterLab (start with 01)"
+	@echo "make lab-crewai build .venv-crewai, register its kernel, open notebook 13"
 	@echo "make bench      gateway, pipeline and proxy benchmarks, JSON reports in reports/"
 	@echo "make bench-peers  this gateway beside LiteLLM and Portkey (builds them in build/peers/)"
 	@echo "make notebooks  re-execute notebooks in place (refresh committed outputs)"
@@ -105,9 +106,27 @@ test-live: $(STAMP) $(CREW_STAMP)
 	$(PY) -m helpers.live $(PY) -m helpers.nbrun --build $(LIVE_BUILD)
 	$(CREW_HOME) $(PY) -m helpers.live $(CREW_PY) -m helpers.nbrun --build $(LIVE_BUILD) $(CREW_NOTEBOOKS)/*.ipynb
 
-# The CrewAI notebook needs .venv-crewai: run it with make notebooks or make test-crewai.
+# Notebook 13 runs on the kernel "crewai-env": .venv-crewai's python, registered in .venv's
+# Jupyter with the same switches as the exports above and CrewAI's files kept in build/.
+# make lab registers it when .venv-crewai exists; make lab-crewai builds that first.
+CREW_KERNEL_ENV := AXONFLOW_TELEMETRY=off PYTHON_DOTENV_DISABLED=true \
+	CREWAI_DISABLE_TELEMETRY=true CREWAI_DISABLE_TRACKING=true OTEL_SDK_DISABLED=true \
+	CREWAI_TRACING_ENABLED=false CREWAI_DISABLE_VERSION_CHECK=true \
+	HOME=$(CURDIR)/build/crewai-home XDG_DATA_HOME=$(CURDIR)/build/crewai-home/data \
+	XDG_CONFIG_HOME=$(CURDIR)/build/crewai-home/config
+CREW_KERNEL := mkdir -p $(CURDIR)/build/crewai-home && $(CREW_PY) -m ipykernel install --prefix $(CURDIR)/$(VENV) --name crewai-env \
+	--display-name "Python (CrewAI env)" \
+	$(foreach kv,$(CREW_KERNEL_ENV),--env $(word 1,$(subst =, ,$(kv))) $(word 2,$(subst =, ,$(kv))))
+
 lab: $(STAMP)
+	@if [ -f $(CREW_STAMP) ]; then $(CREW_KERNEL) >/dev/null 2>&1 && \
+		echo "notebook 13 opens on the kernel 'Python (CrewAI env)'"; \
+	else echo "notebook 13 needs .venv-crewai: make lab-crewai builds it and registers its kernel"; fi
 	$(PY) -m jupyter lab notebooks/
+
+lab-crewai: $(STAMP) $(CREW_STAMP)
+	$(CREW_KERNEL)
+	$(PY) -m jupyter lab notebooks/crewai_env/13_crewai_crews.ipynb
 
 bench: $(STAMP)
 	$(PY) -m helpers.bench gateway

@@ -20,7 +20,7 @@ from .gateway.policies.rbac import UserDirectory
 from .lab.llm_call import DEFAULT_MODELS
 from .stack import Stack, start_stack
 
-__all__ = ["DEFAULT_MODELS", "format_ms", "main", "run"]
+__all__ = ["DEFAULT_MODELS", "SECRET_HEADERS", "format_ms", "main", "run", "show_request"]
 
 DEFAULT_QUERY = "What are best practices for AI model deployment?"
 RULE = "=" * 60
@@ -33,6 +33,32 @@ def format_ms(ms: float) -> str:
     if ms < 10:
         return f"{ms:.1f}ms"
     return f"{ms:.0f}ms"
+
+
+#: Headers whose values are credentials: :func:`show_request` masks them.
+SECRET_HEADERS = frozenset({"authorization", "x-license-key", "x-api-key", "api-key"})
+
+
+def show_request(request: Any) -> str:
+    """A recorded ``httpx.Request`` as it went over the wire: the request line, then each
+    header as sent, credentials masked (the auth scheme stays visible). The body is left
+    out; ``json.loads(request.content)`` shows it. Introduced in ``01_gateway_mode_openai``.
+
+    >>> import httpx
+    >>> print(show_request(httpx.Request("GET", "http://gw/health",
+    ...                                  headers={"Authorization": "Basic Y29tbXVuaXR5Og=="})))
+    GET /health
+      Host: gw
+      Authorization: Basic ****
+    """
+    lines = [f"{request.method} {request.url.raw_path.decode()}"]
+    for raw_name, raw_value in request.headers.raw:
+        name, value = raw_name.decode(), raw_value.decode()
+        if name.lower() in SECRET_HEADERS:
+            scheme, _, secret = value.partition(" ")
+            value = f"{scheme} ****" if secret else "****"
+        lines.append(f"  {name}: {value}")
+    return "\n".join(lines)
 
 
 def _llm_client(stack: Stack, provider: str) -> Any:

@@ -1,4 +1,4 @@
-"""helpers.client and helpers.client.transports.
+"""helpers.client: the gateway client, its transports and result types.
 
 Three layers of tests:
 - pure units: TokenUsage, parsing contract-shaped replies, constructor defaults;
@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -236,6 +237,40 @@ def test_default_url_is_axonflows_and_repr_names_the_transport() -> None:
     )
 
 
+def test_the_client_reads_no_environment_and_no_dotenv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("AXONFLOW_AGENT_URL", "http://from-env.example:9")
+    monkeypatch.setenv("AXONFLOW_CLIENT_ID", "env-app")
+    (tmp_path / ".env").write_text("AXONFLOW_AGENT_URL=http://from-dotenv.example:9\n")
+    monkeypatch.chdir(tmp_path)
+    for client in (GatewayClient(), SyncGatewayClient()):
+        assert (client.url, client.client_id) == ("http://localhost:8080", "community")
+    plain = SimpleNamespace(agent_url="http://given:1", client_id="app2", client_secret="x",
+                            license_key="")  # fmt: skip
+    assert SyncGatewayClient(settings=plain).url == "http://given:1"  # any object will do
+
+
+def test_the_copyable_modules_import_only_the_error_hierarchy_from_this_project() -> None:
+    import ast
+    from pathlib import Path
+
+    import helpers.client as room
+
+    for name in ("gateway_client.py", "results.py"):
+        tree = ast.parse((Path(room.__file__).parent / name).read_text())
+        ours = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+            and node.module.startswith("helpers")
+        } | {
+            f".{node.module}" for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level > 0
+        }  # fmt: skip
+        assert ours <= {"helpers.errors", ".results"}, (name, ours)
+
+
 def test_unknown_transport_is_rejected() -> None:
     with pytest.raises(ValueError, match="transport="):
         GatewayClient("http://x", settings=BLANK, transport="urllib")
@@ -321,7 +356,7 @@ def test_pre_check_headers_and_body_like_sdk_9_5(fake: Any, kind: str) -> None:
     assert h["Authorization"] == "Basic " + base64.b64encode(b"community:").decode()
     assert h["X-Client-ID"] == "community" and h["X-Tenant-ID"] == "community"
     assert "X-License-Key" not in h
-    assert h["User-Agent"].startswith("gateway-mode-notebooks/")
+    assert h["User-Agent"] == "gateway-mode-client/1.0"
     assert h["Content-Type"] == "application/json"
     assert json.loads(req["body"]) == {"user_token": "u1", "client_id": "community", "query": "hi",
                                        "data_sources": ["crm"], "context": {"k": 1}}  # fmt: skip
@@ -599,9 +634,115 @@ def test_authenticated_mode_wrong_secret_is_unauthorized(
 
 
 def test_every_client_has_the_same_public_methods() -> None:
-    public = {"pre_check", "audit", "health", "verify_audit_chain", "list_records",
-              "reload_policies"}  # fmt: skip
+    public = {"pre_check", "audit", "check_reply", "health", "verify_audit_chain",
+              "list_records", "reload_policies"}  # fmt: skip
     for name in public:
         a, s = getattr(GatewayClient, name), getattr(SyncGatewayClient, name)
         assert inspect.iscoroutinefunction(a) and not inspect.iscoroutinefunction(s)
         assert list(inspect.signature(a).parameters) == list(inspect.signature(s).parameters)
+
+
+# ------------------------------------------------------------------ the README's snippet
+
+
+def test_the_readmes_three_steps_run_as_printed(
+    make_gateway: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The snippet a reader copies first runs against the gateway and an OpenAI stand-in."""
+    import re
+    from pathlib import Path
+
+    from helpers.standins import create_standin_app
+    from tests.conftest import ThreadedGateway
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    gateway = make_gateway()
+    with ThreadedGateway(create_standin_app(time_scale=0, seed=0)) as llm:
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "offline-stand-in")
+        code = snippet.replace("http://localhost:8080", gateway.url)
+        for query in (None, "My SSN is 123-45-6789"):
+            if query:
+                code = code.replace("What are best practices for AI model deployment?", query)
+            scope: dict[str, Any] = {}
+            exec(compile(code, "README.md", "exec"), scope)  # noqa: S102
+            scope["gateway"].close()
+            scope["llm"].close()
+            if query is None:
+                assert scope["pre"].approved and scope["usage"].total_tokens > 0
+        assert "blocked: Blocked by policy sys_pii_ssn" in capsys.readouterr().out
+    with SyncGatewayClient(gateway.url) as reader:
+        records = reader.list_records()
+    assert len(records) == 2 and sum(bool(r.get("audit_id")) for r in records) == 1
+
+
+# ------------------------------------------------------------------ operations with several steps
+
+
+def test_verify_polls_a_running_job_in_both_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One operation, two drivers: a 202 'not done' answer is polled until the report."""
+    import helpers.client.gateway_client as gateway_client
+
+    monkeypatch.setattr(gateway_client, "POLL_EVERY_S", 0.0)
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url.query, "ascii"))
+        if request.url.params.get("job") != "j1" or len(seen) < 3:
+            return httpx.Response(202, json={"done": False, "job": "j1", "checked": len(seen)})
+        report = {"done": True, "success": True, "ok": True, "checked": 9, "first_broken": None}
+        return httpx.Response(200, json={**report, "job": "j1"})
+
+    want = {"success": True, "ok": True, "checked": 9, "first_broken": None}
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        with SyncGatewayClient("http://gw.test", settings=BLANK, http_client=http) as gw:
+            assert gw.verify_audit_chain() == want
+    assert seen == ["", "job=j1", "job=j1"]
+
+    async def main() -> dict[str, Any]:
+        transport = httpx.MockTransport(handler)
+        async with httpx.AsyncClient(transport=transport) as http:
+            gw = GatewayClient("http://gw.test", settings=BLANK, http_client=http)
+            return await gw.verify_audit_chain()
+
+    seen.clear()
+    assert asyncio.run(main()) == want and seen == ["", "job=j1", "job=j1"]
+
+
+def test_the_three_files_the_readme_names_work_on_their_own(tmp_path: Any) -> None:
+    """Copied with empty package files, the client imports and builds its requests alone."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    section = (root / "README.md").read_text(encoding="utf-8").split("## Copy the client")[1]
+    files = re.findall(r"^- `([\w/]+\.py)`", section, re.M)
+    assert files == ["helpers/client/gateway_client.py", "helpers/client/results.py",
+                     "helpers/errors.py"]  # fmt: skip
+    for name in [*files, "helpers/__init__.py", "helpers/client/__init__.py"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        if name in files:
+            shutil.copy(root / name, tmp_path / name)
+        else:
+            (tmp_path / name).write_text("")
+    code = (
+        "import helpers, sys\n"
+        "from helpers.client.gateway_client import SyncGatewayClient, TokenUsage\n"
+        "assert helpers.__file__.startswith(sys.argv[1]), helpers.__file__\n"
+        "assert 'helpers.settings' not in sys.modules\n"
+        "import httpx\n"
+        "reply = httpx.Response(200, json={'status': 'healthy'})\n"
+        "http = httpx.Client(transport=httpx.MockTransport(lambda request: reply))\n"
+        "print(SyncGatewayClient('http://gw', http_client=http).health().ok,\n"
+        "      TokenUsage(1, 2).total_tokens)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert out.stdout.split() == ["True", "3"], out.stderr

@@ -18,6 +18,8 @@ from helpers.nbrun import NOTEBOOK_DIR, notebooks
 README = NOTEBOOK_DIR.parent / "README.md"
 # The CrewAI notebook runs in its own environment (make test-crewai) but is held to the same rules.
 NOTEBOOKS = notebooks() + notebooks(NOTEBOOK_DIR / "crewai_env")
+# Terminal colour codes (ESC [ ... m) and other escape sequences: a notebook shows them as noise.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[@-Z\\-_]")
 KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_-]{16,}|sk-ant-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}")
 FORBIDDEN = {
     "pip install": re.compile(r"^\s*[%!]?\s*pip install", re.M),
@@ -76,6 +78,16 @@ def test_no_key_shaped_strings(nb: nbformat.NotebookNode) -> None:
     assert not KEY_SHAPED.search(text)
 
 
+def test_no_ansi_escapes_in_outputs(nb: nbformat.NotebookNode) -> None:
+    for i, cell in enumerate(_code(nb)):
+        for output in cell.outputs:
+            texts = [output.get("text", "")] + [
+                v for v in output.get("data", {}).values() if isinstance(v, str)
+            ]
+            hit = next((t for t in texts if ANSI_ESCAPE.search(t)), None)
+            assert hit is None, f"code cell {i} prints an ANSI escape: {hit[:120]!r}"
+
+
 @pytest.mark.parametrize("rule", sorted(FORBIDDEN))
 def test_no_forbidden_setup(nb: nbformat.NotebookNode, rule: str) -> None:
     hits = [c.source for c in _code(nb) if FORBIDDEN[rule].search(c.source)]
@@ -132,6 +144,8 @@ def test_nbval_tags_are_explained(nb: nbformat.NotebookNode) -> None:
 def test_readme_reads_in_one_sitting_and_links_what_it_moved_out() -> None:
     text = README.read_text(encoding="utf-8")
     assert len(text) < 10_000, f"README is {len(text)} characters; move detail into docs/"
-    for target in ("docs/gateway.md", "docs/benchmarks.md", "LICENSE"):
+    for target in ("docs/gateway.md", "docs/benchmarks.md", "docs/contributing.md", "LICENSE"):
         assert target in text and (README.parent / target).is_file(), target
-    assert text.index("## Start here") < text.index("## Notebooks")
+    assert text.index("## Learn") < text.index("## Start here") < text.index("## Notebooks")
+    assert "make lab" in text[: text.index("## Start here")], "the path starts with make lab"
+    assert "make run" in text and "make test" in text

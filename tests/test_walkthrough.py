@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from helpers.settings import LIVE_SWITCHES, OFFLINE_SWITCH
-from helpers.walkthrough import format_ms
+from helpers.walkthrough import format_ms, show_request
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,18 @@ def test_default_models_are_ones_the_installed_sdks_know() -> None:
 
     assert DEFAULT_MODELS["openai"] in names(ChatModel)
     assert DEFAULT_MODELS["anthropic"] in names(AnthropicModel)
+
+
+def test_show_request_masks_credentials_and_keeps_the_rest() -> None:
+    import httpx
+
+    request = httpx.Request(
+        "POST", "http://127.0.0.1:9/api/policy/pre-check?x=1",
+        headers={"Authorization": "Basic c2VjcmV0LWlk", "X-License-Key": "lic-123",
+                 "X-Client-ID": "app1"},
+    )  # fmt: skip
+    text = show_request(request)
+    assert text.splitlines()[0] == "POST /api/policy/pre-check?x=1"
+    assert "Authorization: Basic ****" in text and "X-License-Key: ****" in text
+    assert "X-Client-ID: app1" in text
+    assert "c2VjcmV0LWlk" not in text and "lic-123" not in text

@@ -2,9 +2,25 @@
 
 It speaks the same wire format as AxonFlow's agent in gateway mode, so the same code works
 against the embedded gateway (``python -m helpers.gateway``) or a real AxonFlow deployment:
-only the URL changes.
-Headers follow the official Python SDK 9.5 (Basic auth, ``X-Client-ID``, ``X-Tenant-ID``).
-Introduced in ``01_gateway_mode_openai.ipynb``.
+only the URL changes. Headers follow the official Python SDK 9.5 (Basic auth,
+``X-Client-ID``, ``X-Tenant-ID``). Introduced in ``01_gateway_mode_openai.ipynb``.
+
+**Copy it.** This module and ``results.py`` beside it are the whole client; besides them it
+needs ``helpers/errors.py`` (the error hierarchy, which imports nothing), ``httpx`` and
+``orjson`` (``aiohttp`` only for ``transport="aiohttp"``). It reads no ``.env`` and no
+environment variable: pass the URL and credentials in, or any object with ``agent_url``,
+``client_id``, ``client_secret`` and ``license_key`` attributes as ``settings=``.
+
+How it is built, top to bottom:
+
+1. **Transports** move bytes: ``post_json(path, body)`` and ``get_json(path, params)``
+   return ``(status, parsed body)``, over ``httpx`` (async or blocking) or ``aiohttp``.
+2. **Operations** are the API, written once: each is a generator that yields the
+   :class:`Request` it needs (or a :class:`Wait`), receives the :class:`Reply` and returns a
+   result type from ``results.py``. They do no I/O.
+3. **Two drivers** run the operations: :class:`GatewayClient` awaits its transport,
+   :class:`SyncGatewayClient` blocks on its own. Adding an endpoint is one operation plus one
+   line in each client.
 
 >>> async with GatewayClient("http://127.0.0.1:8080") as gw:        # doctest: +SKIP
 ...     ctx = await gw.pre_check("Summarise this ticket", user_token="user-123")
@@ -15,21 +31,32 @@ Introduced in ``01_gateway_mode_openai.ipynb``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx
+import orjson
 
-from helpers.errors import BadRequest, GatewayHTTPError, Unauthorized
-from helpers.settings import Settings
+from helpers.errors import (
+    BadRequest,
+    GatewayError,
+    GatewayHTTPError,
+    GatewayTimeout,
+    GatewayUnavailable,
+    Unauthorized,
+)
 
-from .explain import Explanation, explain_path
 from .results import (
     AuditResult,
+    Explanation,
     HealthResult,
     PreCheckResult,
     RateLimitInfo,
@@ -37,37 +64,275 @@ from .results import (
     ReplyCheck,
     TokenUsage,
 )
-from .transports import AiohttpTransport, AsyncTransport, HttpxTransport, SyncHttpxTransport
-from .verify import verify_chain, verify_chain_sync
 
 __all__ = [
     "DEFAULT_URL",
+    "USER_AGENT",
+    "AiohttpTransport",
+    "AsyncTransport",
     "AuditResult",
     "GatewayClient",
     "HealthResult",
+    "HttpxTransport",
     "PreCheckResult",
     "RateLimitInfo",
+    "Reply",
+    "Request",
     "SyncGatewayClient",
+    "SyncHttpxTransport",
     "TokenUsage",
+    "Wait",
+    "decode_json",
+    "unavailable",
 ]
 
-#: AxonFlow's default agent address, used when neither an argument nor AXONFLOW_AGENT_URL is set.
+#: AxonFlow's default agent address, used when neither ``url`` nor ``settings`` gives one.
 DEFAULT_URL = "http://localhost:8080"
+USER_AGENT = "gateway-mode-client/1.0"
 
 PRE_CHECK_PATH = "/api/policy/pre-check"
 AUDIT_PATH = "/api/audit/llm-call"
 REPLY_CHECK_PATH = "/api/reply/check"
 HEALTH_PATH = "/health"
+VERIFY_PATH = "/api/audit/verify"
+RECORDS_PATH = "/api/audit/records"
+RELOAD_PATH = "/api/policies/reload"
+EXPLAIN_PATH = "/api/v1/decisions/{}/explain"
+#: How often a running chain verification is asked for its result.
+POLL_EVERY_S = 0.25
+
+Params = Mapping[str, str] | None
 
 
-@functools.cache
-def _user_agent() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+# ---------------------------------------------------------------- 1. transports
 
+
+class AsyncTransport(Protocol):
+    """What :class:`GatewayClient` needs from a transport (pass your own as ``transport=``)."""
+
+    name: str
+
+    async def post_json(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]: ...
+
+    async def get_json(self, path: str, params: Params = None) -> tuple[int, Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    # orjson: compact UTF-8 JSON, several times faster than json.dumps on every call.
+    return orjson.dumps(body)
+
+
+def decode_json(status: int, content: bytes, url: str) -> Any:
+    """Parse a response body; a body that is not JSON is an error that shows a snippet."""
     try:
-        return f"gateway-mode-notebooks/{version('gateway-mode-notebooks')}"
-    except PackageNotFoundError:
-        return "gateway-mode-notebooks/0+unknown"
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        snippet = content[:200].decode("utf-8", "replace").strip() or "<empty body>"
+        raise GatewayHTTPError(status, f"expected a JSON body but got: {snippet!r}", url) from None
+
+
+def unavailable(url: str, cause: object) -> GatewayUnavailable:
+    """The error for "nothing answered": names the URL and says how to get a gateway."""
+    return GatewayUnavailable(
+        f"no gateway answered at {url} ({cause}). Start the embedded one with "
+        "`python -m helpers.gateway --port 8080` (in notebooks, `helpers.stack` starts it "
+        "for you), or pass the URL of a running AxonFlow agent (the notebooks take it from "
+        "AXONFLOW_AGENT_URL)."
+    )
+
+
+def _timeout(url: str, seconds: float) -> GatewayTimeout:
+    return GatewayTimeout(
+        f"the gateway at {url} did not answer within {seconds:g} s; "
+        "raise `timeout=` or check that it is not overloaded"
+    )
+
+
+def _map_httpx_error(exc: httpx.HTTPError, url: str, timeout: float) -> GatewayError:
+    if isinstance(exc, httpx.TimeoutException):
+        return _timeout(url, timeout)
+    if isinstance(exc, httpx.TransportError):
+        # Refused, reset, or the server vanished mid-reply: all mean "nothing answers".
+        return unavailable(url, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    return GatewayError(f"request to {url} failed: {exc}")
+
+
+class HttpxTransport:
+    """``httpx.AsyncClient`` with one keep-alive pool for the client's lifetime.
+
+    Pass ``client`` to use your own (for example one built on ``httpx.MockTransport``);
+    the headers are then sent per request and the client is left open for you to close.
+    """
+
+    name = "httpx"
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self._owned = client is None
+        self._client = client or httpx.AsyncClient(headers=dict(headers), timeout=timeout)
+        self._per_request_headers = None if self._owned else dict(headers)
+
+    async def _send(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        url = self.base_url + path
+        try:
+            resp = await self._client.request(method, url, headers=self._per_request_headers, **kw)
+            content = resp.content
+        except httpx.HTTPError as exc:
+            raise _map_httpx_error(exc, url, self.timeout) from exc
+        return resp.status_code, decode_json(resp.status_code, content, url)
+
+    async def post_json(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        return await self._send("POST", path, content=_encode(body))
+
+    async def get_json(self, path: str, params: Params = None) -> tuple[int, Any]:
+        return await self._send("GET", path, params=params)
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self._client.aclose()
+
+
+class SyncHttpxTransport:
+    """The blocking twin of :class:`HttpxTransport`, on ``httpx.Client``."""
+
+    name = "httpx"
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self._owned = client is None
+        self._client = client or httpx.Client(headers=dict(headers), timeout=timeout)
+        self._per_request_headers = None if self._owned else dict(headers)
+
+    def _send(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        url = self.base_url + path
+        try:
+            resp = self._client.request(method, url, headers=self._per_request_headers, **kw)
+            content = resp.content
+        except httpx.HTTPError as exc:
+            raise _map_httpx_error(exc, url, self.timeout) from exc
+        return resp.status_code, decode_json(resp.status_code, content, url)
+
+    def post_json(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        return self._send("POST", path, content=_encode(body))
+
+    def get_json(self, path: str, params: Params = None) -> tuple[int, Any]:
+        return self._send("GET", path, params=params)
+
+    def close(self) -> None:
+        if self._owned:
+            self._client.close()
+
+
+class AiohttpTransport:
+    """``aiohttp.ClientSession`` with one keep-alive connector.
+
+    aiohttp's per-request overhead on loopback is lower than ``httpx.AsyncClient``'s, which
+    matters when the thing being measured is a sub-millisecond gateway. The session is
+    created on the first request, because aiohttp binds it to the running event loop;
+    constructing the client outside a coroutine is therefore fine.
+    """
+
+    name = "aiohttp"
+
+    def __init__(self, base_url: str, headers: Mapping[str, str], timeout: float) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self._headers = dict(headers)
+        self._session: Any = None  # aiohttp.ClientSession, imported lazily
+
+    def _get_session(self) -> Any:
+        if self._session is None:
+            import aiohttp  # only needed by callers who pick this transport
+
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                # Skip aiohttp's cookie bookkeeping: the gateway sets no cookies.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def _send(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        import aiohttp
+
+        url = self.base_url + path
+        session = self._get_session()
+        try:
+            async with session.request(method, url, **kw) as resp:
+                status = resp.status
+                content = await resp.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise _timeout(url, self.timeout) from exc
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise unavailable(url, f"{type(exc).__name__}: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise GatewayError(f"request to {url} failed: {exc}") from exc
+        return status, decode_json(status, content, url)
+
+    async def post_json(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        return await self._send("POST", path, data=_encode(body))
+
+    async def get_json(self, path: str, params: Params = None) -> tuple[int, Any]:
+        return await self._send("GET", path, params=params)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+# ---------------------------------------------------------------- 2. operations
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP exchange an operation asks for: a POST when ``body`` is set, else a GET."""
+
+    path: str
+    body: Mapping[str, Any] | None = None
+    params: Params = None
+
+    @property
+    def method(self) -> str:
+        return "GET" if self.body is None else "POST"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A 2xx answer to a :class:`Request`; ``ms`` brackets encode, send, receive and decode."""
+
+    status: int
+    data: Any
+    ms: float
+    url: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """An operation asking to pause (polling) before its next request."""
+
+    seconds: float
+
+
+T = TypeVar("T")
+#: An operation: yields what it needs, is sent each :class:`Reply`, returns its result.
+Op = Generator[Request | Wait, Reply | None, T]
 
 
 def _check(status: int, data: Any, url: str) -> Any:
@@ -81,9 +346,6 @@ def _check(status: int, data: Any, url: str) -> Any:
     raise cls(status, message, url)
 
 
-# ---------------------------------------------------------------- clients
-
-
 def _query_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -92,8 +354,16 @@ def _query_value(value: object) -> str:
     return str(value)
 
 
-class _Base:
-    """Configuration, headers and request bodies shared by the async and blocking clients."""
+def _setting(settings: object, name: str) -> str:
+    """``settings.<name>`` as text; a masked secret object is unwrapped with ``.get()``."""
+    value = getattr(settings, name, None) if settings is not None else None
+    if value is not None and not isinstance(value, str) and callable(getattr(value, "get", None)):
+        value = value.get()
+    return value or ""
+
+
+class _Operations:
+    """Configuration, headers and every API call, written once for both clients."""
 
     def __init__(
         self,
@@ -103,13 +373,13 @@ class _Base:
         license_key: str | None,
         tenant_id: str | None,
         timeout: float,
-        settings: Settings | None,
+        settings: object | None,
     ) -> None:
-        s = settings if settings is not None else Settings.load()
-        self.url = (url or s.agent_url or DEFAULT_URL).rstrip("/")
-        self.client_id = client_id or s.client_id or "community"
-        secret = client_secret if client_secret is not None else s.client_secret.get()
-        license_key = license_key if license_key is not None else s.license_key.get()
+        self.url = (url or _setting(settings, "agent_url") or DEFAULT_URL).rstrip("/")
+        self.client_id = client_id or _setting(settings, "client_id") or "community"
+        secret = client_secret if client_secret is not None else _setting(settings, "client_secret")
+        if license_key is None:
+            license_key = _setting(settings, "license_key")
         self.tenant_id = tenant_id or self.client_id
         self.timeout = timeout
         # Like SDK 9.5: always Basic auth, "community:" when no secret is configured.
@@ -118,40 +388,45 @@ class _Base:
             "Authorization": f"Basic {basic}",
             "X-Client-ID": self.client_id,
             "X-Tenant-ID": self.tenant_id,
-            "User-Agent": _user_agent(),
+            "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
         }
         if license_key:
             self._headers["X-License-Key"] = license_key
 
-    def _pre_check_body(
+    def _reply(self, request: Request, status: int, data: Any, t0: int) -> Reply:
+        ms = (perf_counter_ns() - t0) / 1e6
+        url = self.url + request.path
+        return Reply(status, _check(status, data, url), ms, url)
+
+    def pre_check(
         self,
         query: str,
-        user_token: str,
-        data_sources: list[str] | None,
-        context: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "user_token": user_token,
-            "client_id": self.client_id,
-            "query": query,
-        }
+        user_token: str = "",
+        data_sources: list[str] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Op[PreCheckResult]:
+        """Step 1: ask whether ``query`` may go to the LLM. A block is a result, not an error."""
+        body: dict[str, Any] = {"user_token": user_token, "client_id": self.client_id,
+                                "query": query}  # fmt: skip
         if data_sources is not None:
             body["data_sources"] = list(data_sources)
         if context is not None:
             body["context"] = dict(context)
-        return body
+        r = yield Request(PRE_CHECK_PATH, body)
+        return PreCheckResult.from_response(r.data, r.ms, status=r.status, url=r.url)
 
-    def _audit_body(
+    def audit(
         self,
         context_id: str,
         provider: str,
         model: str,
-        token_usage: TokenUsage | Mapping[str, int] | None,
-        latency_ms: float,
-        response_summary: str,
-        metadata: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
+        token_usage: TokenUsage | Mapping[str, int] | None = None,
+        latency_ms: float = 0,
+        response_summary: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Op[AuditResult]:
+        """Step 3: record the LLM call made under ``context_id``."""
         body: dict[str, Any] = {
             "context_id": context_id,
             "client_id": self.client_id,
@@ -167,35 +442,107 @@ class _Base:
             body["token_usage"] = token_usage.as_dict()
         if metadata is not None:
             body["metadata"] = dict(metadata)
-        return body
+        r = yield Request(AUDIT_PATH, body)
+        return AuditResult.from_response(r.data, r.ms, status=r.status, url=r.url)
 
-    def _reply_body(self, context_id: str, text: str, context: str, final: bool) -> dict[str, Any]:
-        return {
-            "context_id": context_id,
-            "client_id": self.client_id,
-            "text": text,
-            "context": context,
-            "final": final,
-        }
+    def check_reply(
+        self, context_id: str, text: str, *, context: str = "", final: bool = True
+    ) -> Op[ReplyCheck]:
+        """Inspect the model's answer before showing it (``POST /api/reply/check``, an
+        extension of the embedded gateway). For a stream, send what has not been shown yet
+        with ``final=False`` and the shown text as ``context``; keep the last ``held``
+        characters and send them again with the next chunk."""
+        body = {"context_id": context_id, "client_id": self.client_id, "text": text,
+                "context": context, "final": final}  # fmt: skip
+        r = yield Request(REPLY_CHECK_PATH, body)
+        return ReplyCheck.from_response(r.data, r.ms, status=r.status, url=r.url)
 
-    @staticmethod
-    def _record_params(filters: Mapping[str, object]) -> dict[str, str]:
-        # The gateway validates the names and values (a 400 names the bad one), so the list
-        # of filters lives in one place.
-        return {k: _query_value(v) for k, v in filters.items() if v is not None}
+    def health(self) -> Op[HealthResult]:
+        """``GET /health``; ``.ok`` is true when the status is ``"healthy"``."""
+        r = yield Request(HEALTH_PATH)
+        return HealthResult.from_response(r.data, r.ms, status=r.status, url=r.url)
+
+    def verify_audit_chain(self) -> Op[dict[str, Any]]:
+        """``GET /api/audit/verify``: check the hash chain of stored records.
+
+        A long trail answers ``202`` with ``done: false`` and a ``job`` id; this asks again
+        every :data:`POLL_EVERY_S` seconds until done, and returns the final report:
+        ``success``, ``ok``, ``checked``, ``first_broken``, ``problem``. An extension of
+        the embedded gateway (a real AxonFlow agent has no such endpoint).
+        """
+        data = (yield Request(VERIFY_PATH)).data
+        while isinstance(data, Mapping) and data.get("done") is False and "job" in data:
+            yield Wait(POLL_EVERY_S)
+            data = (yield Request(VERIFY_PATH, params={"job": data["job"]})).data
+        keys = ("success", "ok", "checked", "first_broken", "problem")
+        return {key: data[key] for key in keys if key in data}
+
+    def list_records(self, **filters: object) -> Op[RecordPage]:
+        """``GET /api/audit/records``: pre-checks joined with their audits, newest first.
+
+        Filters: since, until (aware datetime or RFC 3339 text), client_id, user_hash,
+        user_token (hashed by the gateway), provider, model, approved (bool), limit, after
+        (the previous page's ``next``), offset; an unknown filter is a :class:`BadRequest`.
+        Returns a :class:`RecordPage`. An extension of the embedded gateway.
+        """
+        # The gateway validates names and values (a 400 names the bad one).
+        params = {k: _query_value(v) for k, v in filters.items() if v is not None}
+        r = yield Request(RECORDS_PATH, params=params)
+        return RecordPage.from_response(r.data, r.url)
+
+    def explain(self, decision_id: str) -> Op[Explanation]:
+        """``GET /api/v1/decisions/{decision_id}/explain`` (AxonFlow v11): why a pre-check
+        decided as it did. The posture in force, every policy family and whether it ran,
+        each finding with the action it asked for and where it was found (offsets, never the
+        value), and the steps from the findings to the verdict. ``decision_id`` is a
+        pre-check reply's ``decision_id``; an unknown or expired one is a 404."""
+        if not decision_id:
+            raise ValueError("decision_id is empty; pass the decision_id of a pre-check reply")
+        r = yield Request(EXPLAIN_PATH.format(quote(decision_id, safe="")))
+        return Explanation.from_response(r.data)
+
+    def reload_policies(self) -> Op[dict[str, Any]]:
+        """``POST /api/policies/reload``: re-read the custom policy and user files.
+
+        An extension of the embedded gateway.
+        """
+        return (yield Request(RELOAD_PATH, {})).data
 
 
-class GatewayClient(_Base):
+# ---------------------------------------------------------------- 3. the two drivers
+
+
+def _awaitable(op: Callable[..., Op[T]]) -> Callable[..., Awaitable[T]]:
+    """An operation as an ``async`` method of :class:`GatewayClient`."""
+
+    @functools.wraps(op)
+    async def method(self: GatewayClient, *args: Any, **kwargs: Any) -> T:
+        return await self._drive(op(self, *args, **kwargs))
+
+    return method
+
+
+def _blocking(op: Callable[..., Op[T]]) -> Callable[..., T]:
+    """An operation as a blocking method of :class:`SyncGatewayClient`."""
+
+    @functools.wraps(op)
+    def method(self: SyncGatewayClient, *args: Any, **kwargs: Any) -> T:
+        return self._drive(op(self, *args, **kwargs))
+
+    return method
+
+
+class GatewayClient(_Operations):
     """Async client for a gateway-mode API; one keep-alive connection pool per client.
 
-    Arguments left as ``None`` come from :meth:`Settings.load` (``AXONFLOW_AGENT_URL``,
-    ``AXONFLOW_CLIENT_ID``, ``AXONFLOW_CLIENT_SECRET``, ``AXONFLOW_LICENSE_KEY``).
-    ``transport`` is ``"httpx"`` (default), ``"aiohttp"``, or any object with the
-    :class:`helpers.client.transports.AsyncTransport` methods. ``http_client`` injects an
-    ``httpx.AsyncClient`` (the caller closes it). Use one client per event loop.
+    ``url`` defaults to ``settings.agent_url``, then :data:`DEFAULT_URL`; ``client_id``,
+    ``client_secret`` and ``license_key`` likewise come from ``settings`` (any object with
+    those attributes, such as :class:`helpers.settings.Settings`) when not given. Nothing
+    is read from the environment. ``transport`` is ``"httpx"`` (default), ``"aiohttp"``,
+    or any :class:`AsyncTransport`; ``http_client`` injects an ``httpx.AsyncClient`` (the
+    caller closes it). Use one client per event loop.
 
-    >>> gw = GatewayClient("http://127.0.0.1:8080", settings=Settings())
-    >>> gw
+    >>> GatewayClient("http://127.0.0.1:8080")
     <GatewayClient http://127.0.0.1:8080 client_id='community' transport=httpx>
     """
 
@@ -208,7 +555,7 @@ class GatewayClient(_Base):
         tenant_id: str | None = None,
         timeout: float = 10.0,
         transport: str | AsyncTransport = "httpx",
-        settings: Settings | None = None,
+        settings: object | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(url, client_id, client_secret, license_key, tenant_id, timeout, settings)
@@ -239,98 +586,35 @@ class GatewayClient(_Base):
         """Close the connection pool."""
         await self._transport.aclose()
 
-    async def _call(
-        self,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> tuple[int, Any, float]:
-        # The clock brackets exactly the HTTP exchange: encode, send, receive, JSON decode.
-        t0 = perf_counter_ns()
-        if body is None:
-            status, data = await self._transport.get_json(path, params)
-        else:
-            status, data = await self._transport.post_json(path, body)
-        ms = (perf_counter_ns() - t0) / 1e6
-        return status, _check(status, data, self.url + path), ms
+    async def _drive(self, op: Op[T]) -> T:
+        step = next(op)
+        while True:
+            if isinstance(step, Wait):
+                await asyncio.sleep(step.seconds)
+                reply = None
+            else:
+                t0 = perf_counter_ns()
+                if step.body is None:
+                    status, data = await self._transport.get_json(step.path, step.params)
+                else:
+                    status, data = await self._transport.post_json(step.path, step.body)
+                reply = self._reply(step, status, data, t0)
+            try:
+                step = op.send(reply)
+            except StopIteration as done:
+                return done.value
 
-    async def pre_check(
-        self,
-        query: str,
-        user_token: str = "",
-        data_sources: list[str] | None = None,
-        context: Mapping[str, Any] | None = None,
-    ) -> PreCheckResult:
-        """Step 1: ask whether ``query`` may go to the LLM. A block is a result, not an error."""
-        body = self._pre_check_body(query, user_token, data_sources, context)
-        status, data, ms = await self._call(PRE_CHECK_PATH, body)
-        return PreCheckResult.from_response(data, ms, status=status, url=self.url + PRE_CHECK_PATH)
-
-    async def audit(
-        self,
-        context_id: str,
-        provider: str,
-        model: str,
-        token_usage: TokenUsage | Mapping[str, int] | None = None,
-        latency_ms: float = 0,
-        response_summary: str = "",
-        metadata: Mapping[str, Any] | None = None,
-    ) -> AuditResult:
-        """Step 3: record the LLM call made under ``context_id``."""
-        body = self._audit_body(
-            context_id, provider, model, token_usage, latency_ms, response_summary, metadata
-        )
-        status, data, ms = await self._call(AUDIT_PATH, body)
-        return AuditResult.from_response(data, ms, status=status, url=self.url + AUDIT_PATH)
-
-    async def check_reply(
-        self, context_id: str, text: str, *, context: str = "", final: bool = True
-    ) -> ReplyCheck:
-        """Inspect the model's answer before showing it (``POST /api/reply/check``, an
-        extension of the embedded gateway). For a stream, send what has not been shown yet
-        with ``final=False`` and the shown text as ``context``; keep the last ``held``
-        characters and send them again with the next chunk."""
-        body = self._reply_body(context_id, text, context, final)
-        status, data, ms = await self._call(REPLY_CHECK_PATH, body)
-        return ReplyCheck.from_response(data, ms, status=status, url=self.url + REPLY_CHECK_PATH)
-
-    async def health(self) -> HealthResult:
-        """``GET /health``; ``.ok`` is true when the status is ``"healthy"``."""
-        status, data, ms = await self._call(HEALTH_PATH)
-        return HealthResult.from_response(data, ms, status=status, url=self.url + HEALTH_PATH)
-
-    async def verify_audit_chain(self) -> dict[str, Any]:
-        """``GET /api/audit/verify``: check the hash chain of stored records.
-
-        An extension of the embedded gateway (a real AxonFlow agent has no such endpoint).
-        """
-        return await verify_chain(self._call)
-
-    async def list_records(self, **filters: object) -> RecordPage:
-        """``GET /api/audit/records``: pre-checks joined with their audits, newest first.
-
-        Filters: since, until (aware datetime or RFC 3339 text), client_id, user_hash,
-        user_token (hashed by the gateway), provider, model, approved (bool), limit, after
-        (the previous page's ``next``), offset; an unknown filter is a :class:`BadRequest`.
-        Returns a :class:`RecordPage`. An extension of the embedded gateway.
-        """
-        path = "/api/audit/records"
-        data = (await self._call(path, params=self._record_params(filters)))[1]
-        return RecordPage.from_response(data, self.url + path)
-
-    async def reload_policies(self) -> dict[str, Any]:
-        """``POST /api/policies/reload``: re-read the custom policy and user files.
-
-        An extension of the embedded gateway.
-        """
-        return (await self._call("/api/policies/reload", {}))[1]
-
-    async def explain(self, decision_id: str) -> Explanation:
-        """Why a decision came out as it did (:mod:`helpers.client.explain`)."""
-        return Explanation.from_response((await self._call(explain_path(decision_id)))[1])
+    pre_check = _awaitable(_Operations.pre_check)
+    audit = _awaitable(_Operations.audit)
+    check_reply = _awaitable(_Operations.check_reply)
+    health = _awaitable(_Operations.health)
+    verify_audit_chain = _awaitable(_Operations.verify_audit_chain)
+    list_records = _awaitable(_Operations.list_records)
+    explain = _awaitable(_Operations.explain)
+    reload_policies = _awaitable(_Operations.reload_policies)
 
 
-class SyncGatewayClient(_Base):
+class SyncGatewayClient(_Operations):
     """The same API as :class:`GatewayClient`, blocking, on ``httpx.Client`` (for scripts).
 
     >>> with SyncGatewayClient("http://127.0.0.1:8080") as gw:         # doctest: +SKIP
@@ -345,7 +629,7 @@ class SyncGatewayClient(_Base):
         license_key: str | None = None,
         tenant_id: str | None = None,
         timeout: float = 10.0,
-        settings: Settings | None = None,
+        settings: object | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         super().__init__(url, client_id, client_secret, license_key, tenant_id, timeout, settings)
@@ -364,76 +648,29 @@ class SyncGatewayClient(_Base):
         """Close the connection pool."""
         self._transport.close()
 
-    def _call(
-        self,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> tuple[int, Any, float]:
-        t0 = perf_counter_ns()
-        if body is None:
-            status, data = self._transport.get_json(path, params)
-        else:
-            status, data = self._transport.post_json(path, body)
-        ms = (perf_counter_ns() - t0) / 1e6
-        return status, _check(status, data, self.url + path), ms
+    def _drive(self, op: Op[T]) -> T:
+        step = next(op)
+        while True:
+            if isinstance(step, Wait):
+                time.sleep(step.seconds)
+                reply = None
+            else:
+                t0 = perf_counter_ns()
+                if step.body is None:
+                    status, data = self._transport.get_json(step.path, step.params)
+                else:
+                    status, data = self._transport.post_json(step.path, step.body)
+                reply = self._reply(step, status, data, t0)
+            try:
+                step = op.send(reply)
+            except StopIteration as done:
+                return done.value
 
-    def pre_check(
-        self,
-        query: str,
-        user_token: str = "",
-        data_sources: list[str] | None = None,
-        context: Mapping[str, Any] | None = None,
-    ) -> PreCheckResult:
-        """Blocking :meth:`GatewayClient.pre_check`."""
-        body = self._pre_check_body(query, user_token, data_sources, context)
-        status, data, ms = self._call(PRE_CHECK_PATH, body)
-        return PreCheckResult.from_response(data, ms, status=status, url=self.url + PRE_CHECK_PATH)
-
-    def audit(
-        self,
-        context_id: str,
-        provider: str,
-        model: str,
-        token_usage: TokenUsage | Mapping[str, int] | None = None,
-        latency_ms: float = 0,
-        response_summary: str = "",
-        metadata: Mapping[str, Any] | None = None,
-    ) -> AuditResult:
-        """Blocking :meth:`GatewayClient.audit`."""
-        body = self._audit_body(
-            context_id, provider, model, token_usage, latency_ms, response_summary, metadata
-        )
-        status, data, ms = self._call(AUDIT_PATH, body)
-        return AuditResult.from_response(data, ms, status=status, url=self.url + AUDIT_PATH)
-
-    def check_reply(
-        self, context_id: str, text: str, *, context: str = "", final: bool = True
-    ) -> ReplyCheck:
-        """Blocking :meth:`GatewayClient.check_reply` (embedded-gateway extension)."""
-        body = self._reply_body(context_id, text, context, final)
-        status, data, ms = self._call(REPLY_CHECK_PATH, body)
-        return ReplyCheck.from_response(data, ms, status=status, url=self.url + REPLY_CHECK_PATH)
-
-    def health(self) -> HealthResult:
-        """Blocking :meth:`GatewayClient.health`."""
-        status, data, ms = self._call(HEALTH_PATH)
-        return HealthResult.from_response(data, ms, status=status, url=self.url + HEALTH_PATH)
-
-    def verify_audit_chain(self) -> dict[str, Any]:
-        """Blocking :meth:`GatewayClient.verify_audit_chain` (embedded-gateway extension)."""
-        return verify_chain_sync(self._call)
-
-    def list_records(self, **filters: object) -> RecordPage:
-        """Blocking :meth:`GatewayClient.list_records` (embedded-gateway extension)."""
-        path = "/api/audit/records"
-        data = self._call(path, params=self._record_params(filters))[1]
-        return RecordPage.from_response(data, self.url + path)
-
-    def reload_policies(self) -> dict[str, Any]:
-        """Blocking :meth:`GatewayClient.reload_policies` (embedded-gateway extension)."""
-        return self._call("/api/policies/reload", {})[1]
-
-    def explain(self, decision_id: str) -> Explanation:
-        """Blocking :meth:`GatewayClient.explain` (embedded gateway, AxonFlow v11)."""
-        return Explanation.from_response(self._call(explain_path(decision_id))[1])
+    pre_check = _blocking(_Operations.pre_check)
+    audit = _blocking(_Operations.audit)
+    check_reply = _blocking(_Operations.check_reply)
+    health = _blocking(_Operations.health)
+    verify_audit_chain = _blocking(_Operations.verify_audit_chain)
+    list_records = _blocking(_Operations.list_records)
+    explain = _blocking(_Operations.explain)
+    reload_policies = _blocking(_Operations.reload_policies)

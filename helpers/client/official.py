@@ -5,8 +5,9 @@ at exit). A tutorial that promises to run offline must not phone home, and neith
 an application that has not decided to, so :func:`official_sdk` sets the SDK's only
 opt-out, ``AXONFLOW_TELEMETRY=off``, before building the client. The SDK is async
 (``AxonFlow``; ``SyncAxonFlow`` wraps it), returns pydantic models, retries with its own
-policy and defaults to a 60 s timeout; ``10_real_application.ipynb`` sets them side by
-side with :class:`~helpers.client.GatewayClient`.
+policy and defaults to a 60 s timeout. ``01_gateway_mode_openai.ipynb`` runs the three steps
+with it; ``10_real_application.ipynb`` sets it side by side with
+:class:`~helpers.client.GatewayClient`.
 
 >>> sdk = official_sdk("http://127.0.0.1:8080", timeout=2.0)          # doctest: +SKIP
 >>> ctx = await sdk.get_policy_approved_context(user_token="u", query="hi")  # doctest: +SKIP

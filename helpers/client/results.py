@@ -19,6 +19,7 @@ from helpers.errors import GatewayHTTPError
 
 __all__ = [
     "AuditResult",
+    "Explanation",
     "HealthResult",
     "PreCheckResult",
     "RateLimitInfo",
@@ -312,3 +313,52 @@ class RecordPage(list):  # type: ignore[type-arg]
             raise GatewayHTTPError(200, f"expected a list of records, got {repr(data)[:200]}", url)
         cursor = data.get("next") if isinstance(data, dict) else None
         return cls(records, cursor if isinstance(cursor, str) else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """One decision, explained. ``findings`` and ``families`` are the gateway's own rows
+    (dicts); :meth:`summary` prints them as a short text."""
+
+    decision_id: str
+    verdict: str
+    approved: bool
+    block_reason: str | None
+    findings: tuple[Mapping[str, Any], ...]
+    families: tuple[Mapping[str, Any], ...]
+    posture: Mapping[str, Any]
+    steps: tuple[str, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_response(cls, data: Mapping[str, Any]) -> Explanation:
+        return cls(
+            decision_id=str(data.get("decision_id", "")),
+            verdict=str(data.get("verdict", "")),
+            approved=bool(data.get("approved")),
+            block_reason=data.get("block_reason"),
+            findings=tuple(data.get("findings") or ()),
+            families=tuple(data.get("families") or ()),
+            posture=dict(data.get("posture") or {}),
+            steps=tuple(data.get("steps") or ()),
+            raw=dict(data),
+        )
+
+    @property
+    def policies(self) -> list[str]:
+        return [str(f.get("policy_id")) for f in self.findings]
+
+    def summary(self) -> str:
+        """A few lines: the verdict, each finding (action, what set it, where), the steps."""
+        lines = [f"decision {self.decision_id}: {self.verdict}"]
+        for f in self.findings:
+            where = f" at {f['span'][0]}-{f['span'][1]}" if f.get("span") else ""
+            view = f" ({f['view']} view)" if f.get("view") else ""
+            lines.append(
+                f"  {f.get('policy_id')}: {f.get('action')} [{f.get('action_set_by')}]{where}{view}"
+            )
+        lines += [f"  - {step}" for step in self.steps]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Explanation {self.decision_id} {self.verdict} policies={self.policies}>"

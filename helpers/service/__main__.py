@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         fail_open=args.fail_open,
         pre_check_timeout_s=args.pre_check_timeout,
         baseline=args.baseline,
+        gateway_settings=settings,
     )
     where = args.llm_url or f"the {args.provider} API"
     try:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
@@ -74,6 +74,9 @@ class ChatConfig:
     breaker_failures: int = 3
     breaker_reset_s: float = 10.0
     baseline: bool = False
+    #: The gateway's credentials: an object with client_id, client_secret and license_key
+    #: (the service's ``Settings``); ``None`` is the anonymous "community" client.
+    gateway_settings: Any = field(default=None, repr=False)
 
 
 class BadInput(Exception):
@@ -156,7 +159,8 @@ def create_chat_app(config: ChatConfig) -> Starlette:
         breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_s)
         state["guard"] = GatewayGuard(fail_open=config.fail_open, breaker=breaker,
                                       timeout_s=config.pre_check_timeout_s)  # fmt: skip
-        state["gw"] = GatewayClient(config.gateway_url, timeout=config.pre_check_timeout_s * 5)
+        state["gw"] = GatewayClient(config.gateway_url, timeout=config.pre_check_timeout_s * 5,
+                                   settings=config.gateway_settings)  # fmt: skip
         state["llm"] = _llm_client(config)
         state["audits"] = AuditQueue(state["gw"])
         try:
