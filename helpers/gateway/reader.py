@@ -39,7 +39,7 @@ import orjson
 
 from .store import AuditStore
 from .store.query import RecordKey, iter_records, list_records, record_key
-from .store.schema import _CHAIN_TABLES
+from .store.schema import CHAIN_TABLES
 from .store.verify import verify_segment
 
 __all__ = ["READER_NICE", "Reader", "RecordsPage", "export_lines"]
@@ -62,7 +62,7 @@ class RecordsPage(NamedTuple):
 
 
 def _verify(conn: sqlite3.Connection, cursor: Any, limit: int, head: Any) -> Any:
-    return verify_segment(conn, _CHAIN_TABLES, cursor, limit, head)
+    return verify_segment(conn, CHAIN_TABLES, cursor, limit, head)
 
 
 def _records(conn: sqlite3.Connection, filters: dict[str, Any]) -> RecordsPage:
@@ -157,7 +157,7 @@ class Reader:
     async def call(self, name: str, *args: Any) -> Any:
         """Run operation ``name`` and return its result (raises what it raised)."""
         if self.in_process:
-            return _OPERATIONS[name](self.store._conn, *args)
+            return _OPERATIONS[name](self.store.connection, *args)
         await self.ready()
         pool = self._pool
         assert pool is not None
@@ -189,7 +189,7 @@ async def export_lines(store: AuditStore, filters: dict[str, Any]) -> AsyncItera
     stopped if the consumer stops early (a client that disconnects).
     """
     if store.path == ":memory:":
-        rows = iter_records(store._conn, **filters)
+        rows = iter_records(store.connection, **filters)
         while chunk := [r for _, r in zip(range(EXPORT_CHUNK_ROWS), rows, strict=False)]:
             yield _lines(chunk)
             await asyncio.sleep(0)

@@ -1,9 +1,9 @@
 """Reading the audit store back: the SQL behind ``AuditStore.list_*``, with its filters.
 
-Each function takes the store's open :class:`sqlite3.Connection`; the
-:class:`~.AuditStore` methods of the same names wrap them, and are what notebooks
-call. Values bind as parameters and column names come from this module, so no caller text
-reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
+Plain queries: each function takes an open :class:`sqlite3.Connection` (the store's, or
+the reader process's read-only one); the :class:`~.AuditStore` methods of the same names
+wrap them, and are what notebooks call. Values bind as parameters and column names come
+from this module, so no caller text reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, AuditRecord, ContextRecord, loads, timestamp
+from .schema import check_count
 
-__all__ = ["RecordKey", "iter_records", "list_audits", "list_contexts", "list_records",
-           "record_key"]  # fmt: skip
+__all__ = [
+    "RecordKey",
+    "context_owner",
+    "get_audit",
+    "get_context",
+    "iter_records",
+    "list_audits",
+    "list_contexts",
+    "list_records",
+    "record_key",
+]
 
 #: Where a row of the joined trail sorts: ``(created_at, seq)``.
 RecordKey = tuple[str, int]
@@ -27,6 +37,7 @@ _C_COLS = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
 _A_COLS = ", ".join((*AUDIT_COLUMNS, "prev_hash", "row_hash"))
 _SELECT_CONTEXT_BY_ID = f"SELECT {_C_COLS} FROM contexts WHERE context_id = ?"
 _SELECT_AUDIT_BY_ID = f"SELECT {_A_COLS} FROM audits WHERE audit_id = ?"
+_SELECT_OWNER = "SELECT client_id, expires_at FROM contexts WHERE context_id = ?"
 
 _CONTEXT_REST = """c.user_hash, c.query_hash, c.user_role, c.user_department,
     c.data_sources, c.policies, c.approved, c.block_reason, c.request_context, c.expires_at,
@@ -65,11 +76,21 @@ _BEFORE = "(created_at, seq) < (?, ?)"
 _JSON_FIELDS = ("data_sources", "policies", "request_context", "metadata")
 
 
-# Also checks token counts and latencies for helpers.gateway.store, which imports it from here.
-def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return value
+def get_context(conn: sqlite3.Connection, context_id: str) -> ContextRecord | None:
+    """One context by id (an index lookup), or ``None``."""
+    row = conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
+    return None if row is None else ContextRecord.from_row(row)
+
+
+def context_owner(conn: sqlite3.Connection, context_id: str) -> tuple[str, str] | None:
+    """``(client_id, expires_at)`` of a context, or ``None``: what an audit checks."""
+    return conn.execute(_SELECT_OWNER, (context_id,)).fetchone()
+
+
+def get_audit(conn: sqlite3.Connection, audit_id: str) -> AuditRecord | None:
+    """One audit by id (an index lookup), or ``None``."""
+    row = conn.execute(_SELECT_AUDIT_BY_ID, (audit_id,)).fetchone()
+    return None if row is None else AuditRecord.from_row(row)
 
 
 def _as_timestamp(name: str, value: datetime | str) -> str:
@@ -104,7 +125,7 @@ def _filters(
 def _page(limit: int, offset: int) -> tuple[int, int]:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
         raise ValueError(f"limit must be an integer from 1 to 100000, got {limit!r}")
-    return limit, _count("offset", offset)
+    return limit, check_count("offset", offset)
 
 
 def list_contexts(
