@@ -19,7 +19,7 @@ from helpers.client import SyncGatewayClient
 from helpers.errors import ConfigError
 from helpers.gateway import readback
 from helpers.gateway.reader import Reader
-from helpers.gateway.store import AuditStore
+from helpers.gateway.store import AuditStore, RecordFilter
 
 PRE, AUDIT = "/api/policy/pre-check", "/api/audit/llm-call"
 
@@ -123,9 +123,9 @@ def test_reads_run_in_a_read_only_process_of_their_own(tmp_path: Path) -> None:
                 pid, policy = reader._started.result()
                 if hasattr(os, "SCHED_IDLE"):  # Linux: runs only on a CPU nobody else wants
                     assert policy == "SCHED_IDLE"
-                page = await reader.call("records", {"limit": 10})
+                page = await reader.call("records", RecordFilter(), {"limit": 10})
                 with pytest.raises(ValueError) as info:  # what the worker raised comes back
-                    await reader.call("records", {"limit": 10, "approved": "maybe"})
+                    await reader.call("records", RecordFilter(), {"limit": "ten"})
                 return pid, page, str(info.value)
             finally:
                 reader.close()
@@ -135,7 +135,7 @@ def test_reads_run_in_a_read_only_process_of_their_own(tmp_path: Path) -> None:
     rows = json.loads(page.json)  # the page comes back encoded, with its count and last key
     assert page.count == len(rows) == 1 and rows[0]["approved"] is True
     assert page.last == (rows[0]["created_at"], rows[0]["seq"])
-    assert "invalid literal for int()" in error and "'maybe'" in error
+    assert "limit must be an integer" in error and "'ten'" in error
 
 
 def test_verify_reports_progress_then_the_result(

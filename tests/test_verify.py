@@ -94,10 +94,10 @@ def test_a_row_changed_between_segments_is_reported(tmp_path: Path) -> None:
 def test_limit_must_be_positive(tmp_path: Path) -> None:
     with AuditStore.open(tmp_path / "t.db", secret=SECRET) as store:
         with pytest.raises(ValueError, match="at least 1"):
-            verify_segment(store._conn, CHAIN_TABLES, ChainCursor(), 0)
+            verify_segment(store.connection, CHAIN_TABLES, ChainCursor(), 0)
 
 
 def test_an_empty_chain_is_intact(tmp_path: Path) -> None:
     with AuditStore.open(tmp_path / "t.db", secret=SECRET) as store:
-        report, _ = verify_segment(store._conn, CHAIN_TABLES, ChainCursor(), 10)
+        report, _ = verify_segment(store.connection, CHAIN_TABLES, ChainCursor(), 10)
     assert report == ChainReport(True, 0)

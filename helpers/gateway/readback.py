@@ -39,7 +39,7 @@ from .auth import Authenticator
 from .endpoint import send_json
 from .governance import Governance
 from .reader import Reader, RecordsPage, export_lines
-from .store import ChainReport
+from .store import ChainReport, RecordFilter
 from .store.query import RecordKey
 from .store.verify import ChainCursor
 from .validation import Call, Reject
@@ -58,8 +58,16 @@ SEGMENT_ROWS = 20_000
 VERIFY_WAIT_S = 1.0
 _MAX_WAIT_S = 30.0
 _KEPT_JOBS = 16
-_FILTERS = ("since", "until", "client_id", "user_hash", "user_token", "provider", "model",
-            "approved")  # fmt: skip
+_FILTERS = (
+    "since",
+    "until",
+    "client_id",
+    "user_hash",
+    "user_token",
+    "provider",
+    "model",
+    "approved",
+)
 
 
 def _query(call: Call, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -73,7 +81,7 @@ def _query(call: Call, allowed: tuple[str, ...]) -> dict[str, str]:
     return q
 
 
-def record_filters(q: dict[str, str], gw: Governance) -> dict[str, Any]:
+def record_filter(q: dict[str, str], gw: Governance) -> RecordFilter:
     """The filters of ``/api/audit/records`` and the export, checked, naming a bad value."""
     out: dict[str, Any] = {}
     for key in ("client_id", "user_hash", "provider", "model"):
@@ -95,7 +103,7 @@ def record_filters(q: dict[str, str], gw: Governance) -> dict[str, Any]:
         if flag not in ("true", "false"):
             raise Reject(400, f"approved={q['approved']!r} must be true or false")
         out["approved"] = flag == "true"
-    return out
+    return RecordFilter(**out)
 
 
 def encode_cursor(key: RecordKey) -> str:
@@ -215,17 +223,22 @@ class ReadBack:
     async def records(self, call: Call) -> tuple[int, dict[str, Any]]:
         self.auth.check_operator(call)
         q = _query(call, (*_FILTERS, "limit", "offset", "after"))
-        filters = {**record_filters(q, self.gw), **_page(q)}
+        where, paging = record_filter(q, self.gw), _page(q)
         reader = self.reader
         await reader.store.applied()  # every acknowledged row is readable
-        page: RecordsPage = await reader.call("records", filters)
+        page: RecordsPage = await reader.call("records", where, paging)
         nxt = url = None
-        if page.last is not None and page.count == filters.get("limit", DEFAULT_PAGE):
+        if page.last is not None and page.count == paging.get("limit", DEFAULT_PAGE):
             nxt = encode_cursor(page.last)
             rest = {k: v for k, v in q.items() if k not in ("after", "offset")}
             url = f"{call.scope.get('path', '')}?{urlencode({**rest, 'after': nxt})}"
-        return 200, {"success": True, "count": page.count, "next": nxt, "next_url": url,
-                     "records": orjson.Fragment(page.json)}  # fmt: skip
+        return 200, {
+            "success": True,
+            "count": page.count,
+            "next": nxt,
+            "next_url": url,
+            "records": orjson.Fragment(page.json),
+        }
 
     # -- verification ------------------------------------------------------------------------
     async def verify(self, call: Call) -> tuple[int, dict[str, Any]]:
@@ -242,8 +255,9 @@ class ReadBack:
         if "job" in q:
             job = self.jobs.get(q["job"])
             if job is None:
-                raise Reject(404, f"No verification job {q['job']!r}; start one with "
-                                  "GET /api/audit/verify")  # fmt: skip
+                raise Reject(
+                    404, f"No verification job {q['job']!r}; start one with GET /api/audit/verify"
+                )
         elif self.current is not None and not self.current.done:
             job = self.current  # one verification at a time: join the running one
         else:
@@ -287,15 +301,20 @@ class ReadBack:
         call = Call(scope, receive)
         try:
             self.auth.check_operator(call)
-            filters = record_filters(_query(call, _FILTERS), self.gw)
+            where = record_filter(_query(call, _FILTERS), self.gw)
             store = self.reader.store
             await store.applied()
         except Reject as exc:
             await send_json(send, exc.status, {"success": False, "error": exc.message})
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/x-ndjson")]})  # fmt: skip
-        stream = export_lines(store, filters)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/x-ndjson")],
+            }
+        )
+        stream = export_lines(store, where)
         try:
             async for chunk in stream:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

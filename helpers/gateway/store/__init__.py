@@ -27,6 +27,7 @@ from .audit_store import (
     ChainReport,
     ContextRecord,
     IdSource,
+    RecordFilter,
     hash_value,
     replay_log,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "ChainReport",
     "ContextRecord",
     "IdSource",
+    "RecordFilter",
     "StorageState",
     "hash_value",
     "replay_log",

@@ -12,6 +12,7 @@ import heapq
 import itertools
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, AuditRecord, ContextRecord, l
 from .schema import check_count
 
 __all__ = [
+    "RecordFilter",
     "RecordKey",
     "context_owner",
     "get_audit",
@@ -128,6 +130,59 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
     return limit, check_count("offset", offset)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """Which rows of the joined trail to read: the seven filters, checked once.
+
+    Built by the endpoint from its query string, carried to the reader process (it pickles)
+    or the export process (:meth:`to_json` and back), and turned into SQL here. ``since`` is
+    inclusive, ``until`` exclusive; a bare time means UTC.
+
+    >>> RecordFilter(provider="openai", approved=False)
+    RecordFilter(provider='openai', approved=False)
+    """
+
+    since: datetime | str | None = None
+    until: datetime | str | None = None
+    client_id: str | None = None
+    user_hash: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    approved: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:  # stored as the trail's own timestamp text
+                object.__setattr__(self, name, _as_timestamp(name, value))
+        for name in ("client_id", "user_hash", "provider", "model"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a string, got {value!r}")
+        if self.approved is not None and not isinstance(self.approved, bool):
+            raise ValueError(f"approved must be true or false, got {self.approved!r}")
+
+    def __repr__(self) -> str:
+        set_ = ", ".join(f"{k}={v!r}" for k, v in asdict(self).items() if v is not None)
+        return f"RecordFilter({set_})"
+
+    def to_json(self) -> dict[str, Any]:
+        """The filters that are set, as JSON-able values: ``RecordFilter(**f.to_json())``."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def where(self) -> tuple[str, list[object]]:
+        """The WHERE clause over the joined trail, with its parameters."""
+        return _filters(
+            self.since,
+            self.until,
+            client_id=self.client_id,
+            user_hash=self.user_hash,
+            provider=self.provider,
+            model=self.model,
+            approved=None if self.approved is None else int(self.approved),
+        )
+
+
 def list_contexts(
     conn: sqlite3.Connection,
     since: datetime | str | None = None,
@@ -173,13 +228,8 @@ def list_audits(
 
 def list_records(
     conn: sqlite3.Connection,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    client_id: str | None = None,
-    user_hash: str | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    approved: bool | None = None,
+    where: RecordFilter | None = None,
+    *,
     limit: int = 1000,
     offset: int = 0,
     after: RecordKey | None = None,
@@ -192,16 +242,15 @@ def list_records(
     it cannot be combined with ``after``.
     """
     limit, offset = _page(limit, offset)
-    where, params = _record_filters(since, until, client_id, user_hash, provider, model,
-                                    approved)  # fmt: skip
+    clause, params = (where or RecordFilter()).where()
     if after is not None and offset:
         raise ValueError("page with after or with offset, not both")
     if offset:
-        sql = f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
+        sql = f"SELECT * FROM ({_JOINED}){clause} ORDER BY created_at, seq LIMIT ? OFFSET ?"
         cursor = conn.execute(sql, (*params, limit, offset))
         names = [d[0] for d in cursor.description]
         return [_record(names, row) for row in cursor]
-    return _records_after(conn, where, params, _key(after), limit)
+    return _records_after(conn, clause, params, _key(after), limit)
 
 
 def record_key(record: dict[str, Any]) -> RecordKey:
@@ -245,26 +294,6 @@ def _records_after(
     return [_record(names, row) for row in itertools.islice(rows, limit)]
 
 
-def _record_filters(
-    since: datetime | str | None,
-    until: datetime | str | None,
-    client_id: str | None,
-    user_hash: str | None,
-    provider: str | None,
-    model: str | None,
-    approved: bool | None,
-) -> tuple[str, list[object]]:
-    return _filters(
-        since,
-        until,
-        client_id=client_id,
-        user_hash=user_hash,
-        provider=provider,
-        model=model,
-        approved=None if approved is None else int(approved),
-    )
-
-
 def _record(names: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
     record = dict(zip(names, row, strict=True))
     for key in _JSON_FIELDS:
@@ -276,20 +305,12 @@ def _record(names: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def iter_records(
-    conn: sqlite3.Connection,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    client_id: str | None = None,
-    user_hash: str | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    approved: bool | None = None,
+    conn: sqlite3.Connection, where: RecordFilter | None = None
 ) -> Iterator[dict[str, Any]]:
     """Every row :func:`list_records` pages through, one at a time: what a streaming export
     reads, in one query and one snapshot, with flat memory."""
-    where, params = _record_filters(since, until, client_id, user_hash, provider, model,
-                                    approved)  # fmt: skip
-    cursor = conn.execute(f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq", params)
+    clause, params = (where or RecordFilter()).where()
+    cursor = conn.execute(f"SELECT * FROM ({_JOINED}){clause} ORDER BY created_at, seq", params)
     names = [d[0] for d in cursor.description]
     for row in cursor:
         yield _record(names, row)
