@@ -15,12 +15,24 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
-from .walkthrough import format_ms
-
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["COLORS", "STYLE", "plot_latency_breakdown", "use_style"]
+__all__ = ["COLORS", "STYLE", "format_ms", "plot_latency_breakdown", "use_style"]
+
+
+def format_ms(ms: float) -> str:
+    """Milliseconds with enough precision to mean something: 0.42ms, 3.1ms, 850ms.
+
+    >>> format_ms(0.4213), format_ms(3.14), format_ms(850.2)
+    ('0.42ms', '3.1ms', '850ms')
+    """
+    if ms < 1:
+        return f"{ms:.2f}ms"
+    if ms < 10:
+        return f"{ms:.1f}ms"
+    return f"{ms:.0f}ms"
+
 
 #: The suite's figure settings: small, PNG-friendly, readable when committed.
 STYLE: dict[str, object] = {

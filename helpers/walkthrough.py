@@ -18,21 +18,13 @@ from typing import Any
 from .client import SyncGatewayClient, TokenUsage
 from .gateway.policies.rbac import UserDirectory
 from .lab.llm_call import DEFAULT_MODELS
+from .plots import format_ms  # notebooks 01 and 02 import it from here too
 from .stack import Stack, start_stack
 
-__all__ = ["DEFAULT_MODELS", "format_ms", "main", "run"]
+__all__ = ["DEFAULT_MODELS", "main", "run"]
 
 DEFAULT_QUERY = "What are best practices for AI model deployment?"
 RULE = "=" * 60
-
-
-def format_ms(ms: float) -> str:
-    """Milliseconds with enough precision to mean something: 0.42ms, 3.1ms, 850ms."""
-    if ms < 1:
-        return f"{ms:.2f}ms"
-    if ms < 10:
-        return f"{ms:.1f}ms"
-    return f"{ms:.0f}ms"
 
 
 def _llm_client(stack: Stack, provider: str) -> Any:

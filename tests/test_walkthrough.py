@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
+from helpers.plots import format_ms
 from helpers.settings import LIVE_SWITCHES, OFFLINE_SWITCH
-from helpers.walkthrough import format_ms
 
 
 @pytest.mark.parametrize(
