@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from helpers.errors import ConfigError
+from helpers.settings import DEFAULT_MODELS
 
 from .llm_shapes import (
     STOP_REASONS,
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 PROVIDERS = ("openai", "anthropic")
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
 
 
 def provider_for_model(model: str) -> str:
