@@ -13,6 +13,7 @@ import pytest
 from helpers.errors import ConfigError, StorageUnavailable
 from helpers.gateway.store import APPLY_AFTER_S, AuditStore, acklog
 from helpers.gateway.store.acklog import close_and_unlock
+from tests.conftest import stored_contexts
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -88,7 +89,7 @@ def test_rows_only_in_the_log_are_replayed_on_open(db: Path) -> None:
     _die(store)  # as if the process died before SQLite got the last three
     assert crashed.startswith(kept)
     with AuditStore.open(db, secret=SECRET) as reopened:
-        assert {c.context_id for c in reopened.list_contexts()} == set(first + later)
+        assert {c.context_id for c in stored_contexts(reopened)} == set(first + later)
         assert reopened.verify_chain().ok
     assert not _log_of(db).exists()
 
@@ -101,7 +102,7 @@ def test_replay_skips_rows_sqlite_already_has(db: Path) -> None:
     store.close()
     _log_of(db).write_bytes(saved)  # a crash between the SQLite commit and removing the log
     with AuditStore.open(db, secret=SECRET) as again:
-        assert sorted(c.context_id for c in again.list_contexts()) == sorted(ids)
+        assert sorted(c.context_id for c in stored_contexts(again)) == sorted(ids)
         assert again.verify_chain().checked == 4
 
 
@@ -118,7 +119,7 @@ def test_a_line_cut_short_by_a_crash_is_ignored(db: Path) -> None:
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:2]) + lines[2][:40])  # the last write never completed
     with AuditStore.open(db, secret=SECRET) as store:
-        assert len(store.list_contexts()) == 2 and store.verify_chain().ok
+        assert len(stored_contexts(store)) == 2 and store.verify_chain().ok
 
 
 @pytest.mark.parametrize(
@@ -176,7 +177,7 @@ def test_a_failed_log_write_is_never_acknowledged(
     assert log_text.count("\n") == len(acknowledged) + 1  # no torn line left behind
     store.close()
     with AuditStore.open(db, secret=SECRET) as reopened:
-        assert kept in {c.context_id for c in reopened.list_contexts()}
+        assert kept in {c.context_id for c in stored_contexts(reopened)}
         assert reopened.verify_chain().ok
 
 

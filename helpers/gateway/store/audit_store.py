@@ -419,22 +419,6 @@ class AuditStore:
             self._health.cleared("read")
         return owner
 
-    def get_live_context(self, context_id: str) -> ContextRecord | None:
-        """The context if it exists and has not expired by the store's clock."""
-        record = self.get_context(context_id)
-        if record is None or record.is_expired(self._clock()):
-            return None
-        return record
-
-    def get_audit(self, audit_id: str) -> AuditRecord | None:
-        with self._reading():
-            return query.get_audit(self._conn, audit_id)
-
-    def list_contexts(self, *args: Any, **filters: Any) -> list[ContextRecord]:
-        """Contexts in time order: :func:`.query.list_contexts` on everything acknowledged."""
-        with self._reading():
-            return query.list_contexts(self._conn, *args, **filters)
-
     def list_audits(self, *args: Any, **filters: Any) -> list[AuditRecord]:
         """Audits in time order: :func:`.query.list_audits` on everything acknowledged."""
         with self._reading():

@@ -23,11 +23,9 @@ __all__ = [
     "RecordFilter",
     "RecordKey",
     "context_owner",
-    "get_audit",
     "get_context",
     "iter_records",
     "list_audits",
-    "list_contexts",
     "list_records",
     "record_key",
 ]
@@ -38,7 +36,6 @@ RecordKey = tuple[str, int]
 _C_COLS = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
 _A_COLS = ", ".join((*AUDIT_COLUMNS, "prev_hash", "row_hash"))
 _SELECT_CONTEXT_BY_ID = f"SELECT {_C_COLS} FROM contexts WHERE context_id = ?"
-_SELECT_AUDIT_BY_ID = f"SELECT {_A_COLS} FROM audits WHERE audit_id = ?"
 _SELECT_OWNER = "SELECT client_id, expires_at FROM contexts WHERE context_id = ?"
 
 _CONTEXT_REST = """c.user_hash, c.query_hash, c.user_role, c.user_department,
@@ -87,12 +84,6 @@ def get_context(conn: sqlite3.Connection, context_id: str) -> ContextRecord | No
 def context_owner(conn: sqlite3.Connection, context_id: str) -> tuple[str, str] | None:
     """``(client_id, expires_at)`` of a context, or ``None``: what an audit checks."""
     return conn.execute(_SELECT_OWNER, (context_id,)).fetchone()
-
-
-def get_audit(conn: sqlite3.Connection, audit_id: str) -> AuditRecord | None:
-    """One audit by id (an index lookup), or ``None``."""
-    row = conn.execute(_SELECT_AUDIT_BY_ID, (audit_id,)).fetchone()
-    return None if row is None else AuditRecord.from_row(row)
 
 
 def _as_timestamp(name: str, value: datetime | str) -> str:
@@ -181,29 +172,6 @@ class RecordFilter:
             model=self.model,
             approved=None if self.approved is None else int(self.approved),
         )
-
-
-def list_contexts(
-    conn: sqlite3.Connection,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    client_id: str | None = None,
-    user_hash: str | None = None,
-    approved: bool | None = None,
-    limit: int = 1000,
-    offset: int = 0,
-) -> list[ContextRecord]:
-    """Contexts in time order; ``since`` is inclusive, ``until`` exclusive."""
-    where, params = _filters(
-        since,
-        until,
-        client_id=client_id,
-        user_hash=user_hash,
-        approved=None if approved is None else int(approved),
-    )
-    sql = f"SELECT {_C_COLS} FROM contexts{where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
-    rows = conn.execute(sql, (*params, *_page(limit, offset)))
-    return [ContextRecord.from_row(row) for row in rows]
 
 
 def list_audits(
