@@ -104,8 +104,15 @@ def plot_latency_breakdown(
         sim = name in simulated
         color = COLORS["simulated"] if sim else shades[measured_i % len(shades)]
         measured_i += 0 if sim else 1
-        ax.barh([0], [share], left=[left], color=color, edgecolor="#555555", linewidth=0.6,
-                hatch="//" if sim else None)  # fmt: skip
+        ax.barh(
+            [0],
+            [share],
+            left=[left],
+            color=color,
+            edgecolor="#555555",
+            linewidth=0.6,
+            hatch="//" if sim else None,
+        )
         left += share
         kind = "simulated, stand-in" if sim else "measured"
         label = f"{name}: {format_ms(float(ms))} ({share:.1f} %, {kind})"
@@ -117,8 +124,7 @@ def plot_latency_breakdown(
     ax.set_yticks([])
     ax.set_xlabel(f"share of the request's total time, {format_ms(total)} (%, linear)")
     ax.grid(axis="y", visible=False)
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncols=1,
-              fontsize=8)  # fmt: skip
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncols=1, fontsize=8)
     if any(n in simulated for n in steps_ms):
         title = f"{title} (provider latency simulated)"
     ax.set_title(title)

@@ -90,8 +90,14 @@ def run(stack: Stack, provider: str, query: str, user: str, model: str | None = 
         print(f"   Response received in {format_ms(llm_ms)}{simulated}")
         print(f"   Tokens: {usage.prompt_tokens} prompt, {usage.completion_tokens} completion\n")
         print("Step 3: Audit Logging...")
-        aud = gateway.audit(pre.context_id, provider, model, usage, latency_ms=round(llm_ms),
-                            response_summary=text[:200])  # fmt: skip
+        aud = gateway.audit(
+            pre.context_id,
+            provider,
+            model,
+            usage,
+            latency_ms=round(llm_ms),
+            response_summary=text[:200],
+        )
         print(f"   Audit logged in {format_ms(aud.duration_ms)}")
         print(f"   Audit ID: {aud.audit_id}\n")
     governance = pre.duration_ms + aud.duration_ms

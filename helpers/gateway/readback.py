@@ -44,8 +44,17 @@ from .store.query import RecordKey
 from .store.verify import ChainCursor
 from .validation import Call, Reject
 
-__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "SEGMENT_ROWS", "VERIFY_WAIT_S", "ReadBack",
-           "StreamEndpoint", "VerifyJob", "decode_cursor", "encode_cursor"]  # fmt: skip
+__all__ = [
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
+    "SEGMENT_ROWS",
+    "VERIFY_WAIT_S",
+    "ReadBack",
+    "StreamEndpoint",
+    "VerifyJob",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 #: The most rows one ``/api/audit/records`` request returns; page with ``next``.
 MAX_PAGE = 10_000
@@ -120,9 +129,12 @@ def decode_cursor(text: str) -> RecordKey:
     ok = isinstance(key, list) and len(key) == 2 and isinstance(key[0], str)
     if not ok or not _TIMESTAMP.fullmatch(key[0]) or type(key[1]) is not int or key[1] < 0:
         shown = text if len(text) <= 80 else text[:77] + "..."
-        raise Reject(400, f"after={shown!r} is not a cursor from this endpoint: pass the "
-                          "'next' of the previous page unchanged, or leave after out to start "
-                          "at the first row")  # fmt: skip
+        raise Reject(
+            400,
+            f"after={shown!r} is not a cursor from this endpoint: pass the "
+            "'next' of the previous page unchanged, or leave after out to start "
+            "at the first row",
+        )
     return key[0], key[1]
 
 
@@ -130,8 +142,7 @@ def _page(q: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "after" in q:
         if "offset" in q:
-            raise Reject(400, "Page with after (the previous page's next) or with offset, "
-                              "not both")  # fmt: skip
+            raise Reject(400, "Page with after (the previous page's next) or with offset, not both")
         out["after"] = decode_cursor(q["after"])
     for key, low, top in (("limit", 1, MAX_PAGE), ("offset", 0, None)):
         raw = q.get(key)
@@ -139,8 +150,9 @@ def _page(q: dict[str, str]) -> dict[str, Any]:
             continue
         if not raw.isdigit() or int(raw) < low or (top is not None and int(raw) > top):
             hint = "; page with next, or stream it all from /api/audit/export" if top else ""
-            raise Reject(400, f"{key}={raw!r} must be an integer from {low} to {top or 'any'}"
-                              f"{hint}")  # fmt: skip
+            raise Reject(
+                400, f"{key}={raw!r} must be an integer from {low} to {top or 'any'}{hint}"
+            )
         out[key] = int(raw)
     return out
 
@@ -176,21 +188,28 @@ class VerifyJob:
         return f"<VerifyJob {self.id} {self.checked}/{self.total} done={self.done}>"
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"success": True, "job": self.id, "done": self.done,
-                               "checked": self.checked, "total": self.total,
-                               "progress": round(min(1.0, self.checked / self.total), 4)
-                               if self.total else 1.0,
-                               "elapsed_s": round(time.monotonic() - self.started, 3)}  # fmt: skip
+        out: dict[str, Any] = {
+            "success": True,
+            "job": self.id,
+            "done": self.done,
+            "checked": self.checked,
+            "total": self.total,
+            "progress": round(min(1.0, self.checked / self.total), 4) if self.total else 1.0,
+            "elapsed_s": round(time.monotonic() - self.started, 3),
+        }
         report = self.report
         if report is None:
             out.update(ok=None, first_broken=None, problem=None)
             return out
         broken = report.first_broken
         out.update(
-            ok=report.ok, checked=report.checked, problem=report.problem,
-            first_broken=None if broken is None
+            ok=report.ok,
+            checked=report.checked,
+            problem=report.problem,
+            first_broken=None
+            if broken is None
             else {"table": broken[0], "id": broken[1], "seq": broken[2]},
-        )  # fmt: skip
+        )
         return out
 
 

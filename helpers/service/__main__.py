@@ -103,8 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv = uvicorn.Config(create_chat_app(config), loop="uvloop", http="httptools",
-                        access_log=False, log_level="warning", lifespan="on")  # fmt: skip
+    uv = uvicorn.Config(
+        create_chat_app(config),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )
     signal.signal(signal.SIGTERM, _exit_cleanly)
     signal.signal(signal.SIGINT, _exit_cleanly)
     mode = "fail-open" if args.fail_open else "fail-closed"

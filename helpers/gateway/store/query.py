@@ -236,9 +236,12 @@ def _key(after: RecordKey | None) -> RecordKey | None:
 
 
 def _records_after(
-    conn: sqlite3.Connection, where: str, params: list[object], after: RecordKey | None,
+    conn: sqlite3.Connection,
+    where: str,
+    params: list[object],
+    after: RecordKey | None,
     limit: int,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """One page by key: up to ``limit`` audited rows after the key, then the never-audited
     contexts up to where those end, merged. Each part walks its table's ``created_at``
     index from the key; a context sorts before its audits, so the contexts read are about
