@@ -91,6 +91,7 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
     assert verify["ok"] is True and verify["checked"] >= len(contexts) + len(audits) + 2
 
 
+@pytest.mark.slow
 def test_concurrent_clients_exact_counts_and_exact_rate_limit(tmp_path: Path) -> None:
     async def run(url: str) -> tuple[int, list[bool]]:
         # This test counts; it does not time. No pool timeout: 320 tasks share 100 connections,
