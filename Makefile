@@ -85,10 +85,14 @@ SANITIZER := build/nbval_sanitize.cfg
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZER)
 
 # Hermetic: the root conftest.py sets NOTEBOOKS_OFFLINE=1 and drops every key and agent URL,
-# so a .env cannot switch a test or a notebook to a paid API.
+# so a .env cannot switch a test or a notebook to a paid API. The tests run on two workers
+# (pytest-xdist; each test file stays on one worker, every service binds port 0 and every
+# file lives under the worker's own tmp_path); the notebooks then run one at a time, since
+# the measuring ones time their own work.
 test: $(STAMP)
 	@$(PY) -m helpers.nbrun --sanitizer $(SANITIZER)
-	$(PY) -m pytest tests notebooks $(NBVAL)
+	$(PY) -m pytest -n 2 --dist loadfile tests
+	$(PY) -m pytest notebooks $(NBVAL)
 
 # The CrewAI suite, with the CrewAI environment's python and kernel.
 test-crewai: $(CREW_STAMP)

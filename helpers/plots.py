@@ -15,12 +15,24 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
-from .walkthrough import format_ms
-
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["COLORS", "STYLE", "plot_latency_breakdown", "use_style"]
+__all__ = ["COLORS", "STYLE", "format_ms", "plot_latency_breakdown", "use_style"]
+
+
+def format_ms(ms: float) -> str:
+    """Milliseconds with enough precision to mean something: 0.42ms, 3.1ms, 850ms.
+
+    >>> format_ms(0.4213), format_ms(3.14), format_ms(850.2)
+    ('0.42ms', '3.1ms', '850ms')
+    """
+    if ms < 1:
+        return f"{ms:.2f}ms"
+    if ms < 10:
+        return f"{ms:.1f}ms"
+    return f"{ms:.0f}ms"
+
 
 #: The suite's figure settings: small, PNG-friendly, readable when committed.
 STYLE: dict[str, object] = {
@@ -92,8 +104,15 @@ def plot_latency_breakdown(
         sim = name in simulated
         color = COLORS["simulated"] if sim else shades[measured_i % len(shades)]
         measured_i += 0 if sim else 1
-        ax.barh([0], [share], left=[left], color=color, edgecolor="#555555", linewidth=0.6,
-                hatch="//" if sim else None)  # fmt: skip
+        ax.barh(
+            [0],
+            [share],
+            left=[left],
+            color=color,
+            edgecolor="#555555",
+            linewidth=0.6,
+            hatch="//" if sim else None,
+        )
         left += share
         kind = "simulated, stand-in" if sim else "measured"
         label = f"{name}: {format_ms(float(ms))} ({share:.1f} %, {kind})"
@@ -105,8 +124,7 @@ def plot_latency_breakdown(
     ax.set_yticks([])
     ax.set_xlabel(f"share of the request's total time, {format_ms(total)} (%, linear)")
     ax.grid(axis="y", visible=False)
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncols=1,
-              fontsize=8)  # fmt: skip
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncols=1, fontsize=8)
     if any(n in simulated for n in steps_ms):
         title = f"{title} (provider latency simulated)"
     ax.set_title(title)

@@ -27,6 +27,7 @@ __all__ = [
     "CREWAI_QUIET",
     "LIVE_AGENT_SWITCH",
     "DATA_DIR",
+    "DEFAULT_MODELS",
     "LIVE_SWITCHES",
     "OFFLINE_SWITCH",
     "PII_ACTIONS",
@@ -40,6 +41,10 @@ __all__ = [
 #: Anchored on the package, because a notebook kernel's working directory is ``notebooks/``.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
+#: The one table of default models: what the walkthrough, the load generator, the proxy
+#: endpoint and the governed service ask for when no model is given. Both have published
+#: latency profiles (``data/latency_profiles.yaml``) and prices (``data/pricing.yaml``).
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 #: Set to a true value, it pins every setting below to the offline, embedded defaults.
 OFFLINE_SWITCH = "NOTEBOOKS_OFFLINE"
 #: The variables that turn on a live service (and may cost money); ignored when offline.

@@ -5,6 +5,9 @@
 * Providers: ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` set means the real API; otherwise the
   local wire-protocol stand-in (simulated latency, labelled as such).
 
+``start_stack(proxy=True)`` (or :func:`helpers.proxy_stack.start_proxy_stack`) also hands
+the embedded gateway the provider keys or the stand-ins' URLs, for proxy mode.
+
 It prints one line saying what is live and what is offline, never a key, and stops what it
 started on :meth:`Stack.close`, on ``with`` exit (also when a cell fails), or at interpreter
 exit. Introduced in ``01_gateway_mode_openai.ipynb``.
@@ -139,39 +142,39 @@ class Stack:
         self.close()
 
 
+#: What the embedded gateway sends a stand-in as its provider key in proxy mode; not a secret.
+OFFLINE_KEY = "offline-stand-in"
+
+
 def start_stack(
     settings: Settings | None = None,
     *,
     time_scale: float | None = None,
     standin_args: tuple[str, ...] = (),
+    proxy: bool = False,
+    gateway_env: dict[str, str] | None = None,
     quiet: bool = False,
 ) -> Stack:
     """Resolve and start the backends; prints the status line unless ``quiet``.
 
     ``time_scale`` overrides ``STANDIN_TIME_SCALE`` for the stand-in's simulated latency.
+    The provider stand-ins start first (unless both real keys are set), then the gateway.
+    With ``proxy=True`` the gateway is always the embedded one, started with the providers'
+    standard variables (``OPENAI_BASE_URL``/``ANTHROPIC_BASE_URL`` pointing at the
+    stand-ins, or the real keys), so it can make the LLM call itself (proxy mode) as well
+    as serve gateway mode. ``gateway_env`` adds variables to the embedded gateway's
+    environment (for example ``GATEWAY_PROVIDER_TIMEOUT_S``).
     """
     settings = settings or Settings.load()
     scale = settings.standin_time_scale if time_scale is None else time_scale
     services: list[RunningService] = []
     notes: list[str] = []
     try:
-        if settings.agent_url and _agent_healthy(settings.agent_url):
-            gateway = Backend("gateway", settings.agent_url, True, "AxonFlow agent")
-        else:
-            if settings.agent_url:
-                notes.append(
-                    f"AXONFLOW_AGENT_URL={settings.agent_url} did not answer /health; "
-                    "using the embedded gateway instead"
-                )
-            gw = start_gateway()
-            services.append(gw)
-            gateway = Backend("gateway", gw.url, False, "embedded gateway")
-        need_standin = not (settings.openai_api_key and settings.anthropic_api_key)
         standin_url = ""
-        if need_standin:
-            st = start_standins(time_scale=scale, extra_args=standin_args)
-            services.append(st)
-            standin_url = st.url
+        if not (settings.openai_api_key and settings.anthropic_api_key):
+            standin = start_standins(time_scale=scale, extra_args=standin_args)
+            services.append(standin)
+            standin_url = standin.url
         openai_b = (
             Backend("openai", "https://api.openai.com/v1", True, "OpenAI API")
             if settings.openai_api_key
@@ -182,6 +185,22 @@ def start_stack(
             if settings.anthropic_api_key
             else Backend("anthropic", standin_url, False, "stand-in")
         )
+        if proxy:
+            env = {**_provider_env(settings, openai_b, anthropic_b), **(gateway_env or {})}
+            gw = start_gateway(env=env)
+            services.append(gw)
+            gateway = Backend("gateway", gw.url, False, "embedded gateway, proxy mode on")
+        elif settings.agent_url and _agent_healthy(settings.agent_url):
+            gateway = Backend("gateway", settings.agent_url, True, "AxonFlow agent")
+        else:
+            if settings.agent_url:
+                notes.append(
+                    f"AXONFLOW_AGENT_URL={settings.agent_url} did not answer /health; "
+                    "using the embedded gateway instead"
+                )
+            gw = start_gateway(env=gateway_env)
+            services.append(gw)
+            gateway = Backend("gateway", gw.url, False, "embedded gateway")
     except BaseException:
         for service in reversed(services):
             service.stop()
@@ -192,3 +211,17 @@ def start_stack(
             print(f"note: {note}")
         print(stack.describe())
     return stack
+
+
+def _provider_env(settings: Settings, *backends: Backend) -> dict[str, str]:
+    """The providers' standard variables for a gateway that calls them: the real key, or
+    the stand-in's URL with a placeholder key."""
+    env: dict[str, str] = {}
+    for backend in backends:
+        upper = backend.name.upper()
+        if backend.live:
+            env[f"{upper}_API_KEY"] = getattr(settings, f"{backend.name}_api_key").get()
+        else:
+            env[f"{upper}_API_KEY"] = OFFLINE_KEY
+            env[f"{upper}_BASE_URL"] = backend.url
+    return env

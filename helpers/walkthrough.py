@@ -18,21 +18,13 @@ from typing import Any
 from .client import SyncGatewayClient, TokenUsage
 from .gateway.policies.rbac import UserDirectory
 from .lab.llm_call import DEFAULT_MODELS
+from .plots import format_ms  # notebooks 01 and 02 import it from here too
 from .stack import Stack, start_stack
 
 __all__ = ["DEFAULT_MODELS", "SECRET_HEADERS", "format_ms", "main", "run", "show_request"]
 
 DEFAULT_QUERY = "What are best practices for AI model deployment?"
 RULE = "=" * 60
-
-
-def format_ms(ms: float) -> str:
-    """Milliseconds with enough precision to mean something: 0.42ms, 3.1ms, 850ms."""
-    if ms < 1:
-        return f"{ms:.2f}ms"
-    if ms < 10:
-        return f"{ms:.1f}ms"
-    return f"{ms:.0f}ms"
 
 
 #: Headers whose values are credentials: :func:`show_request` masks them.
@@ -124,8 +116,14 @@ def run(stack: Stack, provider: str, query: str, user: str, model: str | None = 
         print(f"   Response received in {format_ms(llm_ms)}{simulated}")
         print(f"   Tokens: {usage.prompt_tokens} prompt, {usage.completion_tokens} completion\n")
         print("Step 3: Audit Logging...")
-        aud = gateway.audit(pre.context_id, provider, model, usage, latency_ms=round(llm_ms),
-                            response_summary=text[:200])  # fmt: skip
+        aud = gateway.audit(
+            pre.context_id,
+            provider,
+            model,
+            usage,
+            latency_ms=round(llm_ms),
+            response_summary=text[:200],
+        )
         print(f"   Audit logged in {format_ms(aud.duration_ms)}")
         print(f"   Audit ID: {aud.audit_id}\n")
     governance = pre.duration_ms + aud.duration_ms

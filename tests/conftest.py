@@ -18,6 +18,8 @@ import httpx
 import pytest
 import uvicorn
 
+from helpers.gateway.store import AuditStore, ContextRecord
+from helpers.gateway.store.chain import CONTEXT_COLUMNS
 from helpers.settings import Settings
 
 _CLEARED = (
@@ -80,6 +82,15 @@ class ThreadedGateway:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+def stored_contexts(store: AuditStore) -> list[ContextRecord]:
+    """Every context a store holds, in chain order: what a test checks a store or a replay
+    kept (the gateway itself reads contexts one at a time, by id)."""
+    store.commit()
+    columns = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
+    rows = store.connection.execute(f"SELECT {columns} FROM contexts ORDER BY seq")
+    return [ContextRecord.from_row(row) for row in rows]
 
 
 def hermetic_settings(**overrides: object) -> Settings:

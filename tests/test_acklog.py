@@ -1,4 +1,4 @@
-"""The acknowledgement log of an exclusive (gateway) store: durable first, SQLite right after,
+"""The acknowledgement log of a store: durable first, SQLite right after,
 replayed after a crash, and refused when damaged."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from helpers.errors import ConfigError, StorageUnavailable
 from helpers.gateway.store import APPLY_AFTER_S, AuditStore, acklog
 from helpers.gateway.store.acklog import close_and_unlock
+from tests.conftest import stored_contexts
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -37,10 +38,11 @@ def _stored_ids(db: Path) -> tuple[set[str], set[str]]:
 def _die(store: AuditStore) -> None:
     """What ``kill -9`` leaves: rows not yet handed to the applier never reach SQLite, the log
     stays, and the process's lock on the file is gone."""
-    store._unapplied.clear()
-    store._applier.close(drain=False)  # type: ignore[union-attr]
-    store._log.close(remove=False)  # type: ignore[union-attr]
-    close_and_unlock(store._conn, store._lock_fd)
+    commits = store._commits
+    commits._unapplied.clear()
+    commits.applier.close(drain=False)
+    commits.log.close(remove=False)
+    close_and_unlock(store.connection, store._lock_fd)
 
 
 async def _acknowledge(store: AuditStore, n: int) -> list[str]:
@@ -53,7 +55,7 @@ async def _acknowledge(store: AuditStore, n: int) -> list[str]:
 
 
 def test_acknowledged_rows_are_in_the_log_before_sqlite(db: Path) -> None:
-    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    store = AuditStore.open(db, secret=SECRET)
     ids = asyncio.run(_acknowledge(store, 5))
     logged = _log_of(db).read_text()
     assert all(i in logged for i in ids)  # durable in the log the moment it is acknowledged
@@ -69,16 +71,16 @@ def test_rows_reach_sqlite_after_the_delay_without_a_read(db: Path) -> None:
     async def main(store: AuditStore) -> int:
         await _acknowledge(store, 3)
         await asyncio.sleep(APPLY_AFTER_S * 5)
-        return len(store._unapplied)
+        return len(store._commits._unapplied)
 
-    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    store = AuditStore.open(db, secret=SECRET)
     assert asyncio.run(main(store)) == 0
     assert store.verify_chain().checked == 3
     store.close()
 
 
 def test_rows_only_in_the_log_are_replayed_on_open(db: Path) -> None:
-    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    store = AuditStore.open(db, secret=SECRET)
     first = asyncio.run(_acknowledge(store, 2))
     store.commit()  # in SQLite now
     kept = _log_of(db).read_bytes()
@@ -87,26 +89,26 @@ def test_rows_only_in_the_log_are_replayed_on_open(db: Path) -> None:
     _die(store)  # as if the process died before SQLite got the last three
     assert crashed.startswith(kept)
     with AuditStore.open(db, secret=SECRET) as reopened:
-        assert {c.context_id for c in reopened.list_contexts()} == set(first + later)
+        assert {c.context_id for c in stored_contexts(reopened)} == set(first + later)
         assert reopened.verify_chain().ok
     assert not _log_of(db).exists()
 
 
 def test_replay_skips_rows_sqlite_already_has(db: Path) -> None:
-    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    store = AuditStore.open(db, secret=SECRET)
     ids = asyncio.run(_acknowledge(store, 4))
     store.commit()
     saved = _log_of(db).read_bytes()
     store.close()
     _log_of(db).write_bytes(saved)  # a crash between the SQLite commit and removing the log
-    with AuditStore.open(db, secret=SECRET, exclusive=True) as again:
-        assert sorted(c.context_id for c in again.list_contexts()) == sorted(ids)
+    with AuditStore.open(db, secret=SECRET) as again:
+        assert sorted(c.context_id for c in stored_contexts(again)) == sorted(ids)
         assert again.verify_chain().checked == 4
 
 
 def _crashed_with_log(db: Path, n: int = 3) -> Path:
     """A store whose last ``n`` acknowledged rows are only in its log."""
-    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    store = AuditStore.open(db, secret=SECRET)
     asyncio.run(_acknowledge(store, n))
     _die(store)
     return _log_of(db)
@@ -117,7 +119,7 @@ def test_a_line_cut_short_by_a_crash_is_ignored(db: Path) -> None:
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:2]) + lines[2][:40])  # the last write never completed
     with AuditStore.open(db, secret=SECRET) as store:
-        assert len(store.list_contexts()) == 2 and store.verify_chain().ok
+        assert len(stored_contexts(store)) == 2 and store.verify_chain().ok
 
 
 @pytest.mark.parametrize(
@@ -147,7 +149,7 @@ def test_a_damaged_log_is_refused_naming_the_line(db: Path, damage, problem) -> 
 def test_a_failed_log_write_is_never_acknowledged(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    store = AuditStore.open(db, secret=SECRET)
     real_write = os.write
 
     def full_disk(fd: int, data: object) -> int:
@@ -175,12 +177,12 @@ def test_a_failed_log_write_is_never_acknowledged(
     assert log_text.count("\n") == len(acknowledged) + 1  # no torn line left behind
     store.close()
     with AuditStore.open(db, secret=SECRET) as reopened:
-        assert kept in {c.context_id for c in reopened.list_contexts()}
+        assert kept in {c.context_id for c in stored_contexts(reopened)}
         assert reopened.verify_chain().ok
 
 
 def test_fsync_mode_shares_one_write_per_loop_turn(db: Path) -> None:
-    store = AuditStore.open(db, secret=SECRET, exclusive=True, fsync=True)
+    store = AuditStore.open(db, secret=SECRET, fsync=True)
     asyncio.run(_acknowledge(store, 50))
     assert store.commit_count == 1
     store.close()
@@ -205,7 +207,7 @@ def test_commits_wait_when_sqlite_falls_too_far_behind(
     from helpers.gateway.store import commits
 
     monkeypatch.setattr(commits, "MAX_BACKLOG_ROWS", 10)
-    store = AuditStore.open(db, secret=SECRET, exclusive=True)
+    store = AuditStore.open(db, secret=SECRET)
     blocker = sqlite3.connect(db, timeout=0)
     blocker.execute("BEGIN IMMEDIATE")  # the applier's own BEGIN IMMEDIATE now waits
 
@@ -218,7 +220,7 @@ def test_commits_wait_when_sqlite_falls_too_far_behind(
         held = not waiting.done()
         blocker.rollback()  # storage is back
         await asyncio.wait_for(waiting, 10)
-        return len(first), held, store._applier.applied_seq  # type: ignore[union-attr]
+        return len(first), held, store._commits.applier.applied_seq
 
     acknowledged, held, applied = asyncio.run(main())
     blocker.close()

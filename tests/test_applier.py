@@ -77,7 +77,7 @@ def test_a_commit_that_failed_but_landed_is_not_applied_twice(db: Path) -> None:
     flaky = _Flaky(connect(str(db), fsync=False, check_same_thread=False))
     flaky.failures = ["landing", "plain"]
     health = StorageHealth(now=lambda: "t")
-    applier = Applier(flaky, 0, lambda rows: None, health)  # type: ignore[arg-type]
+    applier = Applier(flaky, 0, health)  # type: ignore[arg-type]
     rows = _rows(5)
     applier.submit(rows)
     _caught_up(applier, 5)  # retried with back-off until it went in
@@ -91,7 +91,7 @@ def test_waits_give_up_at_once_while_sqlite_fails_and_resume_after(db: Path) -> 
     blocker.execute("BEGIN IMMEDIATE")
     writer = connect(str(db), fsync=False, check_same_thread=False)
     writer.execute("PRAGMA busy_timeout=0")  # a locked database fails at once, not stalls
-    applier = Applier(writer, 0, lambda rows: None, StorageHealth(now=lambda: "t"))
+    applier = Applier(writer, 0, StorageHealth(now=lambda: "t"))
     applier.submit(_rows(3))
     deadline = time.monotonic() + 10
     while applier.failure is None:
@@ -117,7 +117,7 @@ def test_a_stalled_statement_is_given_up_on_after_the_stall_bound(db: Path) -> N
     # Every SQLite step of the applier's connection waits until released: a stalled disk.
     writer.set_progress_handler(lambda: release.wait(30) and 0, 1)
     health = StorageHealth(now=lambda: "t")
-    applier = Applier(writer, 0, lambda rows: None, health)
+    applier = Applier(writer, 0, health)
     applier.submit(_rows(2))
     time.sleep(0.1)
     for wait in (lambda: applier.wait(2), lambda: asyncio.run(applier.caught_up(2))):

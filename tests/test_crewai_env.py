@@ -41,15 +41,10 @@ def test_the_crewai_notebook_exists_where_make_test_crewai_runs_it() -> None:
 
 
 @main_env_only
-def test_the_main_nbval_run_does_not_collect_the_crewai_notebook() -> None:
-    items = _collected("notebooks")
+def test_the_main_run_collects_neither_the_crewai_notebook_nor_its_tests() -> None:
+    items = _collected("notebooks", "tests/crewai_env")
     assert any("12_frameworks.ipynb" in item for item in items), items[:5]
     assert not [item for item in items if "crewai_env" in item]
-
-
-@main_env_only
-def test_the_main_run_does_not_collect_the_crewai_tests() -> None:
-    assert _collected("tests/crewai_env") == []
 
 
 def test_crewai_requirements_pin_every_package_exactly() -> None:

@@ -72,7 +72,7 @@ def test_a_bad_offline_value_is_a_clear_error() -> None:
 @pytest.mark.slow
 def test_a_stack_with_live_looking_settings_stays_offline() -> None:
     code = (
-        "from helpers import start_stack\n"
+        "from helpers.stack import start_stack\n"
         "with start_stack(time_scale=0, quiet=True) as stack:\n"
         "    assert stack.offline, stack.describe()\n"
         "    ctx = stack.sync_gateway_client().pre_check('What is RAG?', user_token='user-123')\n"

@@ -18,6 +18,7 @@ from helpers.gateway.store.query import (
     _AUDITED,
     _BEFORE,
     _UNAUDITED,
+    RecordFilter,
     iter_records,
     record_key,
 )
@@ -67,7 +68,7 @@ def test_pages_by_key_are_the_sorted_trail(
     store: AuditStore, clock: FakeClock, limit: int, filters: dict[str, Any]
 ) -> None:
     _mixed(store, clock, 40)
-    everything = list(iter_records(store._conn, **filters))
+    everything = list(iter_records(store.connection, RecordFilter(**filters)))
     assert everything  # each filter matches something
     paged = [row for page in _pages(store, limit, **filters) for row in page]
     assert paged == everything
@@ -97,7 +98,7 @@ def test_pages_cover_every_row_once_while_rows_are_appended(
             store.add_audit(row["context_id"], row["client_id"], "openai", "late")
             store.commit()
             late.append(row["context_id"])
-    final = list(iter_records(store._conn))
+    final = list(iter_records(store.connection))
     audits = Counter(r["audit_id"] for r in seen if r["audit_id"])
     assert sorted(audits) == sorted(r["audit_id"] for r in final if r["audit_id"])
     assert set(audits.values()) == {1}  # every audit once, the appended ones included
@@ -121,7 +122,7 @@ def test_a_page_is_read_through_the_created_at_indexes(store: AuditStore) -> Non
     # Both parts walk an index from the key: a range, no full scan and no sort of the trail.
     for part, table in ((_AUDITED, "audits"), (_UNAUDITED, "contexts")):
         sql = f"SELECT * FROM ({part}) WHERE {_AFTER} AND {_BEFORE} ORDER BY created_at, seq"
-        plan = [row[3] for row in store._conn.execute(f"EXPLAIN QUERY PLAN {sql} LIMIT 10",
+        plan = [row[3] for row in store.connection.execute(f"EXPLAIN QUERY PLAN {sql} LIMIT 10",
                                                       ("a", 1, "b", 2))]  # fmt: skip
         assert f"{table}_by_created (created_at>? AND created_at<?)" in plan[0]
         assert not any("TEMP B-TREE" in step for step in plan)
@@ -134,5 +135,5 @@ def test_an_older_file_gains_the_index_when_opened(tmp_path: Path) -> None:
     con.execute("DROP INDEX audits_by_created")
     con.close()
     with AuditStore.open(db, secret=SECRET) as store:
-        names = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master")}
+        names = {r[0] for r in store.connection.execute("SELECT name FROM sqlite_master")}
     assert "audits_by_created" in names

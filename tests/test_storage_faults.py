@@ -31,6 +31,7 @@ import pytest
 
 from helpers.gateway.store import AuditStore, acklog, audit_store, commits
 from helpers.settings import PROJECT_ROOT
+from tests.conftest import stored_contexts
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="faults are made the Linux way")
 
@@ -160,7 +161,7 @@ def _stored_after_restart(db: Path) -> tuple[set[str], set[str]]:
     """Open the file as a restart would (replaying the log) and read what it holds."""
     with AuditStore.open(db) as store:
         report = store.verify_chain()
-        contexts = {c.context_id for c in store.list_contexts(limit=100_000)}
+        contexts = {c.context_id for c in stored_contexts(store)}
         audits = {a.audit_id for a in store.list_audits(limit=100_000)}
     assert report.ok, report.problem
     return contexts, audits

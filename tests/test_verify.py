@@ -9,7 +9,7 @@ import pytest
 
 from helpers.gateway.store import AuditStore, ChainReport
 from helpers.gateway.store.chain import verify_chain
-from helpers.gateway.store.schema import _CHAIN_TABLES
+from helpers.gateway.store.schema import CHAIN_TABLES
 from helpers.gateway.store.verify import ChainCursor, verify_segment
 
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -29,7 +29,7 @@ def _walk(conn: sqlite3.Connection, limit: int, head=None) -> tuple[ChainReport,
     cursor, steps = ChainCursor(), 0
     while True:
         steps += 1
-        report, cursor = verify_segment(conn, _CHAIN_TABLES, cursor, limit, head)
+        report, cursor = verify_segment(conn, CHAIN_TABLES, cursor, limit, head)
         if report is not None:
             return report, steps
         assert steps < 1000, "no progress"
@@ -69,7 +69,7 @@ def test_segments_report_exactly_what_one_pass_reports(
     if sql:
         conn.executescript(sql)
         conn.commit()
-    whole = verify_chain(conn, _CHAIN_TABLES, head)
+    whole = verify_chain(conn, CHAIN_TABLES, head)
     segmented, steps = _walk(conn, limit, head)
     conn.close()
     assert segmented == whole
@@ -82,11 +82,11 @@ def test_a_row_changed_between_segments_is_reported(tmp_path: Path) -> None:
     store = _trail(tmp_path / "t.db")
     store.close()
     conn = sqlite3.connect(tmp_path / "t.db")
-    report, cursor = verify_segment(conn, _CHAIN_TABLES, ChainCursor(), 4)
+    report, cursor = verify_segment(conn, CHAIN_TABLES, ChainCursor(), 4)
     assert report is None and cursor.seq == 4 and cursor.checked == 4
     conn.execute("UPDATE audits SET row_hash = 'x' WHERE seq = 4")  # the row it stopped at
     conn.commit()
-    report, _ = verify_segment(conn, _CHAIN_TABLES, cursor, 4)
+    report, _ = verify_segment(conn, CHAIN_TABLES, cursor, 4)
     conn.close()
     assert report is not None and not report.ok
 
@@ -94,10 +94,10 @@ def test_a_row_changed_between_segments_is_reported(tmp_path: Path) -> None:
 def test_limit_must_be_positive(tmp_path: Path) -> None:
     with AuditStore.open(tmp_path / "t.db", secret=SECRET) as store:
         with pytest.raises(ValueError, match="at least 1"):
-            verify_segment(store._conn, _CHAIN_TABLES, ChainCursor(), 0)
+            verify_segment(store.connection, CHAIN_TABLES, ChainCursor(), 0)
 
 
 def test_an_empty_chain_is_intact(tmp_path: Path) -> None:
     with AuditStore.open(tmp_path / "t.db", secret=SECRET) as store:
-        report, _ = verify_segment(store._conn, _CHAIN_TABLES, ChainCursor(), 10)
+        report, _ = verify_segment(store.connection, CHAIN_TABLES, ChainCursor(), 10)
     assert report == ChainReport(True, 0)

@@ -69,12 +69,18 @@ def main(argv: list[str] | None = None) -> int:
         only = SECTIONS if args.only is None else tuple(x.strip() for x in args.only.split(","))
         unknown = sorted(set(only) - set(SECTIONS))
         if unknown:
-            p.error(f"--only: unknown section(s) {', '.join(unknown)}; pick from "
-                    f"{', '.join(SECTIONS)}")  # fmt: skip
+            p.error(
+                f"--only: unknown section(s) {', '.join(unknown)}; pick from {', '.join(SECTIONS)}"
+            )
         return run_gateway_bench(
-            quick=args.quick, out=args.out, use_wrk=not args.no_wrk, n=args.n, pin=args.pin,
-            only=only, baseline=args.baseline,
-        )  # fmt: skip
+            quick=args.quick,
+            out=args.out,
+            use_wrk=not args.no_wrk,
+            n=args.n,
+            pin=args.pin,
+            only=only,
+            baseline=args.baseline,
+        )
     if args.command == "service":
         from .service import run_service_bench
 

@@ -21,10 +21,14 @@ __all__ = ["ADVERSARIAL_DIR", "PAYLOAD_FLOODS", "adversarial_inputs", "adversari
 
 ADVERSARIAL_DIR = CORPUS_DIR / "adversarial"
 _MIB = 1 << 20
-_PROSE = ("Our team reviews how we deploy, monitor and roll back models across regions, and "
-          "wants a checklist for evaluation, canary releases and incident response. ")  # fmt: skip
+_PROSE = (
+    "Our team reviews how we deploy, monitor and roll back models across regions, and "
+    "wants a checklist for evaluation, canary releases and incident response. "
+)
 _PADDING = (_PROSE * (_MIB // len(_PROSE) + 1))[:_MIB]
 
+# fmt: off
+# A table: each flood's name above its payload, which the formatter would split mid-value.
 #: Floods that carry an SQL-injection payload: each must be blocked, not only fast. The
 #: payload is ``id=1' OR '1'='1``, encoded as the name says, after 1 MiB of prose or escapes.
 PAYLOAD_FLOODS = {
@@ -39,7 +43,8 @@ PAYLOAD_FLOODS = {
         ("\\u0020" * (_MIB // 6)) + "id=1\\u0027 OR \\u00271\\u0027=\\u00271",
     "1 MiB of &#32; + payload HTML-escaped":
         ("&#32;" * (_MIB // 5)) + "id=1&#39; OR &#39;1&#39;=&#39;1",
-}  # fmt: skip
+}
+# fmt: on
 
 
 def adversarial_inputs() -> dict[str, str]:

@@ -76,8 +76,10 @@ def _bad_cards() -> str:
     size = 0
     while size < 1 << 20:
         digits = [4] + [rng.randrange(10) for _ in range(15)]
-        total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2)
-                    for i, d in enumerate(reversed(digits)))  # fmt: skip
+        total = sum(
+            d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2)
+            for i, d in enumerate(reversed(digits))
+        )
         if total % 10:
             out.append("".join(map(str, digits)))
             size += 17
@@ -153,7 +155,7 @@ def _decision_section(quick: bool, baseline: Path | None = None) -> dict[str, An
             "rows": verdicts.total,
             "correct": verdicts.correct,
             "misses": [repr(m) for m in verdicts.misses],
-        },  # fmt: skip
+        },
         "decision_us_corpus": summarize(corpus_us).as_dict(),
         "decision_us_corpus_passes": passes,
         "decision_us_2kb": summarize(long_us).as_dict(),
@@ -289,8 +291,14 @@ def _disk_per_audit(db: Path) -> float | None:
         con.close()
 
 
-def _check(targets: dict[str, Any], name: str, value: float | None, limit: float, unit: str,
-           higher_is_better: bool = False) -> None:  # fmt: skip
+def _check(
+    targets: dict[str, Any],
+    name: str,
+    value: float | None,
+    limit: float,
+    unit: str,
+    higher_is_better: bool = False,
+) -> None:
     ok = value is not None and (value >= limit if higher_is_better else value <= limit)
     targets[name] = {"value": value, "limit": limit, "unit": unit, "met": ok}
 
@@ -300,16 +308,25 @@ SECTIONS = ("decision", "http", "throughput", "fsync", "readers")
 
 
 def run_gateway_bench(
-    quick: bool, out: Path, use_wrk: bool = True, n: int | None = None, pin: bool = False,
-    only: tuple[str, ...] = SECTIONS, baseline: Path | None = None,
-) -> int:  # fmt: skip
+    quick: bool,
+    out: Path,
+    use_wrk: bool = True,
+    n: int | None = None,
+    pin: bool = False,
+    only: tuple[str, ...] = SECTIONS,
+    baseline: Path | None = None,
+) -> int:
     """Run the sections in ``only`` (all by default), write the JSON report to ``out``;
     ``pin`` keeps the gateway and the clients (this process, wrk) on separate CPUs (see
     :func:`pinned`). Targets of sections not run are left out of the report. ``baseline``
     names another checkout whose decisions are timed beside this tree's, interleaved
     (:mod:`.baseline`)."""
-    report: dict[str, Any] = {"benchmark": "gateway", "quick": quick, "machine": machine_info(),
-                              "sections": list(only)}  # fmt: skip
+    report: dict[str, Any] = {
+        "benchmark": "gateway",
+        "quick": quick,
+        "machine": machine_info(),
+        "sections": list(only),
+    }
     if "decision" in only:
         print("1/5 in-process decisions over the corpus ...", flush=True)
         report["decision"] = _decision_section(quick, baseline)
@@ -345,14 +362,18 @@ def run_gateway_bench(
             report["disk_bytes_per_audit"] = _disk_per_audit(db)
         if "fsync" in only:
             db_fsync = Path(tmp) / "bench-fsync.db"
-            with start_gateway(db_path=db_fsync, extra_args=["--fsync"]) as gw, \
-                    pinned(gw.pid if pin else None):  # fmt: skip
+            with (
+                start_gateway(db_path=db_fsync, extra_args=["--fsync"]) as gw,
+                pinned(gw.pid if pin else None),
+            ):
                 print("4/5 the same HTTP loop with --fsync (power-loss durable) ...", flush=True)
                 report["http_fsync"] = _http_section(gw.url, n // 4, warmup // 4)
         if "readers" in only:
             rows = 20_000 if quick else 200_000
-            print(f"5/5 pre-checks beside a reader of a {rows:,}-row trail (verify, paging) ...",
-                  flush=True)  # fmt: skip
+            print(
+                f"5/5 pre-checks beside a reader of a {rows:,}-row trail (verify, paging) ...",
+                flush=True,
+            )
             report["readers"] = reader_section(
                 Path(tmp), rows, n, warmup, LOAD_USER, lambda pid: pinned(pid if pin else None)
             )
@@ -371,12 +392,18 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
         h = report["http"]
         _check(t, "pre_check_p50_above_floor_ms", h["pre_check_p50_above_floor_ms"], 0.15, "ms")
         _check(t, "audit_p50_above_floor_ms", h["audit_p50_above_floor_ms"], 0.3, "ms")
-        _check(t, "pre_check_p99_plus_audit_p99_ms", h["pre_check_p99_plus_audit_p99_ms"], 3.0,
-               "ms")  # fmt: skip
+        _check(
+            t, "pre_check_p99_plus_audit_p99_ms", h["pre_check_p99_plus_audit_p99_ms"], 3.0, "ms"
+        )
     rd = report.get("readers")
     for phase in ("verify", "records") if rd else ():
-        _check(t, f"pre_check_p99_during_{phase}_ms",
-               rd[f"during_{phase}"]["pre_check"]["p99"], 5.0, "ms")  # fmt: skip
+        _check(
+            t,
+            f"pre_check_p99_during_{phase}_ms",
+            rd[f"during_{phase}"]["pre_check"]["p99"],
+            5.0,
+            "ms",
+        )
         _check(t, f"pre_check_p50_shift_during_{phase}_ms", rd[f"{phase}_p50_shift_ms"], 0.1, "ms")
     thr = report.get("throughput", {})
     if "pre_check" in thr:
@@ -406,8 +433,10 @@ def _print_corpus(d: dict[str, Any]) -> None:
     c = d["corpus"]
     print(f"corpus: {c['correct']}/{c['rows']} decided as labelled")
     a = d["adversarial"]
-    print(f"adversarial corpus: {a['correct']}/{a['rows']} decided as labelled "
-          f"({a['threat_rows']} threats, {a['benign_rows']} benign look-alikes)")  # fmt: skip
+    print(
+        f"adversarial corpus: {a['correct']}/{a['rows']} decided as labelled "
+        f"({a['threat_rows']} threats, {a['benign_rows']} benign look-alikes)"
+    )
     for name, cat in a["by_category"].items():
         kind = "threat" if cat["threat"] else "benign"
         print(f"  {name:<32}{kind:<8}{cat['correct']:>4}/{cat['rows']}")
@@ -450,41 +479,51 @@ def _print_summary(r: dict[str, Any]) -> None:
         ("pre-check during verify (ms)", ("readers", "during_verify", "pre_check")),
         ("pre-check during paging (ms)", ("readers", "during_records", "pre_check")),
     ]
-    for name, where in rows:  # fmt: skip
+    for name, where in rows:
         s: Any = r
         for key in where:
             s = s.get(key) if s is not None else None
         if s is None:
             continue
-        print(f"{name:<34}{s['n']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}"
-              f"{s['p999']:>9.3f}{s['max']:>9.3f}")  # fmt: skip
+        print(
+            f"{name:<34}{s['n']:>7}{s['p50']:>9.3f}{s['p90']:>9.3f}{s['p99']:>9.3f}"
+            f"{s['p999']:>9.3f}{s['max']:>9.3f}"
+        )
     _print_baseline(r.get("decision", {}).get("baseline"))
     hb = r.get("http_baseline")
     if hb is not None:
-        print("pre-check p50 above the /health floor, same run (ms): "
-              f"baseline {hb['baseline']['pre_check_p50_above_floor_ms']:.3f}, "
-              f"current {hb['current']['pre_check_p50_above_floor_ms']:.3f}")  # fmt: skip
+        print(
+            "pre-check p50 above the /health floor, same run (ms): "
+            f"baseline {hb['baseline']['pre_check_p50_above_floor_ms']:.3f}, "
+            f"current {hb['current']['pre_check_p50_above_floor_ms']:.3f}"
+        )
     thr = r.get("throughput", {})
     for run in thr.get("pre_check", []):
-        print(f"wrk pre-check c={run['connections']:<3} {run['requests_per_s']:>9.0f} req/s, "
-              f"non-2xx {run['non_2xx']}, socket errors {run['socket_errors']}")  # fmt: skip
+        print(
+            f"wrk pre-check c={run['connections']:<3} {run['requests_per_s']:>9.0f} req/s, "
+            f"non-2xx {run['non_2xx']}, socket errors {run['socket_errors']}"
+        )
     rd = r.get("readers")
     if rd is not None:
         by_round = "; ".join(
             f"{k} {rd[k]['p50_by_round']}" for k in ("idle", "during_verify", "during_records")
         )
-        print(f"pre-check p50 by round (ms): {by_round}")  # fmt: skip
+        print(f"pre-check p50 by round (ms): {by_round}")
     phases = (("during_verify", "verifications"), ("during_records", "pages"))
     for phase, what in () if rd is None else phases:
         step, ph = rd[phase]["reader_step_s"], rd[phase]
         took = f", p50 {step['p50']:.3f} s each" if step else ""
-        print(f"{phase.replace('_', ' ')} ({rd['rows']:,}-row trail, {ph['seconds']} s): "
-              f"{ph['reader_steps_done']} {what} done{took}, {ph['reader_rows']:,} rows "
-              "read")  # fmt: skip
+        print(
+            f"{phase.replace('_', ' ')} ({rd['rows']:,}-row trail, {ph['seconds']} s): "
+            f"{ph['reader_steps_done']} {what} done{took}, {ph['reader_rows']:,} rows "
+            "read"
+        )
     if "memory" in thr:
         mem = thr["memory"]
-        print(f"memory: {mem['rss_mb_before']} MB -> {mem['rss_mb_after']} MB RSS "
-              f"after {mem['pre_checks']} pre-checks")  # fmt: skip
+        print(
+            f"memory: {mem['rss_mb_before']} MB -> {mem['rss_mb_after']} MB RSS "
+            f"after {mem['pre_checks']} pre-checks"
+        )
     print("\ntargets:")
     for name, t in r["targets"].items():
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"

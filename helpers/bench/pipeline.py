@@ -185,8 +185,10 @@ def run_pipeline_bench(
     pairs = pairs or (200 if quick else 1000)
     report: dict[str, Any] = {"benchmark": "pipeline", "quick": quick, "machine": machine_info()}
     runs: dict[str, LoadRun] = {}
-    with start_stack(time_scale=time_scale) as stack, \
-            pinned(stack.gateway_pid if pin else None) as pinning:  # fmt: skip
+    with (
+        start_stack(time_scale=time_scale) as stack,
+        pinned(stack.gateway_pid if pin else None) as pinning,
+    ):
         report["pinning"] = pinning
         report["backends"] = stack.describe()
         print(f"1/3 closed loop, {n} corpus queries, C=8, full pipeline ...", flush=True)
@@ -195,8 +197,7 @@ def run_pipeline_bench(
     report["main"] = _main_section(runs["main"])
     overheads: dict[str, np.ndarray] = {}
     report["paired"] = {}
-    with start_stack(time_scale=0, quiet=True) as fast, \
-            pinned(fast.gateway_pid if pin else None):  # fmt: skip
+    with start_stack(time_scale=0, quiet=True) as fast, pinned(fast.gateway_pid if pin else None):
         report["paired_backends"] = fast.describe()
         for i, (label, (transport, audit)) in enumerate(PAIRED_CONFIGS.items(), start=1):
             print(f"2/3 paired {i}/{len(PAIRED_CONFIGS)}: {label}, {pairs} pairs ...", flush=True)

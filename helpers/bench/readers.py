@@ -39,11 +39,23 @@ def seed_trail(db: Path, rows: int) -> float:
     with AuditStore.open(db) as store:
         for i in range(rows // 2):
             ctx = store.add_context(
-                "bench", f"user-{i % 50}", f"seeded question {i}", approved=i % 7 != 0,
-                policies=["sys_pii_email"] if i % 7 == 0 else [], user_role="engineer",
-            )  # fmt: skip
-            store.add_audit(ctx.context_id, "bench", "openai", "gpt-4o-mini", prompt_tokens=25,
-                            completion_tokens=150, latency_ms=640, cost_usd=0.0001)  # fmt: skip
+                "bench",
+                f"user-{i % 50}",
+                f"seeded question {i}",
+                approved=i % 7 != 0,
+                policies=["sys_pii_email"] if i % 7 == 0 else [],
+                user_role="engineer",
+            )
+            store.add_audit(
+                ctx.context_id,
+                "bench",
+                "openai",
+                "gpt-4o-mini",
+                prompt_tokens=25,
+                completion_tokens=150,
+                latency_ms=640,
+                cost_usd=0.0001,
+            )
             if i % 5000 == 4999:
                 store.commit()
         store.commit()
@@ -59,14 +71,14 @@ def _verify_forever(url: str, stop: Any, ready: Any, out: Any) -> None:
             data = client.get("/api/audit/verify", params={"wait": "0.5"}).json()
             ready.set()
             while data.get("done") is False and not stop.is_set():
-                data = client.get("/api/audit/verify",
-                                  params={"job": data["job"], "wait": "0.5"}).json()  # fmt: skip
+                data = client.get(
+                    "/api/audit/verify", params={"job": data["job"], "wait": "0.5"}
+                ).json()
             rows = data.get("checked", 0)
             if data.get("done") and data.get("ok"):
                 done.append(time.perf_counter() - t0)
         while data.get("done") is False:  # let it finish: the next block starts quiet
-            data = client.get("/api/audit/verify",
-                              params={"job": data["job"], "wait": "5"}).json()  # fmt: skip
+            data = client.get("/api/audit/verify", params={"job": data["job"], "wait": "5"}).json()
     out.put((done, rows))
 
 
@@ -105,8 +117,11 @@ def _pre_checks(url: str, n: int, warmup: int, user: str) -> tuple[list[float], 
 
 
 Reader = Callable[[str, Any, Any, Any], None]
-_READERS: dict[str, Reader | None] = {"idle": None, "verify": _verify_forever,
-                                      "records": _page_forever}  # fmt: skip
+_READERS: dict[str, Reader | None] = {
+    "idle": None,
+    "verify": _verify_forever,
+    "records": _page_forever,
+}
 
 
 def _block(url: str, n: int, warmup: int, user: str, reader: Reader | None) -> dict[str, Any]:
@@ -151,9 +166,14 @@ def _pooled(blocks: list[dict[str, Any]], reading: bool) -> dict[str, Any]:
 
 
 def reader_section(
-    tmp: Path, rows: int, n: int, warmup: int, user: str, pin: Callable[[int | None], Any],
+    tmp: Path,
+    rows: int,
+    n: int,
+    warmup: int,
+    user: str,
+    pin: Callable[[int | None], Any],
     rounds: int = 5,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Seed a trail of ``rows`` rows, then time pre-checks idle, during verify, during
     paging: ``rounds`` interleaved rounds of ``n / rounds`` pre-checks per condition."""
     db = tmp / "bench-readers.db"

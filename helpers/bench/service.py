@@ -26,8 +26,12 @@ from helpers.settings import PROJECT_ROOT
 
 __all__ = ["QUESTIONS", "add_service_arguments", "run_service_bench"]
 
-QUESTIONS = ["How do we monitor LLM calls?", "What is RAG?", "My SSN is 123-45-6789",
-             "How do we cut token costs?"]  # fmt: skip
+QUESTIONS = [
+    "How do we monitor LLM calls?",
+    "What is RAG?",
+    "My SSN is 123-45-6789",
+    "How do we cut token costs?",
+]
 _HISTOGRAMS = ("precheck", "audit")
 
 
@@ -36,9 +40,13 @@ def _gateway_view(url: str) -> dict[str, Any]:
     out = {}
     for step in _HISTOGRAMS:
         h = hist[f"axonflow_gateway_{step}_duration_milliseconds"]
-        out[step] = {"count": h.count, "mean_ms": h.mean,
-                     "p50_ms": histogram_quantile(h, 0.5), "p95_ms": histogram_quantile(h, 0.95),
-                     "p99_ms": histogram_quantile(h, 0.99)}  # fmt: skip
+        out[step] = {
+            "count": h.count,
+            "mean_ms": h.mean,
+            "p50_ms": histogram_quantile(h, 0.5),
+            "p95_ms": histogram_quantile(h, 0.95),
+            "p99_ms": histogram_quantile(h, 0.99),
+        }
     return out
 
 
@@ -60,7 +68,7 @@ def run_service_bench(n: int, concurrency: int, time_scale: float, out: Path) ->
                 "concurrency": concurrency,
                 "time_scale": time_scale,
                 "warmup": min(50, n),
-            },  # fmt: skip
+            },
             "outcomes": run.outcomes,
             "governed_ms": summarize(run.governed_ms).as_dict(),
             "direct_ms": summarize(run.direct_ms).as_dict(),

@@ -77,5 +77,5 @@ def throughput_section(url: str, pid: int, quick: bool, user: str) -> dict[str, 
             "rss_mb_before": rss_before,
             "rss_mb_after": rss_after,
             "non_2xx": soak["non_2xx"],
-        },  # fmt: skip
+        },
     }

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from time import perf_counter_ns
-from typing import Any, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -331,8 +330,12 @@ class Wait:
 
 
 T = TypeVar("T")
+P = ParamSpec("P")
+F = TypeVar("F", bound=Callable[..., Any])
 #: An operation: yields what it needs, is sent each :class:`Reply`, returns its result.
-Op = Generator[Request | Wait, Reply | None, T]
+#: What a driver sends back after a :class:`Wait` (an operation does not read it).
+WAITED = Reply(0, None, 0.0, "")
+Op = Generator[Request | Wait, Reply, T]
 
 
 def _check(status: int, data: Any, url: str) -> Any:
@@ -399,7 +402,7 @@ class _Operations:
         url = self.url + request.path
         return Reply(status, _check(status, data, url), ms, url)
 
-    def pre_check(
+    def op_pre_check(
         self,
         query: str,
         user_token: str = "",
@@ -416,7 +419,7 @@ class _Operations:
         r = yield Request(PRE_CHECK_PATH, body)
         return PreCheckResult.from_response(r.data, r.ms, status=r.status, url=r.url)
 
-    def audit(
+    def op_audit(
         self,
         context_id: str,
         provider: str,
@@ -445,7 +448,7 @@ class _Operations:
         r = yield Request(AUDIT_PATH, body)
         return AuditResult.from_response(r.data, r.ms, status=r.status, url=r.url)
 
-    def check_reply(
+    def op_check_reply(
         self, context_id: str, text: str, *, context: str = "", final: bool = True
     ) -> Op[ReplyCheck]:
         """Inspect the model's answer before showing it (``POST /api/reply/check``, an
@@ -457,12 +460,12 @@ class _Operations:
         r = yield Request(REPLY_CHECK_PATH, body)
         return ReplyCheck.from_response(r.data, r.ms, status=r.status, url=r.url)
 
-    def health(self) -> Op[HealthResult]:
+    def op_health(self) -> Op[HealthResult]:
         """``GET /health``; ``.ok`` is true when the status is ``"healthy"``."""
         r = yield Request(HEALTH_PATH)
         return HealthResult.from_response(r.data, r.ms, status=r.status, url=r.url)
 
-    def verify_audit_chain(self) -> Op[dict[str, Any]]:
+    def op_verify_audit_chain(self) -> Op[dict[str, Any]]:
         """``GET /api/audit/verify``: check the hash chain of stored records.
 
         A long trail answers ``202`` with ``done: false`` and a ``job`` id; this asks again
@@ -477,7 +480,7 @@ class _Operations:
         keys = ("success", "ok", "checked", "first_broken", "problem")
         return {key: data[key] for key in keys if key in data}
 
-    def list_records(self, **filters: object) -> Op[RecordPage]:
+    def op_list_records(self, /, **filters: object) -> Op[RecordPage]:
         """``GET /api/audit/records``: pre-checks joined with their audits, newest first.
 
         Filters: since, until (aware datetime or RFC 3339 text), client_id, user_hash,
@@ -490,7 +493,7 @@ class _Operations:
         r = yield Request(RECORDS_PATH, params=params)
         return RecordPage.from_response(r.data, r.url)
 
-    def explain(self, decision_id: str) -> Op[Explanation]:
+    def op_explain(self, decision_id: str) -> Op[Explanation]:
         """``GET /api/v1/decisions/{decision_id}/explain`` (AxonFlow v11): why a pre-check
         decided as it did. The posture in force, every policy family and whether it ran,
         each finding with the action it asked for and where it was found (offsets, never the
@@ -501,7 +504,7 @@ class _Operations:
         r = yield Request(EXPLAIN_PATH.format(quote(decision_id, safe="")))
         return Explanation.from_response(r.data)
 
-    def reload_policies(self) -> Op[dict[str, Any]]:
+    def op_reload_policies(self) -> Op[dict[str, Any]]:
         """``POST /api/policies/reload``: re-read the custom policy and user files.
 
         An extension of the embedded gateway.
@@ -512,24 +515,33 @@ class _Operations:
 # ---------------------------------------------------------------- 3. the two drivers
 
 
-def _awaitable(op: Callable[..., Op[T]]) -> Callable[..., Awaitable[T]]:
+def _named(method: F, op: Callable[..., Any]) -> F:
+    """``method`` under the operation's public name, with its docstring (for ``help()``)."""
+    method.__name__ = method.__qualname__ = op.__name__.removeprefix("op_")
+    method.__doc__ = op.__doc__
+    return method
+
+
+def _awaitable(
+    op: Callable[Concatenate[_Operations, P], Op[T]],
+) -> Callable[Concatenate[GatewayClient, P], Awaitable[T]]:
     """An operation as an ``async`` method of :class:`GatewayClient`."""
 
-    @functools.wraps(op)
-    async def method(self: GatewayClient, *args: Any, **kwargs: Any) -> T:
+    async def method(self: GatewayClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._drive(op(self, *args, **kwargs))
 
-    return method
+    return _named(method, op)
 
 
-def _blocking(op: Callable[..., Op[T]]) -> Callable[..., T]:
+def _blocking(
+    op: Callable[Concatenate[_Operations, P], Op[T]],
+) -> Callable[Concatenate[SyncGatewayClient, P], T]:
     """An operation as a blocking method of :class:`SyncGatewayClient`."""
 
-    @functools.wraps(op)
-    def method(self: SyncGatewayClient, *args: Any, **kwargs: Any) -> T:
+    def method(self: SyncGatewayClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._drive(op(self, *args, **kwargs))
 
-    return method
+    return _named(method, op)
 
 
 class GatewayClient(_Operations):
@@ -591,7 +603,7 @@ class GatewayClient(_Operations):
         while True:
             if isinstance(step, Wait):
                 await asyncio.sleep(step.seconds)
-                reply = None
+                reply = WAITED
             else:
                 t0 = perf_counter_ns()
                 if step.body is None:
@@ -604,14 +616,14 @@ class GatewayClient(_Operations):
             except StopIteration as done:
                 return done.value
 
-    pre_check = _awaitable(_Operations.pre_check)
-    audit = _awaitable(_Operations.audit)
-    check_reply = _awaitable(_Operations.check_reply)
-    health = _awaitable(_Operations.health)
-    verify_audit_chain = _awaitable(_Operations.verify_audit_chain)
-    list_records = _awaitable(_Operations.list_records)
-    explain = _awaitable(_Operations.explain)
-    reload_policies = _awaitable(_Operations.reload_policies)
+    pre_check = _awaitable(_Operations.op_pre_check)
+    audit = _awaitable(_Operations.op_audit)
+    check_reply = _awaitable(_Operations.op_check_reply)
+    health = _awaitable(_Operations.op_health)
+    verify_audit_chain = _awaitable(_Operations.op_verify_audit_chain)
+    list_records = _awaitable(_Operations.op_list_records)
+    explain = _awaitable(_Operations.op_explain)
+    reload_policies = _awaitable(_Operations.op_reload_policies)
 
 
 class SyncGatewayClient(_Operations):
@@ -653,7 +665,7 @@ class SyncGatewayClient(_Operations):
         while True:
             if isinstance(step, Wait):
                 time.sleep(step.seconds)
-                reply = None
+                reply = WAITED
             else:
                 t0 = perf_counter_ns()
                 if step.body is None:
@@ -666,11 +678,11 @@ class SyncGatewayClient(_Operations):
             except StopIteration as done:
                 return done.value
 
-    pre_check = _blocking(_Operations.pre_check)
-    audit = _blocking(_Operations.audit)
-    check_reply = _blocking(_Operations.check_reply)
-    health = _blocking(_Operations.health)
-    verify_audit_chain = _blocking(_Operations.verify_audit_chain)
-    list_records = _blocking(_Operations.list_records)
-    explain = _blocking(_Operations.explain)
-    reload_policies = _blocking(_Operations.reload_policies)
+    pre_check = _blocking(_Operations.op_pre_check)
+    audit = _blocking(_Operations.op_audit)
+    check_reply = _blocking(_Operations.op_check_reply)
+    health = _blocking(_Operations.op_health)
+    verify_audit_chain = _blocking(_Operations.op_verify_audit_chain)
+    list_records = _blocking(_Operations.op_list_records)
+    explain = _blocking(_Operations.op_explain)
+    reload_policies = _blocking(_Operations.op_reload_policies)

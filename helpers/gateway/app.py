@@ -270,9 +270,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         secret = settings.hmac_secret.get().encode() if settings.hmac_secret else None
         # Exclusive: the gateway is the only writer; its reader process opens the file read-only.
-        store = AuditStore.open(
-            db_path, secret=secret, fsync=settings.fsync, clock=clock, exclusive=True
-        )
+        store = AuditStore.open(db_path, secret=secret, fsync=settings.fsync, clock=clock)
         governance.store = store
         governance.engine.warm_up()  # before serving, so no request pays for the matchers
         proxy.warm_up()

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from helpers.errors import ConfigError
+from helpers.settings import DEFAULT_MODELS
 
 from .llm_shapes import (
     STOP_REASONS,
@@ -65,7 +66,6 @@ __all__ = [
 ]
 
 PROVIDERS = ("openai", "anthropic")
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",

@@ -39,13 +39,22 @@ from .auth import Authenticator
 from .endpoint import send_json
 from .governance import Governance
 from .reader import Reader, RecordsPage, export_lines
-from .store import ChainReport
+from .store import ChainReport, RecordFilter
 from .store.query import RecordKey
 from .store.verify import ChainCursor
 from .validation import Call, Reject
 
-__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "SEGMENT_ROWS", "VERIFY_WAIT_S", "ReadBack",
-           "StreamEndpoint", "VerifyJob", "decode_cursor", "encode_cursor"]  # fmt: skip
+__all__ = [
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
+    "SEGMENT_ROWS",
+    "VERIFY_WAIT_S",
+    "ReadBack",
+    "StreamEndpoint",
+    "VerifyJob",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 #: The most rows one ``/api/audit/records`` request returns; page with ``next``.
 MAX_PAGE = 10_000
@@ -58,8 +67,16 @@ SEGMENT_ROWS = 20_000
 VERIFY_WAIT_S = 1.0
 _MAX_WAIT_S = 30.0
 _KEPT_JOBS = 16
-_FILTERS = ("since", "until", "client_id", "user_hash", "user_token", "provider", "model",
-            "approved")  # fmt: skip
+_FILTERS = (
+    "since",
+    "until",
+    "client_id",
+    "user_hash",
+    "user_token",
+    "provider",
+    "model",
+    "approved",
+)
 
 
 def _query(call: Call, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -73,7 +90,7 @@ def _query(call: Call, allowed: tuple[str, ...]) -> dict[str, str]:
     return q
 
 
-def record_filters(q: dict[str, str], gw: Governance) -> dict[str, Any]:
+def record_filter(q: dict[str, str], gw: Governance) -> RecordFilter:
     """The filters of ``/api/audit/records`` and the export, checked, naming a bad value."""
     out: dict[str, Any] = {}
     for key in ("client_id", "user_hash", "provider", "model"):
@@ -95,7 +112,7 @@ def record_filters(q: dict[str, str], gw: Governance) -> dict[str, Any]:
         if flag not in ("true", "false"):
             raise Reject(400, f"approved={q['approved']!r} must be true or false")
         out["approved"] = flag == "true"
-    return out
+    return RecordFilter(**out)
 
 
 def encode_cursor(key: RecordKey) -> str:
@@ -112,9 +129,12 @@ def decode_cursor(text: str) -> RecordKey:
     ok = isinstance(key, list) and len(key) == 2 and isinstance(key[0], str)
     if not ok or not _TIMESTAMP.fullmatch(key[0]) or type(key[1]) is not int or key[1] < 0:
         shown = text if len(text) <= 80 else text[:77] + "..."
-        raise Reject(400, f"after={shown!r} is not a cursor from this endpoint: pass the "
-                          "'next' of the previous page unchanged, or leave after out to start "
-                          "at the first row")  # fmt: skip
+        raise Reject(
+            400,
+            f"after={shown!r} is not a cursor from this endpoint: pass the "
+            "'next' of the previous page unchanged, or leave after out to start "
+            "at the first row",
+        )
     return key[0], key[1]
 
 
@@ -122,8 +142,7 @@ def _page(q: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "after" in q:
         if "offset" in q:
-            raise Reject(400, "Page with after (the previous page's next) or with offset, "
-                              "not both")  # fmt: skip
+            raise Reject(400, "Page with after (the previous page's next) or with offset, not both")
         out["after"] = decode_cursor(q["after"])
     for key, low, top in (("limit", 1, MAX_PAGE), ("offset", 0, None)):
         raw = q.get(key)
@@ -131,8 +150,9 @@ def _page(q: dict[str, str]) -> dict[str, Any]:
             continue
         if not raw.isdigit() or int(raw) < low or (top is not None and int(raw) > top):
             hint = "; page with next, or stream it all from /api/audit/export" if top else ""
-            raise Reject(400, f"{key}={raw!r} must be an integer from {low} to {top or 'any'}"
-                              f"{hint}")  # fmt: skip
+            raise Reject(
+                400, f"{key}={raw!r} must be an integer from {low} to {top or 'any'}{hint}"
+            )
         out[key] = int(raw)
     return out
 
@@ -168,21 +188,28 @@ class VerifyJob:
         return f"<VerifyJob {self.id} {self.checked}/{self.total} done={self.done}>"
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"success": True, "job": self.id, "done": self.done,
-                               "checked": self.checked, "total": self.total,
-                               "progress": round(min(1.0, self.checked / self.total), 4)
-                               if self.total else 1.0,
-                               "elapsed_s": round(time.monotonic() - self.started, 3)}  # fmt: skip
+        out: dict[str, Any] = {
+            "success": True,
+            "job": self.id,
+            "done": self.done,
+            "checked": self.checked,
+            "total": self.total,
+            "progress": round(min(1.0, self.checked / self.total), 4) if self.total else 1.0,
+            "elapsed_s": round(time.monotonic() - self.started, 3),
+        }
         report = self.report
         if report is None:
             out.update(ok=None, first_broken=None, problem=None)
             return out
         broken = report.first_broken
         out.update(
-            ok=report.ok, checked=report.checked, problem=report.problem,
-            first_broken=None if broken is None
+            ok=report.ok,
+            checked=report.checked,
+            problem=report.problem,
+            first_broken=None
+            if broken is None
             else {"table": broken[0], "id": broken[1], "seq": broken[2]},
-        )  # fmt: skip
+        )
         return out
 
 
@@ -215,17 +242,22 @@ class ReadBack:
     async def records(self, call: Call) -> tuple[int, dict[str, Any]]:
         self.auth.check_operator(call)
         q = _query(call, (*_FILTERS, "limit", "offset", "after"))
-        filters = {**record_filters(q, self.gw), **_page(q)}
+        where, paging = record_filter(q, self.gw), _page(q)
         reader = self.reader
         await reader.store.applied()  # every acknowledged row is readable
-        page: RecordsPage = await reader.call("records", filters)
+        page: RecordsPage = await reader.call("records", where, paging)
         nxt = url = None
-        if page.last is not None and page.count == filters.get("limit", DEFAULT_PAGE):
+        if page.last is not None and page.count == paging.get("limit", DEFAULT_PAGE):
             nxt = encode_cursor(page.last)
             rest = {k: v for k, v in q.items() if k not in ("after", "offset")}
             url = f"{call.scope.get('path', '')}?{urlencode({**rest, 'after': nxt})}"
-        return 200, {"success": True, "count": page.count, "next": nxt, "next_url": url,
-                     "records": orjson.Fragment(page.json)}  # fmt: skip
+        return 200, {
+            "success": True,
+            "count": page.count,
+            "next": nxt,
+            "next_url": url,
+            "records": orjson.Fragment(page.json),
+        }
 
     # -- verification ------------------------------------------------------------------------
     async def verify(self, call: Call) -> tuple[int, dict[str, Any]]:
@@ -242,8 +274,9 @@ class ReadBack:
         if "job" in q:
             job = self.jobs.get(q["job"])
             if job is None:
-                raise Reject(404, f"No verification job {q['job']!r}; start one with "
-                                  "GET /api/audit/verify")  # fmt: skip
+                raise Reject(
+                    404, f"No verification job {q['job']!r}; start one with GET /api/audit/verify"
+                )
         elif self.current is not None and not self.current.done:
             job = self.current  # one verification at a time: join the running one
         else:
@@ -287,15 +320,20 @@ class ReadBack:
         call = Call(scope, receive)
         try:
             self.auth.check_operator(call)
-            filters = record_filters(_query(call, _FILTERS), self.gw)
+            where = record_filter(_query(call, _FILTERS), self.gw)
             store = self.reader.store
             await store.applied()
         except Reject as exc:
             await send_json(send, exc.status, {"success": False, "error": exc.message})
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/x-ndjson")]})  # fmt: skip
-        stream = export_lines(store, filters)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/x-ndjson")],
+            }
+        )
+        stream = export_lines(store, where)
         try:
             async for chunk in stream:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -38,8 +38,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from .store import AuditStore
-from .store.query import RecordKey, iter_records, list_records, record_key
-from .store.schema import _CHAIN_TABLES
+from .store.query import RecordFilter, RecordKey, iter_records, list_records, record_key
+from .store.schema import CHAIN_TABLES
 from .store.verify import verify_segment
 
 __all__ = ["READER_NICE", "Reader", "RecordsPage", "export_lines"]
@@ -62,12 +62,12 @@ class RecordsPage(NamedTuple):
 
 
 def _verify(conn: sqlite3.Connection, cursor: Any, limit: int, head: Any) -> Any:
-    return verify_segment(conn, _CHAIN_TABLES, cursor, limit, head)
+    return verify_segment(conn, CHAIN_TABLES, cursor, limit, head)
 
 
-def _records(conn: sqlite3.Connection, filters: dict[str, Any]) -> RecordsPage:
+def _records(conn: sqlite3.Connection, where: RecordFilter, page: dict[str, Any]) -> RecordsPage:
     # Encoded here, so the gateway's event loop only copies the page's bytes into its reply.
-    rows = list_records(conn, **filters)
+    rows = list_records(conn, where, **page)
     return RecordsPage(orjson.dumps(rows), len(rows), record_key(rows[-1]) if rows else None)
 
 
@@ -108,9 +108,9 @@ def _start_worker(path: str, parent: int) -> None:
 
 
 def _ready() -> tuple[int, str]:
-    policy = "SCHED_IDLE" if os.sched_getscheduler(0) == getattr(os, "SCHED_IDLE", -1) else (
-        f"nice {os.getpriority(os.PRIO_PROCESS, 0)}")  # fmt: skip
-    return os.getpid(), policy
+    if os.sched_getscheduler(0) == getattr(os, "SCHED_IDLE", -1):
+        return os.getpid(), "SCHED_IDLE"
+    return os.getpid(), f"nice {os.getpriority(os.PRIO_PROCESS, 0)}"
 
 
 def _run(name: str, args: tuple[Any, ...]) -> Any:
@@ -122,7 +122,7 @@ class Reader:
     """Runs read operations against ``store``'s file in one worker process.
 
     >>> reader = Reader(store)                      # doctest: +SKIP
-    >>> rows = await reader.call("records", {"limit": 10})  # doctest: +SKIP
+    >>> rows = await reader.call("records", RecordFilter(), {"limit": 10})  # doctest: +SKIP
     """
 
     def __init__(self, store: AuditStore) -> None:
@@ -157,7 +157,7 @@ class Reader:
     async def call(self, name: str, *args: Any) -> Any:
         """Run operation ``name`` and return its result (raises what it raised)."""
         if self.in_process:
-            return _OPERATIONS[name](self.store._conn, *args)
+            return _OPERATIONS[name](self.store.connection, *args)
         await self.ready()
         pool = self._pool
         assert pool is not None
@@ -182,24 +182,29 @@ def _lines(records: Any) -> bytes:
     return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
-async def export_lines(store: AuditStore, filters: dict[str, Any]) -> AsyncIterator[bytes]:
-    """The joined trail matching ``filters`` as JSON Lines, in chunks, oldest first.
+async def export_lines(store: AuditStore, where: RecordFilter) -> AsyncIterator[bytes]:
+    """The joined trail matching ``where`` as JSON Lines, in chunks, oldest first.
 
     A file store is read by a process of its own, so the loop only forwards bytes; it is
     stopped if the consumer stops early (a client that disconnects).
     """
     if store.path == ":memory:":
-        rows = iter_records(store._conn, **filters)
+        rows = iter_records(store.connection, where)
         while chunk := [r for _, r in zip(range(EXPORT_CHUNK_ROWS), rows, strict=False)]:
             yield _lines(chunk)
             await asyncio.sleep(0)
         return
-    wire = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in filters.items()}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "helpers.gateway.reader", store.path, orjson.dumps(wire).decode(),
-        str(os.getpid()), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "helpers.gateway.reader",
+        store.path,
+        orjson.dumps(where.to_json()).decode(),
+        str(os.getpid()),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
     assert proc.stdout is not None and proc.stderr is not None
     try:
         while chunk := await proc.stdout.read(1 << 16):
@@ -216,13 +221,13 @@ async def export_lines(store: AuditStore, filters: dict[str, Any]) -> AsyncItera
 def _export_main(argv: list[str]) -> int:
     """``python -m helpers.gateway.reader <db> <filters as JSON> <gateway pid>``: JSON Lines
     on stdout."""
-    path, filters, parent = argv[0], orjson.loads(argv[1]), int(argv[2])
+    path, where, parent = argv[0], RecordFilter(**orjson.loads(argv[1])), int(argv[2])
     _die_with_parent(parent)
     _lower_priority()
     conn = _open_read_only(path)
     out = sys.stdout.buffer
     chunk: list[dict[str, Any]] = []
-    for record in iter_records(conn, **filters):
+    for record in iter_records(conn, where):
         chunk.append(record)
         if len(chunk) == EXPORT_CHUNK_ROWS:
             out.write(_lines(chunk))

@@ -24,12 +24,11 @@ from time import perf_counter_ns
 from typing import Any
 
 from helpers.client import TokenUsage
+from helpers.settings import DEFAULT_MODELS
 
 __all__ = ["DEFAULT_MODELS", "PROVIDERS", "LLMCall", "call_llm", "simulated_ms"]
 
 PROVIDERS = ("openai", "anthropic")
-#: The models the load generator asks for when none is given (both have published profiles).
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from types import FrameType
 import uvicorn
 
 from helpers.errors import ProviderBadReply, ProviderError, ProviderRejected
-from helpers.settings import Settings
+from helpers.settings import DEFAULT_MODELS, Settings
 
 from .app import ChatConfig, create_chat_app, probe_llm
 
@@ -44,12 +44,13 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m helpers.service",
-                                description="A governed chat service (gateway mode).")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m helpers.service", description="A governed chat service (gateway mode)."
+    )
     p.add_argument("--gateway", required=True, help="gateway URL (embedded or AxonFlow)")
     p.add_argument("--llm-url", default=None, help="provider base URL (default: the real API)")
     p.add_argument("--provider", choices=("openai", "anthropic"), default="openai")
-    p.add_argument("--model", default=None, help="model (default gpt-4o-mini / claude-3-5-haiku)")
+    p.add_argument("--model", default=None, help="model (default: settings.DEFAULT_MODELS)")
     p.add_argument("--fail-open", action="store_true", help="answer unchecked if gateway is down")
     p.add_argument("--pre-check-timeout", type=float, default=1.0, help="seconds (default 1)")
     p.add_argument(
@@ -67,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.load()
     key = settings.openai_api_key if args.provider == "openai" else settings.anthropic_api_key
-    model = args.model or (
-        "gpt-4o-mini" if args.provider == "openai" else "claude-3-5-haiku-latest"
-    )
+    model = args.model or DEFAULT_MODELS[args.provider]
     if args.llm_url is None and not key.get():
         print(f"service: no {args.provider} key set and no --llm-url given", file=sys.stderr)
         return 2
@@ -105,8 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv = uvicorn.Config(create_chat_app(config), loop="uvloop", http="httptools",
-                        access_log=False, log_level="warning", lifespan="on")  # fmt: skip
+    uv = uvicorn.Config(
+        create_chat_app(config),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )
     signal.signal(signal.SIGTERM, _exit_cleanly)
     signal.signal(signal.SIGINT, _exit_cleanly)
     mode = "fail-open" if args.fail_open else "fail-closed"

@@ -98,9 +98,11 @@ def _parse(raw: bytes) -> tuple[str, list[dict[str, str]]]:
     if not isinstance(user, str):
         raise BadInput("'user' must be a string")
     if not isinstance(history, list) or not all(
-        isinstance(t, dict) and t.get("role") in ("user", "assistant")
-        and isinstance(t.get("content"), str) for t in history
-    ):  # fmt: skip
+        isinstance(t, dict)
+        and t.get("role") in ("user", "assistant")
+        and isinstance(t.get("content"), str)
+        for t in history
+    ):
         raise BadInput("'history' must be a list of {role: user|assistant, content: str}")
     turns = [{"role": t["role"], "content": t["content"]} for t in history]
     return user, [*turns, {"role": "user", "content": message}]
@@ -157,10 +159,14 @@ def create_chat_app(config: ChatConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_s)
-        state["guard"] = GatewayGuard(fail_open=config.fail_open, breaker=breaker,
-                                      timeout_s=config.pre_check_timeout_s)  # fmt: skip
-        state["gw"] = GatewayClient(config.gateway_url, timeout=config.pre_check_timeout_s * 5,
-                                   settings=config.gateway_settings)  # fmt: skip
+        state["guard"] = GatewayGuard(
+            fail_open=config.fail_open, breaker=breaker, timeout_s=config.pre_check_timeout_s
+        )
+        state["gw"] = GatewayClient(
+            config.gateway_url,
+            timeout=config.pre_check_timeout_s * 5,
+            settings=config.gateway_settings,
+        )
         state["llm"] = _llm_client(config)
         state["audits"] = AuditQueue(state["gw"])
         try:
@@ -214,9 +220,15 @@ def create_chat_app(config: ChatConfig) -> Starlette:
     async def health(request: Request) -> Response:
         guard: GatewayGuard = state["guard"]
         stats = state["audits"].stats
-        return JSONResponse({"status": "healthy", "gateway_circuit": guard.breaker.state,
-                             "audits_sent": stats.sent, "audits_lost": stats.lost,
-                             "deferred": len(guard.deferred)})  # fmt: skip
+        return JSONResponse(
+            {
+                "status": "healthy",
+                "gateway_circuit": guard.breaker.state,
+                "audits_sent": stats.sent,
+                "audits_lost": stats.lost,
+                "deferred": len(guard.deferred),
+            }
+        )
 
     routes = [
         Route("/chat", chat, methods=["POST"]),

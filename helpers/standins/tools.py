@@ -107,8 +107,9 @@ def openai_tools(body: Mapping[str, Any]) -> tuple[tuple[Tool, ...], str | None]
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         fn = choice.get("function")
-        return tuple(tools), _name(fn.get("name") if isinstance(fn, dict) else None,
-                                   "tool_choice.function.name")  # fmt: skip
+        return tuple(tools), _name(
+            fn.get("name") if isinstance(fn, dict) else None, "tool_choice.function.name"
+        )
     if choice not in (None, "auto", "required", "none"):
         raise ToolSpecError("tool_choice: expected 'none', 'auto', 'required' or a function")
     return tuple(tools), "none" if choice == "none" else None
@@ -127,9 +128,13 @@ def anthropic_tools(body: Mapping[str, Any]) -> tuple[tuple[Tool, ...], str | No
             raise ToolSpecError(f"tools.{i}: Input should be a valid dictionary")
         if "input_schema" not in item:
             raise ToolSpecError(f"tools.{i}.input_schema: Field required")
-        tools.append(Tool(_name(item.get("name"), f"tools.{i}.name"),
-                          str(item.get("description") or ""),
-                          _params(item["input_schema"], f"tools.{i}.input_schema")))  # fmt: skip
+        tools.append(
+            Tool(
+                _name(item.get("name"), f"tools.{i}.name"),
+                str(item.get("description") or ""),
+                _params(item["input_schema"], f"tools.{i}.input_schema"),
+            )
+        )
     choice = body.get("tool_choice")
     if choice is None:
         return tuple(tools), None
@@ -176,14 +181,23 @@ def tool_reply(reply: PlannedReply, call: ToolCall) -> PlannedReply:
 def openai_tool_message(call: ToolCall, call_id: str) -> dict[str, Any]:
     """The ``message`` of a completion that calls a tool."""
     fn = {"name": call.name, "arguments": dumps(call.arguments)}
-    return {"role": "assistant", "content": None, "refusal": None, "annotations": [],
-            "tool_calls": [{"id": call_id, "type": "function", "function": fn}]}  # fmt: skip
+    return {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "annotations": [],
+        "tool_calls": [{"id": call_id, "type": "function", "function": fn}],
+    }
 
 
 def openai_tool_chunks(call: ToolCall, call_id: str, chunk: Any) -> list[str]:
     """Stream chunks: the call's id and name, then its arguments, then the finish."""
-    head = {"index": 0, "id": call_id, "type": "function",
-            "function": {"name": call.name, "arguments": ""}}  # fmt: skip
+    head = {
+        "index": 0,
+        "id": call_id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": ""},
+    }
     return [
         chunk({"role": "assistant", "content": None, "tool_calls": [head]}),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": dumps(call.arguments)}}]}),
@@ -204,13 +218,20 @@ async def anthropic_tool_events(
     """The event stream of a tool call: block start, ``input_json_delta``, stop."""
     yield sse({"type": "message_start", "message": start}, "message_start")
     block = {"type": "tool_use", "id": call_id, "name": call.name, "input": {}}
-    yield sse({"type": "content_block_start", "index": 0, "content_block": block},
-              "content_block_start")  # fmt: skip
+    yield sse(
+        {"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"
+    )
     delta = {"type": "input_json_delta", "partial_json": dumps(call.arguments)}
     yield sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
     yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-    yield sse({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-               "usage": {"output_tokens": output_tokens}}, "message_delta")  # fmt: skip
+    yield sse(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": output_tokens},
+        },
+        "message_delta",
+    )
     yield sse({"type": "message_stop"}, "message_stop")
 
 

@@ -52,13 +52,19 @@ def _f(name: str, type_: str, description: str) -> ExportField:
 EXPORT_SCHEMA: tuple[ExportField, ...] = (
     _f("context_id", "string|null", "Id of the pre-check decision (UUID v4)."),
     _f("audit_id", "string|null", "Id of the LLM-call audit (UUID v4); null when never audited."),
-    _f("status", "string", "audited, approved_not_audited, blocked, blocked_audited or "
-                           "audit_without_decision."),
+    _f(
+        "status",
+        "string",
+        "audited, approved_not_audited, blocked, blocked_audited or audit_without_decision.",
+    ),
     _f("client_id", "string|null", "Tenant (client id) that made the pre-check."),
     _f("decided_at", "timestamp|null", "When the gateway recorded the decision (its clock)."),
     _f("audited_at", "timestamp|null", "When the gateway recorded the audit (its clock)."),
-    _f("app_time", "timestamp|null", "The app's own time for the request (simulated_at), as "
-                                     "sent; recorded, never trusted."),
+    _f(
+        "app_time",
+        "timestamp|null",
+        "The app's own time for the request (simulated_at), as sent; recorded, never trusted.",
+    ),
     _f("user_hash", "string|null", "HMAC-SHA-256 of the user token, 64 hex characters."),
     _f("query_hash", "string|null", "HMAC-SHA-256 of the query text, 64 hex characters."),
     _f("user_role", "string|null", "The user's role in the gateway's directory."),
@@ -78,7 +84,7 @@ EXPORT_SCHEMA: tuple[ExportField, ...] = (
     _f("data_sources", "string[]|null", "Data sources named in the pre-check."),
     _f("request_context", "object|null", "The pre-check's context object, as sent."),
     _f("metadata", "object|null", "The audit's metadata object, as sent."),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +97,10 @@ class ExportResult:
     version: int = EXPORT_VERSION
 
     def __repr__(self) -> str:
-        return (f"<ExportResult v{self.version} {self.rows} rows: {self.csv_path.name}, "
-                f"{self.jsonl_path.name}>")  # fmt: skip
+        return (
+            f"<ExportResult v{self.version} {self.rows} rows: {self.csv_path.name}, "
+            f"{self.jsonl_path.name}>"
+        )
 
 
 def _status(row: Mapping[str, Any]) -> str:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from helpers.gateway.store import replay_log
-from helpers.gateway.store.chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, ChainReport, verify_chain
+from helpers.gateway.store.chain import ChainReport, verify_chain
+from helpers.gateway.store.schema import CHAIN_TABLES
 
 __all__ = ["TamperedCopy", "snapshot_db", "tamper_copy", "verify_db"]
 
@@ -99,7 +100,7 @@ def tamper_copy(
     """
     if table not in _ID_COLUMN:
         raise ValueError(f"table must be one of {sorted(_ID_COLUMN)}, got {table!r}")
-    chained = CONTEXT_COLUMNS if table == "contexts" else AUDIT_COLUMNS
+    chained = CHAIN_TABLES[table]
     if column is not None and column not in chained:
         raise ValueError(f"{column!r} is not a column of {table} ({', '.join(chained)})")
     path = snapshot_db(db_path, dest)
@@ -132,7 +133,7 @@ def verify_db(db_path: str | Path) -> ChainReport:
     """
     conn = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True)
     try:
-        return verify_chain(conn, {"contexts": CONTEXT_COLUMNS, "audits": AUDIT_COLUMNS})
+        return verify_chain(conn, CHAIN_TABLES)
     finally:
         conn.close()
 

@@ -156,13 +156,22 @@ class Counts:
         return 2 * p * r / (p + r)
 
     def row(self) -> dict[str, Any]:
-        return {"label": self.label, "support": self.support, "tp": self.tp, "fp": self.fp,
-                "fn": self.fn, "precision": self.precision, "recall": self.recall,
-                "f1": self.f1}  # fmt: skip
+        return {
+            "label": self.label,
+            "support": self.support,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+        }
 
     def __repr__(self) -> str:
-        return (f"<Counts {self.label} precision={self.precision:.3f} recall={self.recall:.3f} "
-                f"support={self.support}>")  # fmt: skip
+        return (
+            f"<Counts {self.label} precision={self.precision:.3f} recall={self.recall:.3f} "
+            f"support={self.support}>"
+        )
 
 
 Decider = Callable[[str, str], tuple[bool, Iterable[str]]]
@@ -224,15 +233,27 @@ def decide_examples(decider: Any, examples: Iterable[tuple[str, str, str]]) -> p
             approved, policies, reason = decision.approved, decision.policies, decision.block_reason
         else:
             approved, policies = decide(query, user)
-        rows.append({"example": label, "user_token": user, "query": query,
-                     "approved": bool(approved), "policies": ", ".join(policies),
-                     "block_reason": reason or ""})  # fmt: skip
-    return pd.DataFrame(rows, columns=["example", "user_token", "query", "approved", "policies",
-                                       "block_reason"])  # fmt: skip
+        rows.append(
+            {
+                "example": label,
+                "user_token": user,
+                "query": query,
+                "approved": bool(approved),
+                "policies": ", ".join(policies),
+                "block_reason": reason or "",
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["example", "user_token", "query", "approved", "policies", "block_reason"]
+    )
 
 
-def _label_counts(label: str, results: Sequence[RowResult], expected: Callable[[RowResult], bool],
-                  decided: Callable[[RowResult], bool]) -> Counts:  # fmt: skip
+def _label_counts(
+    label: str,
+    results: Sequence[RowResult],
+    expected: Callable[[RowResult], bool],
+    decided: Callable[[RowResult], bool],
+) -> Counts:
     tp = fp = fn = tn = 0
     for r in results:
         e, d = expected(r), decided(r)
@@ -274,7 +295,7 @@ class QualityReport:
                 self.results,
                 lambda r, f=fam: any(family_of(p) == f for p in r.row.expected_policies),
                 lambda r, f=fam: any(family_of(p) == f for p in r.policies),
-            )  # fmt: skip
+            )
             for fam in FAMILIES
         ]
 
@@ -286,7 +307,7 @@ class QualityReport:
                 self.results,
                 lambda r, p=pid: p in r.row.expected_policies,
                 lambda r, p=pid: p in r.policies,
-            )  # fmt: skip
+            )
             for pid in policy_ids
         ]
 
@@ -334,15 +355,30 @@ class QualityReport:
 
     def misses(self) -> pd.DataFrame:
         """Rows decided differently from their label; an empty frame (same columns) if none."""
-        columns = ["id", "category", "user_token", "query", "expected_approved", "approved",
-                   "missing", "extra"]  # fmt: skip
+        columns = [
+            "id",
+            "category",
+            "user_token",
+            "query",
+            "expected_approved",
+            "approved",
+            "missing",
+            "extra",
+        ]
         rows = [
-            {"id": r.row.id, "category": r.row.category, "user_token": r.row.user_token,
-             "query": r.row.query, "expected_approved": r.row.expected_approved,
-             "approved": r.approved, "missing": ";".join(r.missing), "extra": ";".join(r.extra)}
+            {
+                "id": r.row.id,
+                "category": r.row.category,
+                "user_token": r.row.user_token,
+                "query": r.row.query,
+                "expected_approved": r.row.expected_approved,
+                "approved": r.approved,
+                "missing": ";".join(r.missing),
+                "extra": ";".join(r.extra),
+            }
             for r in self.results
             if not r.correct
-        ]  # fmt: skip
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     def by_source(self) -> pd.DataFrame:
@@ -354,8 +390,10 @@ class QualityReport:
         return out.astype(int)
 
     def __repr__(self) -> str:
-        return (f"<QualityReport {self.total} rows, {self.correct} correct "
-                f"({self.accuracy:.1%}), {self.total - self.correct} misclassified>")  # fmt: skip
+        return (
+            f"<QualityReport {self.total} rows, {self.correct} correct "
+            f"({self.accuracy:.1%}), {self.total - self.correct} misclassified>"
+        )
 
 
 def quality_report(results: Iterable[RowResult]) -> QualityReport:
@@ -378,8 +416,7 @@ def plot_confusion(
         _, ax = plt.subplots()
     values = matrix.to_numpy()
     image = ax.imshow(values, cmap="Blues")
-    ax.set_xticks(range(len(matrix.columns)), labels=list(matrix.columns), rotation=30,
-                  ha="right")  # fmt: skip
+    ax.set_xticks(range(len(matrix.columns)), labels=list(matrix.columns), rotation=30, ha="right")
     ax.set_yticks(range(len(matrix.index)), labels=list(matrix.index))
     ax.grid(False)  # grid lines would cut through the cells
     ax.set_xlabel("decided by the gateway")

@@ -43,22 +43,66 @@ __all__ = [
 
 #: Columns of one decision (a pre-check context) in the read-back rows.
 DECISION_FIELDS: tuple[str, ...] = (
-    "context_id", "client_id", "user_hash", "query_hash", "user_role", "user_department",
-    "data_sources", "policies", "approved", "block_reason", "request_context", "expires_at",
-    "decided_at", "app_time", "event_time", "blocking_policy",
-)  # fmt: skip
+    "context_id",
+    "client_id",
+    "user_hash",
+    "query_hash",
+    "user_role",
+    "user_department",
+    "data_sources",
+    "policies",
+    "approved",
+    "block_reason",
+    "request_context",
+    "expires_at",
+    "decided_at",
+    "app_time",
+    "event_time",
+    "blocking_policy",
+)
 #: Columns of one audit (an LLM call) in the read-back rows.
 AUDIT_FIELDS: tuple[str, ...] = (
-    "audit_id", "context_id", "provider", "model", "prompt_tokens", "completion_tokens",
-    "total_tokens", "latency_ms", "cost_usd", "metadata", "outcome", "audited_at",
-)  # fmt: skip
+    "audit_id",
+    "context_id",
+    "provider",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "latency_ms",
+    "cost_usd",
+    "metadata",
+    "outcome",
+    "audited_at",
+)
 # What the read-back endpoint returns for each row (helpers.gateway.store.AuditStore.list_records).
 _RECORD_KEYS = (
-    "created_at", "seq", "client_id", "context_id", "user_hash", "query_hash", "user_role",
-    "user_department", "data_sources", "policies", "approved", "block_reason", "request_context",
-    "expires_at", "context_created_at", "audit_id", "provider", "model", "prompt_tokens",
-    "completion_tokens", "total_tokens", "latency_ms", "cost_usd", "metadata", "audit_created_at",
-)  # fmt: skip
+    "created_at",
+    "seq",
+    "client_id",
+    "context_id",
+    "user_hash",
+    "query_hash",
+    "user_role",
+    "user_department",
+    "data_sources",
+    "policies",
+    "approved",
+    "block_reason",
+    "request_context",
+    "expires_at",
+    "context_created_at",
+    "audit_id",
+    "provider",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "latency_ms",
+    "cost_usd",
+    "metadata",
+    "audit_created_at",
+)
 _INT_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens", "latency_ms")
 _BLOCKED_BY = re.compile(r"^Blocked by policy (\S+?):")
 SIMULATED_KEY = "simulated_at"
@@ -141,8 +185,9 @@ def read_trail(client: Any, *, page_size: int = 1000, **filters: object) -> pd.D
     df["decided_at"] = _ts(df["context_created_at"])
     df["audited_at"] = _ts(df["audit_created_at"])
     df["expires_at"] = _ts(df["expires_at"])
-    simulated = [_simulated(c, m) for c, m in zip(df["request_context"], df["metadata"],
-                                                      strict=True)]  # fmt: skip
+    simulated = [
+        _simulated(c, m) for c, m in zip(df["request_context"], df["metadata"], strict=True)
+    ]
     df["app_time"] = _ts(pd.Series(simulated, index=df.index, dtype=object))
     df["event_time"] = df["app_time"].fillna(df["decided_at"]).fillna(df["audited_at"])
     df["blocking_policy"] = [
@@ -194,8 +239,9 @@ def join_trail(decisions: pd.DataFrame, audits: pd.DataFrame) -> pd.DataFrame:
     joined["link"] = joined["link"].map(
         {"both": "audited", "left_only": "decision only", "right_only": "audit only"}
     )
-    return joined.sort_values(["event_time", "decided_at", "audited_at"],
-                              kind="stable").reset_index(drop=True)  # fmt: skip
+    return joined.sort_values(
+        ["event_time", "decided_at", "audited_at"], kind="stable"
+    ).reset_index(drop=True)
 
 
 def add_costs(audits: pd.DataFrame, pricing: PricingTable | None = None) -> pd.DataFrame:
@@ -210,9 +256,13 @@ def add_costs(audits: pd.DataFrame, pricing: PricingTable | None = None) -> pd.D
     out = audits.copy()
     inputs, outputs, axonflow, priced_as = [], [], [], []
     for provider, model, p_tok, c_tok, t_tok in zip(
-        out["provider"], out["model"], out["prompt_tokens"], out["completion_tokens"],
-        out["total_tokens"], strict=True,
-    ):  # fmt: skip
+        out["provider"],
+        out["model"],
+        out["prompt_tokens"],
+        out["completion_tokens"],
+        out["total_tokens"],
+        strict=True,
+    ):
         if pd.isna(provider):  # a decision-only row of a joined frame: no call, no cost
             row = (0.0, 0.0, 0.0, None)
         else:
@@ -263,8 +313,16 @@ def find_gaps(joined: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame
     approved = joined["approved"].fillna(False).astype(bool)
     gaps = joined.loc[approved & (joined["link"] == "decision only")].copy()
     gaps["expired"] = gaps["expires_at"] <= pd.Timestamp(now)
-    columns = ["context_id", "event_time", "decided_at", "user_role", "user_department",
-               "policies", "expires_at", "expired"]  # fmt: skip
+    columns = [
+        "context_id",
+        "event_time",
+        "decided_at",
+        "user_role",
+        "user_department",
+        "policies",
+        "expires_at",
+        "expired",
+    ]
     return gaps[columns].reset_index(drop=True)
 
 

@@ -69,50 +69,89 @@ class Persona:
 
 # Questions each department really asks; none may trigger a policy for its asker (tested).
 PERSONAS: tuple[Persona, ...] = (
-    Persona("user-123", "platform", 0.22,
-            (("openai", "gpt-4o-mini", 0.5), ("anthropic", "claude-3-5-haiku-20241022", 0.3),
-             ("openai", "gpt-4.1-mini", 0.2)),
-            ("How should we roll out a new model version with a canary?",
-             "What metrics should we monitor for LLM latency and error rates?",
-             "Explain how to cache embeddings for a retrieval pipeline.",
-             "Suggest retry and timeout settings for calls to a hosted model.",
-             "How do we keep prompts versioned alongside application code?",
-             "Review this deployment checklist and point out what is missing.")),
-    Persona("user-456", "payments", 0.14,
-            (("openai", "gpt-4o-2024-08-06", 0.5), ("openai", "gpt-4o-mini", 0.5)),
-            ("How do we make payment webhooks idempotent?",
-             "Explain PCI scope reduction with tokenisation in plain words.",
-             "What should a refund service log for later reconciliation?",
-             "Draft a runbook for a failed settlement batch.",
-             "How can we estimate the monthly cost of our model calls?")),
-    Persona("user-234", "finance", 0.14,
-            (("anthropic", "claude-3-5-sonnet-latest", 0.6), ("openai", "gpt-4o", 0.4)),
-            ("Explain the difference between accrual and cash accounting.",
-             "How should we forecast cloud spend for next year?",
-             "Summarise the main drivers of software gross margin.",
-             "What is a sensible budget variance threshold for a department?",
-             "Compare the cost per request of a small and a large model.")),
-    Persona("user-567", "marketing", 0.12,
-            (("openai", "gpt-4o-mini", 0.6), ("anthropic", "claude-3-5-haiku-20241022", 0.4)),
-            ("Write three subject lines for a product newsletter about faster search.",
-             "Suggest a structure for a customer case study.",
-             "How do we measure whether a landing page change worked?",
-             "Draft a short post announcing our new status page.")),
-    Persona("user-345", "support", 0.28,
-            (("anthropic", "claude-3-5-haiku-20241022", 0.7), ("openai", "gpt-4o-mini", 0.3)),
-            ("Draft a polite reply to a customer whose export job is slow.",
-             "Summarise this ticket thread and suggest the next step.",
-             "How do I explain a password reset to a non-technical customer?",
-             "Rewrite this answer so it is shorter and friendlier.",
-             "What should a good escalation note to engineering contain?",
-             "Suggest a macro for customers asking about data retention.")),
-    Persona("user-789", "security", 0.10,
-            (("anthropic", "claude-3-5-sonnet-latest", 0.5), ("openai", "gpt-4.1-mini", 0.5)),
-            ("What are the main risks of prompt injection in a support bot?",
-             "How should we rotate service credentials without downtime?",
-             "Summarise the OWASP guidance for large language model applications.",
-             "Draft a policy for which data may be sent to external models.")),
-)  # fmt: skip
+    Persona(
+        "user-123",
+        "platform",
+        0.22,
+        (
+            ("openai", "gpt-4o-mini", 0.5),
+            ("anthropic", "claude-3-5-haiku-20241022", 0.3),
+            ("openai", "gpt-4.1-mini", 0.2),
+        ),
+        (
+            "How should we roll out a new model version with a canary?",
+            "What metrics should we monitor for LLM latency and error rates?",
+            "Explain how to cache embeddings for a retrieval pipeline.",
+            "Suggest retry and timeout settings for calls to a hosted model.",
+            "How do we keep prompts versioned alongside application code?",
+            "Review this deployment checklist and point out what is missing.",
+        ),
+    ),
+    Persona(
+        "user-456",
+        "payments",
+        0.14,
+        (("openai", "gpt-4o-2024-08-06", 0.5), ("openai", "gpt-4o-mini", 0.5)),
+        (
+            "How do we make payment webhooks idempotent?",
+            "Explain PCI scope reduction with tokenisation in plain words.",
+            "What should a refund service log for later reconciliation?",
+            "Draft a runbook for a failed settlement batch.",
+            "How can we estimate the monthly cost of our model calls?",
+        ),
+    ),
+    Persona(
+        "user-234",
+        "finance",
+        0.14,
+        (("anthropic", "claude-3-5-sonnet-latest", 0.6), ("openai", "gpt-4o", 0.4)),
+        (
+            "Explain the difference between accrual and cash accounting.",
+            "How should we forecast cloud spend for next year?",
+            "Summarise the main drivers of software gross margin.",
+            "What is a sensible budget variance threshold for a department?",
+            "Compare the cost per request of a small and a large model.",
+        ),
+    ),
+    Persona(
+        "user-567",
+        "marketing",
+        0.12,
+        (("openai", "gpt-4o-mini", 0.6), ("anthropic", "claude-3-5-haiku-20241022", 0.4)),
+        (
+            "Write three subject lines for a product newsletter about faster search.",
+            "Suggest a structure for a customer case study.",
+            "How do we measure whether a landing page change worked?",
+            "Draft a short post announcing our new status page.",
+        ),
+    ),
+    Persona(
+        "user-345",
+        "support",
+        0.28,
+        (("anthropic", "claude-3-5-haiku-20241022", 0.7), ("openai", "gpt-4o-mini", 0.3)),
+        (
+            "Draft a polite reply to a customer whose export job is slow.",
+            "Summarise this ticket thread and suggest the next step.",
+            "How do I explain a password reset to a non-technical customer?",
+            "Rewrite this answer so it is shorter and friendlier.",
+            "What should a good escalation note to engineering contain?",
+            "Suggest a macro for customers asking about data retention.",
+        ),
+    ),
+    Persona(
+        "user-789",
+        "security",
+        0.10,
+        (("anthropic", "claude-3-5-sonnet-latest", 0.5), ("openai", "gpt-4.1-mini", 0.5)),
+        (
+            "What are the main risks of prompt injection in a support bot?",
+            "How should we rotate service credentials without downtime?",
+            "Summarise the OWASP guidance for large language model applications.",
+            "Draft a policy for which data may be sent to external models.",
+        ),
+    ),
+)
 _GUEST_PROMPTS = (
     "Summarise the attached page for the weekly report.",
     "Translate this paragraph into German.",
@@ -126,8 +165,11 @@ _WORDS = tuple(
     "queue cache region traffic incident timeline impact follow up action item next step "
     "agreed open closed pending priority high low medium because while after before during".split()
 )
+# fmt: off
+# A table: the day's shape (hour: relative weight) reads at a glance on two lines.
 _HOUR_WEIGHTS = {7: 1, 8: 3, 9: 6, 10: 8, 11: 7, 12: 4, 13: 5, 14: 7, 15: 7, 16: 6, 17: 4,
-                 18: 2, 19: 1}  # fmt: skip
+                 18: 2, 19: 1}
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +189,10 @@ class PlannedCall:
 
     def __repr__(self) -> str:
         flag = " provider-fails" if self.fail else ""
-        return (f"<PlannedCall #{self.index} {self.at:%H:%M:%S} {self.user_token} "
-                f"{self.provider}/{self.model} {self.kind}{flag}>")  # fmt: skip
+        return (
+            f"<PlannedCall #{self.index} {self.at:%H:%M:%S} {self.user_token} "
+            f"{self.provider}/{self.model} {self.kind}{flag}>"
+        )
 
 
 @dataclass(frozen=True)
@@ -168,24 +212,37 @@ class DayPlan:
 
     def frame(self) -> pd.DataFrame:
         """One row per call (the query's length, not its text)."""
-        rows = [{"at": c.at, "user_token": c.user_token, "department": c.department,
-                 "provider": c.provider, "model": c.model, "kind": c.kind, "fail": c.fail,
-                 "query_chars": len(c.query)} for c in self.calls]  # fmt: skip
+        rows = [
+            {
+                "at": c.at,
+                "user_token": c.user_token,
+                "department": c.department,
+                "provider": c.provider,
+                "model": c.model,
+                "kind": c.kind,
+                "fail": c.fail,
+                "query_chars": len(c.query),
+            }
+            for c in self.calls
+        ]
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
         users = len({c.user_token for c in self.calls})
         models = len({c.model for c in self.calls})
-        return (f"<DayPlan {self.day} seed={self.seed}: {len(self)} calls, {users} users, "
-                f"{models} models>")  # fmt: skip
+        return (
+            f"<DayPlan {self.day} seed={self.seed}: {len(self)} calls, {users} users, "
+            f"{models} models>"
+        )
 
 
 def _risky_prompts(token: str) -> tuple[str, ...]:
     # Corpus rows that trigger a policy, written for this user or for the generic engineer.
     return tuple(
-        r.query for r in load_corpus()
+        r.query
+        for r in load_corpus()
         if r.expected_policies and r.source != "benign" and r.user_token in (token, "user-123")
-    )  # fmt: skip
+    )
 
 
 def _office_time(rng: random.Random, day: date) -> datetime:
@@ -233,9 +290,18 @@ def plan_day(
         drafts.append((at, persona.token, persona.department, provider, model, query, kind, fail))
     start = datetime.combine(day, burst_at, tzinfo=UTC)
     for k in range(guest_burst):
-        drafts.append((start + timedelta(seconds=4 * k), GUEST_TOKEN, "external", "openai",
-                       "gpt-4o-mini", rng.choice(_GUEST_PROMPTS) + _document(rng), "burst",
-                       False))  # fmt: skip
+        drafts.append(
+            (
+                start + timedelta(seconds=4 * k),
+                GUEST_TOKEN,
+                "external",
+                "openai",
+                "gpt-4o-mini",
+                rng.choice(_GUEST_PROMPTS) + _document(rng),
+                "burst",
+                False,
+            )
+        )
     drafts.sort(key=lambda d: d[0])  # stable: equal times keep their drawing order
     planned = tuple(PlannedCall(i, *d) for i, d in enumerate(drafts))
     return DayPlan(seed, day, planned)
@@ -274,20 +340,36 @@ class DayResult:
     def count(self, what: str) -> int:
         """``calls``, ``approved``, ``blocked``, ``rate_limited``, ``audited`` or ``gaps``."""
         o = self.outcomes
-        tests = {"calls": lambda x: True, "approved": lambda x: x.approved,
-                 "blocked": lambda x: not x.approved, "rate_limited": lambda x: x.rate_limited,
-                 "audited": lambda x: x.audit_id is not None, "gaps": lambda x: x.gap}  # fmt: skip
+        tests = {
+            "calls": lambda x: True,
+            "approved": lambda x: x.approved,
+            "blocked": lambda x: not x.approved,
+            "rate_limited": lambda x: x.rate_limited,
+            "audited": lambda x: x.audit_id is not None,
+            "gaps": lambda x: x.gap,
+        }
         if what not in tests:
             raise ValueError(f"count({what!r}): choose one of {', '.join(tests)}")
         return sum(1 for x in o if tests[what](x))
 
     def frame(self) -> pd.DataFrame:
-        rows = [{"at": x.call.at, "user_token": x.call.user_token, "provider": x.call.provider,
-                 "model": x.call.model, "kind": x.call.kind, "approved": x.approved,
-                 "policies": list(x.policies), "audited": x.audit_id is not None,
-                 "error": x.error, "prompt_tokens": x.prompt_tokens,
-                 "completion_tokens": x.completion_tokens, "latency_ms": x.latency_ms}
-                for x in self.outcomes]  # fmt: skip
+        rows = [
+            {
+                "at": x.call.at,
+                "user_token": x.call.user_token,
+                "provider": x.call.provider,
+                "model": x.call.model,
+                "kind": x.call.kind,
+                "approved": x.approved,
+                "policies": list(x.policies),
+                "audited": x.audit_id is not None,
+                "error": x.error,
+                "prompt_tokens": x.prompt_tokens,
+                "completion_tokens": x.completion_tokens,
+                "latency_ms": x.latency_ms,
+            }
+            for x in self.outcomes
+        ]
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
@@ -305,8 +387,9 @@ def _latency(raw: Any, started_ns: int) -> tuple[int, str]:
     return round((time.perf_counter_ns() - started_ns) / 1e6), "measured"
 
 
-def _call_llm(call: PlannedCall, llm: Any, headers: dict[str, str] | None
-              ) -> tuple[str, TokenUsage, int, str]:  # fmt: skip
+def _call_llm(
+    call: PlannedCall, llm: Any, headers: dict[str, str] | None
+) -> tuple[str, TokenUsage, int, str]:
     messages = [{"role": "user", "content": call.query}]
     started = time.perf_counter_ns()
     if call.provider == "openai":
@@ -360,14 +443,23 @@ def run_day(
     try:
         for call in plan.calls:
             stamp = call.at.strftime("%Y-%m-%dT%H:%M:%SZ")
-            pre = gw.pre_check(call.query, user_token=call.user_token,
-                               context={"simulated_at": stamp, "app": APP_NAME})  # fmt: skip
+            pre = gw.pre_check(
+                call.query,
+                user_token=call.user_token,
+                context={"simulated_at": stamp, "app": APP_NAME},
+            )
             meta = {"simulated_at": stamp, "app": APP_NAME}
             if not pre.approved:  # the refusal is on record too: nothing reached the LLM
-                refusal = gw.audit(pre.context_id, call.provider, call.model, TokenUsage(0, 0),
-                                   metadata={**meta, "outcome": "refused"})  # fmt: skip
-                outcomes.append(CallOutcome(call, pre.context_id, False, pre.policies,
-                                            refusal.audit_id))  # fmt: skip
+                refusal = gw.audit(
+                    pre.context_id,
+                    call.provider,
+                    call.model,
+                    TokenUsage(0, 0),
+                    metadata={**meta, "outcome": "refused"},
+                )
+                outcomes.append(
+                    CallOutcome(call, pre.context_id, False, pre.policies, refusal.audit_id)
+                )
                 continue
             inject = call.fail and not backends[call.provider].live
             headers = {"x-standin-fail": "500"} if inject else None
@@ -378,20 +470,38 @@ def run_day(
                 failure_id = None
                 if audit_failures:  # else the faulty client: the decision stays un-audited
                     failure_id = gw.audit(
-                        pre.context_id, call.provider, call.model, TokenUsage(0, 0),
+                        pre.context_id,
+                        call.provider,
+                        call.model,
+                        TokenUsage(0, 0),
                         metadata={**meta, "outcome": "provider_error", "error": error},
-                    ).audit_id  # fmt: skip
-                outcomes.append(CallOutcome(call, pre.context_id, True, pre.policies,
-                                            failure_id, error))  # fmt: skip
+                    ).audit_id
+                outcomes.append(
+                    CallOutcome(call, pre.context_id, True, pre.policies, failure_id, error)
+                )
                 continue
             audit = gw.audit(
-                pre.context_id, call.provider, call.model, usage, latency_ms=latency_ms,
+                pre.context_id,
+                call.provider,
+                call.model,
+                usage,
+                latency_ms=latency_ms,
                 response_summary=text[:120],
                 metadata={**meta, "latency": source, "outcome": "answered"},
-            )  # fmt: skip
-            outcomes.append(CallOutcome(call, pre.context_id, True, pre.policies,
-                                        audit.audit_id, None, usage.prompt_tokens,
-                                        usage.completion_tokens, latency_ms))  # fmt: skip
+            )
+            outcomes.append(
+                CallOutcome(
+                    call,
+                    pre.context_id,
+                    True,
+                    pre.policies,
+                    audit.audit_id,
+                    None,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    latency_ms,
+                )
+            )
     finally:
         for llm in llms.values():
             llm.close()

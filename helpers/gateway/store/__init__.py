@@ -1,9 +1,9 @@
 """The audit trail's storage: keyed hashes in SQLite, one hash chain, durable acknowledgements.
 
-* :mod:`.audit_store`: :class:`AuditStore`, opening a store and appending rows.
-* :mod:`.commits`: group commit: acknowledging rows through SQLite or the log.
-* :mod:`.backlog`: logged rows on their way into SQLite, and waiting for them.
-* :mod:`.reads` and :mod:`.query`: lookups, listings and the joined trail.
+* :mod:`.audit_store`: :class:`AuditStore`, opening a store, appending rows, reading back.
+* :mod:`.commits`: :class:`~.commits.GroupCommit`, the commit machinery a store is built
+  from: group commit through the log, and handing the rows to the applier.
+* :mod:`.query`: lookups, listings and the joined trail, as plain queries on a connection.
 * :mod:`.chain`: rows, canonical JSON, keyed hashing and chain verification.
 * :mod:`.acklog`: the append-only acknowledgement log, its replay, and the one-writer lock.
 * :mod:`.applier`: the thread that copies logged rows into SQLite, off the event loop.
@@ -27,6 +27,7 @@ from .audit_store import (
     ChainReport,
     ContextRecord,
     IdSource,
+    RecordFilter,
     hash_value,
     replay_log,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "ChainReport",
     "ContextRecord",
     "IdSource",
+    "RecordFilter",
     "StorageState",
     "hash_value",
     "replay_log",

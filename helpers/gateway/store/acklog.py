@@ -1,6 +1,6 @@
 """The acknowledgement log: how the gateway makes a 200 durable without waiting on SQLite.
 
-A gateway that holds its database exclusively acknowledges a pre-check or an audit once
+A store (the gateway's, or a script's) acknowledges a pre-check or an audit once
 the row is in ``<db>.acklog``: an append-only text file, one line per row. Each row is
 written with one ``os.write`` as it is acknowledged; with ``--fsync`` the rows of one
 event-loop turn share one write and one ``fdatasync``. The same rows go into SQLite in one
@@ -16,11 +16,10 @@ JSON (:func:`.chain.row_payload`), so the file holds keyed hashes, never raw que
 or user tokens, and every line can be checked on its own. A last line without its newline
 is a write cut short by a crash; it was never acknowledged and is ignored.
 
-:func:`hold_lock` keeps writers apart: the gateway holds ``<db>.lock`` exclusively while it
-runs; any other store opened on the same file (and :func:`.schema.replay_log`) holds it
-shared. So nothing else writes or replays the log under a running gateway, and a gateway
-does not start on a file a script has open. Read-only readers (the gateway's reader
-process) take no lock.
+:func:`hold_lock` keeps writers apart: an open store holds ``<db>.lock`` exclusively, and
+:func:`.schema.replay_log` holds it shared. So nothing else writes or replays the log under
+a running gateway, and a gateway does not start on a file a script has open. Read-only
+readers (the gateway's reader process) take no lock.
 """
 
 from __future__ import annotations
@@ -174,11 +173,12 @@ class AckLog:
             self.path.unlink(missing_ok=True)
 
 
-def hold_lock(path: str, exclusive: bool) -> int:
+def hold_lock(path: str, exclusive: bool = True) -> int:
     """Open and lock ``<path>.lock``; returns the descriptor (closing it releases the lock).
 
-    Raises :class:`ConfigError` when the lock is taken: by a running gateway, or (for a
-    gateway) by another process that has the store open.
+    A store holds it exclusively; :func:`.schema.replay_log` shared. Raises
+    :class:`ConfigError` when the lock is taken: by another open store (a running gateway's,
+    or a script's), or by a replay.
     """
     lock_path = f"{path}.lock"
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -188,8 +188,9 @@ def hold_lock(path: str, exclusive: bool) -> int:
         os.close(fd)
         if exclusive:
             raise ConfigError(
-                f"{path} is open in another process (it holds {lock_path}); a gateway must "
-                "be the only writer: close the other store or use another database file"
+                f"{path} is open in another store (it holds {lock_path}); a store must be "
+                "the file's only writer: close the other one (or stop the gateway that has "
+                "it open; read its trail through GET /api/audit/records), or use another file"
             ) from None
         raise ConfigError(
             f"{path} belongs to a running gateway (it holds {lock_path}); read the trail "

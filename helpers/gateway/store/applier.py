@@ -1,6 +1,6 @@
 """Off the event loop: copying acknowledged rows into SQLite, and the one-writer lock.
 
-An exclusive store (the gateway's) acknowledges a row once it is in the acknowledgement log
+A store acknowledges a row once it is in the acknowledgement log
 (:mod:`.acklog`). :class:`Applier` then copies the logged rows into SQLite on its own thread
 with its own connection, one transaction per batch, so a request never waits for SQLite
 and a slow disk or a long read never delays a reply. Rows stay in the log until SQLite has
@@ -25,7 +25,6 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from helpers.errors import StorageUnavailable
@@ -50,21 +49,19 @@ _Watcher = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 class Applier:
     """A thread that inserts logged rows into SQLite in batches, in the order given.
 
-    ``submit`` hands rows over (from the event loop); ``wait`` (blocking) and ``watch`` (a
-    future for the event loop) wait until every row up to a seq is committed.
-    ``on_applied(rows)`` runs on the thread after each commit. The connection is the
-    thread's alone once started.
+    ``submit`` hands rows over (from the event loop); ``wait`` (blocking) and ``caught_up``
+    (for the event loop) wait until every row up to a seq is committed. The connection is
+    the thread's alone once started. What the thread tells the loop (:attr:`applied_seq`,
+    :attr:`failure`) it writes under its lock, and the loop reads it under the same lock.
     """
 
     def __init__(
         self,
         conn: sqlite3.Connection,
         applied_seq: int,
-        on_applied: Callable[[list[Row]], None],
         health: StorageHealth,
     ) -> None:
         self._conn = conn
-        self._on_applied = on_applied
         self._health = health
         self._cond = threading.Condition()
         self._pending: list[Row] = []
@@ -72,10 +69,8 @@ class Applier:
         self._watchers: list[_Watcher] = []
         #: After a failed batch: look up what SQLite has before inserting again.
         self._check_head = False
-        #: The highest seq committed to SQLite so far (rows arrive in seq order).
-        self.applied_seq = applied_seq
-        #: Why the last batch failed, until a later one succeeds.
-        self.failure: str | None = None
+        self._applied_seq = applied_seq
+        self._failure: str | None = None
         #: ``time.monotonic()`` when the current batch last finished a statement; ``None``
         #: between batches.
         self.progress_at: float | None = None
@@ -85,6 +80,18 @@ class Applier:
     def __repr__(self) -> str:
         state = f" failing: {self.failure}" if self.failure else ""
         return f"<Applier applied_seq={self.applied_seq} pending={len(self._pending)}{state}>"
+
+    @property
+    def applied_seq(self) -> int:
+        """The highest seq committed to SQLite so far (rows arrive in seq order)."""
+        with self._cond:
+            return self._applied_seq
+
+    @property
+    def failure(self) -> str | None:
+        """Why the last batch failed, until a later one succeeds."""
+        with self._cond:
+            return self._failure
 
     def submit(self, rows: list[Row]) -> None:
         if not rows:
@@ -185,16 +192,15 @@ class Applier:
             with self._cond:
                 self.progress_at = None
                 if error is None:
-                    self.applied_seq, self.failure = rows[-1][1][0], None
+                    self._applied_seq, self._failure = rows[-1][1][0], None
                 else:
-                    self.failure = reason
+                    self._failure = reason
                     self._pending[:0] = rows  # still safe in the log; try again
                 self._settle_watchers()
                 self._cond.notify_all()
             if error is None:
                 attempt = 0
                 self._health.cleared("sqlite")
-                self._on_applied(rows)
                 continue
             with self._cond:  # back off; only closing cuts it short, not new rows
                 if self._cond.wait_for(lambda: self._closing, backoff(attempt)):

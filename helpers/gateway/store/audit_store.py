@@ -3,19 +3,18 @@
 * Raw queries and user tokens are never stored: only keyed hashes (:func:`hash_value`).
 * Rows form one tamper-evident chain across both tables (:mod:`.chain`).
 * Acknowledgements are durable: ``await committed()`` returns once the rows added so far
-  are on disk. Calls made in the same event-loop turn share one write (group commit,
-  :mod:`.commits`). ``fsync=False`` survives ``kill -9`` of the process; ``fsync=True``
-  also survives power loss. A shared store (the default) inserts at once and commits to
-  SQLite. An ``exclusive`` store (the gateway's) appends the rows to its acknowledgement log
-  (:mod:`.acklog`) and a thread of its own puts them in SQLite right after
-  (:mod:`.applier`); opening a store replays any rows a crash left in the log only.
-* Reads (:mod:`.reads`) see everything acknowledged; the SQL is in :mod:`.query`.
+  are in the store's acknowledgement log (:mod:`.acklog`). Calls made in the same event-loop
+  turn share one write (group commit, :mod:`.commits`), and a thread of the store's own puts
+  the rows in SQLite right after (:mod:`.applier`). ``fsync=False`` survives ``kill -9`` of
+  the process; ``fsync=True`` also survives power loss. Opening a store replays any rows a
+  crash left in the log only.
+* Reads see everything acknowledged; they are the plain queries of :mod:`.query`, run on
+  the store's read-only connection.
 
-This module opens the store and appends rows. One process writes a database at a time is
-the expected use; a second shared writer is safe (each transaction re-reads the chain head
-under the write lock) but waits for the lock, and no store opens a file a running gateway
-holds (``<db>.lock``). All methods are meant to be called from one thread, the event loop's
-in the gateway. Introduced in ``08_audit_trail.ipynb``.
+A store is the only writer of its file while it is open (``<db>.lock``): a second store on
+the same file, in this process or another, is refused. Other processes read the file
+read-only, or through the gateway's HTTP API. All methods are meant to be called from one
+thread, the event loop's in the gateway. Introduced in ``08_audit_trail.ipynb``.
 
 >>> with AuditStore.open(":memory:") as store:
 ...     ctx = store.add_context("community", "user-123", "hello", approved=True)
@@ -26,46 +25,47 @@ True
 
 from __future__ import annotations
 
-import logging
 import math
+import shutil
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from helpers.errors import ConfigError
 from helpers.settings import Secret
 
-from .acklog import close_and_unlock, format_entry, hold_lock
-from .backlog import APPLY_AFTER_S, APPLY_AT_ROWS, Backlog
+from . import query
+from .acklog import AckLog, close_and_unlock, hold_lock
+from .applier import Applier
 from .chain import (
     AuditRecord,
     ChainHead,
     ChainReport,
     ContextRecord,
     dumps,
-    hash_payload,
     hash_value,
     keyed_hasher,
-    row_hash,
-    row_payload,
     timestamp,
+    verify_chain,
 )
-from .commits import GroupCommit
-from .health import StorageHealth
-from .query import _count
-from .reads import Reads
+from .commits import APPLY_AFTER_S, APPLY_AT_ROWS, Appended, GroupCommit
+from .health import StorageHealth, StorageState
+from .query import RecordFilter, RecordKey
 from .schema import (
-    INSERT_SQL,
+    CHAIN_TABLES,
     IdSource,
-    _json_or_none,
-    _replay_into,
-    _str,
-    _strings,
+    check_count,
+    check_str,
+    check_strings,
     connect,
+    json_or_none,
     make_reader,
     read_head,
+    replay_into,
     replay_log,
     resolve_secret,
 )
@@ -73,39 +73,26 @@ from .schema import (
 __all__ = [
     "APPLY_AFTER_S",
     "APPLY_AT_ROWS",
+    "Appended",
     "AuditRecord",
     "AuditStore",
     "ChainHead",
     "ChainReport",
     "ContextRecord",
     "IdSource",
+    "RecordFilter",
     "hash_value",
     "replay_log",
 ]
 
 _USER_HASH_CACHE = 10_000
-log = logging.getLogger("helpers.gateway.store")
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Appended(NamedTuple):
-    """A row just added: enough to acknowledge it (``await store.committed(appended)``).
-
-    A handle on the hot path; :meth:`AuditStore.add_context` returns the frozen dataclass.
-    """
-
-    seq: int
-    record_id: str
-    #: For a context, when it expires; ``None`` for an audit.
-    expires_at: str | None
-    #: The stored row: ``seq``, the chained columns, ``prev_hash``, ``row_hash``.
-    row: tuple[Any, ...]
-
-
-class AuditStore(GroupCommit, Backlog, Reads):
+class AuditStore:
     """Contexts and audits in SQLite, keyed-hashed, chained and durably acknowledged.
 
     >>> with AuditStore.open(":memory:") as store:
@@ -116,27 +103,27 @@ class AuditStore(GroupCommit, Backlog, Reads):
     <ChainReport ok checked=2>
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: str, secret: bytes, fsync: bool,
-                 clock: Callable[[], datetime]) -> None:  # fmt: skip
-        self._conn = conn
+    def __init__(
+        self,
+        path: str,
+        conn: sqlite3.Connection,
+        commits: GroupCommit,
+        secret: bytes,
+        clock: Callable[[], datetime],
+        lock_fd: int,
+        scratch: Path | None = None,
+    ) -> None:
         self.path = path
-        self._secret = secret
+        self.fsync = commits.fsync
+        self._conn = conn
+        self._commits = commits
+        self._health = commits.health
         self._keyed_hash = keyed_hasher(secret)
-        self.fsync = fsync
         self._clock = clock
-        self.exclusive = False
-        self._lock_fd: int | None = None
-        self._init_commits(StorageHealth(self.now))
+        self._lock_fd: int | None = lock_fd
+        self._scratch = scratch
         self._user_hashes: dict[str, str] = {}
         self._new_id = IdSource()
-        self._start_from_disk()
-
-    def _start_from_disk(self) -> None:
-        self._head = self._durable_head = self._read_head()
-        self._next_seq = self._head.seq + 1
-        # Group commit bookkeeping, all by seq: rows up to _decided are durable (or were
-        # lost in a failed write, listed in _lost); rows after it are still pending.
-        self._last_added = self._decided = self._head.seq
 
     @classmethod
     def open(
@@ -145,63 +132,54 @@ class AuditStore(GroupCommit, Backlog, Reads):
         secret: bytes | str | Secret | None = None,
         fsync: bool = False,
         clock: Callable[[], datetime] | None = None,
-        exclusive: bool = False,
     ) -> AuditStore:
         """Open (or create) the store at ``path``; ``":memory:"`` for a throwaway one.
 
-        Without ``secret``, the HMAC key is read from ``<path>.key`` or created there.
-        ``exclusive=True`` (the gateway's choice) makes this store the file's only writer
-        (``<db>.lock``, see :mod:`.applier`): no re-reading of the chain head, rows
-        acknowledged through the log and copied into SQLite by a thread of its own. Other
-        processes read the file read-only, or through the gateway's HTTP API.
+        Without ``secret``, the HMAC key is read from ``<path>.key`` or created there. The
+        store holds ``<db>.lock`` while open: it is the file's only writer. A throwaway
+        store lives in a temporary folder, removed on close, with a random key.
         """
         path = str(path)
-        lock_fd = None
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            lock_fd = hold_lock(path, exclusive)
+        clock = clock or _utc_now
+        scratch = Path(tempfile.mkdtemp(prefix="audit-store-")) if path == ":memory:" else None
+        file = str(scratch / "audit.db") if scratch is not None else path
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        lock_fd = hold_lock(file)
+        conn = None
         try:
-            conn = connect(path, fsync)
-        except BaseException:
-            close_and_unlock(None, lock_fd)
-            raise
-        try:
-            store = cls(conn, path, b"", fsync, clock or _utc_now)
-            store.exclusive, store._lock_fd = exclusive, lock_fd
-            log_path = Path(path + ".acklog")
-            if path != ":memory:" and log_path.exists():
-                store._replay(log_path)
-            store._secret = resolve_secret(secret, path, has_rows=store._head.seq > 0)
-            store._keyed_hash = keyed_hasher(store._secret)
-            if exclusive and path != ":memory:":
-                store._start_log(log_path, connect(path, fsync, check_same_thread=False))
-                make_reader(conn)  # this connection only reads from now on
-        except sqlite3.DatabaseError as exc:
+            conn = connect(file, fsync)
+            log_path = Path(file + ".acklog")
+            if log_path.exists():
+                replay_into(conn, file, log_path)
+            head = read_head(conn)
+            key = resolve_secret(secret, path, has_rows=head.seq > 0)
+            health = StorageHealth(lambda: timestamp(clock()))
+            log = AckLog(log_path, fsync)
+            health.add_probe("log", log.probe)
+            writer = connect(file, fsync, check_same_thread=False)
+            applier = Applier(writer, head.seq, health)
+            make_reader(conn)  # this connection only reads from now on
+        except BaseException as exc:
             close_and_unlock(conn, lock_fd)
-            raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
-        except BaseException:
-            close_and_unlock(conn, lock_fd)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise ConfigError(f"{path}: cannot open as an audit store ({exc})") from None
             raise
-        return store
-
-    def _replay(self, log_path: Path) -> None:
-        _replay_into(self._conn, self.path, log_path)
-        self._start_from_disk()
+        commits = GroupCommit(log, applier, health, head, fsync)
+        return cls(path, conn, commits, key, clock, lock_fd, scratch)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Commit what was added, wake any waiters, and close the connection."""
+        """Commit what was added, wake any waiters, and close the store."""
         try:
-            error = self._flush_now()  # with a log, this also applies what it holds
-            self._health.close()
-            if self._applier is not None:
-                self._applier.close()
-            if self._log is not None:
-                self._log.close(remove=error is None)
+            error = self._commits.close()
         finally:
             close_and_unlock(self._conn, self._lock_fd)
             self._lock_fd = None
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
         if error is not None:
             raise error
 
@@ -213,9 +191,13 @@ class AuditStore(GroupCommit, Backlog, Reads):
 
     def __repr__(self) -> str:
         mode = "fsync" if self.fsync else "no-fsync"
-        if self._log is not None:
-            mode += " acklog"
-        return f"<AuditStore {self.path} seq={self._head.seq} {mode}>"
+        return f"<AuditStore {self.path} seq={self.head.seq} {mode}>"
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's read-only connection, for the queries of :mod:`.query`. Call
+        :meth:`applied` (or :meth:`commit`) first to read everything acknowledged."""
+        return self._conn
 
     # -- hashing and time -----------------------------------------------------------------
 
@@ -227,46 +209,51 @@ class AuditStore(GroupCommit, Backlog, Reads):
         """The store clock's current time as a stored timestamp."""
         return timestamp(self._clock())
 
+    # -- acknowledging ---------------------------------------------------------------------
+
+    @property
+    def head(self) -> ChainHead:
+        """The last row in the chain (anchor its ``row_hash`` elsewhere to pin the chain)."""
+        return self._commits.head
+
+    @property
+    def verified_head(self) -> ChainHead:
+        """The last row a verification must find: the last one logged."""
+        return self._commits.verified_head
+
+    @property
+    def commit_count(self) -> int:
+        """Commits done so far: records added / commits shows how well batching works."""
+        return self._commits.commit_count
+
+    async def committed(self, *records: ContextRecord | AuditRecord | Appended) -> None:
+        """Return once everything added so far (or just ``records``) is durable; see
+        :meth:`.commits.GroupCommit.committed`. If the write fails, the error is raised here
+        and the rows are gone: never acknowledge them."""
+        await self._commits.committed(*records)
+
+    def commit(self) -> None:
+        """Commit now and wait until SQLite has it (for scripts and tests); also wakes any
+        ``committed()`` waiters."""
+        error = self._commits.flush()
+        if error is not None:
+            raise error
+
+    async def applied(self) -> None:
+        """Return once every acknowledged row is in SQLite, without blocking the loop:
+        what the gateway awaits before a read in another thread or process."""
+        await self._commits.applied()
+
+    def storage_health(self) -> StorageState:
+        """The storage's health now (what ``/health`` reports): never blocks on a disk."""
+        return self._commits.storage_health()
+
+    @property
+    def degraded(self) -> bool:
+        """Whether some part of the storage is failing or stalled now (cheap: no I/O)."""
+        return self._commits.degraded
+
     # -- writing ------------------------------------------------------------------------
-
-    def _read_head(self) -> ChainHead:
-        return read_head(self._conn)
-
-    def _append(self, table: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Insert (or log) one chained row; ``values`` are its columns after ``seq``.
-
-        Returns the stored row: ``seq``, the values, ``prev_hash``, ``row_hash``.
-        """
-        if self._log is not None:
-            if self._batch is not None or self._health.faulty:
-                self._refuse_if_stuck()
-            seq = self._next_seq
-            row = (seq, *values)
-            prev = self._head.row_hash
-            payload = row_payload(table, row)
-            digest = hash_payload(prev, payload)
-            self._lines.append(format_entry(prev, digest, payload))
-            stored = (*row, prev, digest)
-            self._unlogged.append((table, stored))
-            self._last_added, self._next_seq = seq, seq + 1
-            self._head = ChainHead(table, values[0], seq, digest)
-            return stored
-        if not self._conn.in_transaction:
-            # IMMEDIATE takes the write lock now, so the head we read cannot move under us.
-            self._conn.execute("BEGIN IMMEDIATE")
-            if not self.exclusive:  # another writer may have moved the head since our last commit
-                self._head = self._read_head()
-            # Never reuse a seq, even one lost in a failed commit: committed(record) relies on it.
-            self._next_seq = max(self._next_seq, self._head.seq + 1)
-        seq = self._next_seq
-        row = (seq, *values)
-        prev = self._head.row_hash
-        digest = row_hash(prev, table, row)
-        stored = (*row, prev, digest)
-        self._conn.execute(INSERT_SQL[table], stored)
-        self._last_added, self._next_seq = seq, seq + 1
-        self._head = ChainHead(table, values[0], seq, digest)
-        return stored
 
     def add_context(
         self, client_id: str, user_token: str, query: str, **fields: Any
@@ -297,29 +284,32 @@ class AuditStore(GroupCommit, Backlog, Reads):
         """:meth:`add_context` without building the record: what the gateway's hot path uses."""
         now = self._clock()
         created_at, expires_at = timestamp(now), timestamp(now + timedelta(seconds=ttl_s))
-        sources, pols = _strings("data_sources", data_sources), _strings("policies", policies)
-        _str("user_token", user_token)
+        sources, pols = (
+            check_strings("data_sources", data_sources),
+            check_strings("policies", policies),
+        )
+        check_str("user_token", user_token)
         # Users repeat, queries rarely do: only the user's keyed hash is worth remembering.
         user_hash = self._user_hashes.get(user_token)
         if user_hash is None:
             if len(self._user_hashes) >= _USER_HASH_CACHE:
                 self._user_hashes.clear()
             user_hash = self._user_hashes[user_token] = self.hash(user_token)
-        context_id = _str("context_id", context_id or self._new_id())
-        row = self._append(
+        context_id = check_str("context_id", context_id or self._new_id())
+        row = self._commits.append(
             "contexts",
             (
                 context_id,
-                _str("client_id", client_id),
+                check_str("client_id", client_id),
                 user_hash,
-                self.hash(_str("query", query)),
-                _str("user_role", user_role, optional=True),
-                _str("user_department", user_department, optional=True),
+                self.hash(check_str("query", query)),
+                check_str("user_role", user_role, optional=True),
+                check_str("user_department", user_department, optional=True),
                 dumps(sources) if sources else "[]",
                 dumps(pols) if pols else "[]",
                 int(bool(approved)),
-                _str("block_reason", block_reason, optional=True),
-                _json_or_none("request_context", request_context),
+                check_str("block_reason", block_reason, optional=True),
+                json_or_none("request_context", request_context),
                 expires_at,
                 created_at,
             ),
@@ -356,34 +346,134 @@ class AuditStore(GroupCommit, Backlog, Reads):
 
         ``cost_usd`` is the caller's estimate (see :mod:`helpers.gateway.pricing`).
         """
-        prompt = _count("prompt_tokens", prompt_tokens)
-        completion = _count("completion_tokens", completion_tokens)
+        prompt = check_count("prompt_tokens", prompt_tokens)
+        completion = check_count("completion_tokens", completion_tokens)
         total = (
-            prompt + completion if total_tokens is None else _count("total_tokens", total_tokens)
+            prompt + completion
+            if total_tokens is None
+            else check_count("total_tokens", total_tokens)
         )
-        latency = None if latency_ms is None else _count("latency_ms", latency_ms)
+        latency = None if latency_ms is None else check_count("latency_ms", latency_ms)
         if (
             isinstance(cost_usd, bool)
             or not isinstance(cost_usd, int | float)
             or not (math.isfinite(cost_usd) and cost_usd >= 0)
         ):
             raise ValueError(f"cost_usd must be a finite number >= 0, got {cost_usd!r}")
-        audit_id = _str("audit_id", audit_id or self._new_id())
-        row = self._append(
+        audit_id = check_str("audit_id", audit_id or self._new_id())
+        row = self._commits.append(
             "audits",
             (
                 audit_id,
-                _str("context_id", context_id),
-                _str("client_id", client_id),
-                _str("provider", provider),
-                _str("model", model),
+                check_str("context_id", context_id),
+                check_str("client_id", client_id),
+                check_str("provider", provider),
+                check_str("model", model),
                 prompt,
                 completion,
                 total,
                 latency,
                 float(cost_usd),  # REAL column: hash the float SQLite will give back
-                _json_or_none("metadata", metadata),
+                json_or_none("metadata", metadata),
                 timestamp(self._clock()),
             ),
         )
         return Appended(row[0], audit_id, None, row)
+
+    # -- reading ------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Everything acknowledged is in SQLite, and a failing read is a storage fault."""
+        self._commits.readable()
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._health.failed("read", exc) from exc
+        self._health.cleared("read")
+
+    def get_context(self, context_id: str) -> ContextRecord | None:
+        """One context by id: a dict lookup for a context acknowledged but not yet copied
+        into SQLite, else an index lookup (which then needs no wait for the applier)."""
+        pending = self._commits.pending_context(context_id)
+        if pending is not None:
+            return ContextRecord.from_row(pending)
+        try:
+            record = query.get_context(self._conn, context_id)
+        except sqlite3.Error as exc:
+            raise self._health.failed("read", exc) from exc
+        if self._health.faulty:
+            self._health.cleared("read")
+        return record
+
+    def context_owner(self, context_id: str) -> tuple[str, str] | None:
+        """``(client_id, expires_at)`` of a context, or ``None``: what an audit checks."""
+        pending = self._commits.pending_context(context_id)
+        if pending is not None:
+            return pending[2], pending[12]
+        try:
+            owner = query.context_owner(self._conn, context_id)
+        except sqlite3.Error as exc:  # the audit's hot path: no context manager
+            raise self._health.failed("read", exc) from exc
+        if self._health.faulty:
+            self._health.cleared("read")
+        return owner
+
+    def list_audits(
+        self,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        client_id: str | None = None,
+        context_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[AuditRecord]:
+        """Audits in time order (``since`` inclusive, ``until`` exclusive), of everything
+        acknowledged: what the idempotency index reads for a context it cannot vouch for."""
+        with self._reading():
+            return query.list_audits(
+                self._conn,
+                since,
+                until,
+                client_id=client_id,
+                context_id=context_id,
+                provider=provider,
+                model=model,
+                limit=limit,
+                offset=offset,
+            )
+
+    def list_records(
+        self,
+        where: RecordFilter | None = None,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        after: RecordKey | None = None,
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
+        """The trail joined: one row per audit with its context's decision, plus one row per
+        context that was never audited (audit fields ``None``), so gaps show.
+
+        Sorted by ``created_at`` (the audit's, else the context's) then ``seq``. Plain
+        JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``. Page with
+        ``after=record_key(last_row)``: each page then costs about its own size. ``filters``
+        (``since=``, ``provider=``...) are a shorthand for ``where=RecordFilter(...)``.
+        """
+        if filters:
+            if where is not None:
+                raise ValueError("pass a RecordFilter or filter keywords, not both")
+            where = RecordFilter(**filters)
+        with self._reading():
+            return query.list_records(self._conn, where, limit=limit, offset=offset, after=after)
+
+    def verify_chain(self) -> ChainReport:
+        """Check every link of the chain; reports the first broken record.
+
+        Also catches rows removed from the end while this store is open (its head is gone).
+        Reads the whole file: seconds for millions of rows.
+        """
+        with self._reading():
+            return verify_chain(self._conn, CHAIN_TABLES, self.verified_head)

@@ -1,11 +1,23 @@
-"""Durable acknowledgement for :class:`~helpers.gateway.store.AuditStore`: group commit.
+"""Durable acknowledgement: group commit through the acknowledgement log, and the copy into
+SQLite behind it.
 
-A row is acknowledged once it is durable: committed to SQLite (a shared store), or written
-to the acknowledgement log (an exclusive store, the gateway's), from which SQLite gets it
-shortly after (:mod:`.backlog`). Calls made in one event-loop turn share one write. This
-mixin holds that machinery and its state (:meth:`GroupCommit._init_commits`).
+:class:`GroupCommit` is the commit machinery of one :class:`~helpers.gateway.store.AuditStore`.
+It owns the chain head, the rows on their way to disk and the callers waiting for them; the
+store hands it the open log (:class:`~.acklog.AckLog`), the applier thread
+(:class:`~.applier.Applier`) and the health record (:class:`~.health.StorageHealth`).
 
-An exclusive store never waits on a failing disk: a log write that fails raises
+A row is acknowledged once it is in the acknowledgement log. Calls made in one event-loop
+turn share one write. SQLite gets the rows :data:`APPLY_AFTER_S` later (sooner when
+:data:`APPLY_AT_ROWS` are waiting), in one transaction on the applier's own thread and
+connection, off the event loop. A read first waits until SQLite has every acknowledged row:
+blocking for a script (:meth:`GroupCommit.readable`), without blocking the loop for the
+gateway (:meth:`GroupCommit.applied`).
+
+Nothing here is touched by the applier's thread: the event loop learns what SQLite has from
+:attr:`.applier.Applier.applied_seq`, which the thread publishes under its lock, and drops
+the contexts it kept for lookups once they are there (:meth:`GroupCommit.pending_context`).
+
+A store never waits on a failing disk: a log write that fails raises
 :class:`~helpers.errors.StorageUnavailable` at once (nothing of it is acknowledged, and the
 chain continues from the last logged row), and a wait for SQLite gives up as soon as the
 applier fails or stalls (:mod:`.health`). With ``fsync``, one batch at a time is written and
@@ -18,37 +30,57 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
 from helpers.errors import StorageUnavailable
 
-from .acklog import RESET_AT_BYTES, AckLog
+from .acklog import RESET_AT_BYTES, AckLog, format_entry
 from .applier import CLOSE_WAIT_S, Applier
-from .chain import AuditRecord, ChainHead, ContextRecord
+from .chain import ChainHead, hash_payload, row_payload
 from .health import STALL_AFTER_S, StorageHealth, StorageState
 
-if TYPE_CHECKING:
-    from .audit_store import Appended
+__all__ = ["APPLY_AFTER_S", "APPLY_AT_ROWS", "MAX_BACKLOG_ROWS", "Appended", "GroupCommit", "Row"]
 
-__all__ = ["MAX_BACKLOG_ROWS", "GroupCommit", "Row"]
-
+#: Logged rows go into SQLite this long after they were acknowledged, in one transaction, or
+#: at once when this many are waiting.
+APPLY_AFTER_S = 0.02
+APPLY_AT_ROWS = 1000
 #: How far SQLite may fall behind the log (rows acknowledged but not yet applied) before
 #: new commits wait for the applier. Under a load the applier thread cannot keep up with
 #: (it shares the GIL with the event loop), the queue would otherwise grow without bound in
 #: memory; this bounds it, and the wait hands the applier the CPU. While the applier fails or
 #: stalls, such commits are refused at once instead (a 503: nothing acknowledged).
 MAX_BACKLOG_ROWS = 20_000
-log = logging.getLogger("helpers.gateway.store")
+
+#: A stored row with its table: ``(table, (seq, ..., prev_hash, row_hash))``.
 Row = tuple[str, tuple[Any, ...]]
 #: A ``committed()`` call waiting for its rows: the last seq it needs, and its future.
 Waiter = tuple[int, "asyncio.Future[None]"]
+
+
+class Appended(NamedTuple):
+    """A row just added: enough to acknowledge it (``await store.committed(appended)``).
+
+    A handle on the hot path; :meth:`~helpers.gateway.store.AuditStore.add_context` returns
+    the frozen dataclass.
+    """
+
+    seq: int
+    record_id: str
+    #: For a context, when it expires; ``None`` for an audit.
+    expires_at: str | None
+    #: The stored row: ``seq``, the chained columns, ``prev_hash``, ``row_hash``.
+    row: tuple[Any, ...]
+
+
+class _HasSeq(Protocol):
+    @property
+    def seq(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,56 +96,46 @@ class _Batch:
 
 
 class GroupCommit:
-    """Commit and acknowledgement, mixed into :class:`~helpers.gateway.store.AuditStore`."""
+    """Appends chained rows to the log, acknowledges them, and hands them to the applier.
 
-    path: str
-    fsync: bool
-    _conn: sqlite3.Connection
-    _log: AckLog | None
-    _applier: Applier | None
-    _health: StorageHealth
-    _head: ChainHead
-    _durable_head: ChainHead
-    _lines: list[str]
-    _unlogged: list[Row]
-    _unapplied: list[Row]
-    _unapplied_contexts: dict[str, tuple[Any, ...]]
-    _apply_scheduled: bool
-    _lost: list[tuple[int, int, BaseException]]
-    _next_seq: int
-    _batch: _Batch | None
-    _waiters: list[Waiter]
-    _flush_loop: asyncio.AbstractEventLoop | None
-    _commits: int
-    _last_added: int
-    _decided: int
+    Rows are numbered by ``seq``. Everything up to ``decided`` is durable (or was lost in a
+    failed write, listed in ``lost``); rows after it are still pending. All methods run on
+    one thread, the event loop's in the gateway.
+    """
 
-    _read_head: Callable[[], ChainHead]
-    _schedule_apply: Callable[[], None]
-    _apply_logged: Callable[[], BaseException | None]
-    applied: Callable[[], Awaitable[None]]
-
-    def _init_commits(self, health: StorageHealth) -> None:
-        self._health = health
-        self._lost = []
-        self._batch = None
-        self._waiters = []
-        self._flush_loop = None
+    def __init__(
+        self, log: AckLog, applier: Applier, health: StorageHealth, head: ChainHead, fsync: bool
+    ) -> None:
+        self.log = log
+        self.applier = applier
+        self.health = health
+        self.fsync = fsync
+        self._head = self._durable_head = head
+        self._next_seq = head.seq + 1
+        self._last_added = self._decided = head.seq
+        self._lost: list[tuple[int, int, BaseException]] = []
+        self._batch: _Batch | None = None
+        self._waiters: list[Waiter] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
         self._commits = 0
-        # With an acknowledgement log: rows added but not yet logged (lines and rows), and
-        # rows logged (so acknowledged) but not yet in SQLite.
-        self._log = None
-        self._applier = None
-        self._lines = []
-        self._unlogged = []
-        self._unapplied = []
+        # Rows added but not yet logged (their lines, and the rows), and rows logged (so
+        # acknowledged) but not yet handed to the applier.
+        self._lines: list[str] = []
+        self._unlogged: list[Row] = []
+        self._unapplied: list[Row] = []
         self._apply_scheduled = False
-        self._unapplied_contexts = {}
+        # Logged contexts SQLite may not have yet, for lookups: by id, and in seq order so
+        # the ones the applier has committed are dropped from the front.
+        self._contexts: dict[str, tuple[Any, ...]] = {}
+        self._context_order: deque[tuple[int, str]] = deque()
 
-    @property
-    def commit_count(self) -> int:
-        """Commits done so far: records added / commits shows how well batching works."""
-        return self._commits
+    def __repr__(self) -> str:
+        return (
+            f"<GroupCommit head={self._head.seq} durable={self._durable_head.seq} "
+            f"applied={self.applier.applied_seq}>"
+        )
+
+    # -- the chain -----------------------------------------------------------------------
 
     @property
     def head(self) -> ChainHead:
@@ -122,33 +144,65 @@ class GroupCommit:
 
     @property
     def verified_head(self) -> ChainHead:
-        """The last row a verification must find: the last one committed, or logged."""
-        return self._head if self._log is None else self._durable_head
+        """The last row a verification must find: the last one logged."""
+        return self._durable_head
 
-    async def committed(self, *records: ContextRecord | AuditRecord | Appended) -> None:
-        """Return once everything added so far (or just ``records``) is committed.
+    @property
+    def commit_count(self) -> int:
+        """Commits done so far: records added / commits shows how well batching works."""
+        return self._commits
 
-        Every call made in one event-loop turn waits on the same commit, run by one
-        ``loop.call_soon`` callback. If that commit fails, the error is raised here and the
-        rows are gone: never acknowledge them. Without ``records``, call it right after
-        ``add_*`` (no ``await`` in between), as the gateway's handlers do.
+    def append(self, table: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Chain one row (``values`` are its columns after ``seq``) and queue it for the log.
 
-        With an acknowledgement log and no ``fsync``, the rows are written at once: one
-        ``write()`` costs less than waiting for the next loop turn, and only the SQLite
-        insert, which is what batching pays for, is left to a ``call_soon`` callback. With
-        ``fsync``, a wait longer than :data:`~.health.STALL_AFTER_S` raises
-        :class:`~helpers.errors.StorageUnavailable`: not acknowledged, though the rows may
-        still reach the log once the disk comes back.
+        Returns the stored row: ``seq``, the values, ``prev_hash``, ``row_hash``.
         """
-        applier = self._applier
-        if applier is not None and self._durable_head.seq - applier.applied_seq > MAX_BACKLOG_ROWS:
+        if self._batch is not None or self.health.faulty:
+            self._refuse_if_stuck()
+        seq = self._next_seq
+        row = (seq, *values)
+        prev = self._head.row_hash
+        payload = row_payload(table, row)
+        digest = hash_payload(prev, payload)
+        self._lines.append(format_entry(prev, digest, payload))
+        stored = (*row, prev, digest)
+        self._unlogged.append((table, stored))
+        self._last_added, self._next_seq = seq, seq + 1
+        self._head = ChainHead(table, values[0], seq, digest)
+        return stored
+
+    def pending_context(self, context_id: str) -> tuple[Any, ...] | None:
+        """The stored row of a logged context SQLite may not have yet, else ``None`` (then
+        SQLite has every logged context but those still pending here)."""
+        order, applied = self._context_order, self.applier.applied_seq
+        while order and order[0][0] <= applied:
+            self._contexts.pop(order.popleft()[1], None)
+        return self._contexts.get(context_id)
+
+    # -- acknowledging -------------------------------------------------------------------
+
+    async def committed(self, *records: _HasSeq) -> None:
+        """Return once everything added so far (or just ``records``) is durable.
+
+        Every call made in one event-loop turn waits on the same write, run by one
+        ``loop.call_soon`` callback. If that write fails, the error is raised here and the
+        rows are gone: never acknowledge them. Without ``records``, call it right after
+        ``append`` (no ``await`` in between), as the gateway's handlers do.
+
+        Without ``fsync`` the rows are written at once: one ``write()`` costs less than
+        waiting for the next loop turn, and only the SQLite insert, which is what batching
+        pays for, is left for later. With ``fsync``, a wait longer than
+        :data:`~.health.STALL_AFTER_S` raises :class:`~helpers.errors.StorageUnavailable`:
+        not acknowledged, though the rows may still reach the log once the disk comes back.
+        """
+        if self._durable_head.seq - self.applier.applied_seq > MAX_BACKLOG_ROWS:
             try:  # storage is behind: let it catch up before taking more
                 await self.applied()
             except StorageUnavailable as error:
                 if self._batch is None:  # else they chain on rows still being synced
                     self._drop_unlogged(error)  # a 503 stores nothing
                 raise
-        if self._lines and self._log is not None and not self.fsync:
+        if self._lines and not self.fsync:
             error = self._write_log()
             self._schedule_apply()
             if error is not None:
@@ -168,45 +222,131 @@ class GroupCommit:
         if self._flush_loop is not loop:
             loop.call_soon(self._flush)
             self._flush_loop = loop
-        if not self.fsync or self._log is None:
+        if not self.fsync:
             await waiter
             return
         await asyncio.wait({waiter}, timeout=STALL_AFTER_S)
         if not waiter.done():
             waiter.cancel()
-            raise self._health.stalled("log", STALL_AFTER_S)
+            raise self.health.stalled("log", STALL_AFTER_S)
         waiter.result()
 
-    def commit(self) -> None:
-        """Commit now (for scripts and tests); also wakes any ``committed()`` waiters."""
-        error = self._flush_now()
+    def flush(self, apply: bool = True) -> BaseException | None:
+        """Log what is pending now and wake its waiters; with ``apply``, also wait until
+        SQLite has every logged row. Returns the error that stopped it, if any."""
+        error = self._finish_batch()
         if error is not None:
-            raise error
+            return error  # still stuck: nothing more can be written after it
+        waiters, self._waiters = self._waiters, []
+        error = self._write_log()
+        if apply and error is None:
+            error = self._hand_over(wait=True)
+        _settle(waiters, error)
+        return error
+
+    def close(self) -> BaseException | None:
+        """Log and apply what is pending, stop the applier and close the log (removed when
+        SQLite has all of it). Returns the error that kept rows in the log, if any."""
+        error = self.flush()
+        self.health.close()
+        self.applier.close()
+        self.log.close(remove=error is None)
+        return error
+
+    # -- SQLite catching up --------------------------------------------------------------
+
+    def readable(self) -> None:
+        """Before a read: everything acknowledged is in SQLite (raises if it cannot be)."""
+        if self._unapplied or self.applier.applied_seq < self._durable_head.seq:
+            error = self._hand_over(wait=True)
+            if error is not None:
+                raise error
+
+    async def applied(self) -> None:
+        """Return once every acknowledged row is in SQLite, without blocking the loop.
+
+        What the gateway awaits before a read in another thread or process. Raises
+        :class:`~helpers.errors.StorageUnavailable` at once while SQLite fails, and once it
+        has finished nothing for :data:`~.health.STALL_AFTER_S`.
+        """
+        self._hand_over(wait=False)
+        await self.applier.caught_up(self._durable_head.seq)
+
+    def storage_health(self) -> StorageState:
+        """The storage's health now (what ``/health`` reports): never blocks on a disk."""
+        batch = self._batch
+        if batch is not None and time.monotonic() - batch.started > STALL_AFTER_S:
+            self.health.stalled("log", time.monotonic() - batch.started)
+        stalled = self.applier.stalled_for()
+        if stalled > STALL_AFTER_S:
+            self.health.stalled("sqlite", stalled)
+        return self.health.state(self._durable_head.seq - self.applier.applied_seq)
+
+    @property
+    def degraded(self) -> bool:
+        """Whether some part of the storage is failing or stalled now (cheap: no I/O)."""
+        batch = self._batch
+        return (
+            self.health.faulty
+            or self.applier.stalled_for() > STALL_AFTER_S
+            or (batch is not None and time.monotonic() - batch.started > STALL_AFTER_S)
+        )
+
+    # -- internals -----------------------------------------------------------------------
 
     def _flush(self) -> None:
         self._flush_loop = None
-        if self.fsync and self._log is not None:
+        if self.fsync:
             self._start_batch()
             return
-        self._flush_now(apply=False)
+        self.flush(apply=False)
         self._schedule_apply()
+
+    def _schedule_apply(self) -> None:
+        # Off the request path: the rows are safe in the log, so SQLite gets them in one
+        # transaction per APPLY_AFTER_S (sooner when many are waiting). Reads apply first.
+        if not self._unapplied:
+            return
+        if len(self._unapplied) >= APPLY_AT_ROWS:
+            asyncio.get_running_loop().call_soon(self._apply_in_background)
+        elif not self._apply_scheduled:
+            asyncio.get_running_loop().call_later(APPLY_AFTER_S, self._apply_in_background)
+            self._apply_scheduled = True
+
+    def _apply_in_background(self) -> None:
+        if self._unapplied:  # else a read or an earlier callback got there first
+            self._hand_over(wait=False)  # the applier logs its own failures
+
+    def _hand_over(self, wait: bool) -> BaseException | None:
+        """Hand the logged rows to the applier thread (on failure they stay queued there,
+        and logged); ``wait`` blocks until it has committed them: reads and close need that,
+        the background hand-over does not."""
+        rows, self._unapplied = self._unapplied, []
+        self._apply_scheduled = False
+        self.applier.submit(rows)
+        if not wait:
+            return None
+        try:
+            self.applier.wait(self._durable_head.seq)
+        except StorageUnavailable as exc:
+            return exc
+        return None
 
     def _start_batch(self) -> None:
         """With ``fsync``: write and sync what is pending on the log's thread, unless a batch
         is in flight already (its end starts the next one)."""
         if self._batch is not None or not self._lines:
             return
-        assert self._log is not None
         self._reset_log_if_applied()
         lines, rows, upto = self._lines, self._unlogged, self._last_added
         self._lines, self._unlogged = [], []
         waiters, self._waiters = self._waiters, []
-        done = self._log.append_soon(lines)
+        done = self.log.append_soon(lines)
         batch = _Batch(upto, self._head, rows, waiters, time.monotonic(), done)
         self._batch = batch
         loop = asyncio.get_running_loop()
 
-        def on_done(_: Future[None]) -> None:  # on the log's thread
+        def on_done(_: Future[None]) -> None:  # on the log's thread: hand over to the loop
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
                 loop.call_soon_threadsafe(self._batch_done, batch, True)
 
@@ -223,7 +363,7 @@ class GroupCommit:
             self._logged(batch.rows)
             error = None
         else:
-            error = self._health.failed("log", exc)
+            error = self.health.failed("log", exc)
             self._lose(batch.upto, error)
             self._drop_unlogged(error)  # the rows added since chain on the lost ones
         waiters = batch.waiters + [w for w in self._waiters if w[0] <= batch.upto]
@@ -241,61 +381,23 @@ class GroupCommit:
         try:
             batch.done.result(CLOSE_WAIT_S)
         except FutureTimeout:
-            return self._health.stalled("log", time.monotonic() - batch.started)
+            return self.health.stalled("log", time.monotonic() - batch.started)
         except OSError:
             pass  # settled below like any failed batch
         self._batch_done(batch, restart=False)
         return None
 
-    def storage_health(self) -> StorageState:
-        """The storage's health now (what ``/health`` reports): never blocks on a disk."""
-        batch = self._batch
-        if batch is not None and time.monotonic() - batch.started > STALL_AFTER_S:
-            self._health.stalled("log", time.monotonic() - batch.started)
-        applier = self._applier
-        if applier is None:
-            return self._health.state()
-        stalled = applier.stalled_for()
-        if stalled > STALL_AFTER_S:
-            self._health.stalled("sqlite", stalled)
-        return self._health.state(self._durable_head.seq - applier.applied_seq)
-
-    @property
-    def degraded(self) -> bool:
-        """Whether some part of the storage is failing or stalled now (cheap: no I/O)."""
-        applier, batch = self._applier, self._batch
-        return (
-            self._health.faulty
-            or (applier is not None and applier.stalled_for() > STALL_AFTER_S)
-            or (batch is not None and time.monotonic() - batch.started > STALL_AFTER_S)
-        )
-
-    def _flush_now(self, apply: bool = True) -> BaseException | None:
-        error = self._finish_batch()
-        if error is not None:
-            return error  # still stuck: nothing more can be written after it
-        waiters, self._waiters = self._waiters, []
-        if self._log is None:
-            error = self._commit_open_transaction()
-        else:
-            error = self._write_log()
-            if apply and error is None:
-                error = self._apply_logged()
-        _settle(waiters, error)
-        return error
-
     def _write_log(self) -> BaseException | None:
         """Make the pending rows durable in the acknowledgement log (one write)."""
         if not self._lines:
             return None
-        assert self._log is not None
         lines, rows, upto = self._lines, self._unlogged, self._last_added
         self._lines, self._unlogged = [], []
         self._reset_log_if_applied()
         try:
-            self._log.append(lines)
+            self.log.append(lines)
         except OSError as exc:
-            error = self._health.failed("log", exc)
+            error = self.health.failed("log", exc)
             self._lose(upto, error)
             self._head = self._durable_head  # the chain continues from what is on disk
             return error
@@ -306,26 +408,24 @@ class GroupCommit:
 
     def _logged(self, rows: list[Row]) -> None:
         """``rows`` are durable in the log: acknowledged, and on their way to SQLite."""
-        if self._health.faulty:
-            self._health.cleared("log")
+        if self.health.faulty:
+            self.health.cleared("log")
         self._commits += 1
         self._unapplied.extend(rows)
         for table, row in rows:
             if table == "contexts":
-                self._unapplied_contexts[row[1]] = row
+                self._contexts[row[1]] = row
+                self._context_order.append((row[0], row[1]))
 
     def _reset_log_if_applied(self) -> None:
         # Only on the thread that appends, and only once SQLite has every logged row.
-        applier = self._applier
         if (
-            applier is not None
-            and self._log is not None
-            and self._log.size >= RESET_AT_BYTES
+            self.log.size >= RESET_AT_BYTES
             and not self._unapplied
-            and applier.applied_seq >= self._durable_head.seq
+            and self.applier.applied_seq >= self._durable_head.seq
         ):
             try:
-                self._log.reset()
+                self.log.reset()
             except OSError:
                 pass  # the log stays longer; emptying it is tried again at the next write
 
@@ -353,33 +453,13 @@ class GroupCommit:
         (``fsync``) or on an applier that fails with the backlog full. Nothing is stored."""
         batch = self._batch
         if batch is not None and time.monotonic() - batch.started > STALL_AFTER_S:
-            raise self._health.stalled("log", time.monotonic() - batch.started)
-        applier = self._applier
+            raise self.health.stalled("log", time.monotonic() - batch.started)
+        failure = self.applier.failure
         if (
-            applier is not None
-            and applier.failure is not None
-            and self._durable_head.seq - applier.applied_seq > MAX_BACKLOG_ROWS
+            failure is not None
+            and self._durable_head.seq - self.applier.applied_seq > MAX_BACKLOG_ROWS
         ):
-            raise StorageUnavailable(applier.failure)
-
-    def _commit_open_transaction(self) -> BaseException | None:
-        if not self._conn.in_transaction:
-            return None
-        upto = self._last_added
-        try:
-            self._conn.commit()
-        except Exception as exc:  # handed to every waiter, then re-raised
-            try:
-                if self._conn.in_transaction:
-                    self._conn.rollback()
-            except sqlite3.Error:
-                pass  # the commit's error is the one worth reporting
-            self._lose(upto, exc)
-            self._head = self._read_head()  # the chain continues from what is on disk
-            return exc
-        self._decided = upto
-        self._commits += 1
-        return None
+            raise StorageUnavailable(failure)
 
 
 def _settle(waiters: list[Waiter], error: BaseException | None) -> None:

@@ -1,9 +1,9 @@
 """Reading the audit store back: the SQL behind ``AuditStore.list_*``, with its filters.
 
-Each function takes the store's open :class:`sqlite3.Connection`; the
-:class:`~.AuditStore` methods of the same names wrap them, and are what notebooks
-call. Values bind as parameters and column names come from this module, so no caller text
-reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
+Plain queries: each function takes an open :class:`sqlite3.Connection` (the store's, or
+the reader process's read-only one); the :class:`~.AuditStore` methods of the same names
+wrap them, and are what notebooks call. Values bind as parameters and column names come
+from this module, so no caller text reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,23 @@ import heapq
 import itertools
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, AuditRecord, ContextRecord, loads, timestamp
+from .schema import check_count
 
-__all__ = ["RecordKey", "iter_records", "list_audits", "list_contexts", "list_records",
-           "record_key"]  # fmt: skip
+__all__ = [
+    "RecordFilter",
+    "RecordKey",
+    "context_owner",
+    "get_context",
+    "iter_records",
+    "list_audits",
+    "list_records",
+    "record_key",
+]
 
 #: Where a row of the joined trail sorts: ``(created_at, seq)``.
 RecordKey = tuple[str, int]
@@ -26,7 +36,7 @@ RecordKey = tuple[str, int]
 _C_COLS = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
 _A_COLS = ", ".join((*AUDIT_COLUMNS, "prev_hash", "row_hash"))
 _SELECT_CONTEXT_BY_ID = f"SELECT {_C_COLS} FROM contexts WHERE context_id = ?"
-_SELECT_AUDIT_BY_ID = f"SELECT {_A_COLS} FROM audits WHERE audit_id = ?"
+_SELECT_OWNER = "SELECT client_id, expires_at FROM contexts WHERE context_id = ?"
 
 _CONTEXT_REST = """c.user_hash, c.query_hash, c.user_role, c.user_department,
     c.data_sources, c.policies, c.approved, c.block_reason, c.request_context, c.expires_at,
@@ -65,11 +75,16 @@ _BEFORE = "(created_at, seq) < (?, ?)"
 _JSON_FIELDS = ("data_sources", "policies", "request_context", "metadata")
 
 
-# Also checks token counts and latencies for helpers.gateway.store, which imports it from here.
-def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return value
+def get_context(conn: sqlite3.Connection, context_id: str) -> ContextRecord | None:
+    """One context by id (an index lookup), or ``None``."""
+    row = conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
+    return None if row is None else ContextRecord.from_row(row)
+
+
+def context_owner(conn: sqlite3.Connection, context_id: str) -> tuple[str, str] | None:
+    """``(client_id, expires_at)`` of a context, or ``None``: what an audit checks."""
+    row = conn.execute(_SELECT_OWNER, (context_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
 
 
 def _as_timestamp(name: str, value: datetime | str) -> str:
@@ -104,30 +119,60 @@ def _filters(
 def _page(limit: int, offset: int) -> tuple[int, int]:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
         raise ValueError(f"limit must be an integer from 1 to 100000, got {limit!r}")
-    return limit, _count("offset", offset)
+    return limit, check_count("offset", offset)
 
 
-def list_contexts(
-    conn: sqlite3.Connection,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    client_id: str | None = None,
-    user_hash: str | None = None,
-    approved: bool | None = None,
-    limit: int = 1000,
-    offset: int = 0,
-) -> list[ContextRecord]:
-    """Contexts in time order; ``since`` is inclusive, ``until`` exclusive."""
-    where, params = _filters(
-        since,
-        until,
-        client_id=client_id,
-        user_hash=user_hash,
-        approved=None if approved is None else int(approved),
-    )
-    sql = f"SELECT {_C_COLS} FROM contexts{where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
-    rows = conn.execute(sql, (*params, *_page(limit, offset)))
-    return [ContextRecord.from_row(row) for row in rows]
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """Which rows of the joined trail to read: the seven filters, checked once.
+
+    Built by the endpoint from its query string, carried to the reader process (it pickles)
+    or the export process (:meth:`to_json` and back), and turned into SQL here. ``since`` is
+    inclusive, ``until`` exclusive; a bare time means UTC.
+
+    >>> RecordFilter(provider="openai", approved=False)
+    RecordFilter(provider='openai', approved=False)
+    """
+
+    since: datetime | str | None = None
+    until: datetime | str | None = None
+    client_id: str | None = None
+    user_hash: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    approved: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:  # stored as the trail's own timestamp text
+                object.__setattr__(self, name, _as_timestamp(name, value))
+        for name in ("client_id", "user_hash", "provider", "model"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a string, got {value!r}")
+        if self.approved is not None and not isinstance(self.approved, bool):
+            raise ValueError(f"approved must be true or false, got {self.approved!r}")
+
+    def __repr__(self) -> str:
+        set_ = ", ".join(f"{k}={v!r}" for k, v in asdict(self).items() if v is not None)
+        return f"RecordFilter({set_})"
+
+    def to_json(self) -> dict[str, Any]:
+        """The filters that are set, as JSON-able values: ``RecordFilter(**f.to_json())``."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def where(self) -> tuple[str, list[object]]:
+        """The WHERE clause over the joined trail, with its parameters."""
+        return _filters(
+            self.since,
+            self.until,
+            client_id=self.client_id,
+            user_hash=self.user_hash,
+            provider=self.provider,
+            model=self.model,
+            approved=None if self.approved is None else int(self.approved),
+        )
 
 
 def list_audits(
@@ -152,13 +197,8 @@ def list_audits(
 
 def list_records(
     conn: sqlite3.Connection,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    client_id: str | None = None,
-    user_hash: str | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    approved: bool | None = None,
+    where: RecordFilter | None = None,
+    *,
     limit: int = 1000,
     offset: int = 0,
     after: RecordKey | None = None,
@@ -171,16 +211,15 @@ def list_records(
     it cannot be combined with ``after``.
     """
     limit, offset = _page(limit, offset)
-    where, params = _record_filters(since, until, client_id, user_hash, provider, model,
-                                    approved)  # fmt: skip
+    clause, params = (where or RecordFilter()).where()
     if after is not None and offset:
         raise ValueError("page with after or with offset, not both")
     if offset:
-        sql = f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq LIMIT ? OFFSET ?"
+        sql = f"SELECT * FROM ({_JOINED}){clause} ORDER BY created_at, seq LIMIT ? OFFSET ?"
         cursor = conn.execute(sql, (*params, limit, offset))
         names = [d[0] for d in cursor.description]
         return [_record(names, row) for row in cursor]
-    return _records_after(conn, where, params, _key(after), limit)
+    return _records_after(conn, clause, params, _key(after), limit)
 
 
 def record_key(record: dict[str, Any]) -> RecordKey:
@@ -198,9 +237,12 @@ def _key(after: RecordKey | None) -> RecordKey | None:
 
 
 def _records_after(
-    conn: sqlite3.Connection, where: str, params: list[object], after: RecordKey | None,
+    conn: sqlite3.Connection,
+    where: str,
+    params: list[object],
+    after: RecordKey | None,
     limit: int,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """One page by key: up to ``limit`` audited rows after the key, then the never-audited
     contexts up to where those end, merged. Each part walks its table's ``created_at``
     index from the key; a context sorts before its audits, so the contexts read are about
@@ -224,26 +266,6 @@ def _records_after(
     return [_record(names, row) for row in itertools.islice(rows, limit)]
 
 
-def _record_filters(
-    since: datetime | str | None,
-    until: datetime | str | None,
-    client_id: str | None,
-    user_hash: str | None,
-    provider: str | None,
-    model: str | None,
-    approved: bool | None,
-) -> tuple[str, list[object]]:
-    return _filters(
-        since,
-        until,
-        client_id=client_id,
-        user_hash=user_hash,
-        provider=provider,
-        model=model,
-        approved=None if approved is None else int(approved),
-    )
-
-
 def _record(names: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
     record = dict(zip(names, row, strict=True))
     for key in _JSON_FIELDS:
@@ -255,20 +277,12 @@ def _record(names: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def iter_records(
-    conn: sqlite3.Connection,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    client_id: str | None = None,
-    user_hash: str | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    approved: bool | None = None,
+    conn: sqlite3.Connection, where: RecordFilter | None = None
 ) -> Iterator[dict[str, Any]]:
     """Every row :func:`list_records` pages through, one at a time: what a streaming export
     reads, in one query and one snapshot, with flat memory."""
-    where, params = _record_filters(since, until, client_id, user_hash, provider, model,
-                                    approved)  # fmt: skip
-    cursor = conn.execute(f"SELECT * FROM ({_JOINED}){where} ORDER BY created_at, seq", params)
+    clause, params = (where or RecordFilter()).where()
+    cursor = conn.execute(f"SELECT * FROM ({_JOINED}){clause} ORDER BY created_at, seq", params)
     names = [d[0] for d in cursor.description]
     for row in cursor:
         yield _record(names, row)

@@ -31,12 +31,18 @@ from .chain import (
 )
 
 __all__ = [
+    "CHAIN_TABLES",
     "INSERT_SQL",
     "SCHEMA_VERSION",
     "IdSource",
+    "check_count",
+    "check_str",
+    "check_strings",
     "connect",
+    "json_or_none",
     "make_reader",
     "read_head",
+    "replay_into",
     "replay_log",
     "resolve_secret",
 ]
@@ -93,11 +99,11 @@ CREATE INDEX IF NOT EXISTS contexts_by_created ON contexts (created_at);
 # pages of the joined trail (.query).
 _INDEXES = "CREATE INDEX IF NOT EXISTS audits_by_created ON audits (created_at)"
 
-_CHAIN_TABLES = {"contexts": CONTEXT_COLUMNS, "audits": AUDIT_COLUMNS}
+CHAIN_TABLES = {"contexts": CONTEXT_COLUMNS, "audits": AUDIT_COLUMNS}
 INSERT_SQL = {
     table: f"INSERT INTO {table} ({', '.join(cols)}, prev_hash, row_hash) "
     f"VALUES ({', '.join('?' * (len(cols) + 2))})"
-    for table, cols in _CHAIN_TABLES.items()
+    for table, cols in CHAIN_TABLES.items()
 }
 
 
@@ -122,14 +128,21 @@ class IdSource:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _str(name: str, value: object, optional: bool = False) -> Any:
+def check_str(name: str, value: object, optional: bool = False) -> Any:
     # A non-string in a TEXT column would come back converted and no longer match its hash.
     if not (isinstance(value, str) or (optional and value is None)):
         raise ValueError(f"{name} must be a string, got {value!r}")
     return value
 
 
-def _strings(name: str, values: Iterable[str]) -> list[str]:
+def check_count(name: str, value: object) -> int:
+    """A token count, latency or offset: an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def check_strings(name: str, values: Iterable[str]) -> list[str]:
     # A bare string is iterable too; "abc" must not become ["a", "b", "c"].
     items = None if isinstance(values, str) else list(values)
     if items is None or not all(isinstance(v, str) for v in items):
@@ -137,7 +150,7 @@ def _strings(name: str, values: Iterable[str]) -> list[str]:
     return items
 
 
-def _json_or_none(name: str, value: Mapping[str, Any] | None) -> str | None:
+def json_or_none(name: str, value: Mapping[str, Any] | None) -> str | None:
     if value is None:
         return None
     try:
@@ -159,15 +172,17 @@ def replay_log(path: str | Path) -> int:
     conn = None
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-        return _replay_into(conn, str(path), log_path)
+        return replay_into(conn, str(path), log_path)
     finally:
         close_and_unlock(conn, lock_fd)
 
 
-def _replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
+def replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
+    """Insert the rows of the log at ``log_path`` that SQLite lacks, checking that each
+    continues the chain; then remove the log. Returns how many rows were added."""
     conn.execute("BEGIN IMMEDIATE")  # the write lock first: nobody else replays meanwhile
     try:
-        entries = read_entries(log_path, frozenset(_CHAIN_TABLES))
+        entries = read_entries(log_path, frozenset(CHAIN_TABLES))
         head = read_head(conn)
         added = 0
         for entry in entries:
@@ -193,7 +208,7 @@ def _replay_into(conn: sqlite3.Connection, path: str, log_path: Path) -> int:
 
 def read_head(conn: sqlite3.Connection) -> ChainHead:
     best = ChainHead(None, None, 0, GENESIS)
-    for table, cols in _CHAIN_TABLES.items():
+    for table, cols in CHAIN_TABLES.items():
         row = conn.execute(
             f"SELECT seq, {cols[1]}, row_hash FROM {table} ORDER BY seq DESC LIMIT 1"
         ).fetchone()
