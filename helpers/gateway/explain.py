@@ -21,7 +21,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .policies.findings import FAMILIES, SEVERITIES, Finding
 from .store.chain import is_expired
@@ -30,8 +31,8 @@ from .validation import Call, Reject
 if TYPE_CHECKING:
     from .auth import Authenticator
     from .engine import Decision, DecisionEngine
-    from .governance import Governance
     from .policies.custom_policies import CustomPolicySet
+    from .store.audit_store import AuditStore
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -295,11 +296,20 @@ def explain(decision_id: str, kept: Kept, engine: DecisionEngine, profile: str) 
     return body
 
 
+class DecisionSource(Protocol):
+    """What the endpoint reads from the governance core (:class:`.governance.Governance`)."""
+
+    decisions: DecisionLog
+    engine: DecisionEngine
+    store: AuditStore | None
+    clock: Callable[[], datetime]
+
+
 class Explainer:
     """The endpoint: client credentials as for a pre-check (none in community mode); a
     decision made for another client answers as unknown."""
 
-    def __init__(self, governance: Governance, auth: Authenticator, profile: str) -> None:
+    def __init__(self, governance: DecisionSource, auth: Authenticator, profile: str) -> None:
         self.governance = governance
         self.auth = auth
         self.profile = profile
