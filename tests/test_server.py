@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -140,6 +141,12 @@ def test_output_is_drained_so_a_chatty_service_never_blocks(toy: Path) -> None:
     with start_service(script=toy) as svc:
         # 2 MB to each pipe: without the drain threads the child blocks on write.
         assert httpx.get(svc.url + "/spam", timeout=20).status_code == 200
+        # The drain threads read on their own schedule: wait (bounded) for the last lines.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (
+            "out 19999" in svc.stdout_tail(5) and "err 19999" in svc.stderr_tail(5)
+        ):
+            time.sleep(0.05)
         assert "out 19999" in svc.stdout_tail(5)
         assert "err 19999" in svc.stderr_tail(5)
 
