@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from helpers.client.capabilities import forget
 from helpers.live import agent_env, comparison_gateway, extension_gateway, main
+from helpers.settings import PROJECT_ROOT
 
 from .conftest import ThreadedGateway
 
@@ -119,3 +121,14 @@ def test_agent_env_keeps_everything_but_the_agent_offline() -> None:
         "NOTEBOOKS_OFFLINE": "1", "NOTEBOOKS_LIVE_AGENT": "1",
         "AXONFLOW_AGENT_URL": "http://127.0.0.1:1",
     }  # fmt: skip
+
+
+def test_ci_runs_every_notebook_against_the_stand_in_agent() -> None:
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^make test-crewai\nmake test-live$", ci, re.M)
+    makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^test-live:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert recipe is not None
+    runs = recipe.group(1).splitlines()
+    assert len(runs) == 2 and all("-m helpers.live " in run for run in runs)
+    assert "$(CREW_PY) -m helpers.nbrun" in runs[1]  # notebook 13 in its own environment
