@@ -39,9 +39,10 @@ __all__ = ["ExtensionGateway", "agent_env", "comparison_gateway", "extension_gat
 
 @dataclass
 class ExtensionGateway:
-    """Where a lesson that needs ``extensions`` runs: ``url`` (``None`` when it is skipped,
-    and then ``reason`` says why). ``embedded`` is true when the gateway was started here;
-    :meth:`close` (or leaving the ``with`` block) stops it."""
+    """Where a lesson that needs ``extensions`` runs (none, for the default side of a
+    comparison): ``url`` (``None`` when it is skipped, and then ``reason`` says why).
+    ``embedded`` is true when the gateway was started here; :meth:`close` (or leaving the
+    ``with`` block) stops it."""
 
     extensions: tuple[str, ...]
     url: str | None
