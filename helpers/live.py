@@ -4,6 +4,11 @@
   the gateway at hand when it offers it (the embedded gateway does; a live agent does not),
   else an embedded gateway started for that purpose, announced in one printed line, else a
   printed reason to skip. Introduced in ``10_real_application.ipynb``.
+* :func:`comparison_gateway`: the default side of a comparison between postures (switches,
+  profiles, PII actions). The other sides are embedded gateways started under other
+  switches, so when the gateway at hand is a live agent (another detector) the default side
+  is an embedded gateway too, announced in one printed line: like is compared with like.
+  Introduced in ``06_detection_quality.ipynb``.
 * ``python -m helpers.live CMD ...``: runs ``CMD`` against the embedded gateway in
   compatibility mode (``--compat axonflow``: a stock AxonFlow agent on the wire,
   docs/compat.md) on loopback, with ``AXONFLOW_AGENT_URL`` pointing at it, and exits with the
@@ -29,14 +34,15 @@ from .errors import GatewayError
 from .server import RunningService, start_gateway
 from .settings import LIVE_AGENT_SWITCH, OFFLINE_SWITCH
 
-__all__ = ["ExtensionGateway", "agent_env", "extension_gateway", "main"]
+__all__ = ["ExtensionGateway", "agent_env", "comparison_gateway", "extension_gateway", "main"]
 
 
 @dataclass
 class ExtensionGateway:
-    """Where a lesson that needs ``extensions`` runs: ``url`` (``None`` when it is skipped,
-    and then ``reason`` says why). ``embedded`` is true when the gateway was started here;
-    :meth:`close` (or leaving the ``with`` block) stops it."""
+    """Where a lesson that needs ``extensions`` runs (none, for the default side of a
+    comparison): ``url`` (``None`` when it is skipped, and then ``reason`` says why).
+    ``embedded`` is true when the gateway was started here; :meth:`close` (or leaving the
+    ``with`` block) stops it."""
 
     extensions: tuple[str, ...]
     url: str | None
@@ -92,13 +98,40 @@ def extension_gateway(
             reason = f"{why}, and an embedded gateway could not start: {exc}"
         else:
             if not quiet:
-                print(f"{lesson} runs on an embedded gateway started for it ({service.url}): {why}")
+                print(
+                    f"{lesson}: on an embedded gateway started for this purpose ({service.url}), "
+                    f"since {why}"
+                )
             return ExtensionGateway(names, service.url, service=service)
     else:
         reason = why
     if not quiet:
-        print(f"skipped {lesson}: {reason}")
+        print(f"{lesson}: skipped, since {reason}")
     return ExtensionGateway(names, None, reason=reason)
+
+
+def comparison_gateway(
+    url: str, *, live: bool, lesson: str = "Comparing postures", quiet: bool = False
+) -> ExtensionGateway:
+    """The gateway the default side of a comparison between postures runs on.
+
+    The other sides of such a comparison are embedded gateways started under other switches.
+    The gateway at ``url`` serves as the default side when it is embedded too (``live``
+    false); a live agent decides with its own detector, so its findings would differ for
+    reasons no switch explains. Then an embedded gateway under the default switches is
+    started here, and one printed line says so (unless ``quiet``).
+
+    >>> base = comparison_gateway(stack.gateway.url, live=stack.gateway.live)  # doctest: +SKIP
+    """
+    if not live:
+        return ExtensionGateway((), url)
+    service = start_gateway()
+    if not quiet:
+        print(
+            f"{lesson}: both sides run on embedded gateways (the default one started at "
+            f"{service.url}), since the live agent at {url} decides with another detector"
+        )
+    return ExtensionGateway((), service.url, service=service)
 
 
 def agent_env(url: str) -> dict[str, str]:

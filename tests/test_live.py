@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ import httpx
 import pytest
 
 from helpers.client.capabilities import forget
-from helpers.live import agent_env, extension_gateway, main
+from helpers.live import agent_env, comparison_gateway, extension_gateway, main
+from helpers.settings import PROJECT_ROOT
 
 from .conftest import ThreadedGateway
 
@@ -44,8 +46,9 @@ def test_a_stock_agent_gets_an_embedded_gateway_started_for_the_lesson(
     assert service is not None and not service.running  # stopped on leaving the block
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
-    assert out[0].startswith("Reading the trail runs on an embedded gateway started for it")
-    assert f"the gateway at {agent.url} does not offer audit_records, idempotent_audits" in out[0]
+    assert out[0].startswith("Reading the trail: on an embedded gateway started for this purpose")
+    assert out[0].endswith(f"since the gateway at {agent.url} does not offer audit_records, "
+                           "idempotent_audits")  # fmt: skip
 
 
 def test_without_starting_one_it_is_a_skip_with_the_reason(
@@ -55,7 +58,7 @@ def test_without_starting_one_it_is_a_skip_with_the_reason(
     ext = extension_gateway("reply_check", agent.url, lesson="Checking replies", start=False)
     assert not ext.ready and ext.url is None
     assert ext.reason == f"the gateway at {agent.url} does not offer reply_check"
-    assert capsys.readouterr().out == f"skipped Checking replies: {ext.reason}\n"
+    assert capsys.readouterr().out == f"Checking replies: skipped, since {ext.reason}\n"
 
 
 def test_a_gateway_that_does_not_answer_is_a_skip_too(
@@ -64,6 +67,28 @@ def test_a_gateway_that_does_not_answer_is_a_skip_too(
     ext = extension_gateway("audit_records", "http://127.0.0.1:9", start=False, quiet=True)
     assert not ext.ready and "did not answer" in str(ext.reason)
     assert capsys.readouterr().out == ""
+
+
+def test_an_embedded_gateway_is_the_default_side_of_a_comparison_as_it_is(
+    gateway: ThreadedGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with comparison_gateway(gateway.url, live=False, lesson="The switches") as base:
+        assert base.ready and base.url == gateway.url and not base.embedded
+    assert capsys.readouterr().out == ""
+
+
+def test_a_live_agent_is_compared_through_an_embedded_default_gateway(
+    make_gateway: Callable[..., ThreadedGateway], capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent = make_gateway(compat="axonflow")
+    with comparison_gateway(agent.url, live=True, lesson="The switches") as base:
+        assert base.ready and base.embedded and base.url != agent.url
+        assert httpx.get(f"{base.url}/health").json()["status"] == "healthy"
+        service = base.service
+    assert service is not None and not service.running  # stopped on leaving the block
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("The switches: both sides run on embedded gateways")
+    assert f"since the live agent at {agent.url} decides with another detector" in out[0]
 
 
 def test_the_run_points_the_command_at_a_compatibility_mode_agent(
@@ -96,3 +121,14 @@ def test_agent_env_keeps_everything_but_the_agent_offline() -> None:
         "NOTEBOOKS_OFFLINE": "1", "NOTEBOOKS_LIVE_AGENT": "1",
         "AXONFLOW_AGENT_URL": "http://127.0.0.1:1",
     }  # fmt: skip
+
+
+def test_ci_runs_every_notebook_against_the_stand_in_agent() -> None:
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^make test-crewai\nmake test-live$", ci, re.M)
+    makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^test-live:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert recipe is not None
+    runs = recipe.group(1).splitlines()
+    assert len(runs) == 2 and all("-m helpers.live " in run for run in runs)
+    assert "$(CREW_PY) -m helpers.nbrun" in runs[1]  # notebook 13 in its own environment
