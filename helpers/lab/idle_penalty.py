@@ -27,7 +27,7 @@ from matplotlib.axes import Axes
 from helpers.plots import COLORS
 
 from .latency_floor import approved_work
-from .latency_plots import _axes
+from .latency_plots import axes_or_new
 from .loop_thread import run_async
 from .stats import summarize
 
@@ -99,7 +99,7 @@ def measure_idle_penalty(
 
 def plot_idle_penalty(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Grouped bars (p50, ms) per idle gap: the ``/health`` floor and the pre-check."""
-    ax = _axes(ax, (7.0, 3.0))
+    ax = axes_or_new(ax, (7.0, 3.0))
     labels = [f"{g:g} ms idle" for g in table.index]
     x = range(len(table))
     width = 0.38

@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["CONFUSABLES", "fold"]
+__all__ = ["CONFUSABLES", "fold", "fold_tables"]
 
 _SPACE_LIKE = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
                         "\u2009\u200a\u202f\u205f\u3000\u2028\u2029\u0085")  # fmt: skip
@@ -104,7 +104,7 @@ def _fold_one(ch: str) -> str:
 
 
 @functools.cache
-def _tables() -> tuple[np.ndarray, np.ndarray]:
+def fold_tables() -> tuple[np.ndarray, np.ndarray]:
     """(code point -> folded code point, _VANISH or _EXPAND + row; expansion rows).
 
     Built once (well under a second; the gateway's warm-up pays it). A row of the expansion
@@ -144,7 +144,7 @@ def fold(text: str) -> tuple[str, Callable[[], np.ndarray] | None]:
     vanishes leaves a gap. Where it is not a by-product of folding it is computed only when
     asked for: a view that finds nothing never needs it.
     """
-    lut, rows = _tables()
+    lut, rows = fold_tables()
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     folded = np.take(lut, codes, mode="clip")
     special = np.count_nonzero(folded >= _EXPAND)

@@ -17,7 +17,7 @@ Design, and why:
   a few milliseconds. One set pass over all patterns decides "nothing to see" for benign
   prompts and names the patterns that match otherwise; only those are searched for their spans.
 * ``\\s`` in a pattern also accepts inline comments (``UNION/**/SELECT``): the table keeps the
-  readable form and :func:`_expand` widens it at compile time, so spans stay exact offsets into
+  readable form and :func:`widen_spaces` widens it at compile time, so spans stay exact offsets into
   the caller's text (no normalised copy with shifted offsets).
 * Severity: ``critical`` for stacked queries and dangerous statements (they change or destroy
   data), ``high`` for the rest (they read data or probe). The reason names the category and the
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import re2
 
 from .findings import Finding
-from .sqli_patterns import SQLI_CATEGORIES, SQLI_PATTERNS, SqliPattern, _expand
+from .sqli_patterns import SQLI_CATEGORIES, SQLI_PATTERNS, SqliPattern, widen_spaces
 from .views import VIEW_SHAPES
 
 __all__ = [
@@ -96,7 +96,7 @@ def _compiled() -> _Compiled:
     # gives the DFA room on 1 MiB adversarial inputs, so it rarely has to flush its cache.
     options = re2.Options()
     options.max_mem = 64 << 20
-    expanded = ["(?i)" + _expand(p.regex) for p in SQLI_PATTERNS]
+    expanded = ["(?i)" + widen_spaces(p.regex) for p in SQLI_PATTERNS]
     which = re2.Set.SearchSet(options)
     for regex in expanded:
         which.Add(regex)

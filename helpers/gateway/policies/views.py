@@ -48,8 +48,8 @@ import numpy as np
 import re2
 
 from .decoders import Pieces, html_entity, json_decode, json_escape, percent_decode, percent_run
-from .folding import _tables, fold
-from .pii_checks import _IBAN_LENGTHS
+from .folding import fold, fold_tables
+from .pii_checks import IBAN_LENGTHS
 
 __all__ = [
     "VIEW_MARKERS",
@@ -276,7 +276,7 @@ def _edited(name: str, text: str, edits: list[tuple[int, int, str]], parent: Vie
 # An IBAN keeps its country code: "IBANMN15..." reads "IBAN MN15...".
 _DIGIT_RUN_RE = re.compile(r"[0-9]+")
 _HEXISH = re.compile(r"(?:0[xX])?[0-9a-fA-F]{8,}")
-_IBAN_COUNTRIES = frozenset(_IBAN_LENGTHS)
+_IBAN_COUNTRIES = frozenset(IBAN_LENGTHS)
 
 
 def _glued_edits(text: str) -> list[tuple[int, int, str]]:
@@ -497,7 +497,7 @@ def _cost(name: str, text: str) -> int:
 
 def warm_up_views() -> None:
     """Build the folding table now, so the first non-ASCII query does not pay for it."""
-    _tables()
+    fold_tables()
     build_views("x\u00a0%27 one two three &amp; \\u0027 /**/")
 
 
