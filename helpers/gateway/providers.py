@@ -293,9 +293,13 @@ class Providers:
 
 # -- the wire, both ways ------------------------------------------------------------------------
 def _request_body(
-    provider: str, model: str, messages: list[dict[str, Any]], options: dict[str, Any],
-    *, stream: bool,
-) -> bytes:  # fmt: skip
+    provider: str,
+    model: str,
+    messages: list[dict[str, Any]],
+    options: dict[str, Any],
+    *,
+    stream: bool,
+) -> bytes:
     opts = {k: v for k, v in options.items() if v is not None}
     if provider == "openai":
         body: dict[str, Any] = {"model": model, "messages": messages, **opts}

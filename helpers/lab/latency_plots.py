@@ -213,8 +213,14 @@ def plot_step_percentiles(
             y = i + (j - (len(percentiles) - 1) / 2) * height
             color = STEP_COLORS.get(step, COLORS["measured"])
             ax.barh(y, value, height * 0.92, color=color, alpha=shades.get(q, 0.6))
-            ax.annotate(f"{q} {value:.2f}", (value, y), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=7)  # fmt: skip
+            ax.annotate(
+                f"{q} {value:.2f}",
+                (value, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
     labels = [
         f"{s} (simulated)\nn={int(table.loc[s, 'n'])}"
         if s in simulated

@@ -142,9 +142,14 @@ def plot_overhead_vs_length(pairs: pd.DataFrame, *, label: str, ax: Axes | None 
     ax.set_ylim(bottom=bottom, top=top)
     hidden = int(((pairs["overhead_ms"] > top) | (pairs["overhead_ms"] < bottom)).sum())
     if hidden:  # the y axis is clipped to the bulk of the pairs: say by how much
-        ax.annotate(f"{hidden} pair(s) outside {bottom:.1f} to {top:.1f} ms not shown",
-                    xy=(0.99, 0.97), xycoords="axes fraction", ha="right", va="top",
-                    fontsize=8)  # fmt: skip
+        ax.annotate(
+            f"{hidden} pair(s) outside {bottom:.1f} to {top:.1f} ms not shown",
+            xy=(0.99, 0.97),
+            xycoords="axes fraction",
+            ha="right",
+            va="top",
+            fontsize=8,
+        )
     ax.set_title(f"Overhead against prompt length, {label}, n={len(pairs)} pairs")
     ax.legend(fontsize=8, loc="upper left")
     return ax
@@ -193,10 +198,12 @@ def plot_libraries(table: pd.DataFrame, decision_ms: float, *, ax: Axes | None =
     }
     y = np.arange(len(table))
     for k, (col, (name, color, marker)) in enumerate(cols.items()):
-        ax.scatter(table[col], y + (k - 1) * 0.18, color=color, marker=marker, s=36,
-                   label=name, zorder=3)  # fmt: skip
-    for yi, lo, hi in zip(y, table[list(cols)].min(axis=1), table[list(cols)].max(axis=1),
-                          strict=True):  # fmt: skip
+        ax.scatter(
+            table[col], y + (k - 1) * 0.18, color=color, marker=marker, s=36, label=name, zorder=3
+        )
+    for yi, lo, hi in zip(
+        y, table[list(cols)].min(axis=1), table[list(cols)].max(axis=1), strict=True
+    ):
         ax.plot([lo, hi], [yi, yi], color="#cccccc", linewidth=1, zorder=1)
     ax.axvline(
         decision_ms,

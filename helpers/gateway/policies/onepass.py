@@ -63,8 +63,10 @@ class Candidates:
     secrets: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
-        return (f"<Candidates {len(self.data)} bytes sqli={list(self.sqli)} "
-                f"views={list(self.views)} pii={list(self.pii)} admin={self.admin}>")  # fmt: skip
+        return (
+            f"<Candidates {len(self.data)} bytes sqli={list(self.sqli)} "
+            f"views={list(self.views)} pii={list(self.pii)} admin={self.admin}>"
+        )
 
 
 @functools.cache

@@ -56,6 +56,7 @@ __all__ = [
     "scan_pii",
 ]
 
+# `# fmt: skip` keeps the six types that block by default on the first row.
 #: Canonical reporting order; the first six block by default (contract Part A).
 PII_TYPES: tuple[str, ...] = (
     "credit_card", "ssn", "iban", "bank_account", "pan", "aadhaar",
@@ -63,9 +64,12 @@ PII_TYPES: tuple[str, ...] = (
 )  # fmt: skip
 CRITICAL_PII: frozenset[str] = frozenset(PII_TYPES[:6])
 _SEVERITY: dict[str, Severity] = {
-    "email": "medium", "phone": "medium", "passport": "medium", "dob": "medium",
+    "email": "medium",
+    "phone": "medium",
+    "passport": "medium",
+    "dob": "medium",
     "ip_address": "low",
-}  # fmt: skip
+}
 # Reasons name the type and never quote the matched text: block reasons end up in logs.
 _REASONS = {
     "credit_card": "Query contains a payment card number (Luhn-valid, known issuer)",
@@ -140,22 +144,30 @@ def _iban_pattern() -> str:
     by_length: dict[int, list[str]] = {}
     for country, length in IBAN_LENGTHS.items():
         by_length.setdefault(int(length), []).append(country)
-    parts = [rf"(?:{'|'.join(countries)})\d\d(?:{_WRAP}?[0-9a-z]){{{length - 4}}}"
-             for length, countries in sorted(by_length.items())]  # fmt: skip
+    parts = [
+        rf"(?:{'|'.join(countries)})\d\d(?:{_WRAP}?[0-9a-z]){{{length - 4}}}"
+        for length, countries in sorted(by_length.items())
+    ]
     return "|".join(parts)
 
 
 _L = r"(?:^|[^0-9A-Za-z._/+-])"  # left edge: no digit, letter or joiner before the value
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")  # fmt: skip
-_DATE = (r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?:\d{2})?|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"
-         rf"|{_MONTH} +\d{{1,2}}(?:st|nd|rd|th)?,? +\d{{4}}"
-         rf"|\d{{1,2}}(?:st|nd|rd|th)?(?: +of)? +{_MONTH},? +\d{{4}}")  # fmt: skip
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATE = (
+    r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?:\d{2})?|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"
+    rf"|{_MONTH} +\d{{1,2}}(?:st|nd|rd|th)?,? +\d{{4}}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?(?: +of)? +{_MONTH},? +\d{{4}}"
+)
 _NO = r"(?: ?(?:number|num|no\.?|nr\.?|#))"  # "number", "no.", "#" after a keyword
 _IS = r"[ \t]*(?:is[ \t]+|[:#=-][ \t]*)?"  # "is", ":" or "#" before the value
 _ACCOUNT, _ROUTING = r"\b(?:account|acct|a/c)", r"\b(?:routing|aba|rtn)\b"
-_NOT_PHONE = frozenset("order invoice ticket tracking ref reference isbn sku serial case po part "
-                       "model confirmation booking".split())  # fmt: skip
+_NOT_PHONE = frozenset(
+    "order invoice ticket tracking ref reference isbn sku serial case po part "
+    "model confirmation booking".split()
+)
 # A label that says the number after it is a taxpayer id: SSN, social security, ITIN, TIN.
 # ITIN and TIN only in capitals ("tin" is a metal); the rest in any case.
 _TAX_LABEL = (
@@ -164,11 +176,14 @@ _TAX_LABEL = (
 )
 # Digit groups a label holds together: any single separator, or a wrap or cell boundary.
 _SPLIT = r"(?:[ ./-]|[./-]?[ \t]*(?:\r?\n|\|)[ \t|]*)"
-_CARD_LABEL = (r"(?i:\b(?:card|cc|visa|mastercard|master card|amex|american express|discover"
-               r"|kartennummer|karte|carte|tarjeta)\b)")  # fmt: skip
+_CARD_LABEL = (
+    r"(?i:\b(?:card|cc|visa|mastercard|master card|amex|american express|discover"
+    r"|kartennummer|karte|carte|tarjeta)\b)"
+)
 _SPLIT_BUDGET = 250
 _NOT_IP = frozenset("version ver v release build firmware rev revision".split())
 
+# A table: `# fmt: skip` keeps each rule on two or three lines, not one line per argument.
 PII_RULES: tuple[PiiRule, ...] = (
     PiiRule("card", "credit_card",
             _L + r"(\d{13,19}|\d{4}(?:[ -]\d{4}){2}[ -]\d{1,4}(?:[ -]\d{3})?"
@@ -309,9 +324,19 @@ def _word_before(data: bytes, start: int) -> str:
 
 def _may_contain_pii(text: str) -> bool:
     # Every rule needs a digit or an "@". `in` is a memchr: ~1 us for 2 KB, far below a scan.
-    return ("@" in text or "0" in text or "1" in text or "2" in text or "3" in text
-            or "4" in text or "5" in text or "6" in text or "7" in text or "8" in text
-            or "9" in text)  # fmt: skip
+    return (
+        "@" in text
+        or "0" in text
+        or "1" in text
+        or "2" in text
+        or "3" in text
+        or "4" in text
+        or "5" in text
+        or "6" in text
+        or "7" in text
+        or "8" in text
+        or "9" in text
+    )
 
 
 #: Candidates one rule may validate in one scan. Validation runs in Python (a few µs each),
@@ -376,8 +401,11 @@ def _ssn_over_dob(found: list[PiiMatch]) -> list[PiiMatch]:
     ssns = [m.span for m in found if m.pii_type == "ssn"]
     if not ssns:
         return found
-    return [m for m in found if m.pii_type != "dob"
-            or not any(a < m.span[1] and m.span[0] < b for a, b in ssns)]  # fmt: skip
+    return [
+        m
+        for m in found
+        if m.pii_type != "dob" or not any(a < m.span[1] and m.span[0] < b for a, b in ssns)
+    ]
 
 
 def explain_pii(text: str, *, layout: bool = False) -> list[PiiMatch]:
@@ -398,10 +426,11 @@ def explain_pii(text: str, *, layout: bool = False) -> list[PiiMatch]:
 
 
 _FINDING_PARTS: dict[str, tuple[str, Severity, Action, str]] = {
-    kind: (f"sys_pii_{kind}", "critical", "block", _REASONS[kind]) if kind in CRITICAL_PII
+    kind: (f"sys_pii_{kind}", "critical", "block", _REASONS[kind])
+    if kind in CRITICAL_PII
     else (f"sys_pii_{kind}", _SEVERITY[kind], "warn", _REASONS[kind])
     for kind in PII_TYPES
-}  # fmt: skip
+}
 
 
 def scan_pii(
@@ -434,7 +463,9 @@ def scan_pii(
         if kind in first:
             policy_id, severity, action, reason = _FINDING_PARTS[kind]
             if first[kind].check == UNVERIFIED:
-                reason += (f" (more than {VALIDATION_BUDGET:,} candidates: not all were"
-                           " validated, so the type is treated as present)")  # fmt: skip
+                reason += (
+                    f" (more than {VALIDATION_BUDGET:,} candidates: not all were"
+                    " validated, so the type is treated as present)"
+                )
             findings.append(Finding(policy_id, "pii", severity, action, reason, first[kind].span))
     return findings

@@ -63,6 +63,7 @@ def _luhn_ok(d: str) -> bool:
 
 
 _ALL, _LONG = (13, 14, 15, 16, 17, 18, 19), (16, 17, 18, 19)
+# A table: `# fmt: skip` keeps one card network per line, named in its comment.
 # Issuer prefix ranges (first, last) and their card lengths, expanded below into a lookup of
 # every concrete prefix so a check is at most four dict lookups.
 _ISSUER_RANGES = (
@@ -82,8 +83,15 @@ _ISSUERS = {
     for prefix in range(int(lo), int(hi) + 1)
 }
 # How cards are printed: fours (13-16 digits), 4-4-4-4-3 (19), 4-6-4 (Diners), 4-6-5 (Amex).
-_CARD_LAYOUTS = {(4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 3),
-                 (4, 6, 4), (4, 6, 5)}  # fmt: skip
+_CARD_LAYOUTS = {
+    (4, 4, 4, 1),
+    (4, 4, 4, 2),
+    (4, 4, 4, 3),
+    (4, 4, 4, 4),
+    (4, 4, 4, 4, 3),
+    (4, 6, 4),
+    (4, 6, 5),
+}
 
 
 def card_ok(value: str) -> bool:
@@ -104,8 +112,13 @@ def ssn_ok(value: str) -> bool:
             return False
         value = value[:3] + value[4:6] + value[7:]
     area, group, serial = value[:3], value[3:5], value[5:]
-    return (area not in ("000", "666") and area[0] != "9" and group != "00"
-            and serial != "0000" and value not in _SSN_NEVER_ISSUED)  # fmt: skip
+    return (
+        area not in ("000", "666")
+        and area[0] != "9"
+        and group != "00"
+        and serial != "0000"
+        and value not in _SSN_NEVER_ISSUED
+    )
 
 
 def ssn_layout_ok(value: str) -> bool:
@@ -173,6 +186,7 @@ IBAN_LENGTHS = dict(
 )
 
 
+# A table: `# fmt: skip` keeps the countries in rows, not one per line.
 # How banks of some countries print an IBAN besides groups of four: the check digits group
 # ("FR76"), then the BBAN in its national fields (SWIFT IBAN registry, BBAN structure), e.g.
 # FR bank 5, branch 5, account 11, key 2: "FR76 30006 00001 12345678901 89".
@@ -247,12 +261,19 @@ def pan_ok(value: str) -> bool:
     return (value.isupper() or value.islower()) and value[5:9] != "0000"
 
 
-_VERHOEFF_D = [[int(c) for c in row] for row in (
-    "0123456789 1234067895 2340178956 3401289567 4012395678 "
-    "5987604321 6598710432 7659821043 8765932104 9876543210").split()]  # fmt: skip
-_VERHOEFF_P = [[int(c) for c in row] for row in (
-    "0123456789 1576283094 5803796142 8916043527 "
-    "9453126870 4286573901 2793806415 7046913258").split()]  # fmt: skip
+_VERHOEFF_D = [
+    [int(c) for c in row]
+    for row in (
+        "0123456789 1234067895 2340178956 3401289567 4012395678 "
+        "5987604321 6598710432 7659821043 8765932104 9876543210"
+    ).split()
+]
+_VERHOEFF_P = [
+    [int(c) for c in row]
+    for row in (
+        "0123456789 1576283094 5803796142 8916043527 9453126870 4286573901 2793806415 7046913258"
+    ).split()
+]
 
 
 def _verhoeff_ok(d: str) -> bool:
@@ -268,17 +289,23 @@ def aadhaar_ok(value: str) -> bool:
 
 
 # File names such as "logo@2x.png" have the shape of an address but are not one.
-_FILE_SUFFIXES = frozenset("png jpg jpeg gif svg webp bmp ico pdf css js json yaml yml txt html"
-                           " htm xml csv lock".split())  # fmt: skip
+_FILE_SUFFIXES = frozenset(
+    "png jpg jpeg gif svg webp bmp ico pdf css js json yaml yml txt html htm xml csv lock".split()
+)
 
 
 def email_ok(value: str) -> bool:
     local, _, domain = value.rpartition("@")
     labels = domain.split(".")
-    return (len(local) <= 64 and len(domain) <= 253 and not local.startswith(".")
-            and not local.endswith(".") and ".." not in local
-            and all(label and label[0] != "-" and label[-1] != "-" for label in labels)
-            and labels[-1].lower() not in _FILE_SUFFIXES)  # fmt: skip
+    return (
+        len(local) <= 64
+        and len(domain) <= 253
+        and not local.startswith(".")
+        and not local.endswith(".")
+        and ".." not in local
+        and all(label and label[0] != "-" and label[-1] != "-" for label in labels)
+        and labels[-1].lower() not in _FILE_SUFFIXES
+    )
 
 
 def intl_phone_ok(value: str) -> bool:
