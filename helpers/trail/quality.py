@@ -381,14 +381,6 @@ class QualityReport:
         ]
         return pd.DataFrame(rows, columns=columns)
 
-    def by_source(self) -> pd.DataFrame:
-        """Rows and correct verdicts per corpus file (benign, sqli, pii, admin, custom)."""
-        frame = pd.DataFrame({"source": r.row.source, "correct": r.correct} for r in self.results)
-        if frame.empty:
-            return pd.DataFrame(columns=["rows", "correct"])
-        out = frame.groupby("source", sort=True)["correct"].agg(rows="size", correct="sum")
-        return out.astype(int)
-
     def __repr__(self) -> str:
         return (
             f"<QualityReport {self.total} rows, {self.correct} correct "

@@ -412,16 +412,14 @@ for _regex in VIEW_SHAPES.values():
 _SHAPE_SET.Compile()
 
 
-def _triggered(text: str, shapes: Iterable[str] | None = None) -> list[str]:
+def _triggered(text: str) -> list[str]:
     names = [
         name
         for name, (marker, regex) in _MARKERS.items()
         if marker in text and (regex is None or regex.search(text))
     ]
-    if shapes is None:
-        hits = _SHAPE_SET.Match(text.encode("utf-8", "surrogatepass")) or []
-        shapes = [_SHAPE_NAMES[i] for i in sorted(hits)]
-    return names + [name for name in _SHAPE_NAMES if name in shapes]
+    hits = _SHAPE_SET.Match(text.encode("utf-8", "surrogatepass")) or []
+    return names + [_SHAPE_NAMES[i] for i in sorted(hits)]
 
 
 # Every separator character, and every run of two or more separators or spaces, reads as one
@@ -543,7 +541,6 @@ def build_views(text: str) -> list[View]:
 def decoded_views(
     scan: str,
     base: View | None = None,
-    shapes: Iterable[str] | None = None,
     _budget: list[Any] | None = None,
     _round: int = 1,
     *,
@@ -552,30 +549,20 @@ def decoded_views(
 ) -> list[View]:
     """The decoded views of ``scan`` (the query, or its canonical view ``base``).
 
-    ``shapes`` names the :data:`VIEW_SHAPES` already known to be present (from a set pass
-    the caller made anyway); ``None`` makes one pass here. A view decoded from an escape
-    that still holds escapes is decoded again (up to :data:`DECODE_ROUNDS`), all within one
-    :data:`ESCAPE_BUDGET`; ``probe(text)`` names the shapes in such a view, when the caller
-    makes a pass over every view anyway (``None``: one pass here). ``triggers``, when given,
-    names every decoder the text calls for (:data:`VIEW_MARKERS` and :data:`VIEW_SHAPES`,
-    found by such a pass), and ``probe`` then answers the same for each view.
+    A view decoded from an escape that still holds escapes is decoded again (up to
+    :data:`DECODE_ROUNDS`), all within one :data:`ESCAPE_BUDGET`; ``probe(text)`` names the
+    shapes in such a view, when the caller makes a pass over every view anyway (``None``: one
+    pass here). ``triggers``, when given, names every decoder the text calls for
+    (:data:`VIEW_MARKERS` and :data:`VIEW_SHAPES`, found by such a pass), and ``probe`` then
+    answers the same for each view.
     """
     views: list[View] = []
     if triggers is not None:
         if not triggers:
             return views  # the common case: the caller's set pass found no trigger
         names = [name for name in _TRIGGER_NAMES if name in triggers]
-    elif (
-        shapes is not None
-        and not shapes
-        and "%" not in scan
-        and "\\" not in scan
-        and "&" not in scan
-        and "/*" not in scan
-    ):
-        return views  # the common case, decided with four memchr calls
     else:
-        names = _triggered(scan, shapes)
+        names = _triggered(scan)
     # [escape markers left, view characters left, {text decoded: the round it was seen in}]
     budget = [ESCAPE_BUDGET, VIEW_BUDGET, {scan: 0}] if _budget is None else _budget
     for name in names:
@@ -597,7 +584,5 @@ def decoded_views(
         views.append(view)
         if name in _ESCAPING and _round < DECODE_ROUNDS:
             found = None if probe is None else probe(view.text)
-            views += decoded_views(
-                view.text, view, None, budget, _round + 1, probe=probe, triggers=found
-            )
+            views += decoded_views(view.text, view, budget, _round + 1, probe=probe, triggers=found)
     return views
