@@ -17,11 +17,11 @@ from typing import Any
 
 from .client import SyncGatewayClient, TokenUsage, call_llm_sync
 from .gateway.policies.rbac import UserDirectory
-from .lab.llm_call import DEFAULT_MODELS
 from .plots import format_ms  # notebooks 01 and 02 import it from here too
+from .settings import DEFAULT_MODELS
 from .stack import Stack, start_stack
 
-__all__ = ["DEFAULT_MODELS", "SECRET_HEADERS", "format_ms", "main", "run", "show_request"]
+__all__ = ["SECRET_HEADERS", "format_ms", "main", "run", "show_request"]
 
 DEFAULT_QUERY = "What are best practices for AI model deployment?"
 RULE = "=" * 60

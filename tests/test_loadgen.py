@@ -26,7 +26,7 @@ from helpers.errors import BadRequest, GatewayUnavailable
 from helpers.gateway.engine import DecisionEngine
 from helpers.lab import loadgen
 from helpers.lab.latency_floor import FloorResult, RawHTTPClient, decision_times
-from helpers.lab.llm_call import DEFAULT_MODELS, LLMCall, call_llm, simulated_ms
+from helpers.lab.llm_call import LLMCall, call_llm, simulated_ms
 from helpers.lab.load_results import (
     LoadConfig,
     LoadRun,
@@ -44,7 +44,7 @@ from helpers.lab.pipeline_stats import (
 )
 from helpers.lab.workload import LOAD_USER, build_workload, pad_prompt, user_for
 from helpers.server import start_standins
-from helpers.settings import Settings
+from helpers.settings import DEFAULT_MODELS, Settings
 
 HERMETIC = Settings.load(env={}, dotenv_path=None)
 

@@ -39,7 +39,6 @@ from typing import Any
 import orjson
 
 from helpers.errors import ConfigError
-from helpers.settings import DEFAULT_MODELS
 
 from .llm_shapes import (
     STOP_REASONS,
@@ -53,7 +52,6 @@ from .provider_errors import ErrorMap, ProviderError
 from .upstream import Upstream, UpstreamError, UpstreamStream, check_base_url
 
 __all__ = [
-    "DEFAULT_MODELS",
     "PROVIDERS",
     "Completion",
     "ProviderConfig",

@@ -23,9 +23,8 @@ from typing import Any
 
 from helpers.client import TokenUsage
 from helpers.client import call_llm as sdk_call
-from helpers.settings import DEFAULT_MODELS
 
-__all__ = ["DEFAULT_MODELS", "PROVIDERS", "LLMCall", "call_llm", "simulated_ms"]
+__all__ = ["PROVIDERS", "LLMCall", "call_llm", "simulated_ms"]
 
 PROVIDERS = ("openai", "anthropic")
 
