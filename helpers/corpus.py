@@ -69,7 +69,7 @@ def load_corpus(folder: Path = CORPUS_DIR) -> list[CorpusRow]:
                         flag == "true",
                         policies,
                         path.stem,
-                    )  # fmt: skip
+                    )
                 )
     return rows
 

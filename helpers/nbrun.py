@@ -69,8 +69,7 @@ BUILD_DIR = PROJECT_ROOT / "build"
 SANITIZER = NOTEBOOK_DIR / "nbval_sanitize.cfg"
 
 #: Notebooks whose committed outputs are timings: never refreshed on a busy machine.
-MEASURING = ("03_latency_analysis", "04_measurement_method", "10_real_application",
-             "11_proxy_mode")  # fmt: skip
+MEASURING = ("03_latency_analysis", "04_measurement_method", "10_real_application", "11_proxy_mode")
 #: Above this 1-minute load average per core, the machine is busy (see the module docstring).
 BUSY_LOAD_PER_CORE = 0.5
 ALLOW_BUSY_ENV = "NBRUN_ALLOW_BUSY"
@@ -221,23 +220,48 @@ def _export(nb: nbformat.NotebookNode, stem: str, build: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m helpers.nbrun", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m helpers.nbrun",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all in notebooks/)")
-    p.add_argument("--build", type=Path, default=BUILD_DIR,
-                   help="write executed copies, HTML and PNGs here (default: build/)")  # fmt: skip
-    p.add_argument("--in-place", action="store_true",
-                   help="refresh the committed outputs instead (make notebooks)")  # fmt: skip
-    p.add_argument("--sanitizer", type=Path, metavar="OUT",
-                   help="only write nbval's sanitizer config for this machine to OUT")  # fmt: skip
-    p.add_argument("--strip", action="store_true",
-                   help="only strip volatile metadata, in place (exit 1 if changed)")  # fmt: skip
+    p.add_argument(
+        "--build",
+        type=Path,
+        default=BUILD_DIR,
+        help="write executed copies, HTML and PNGs here (default: build/)",
+    )
+    p.add_argument(
+        "--in-place",
+        action="store_true",
+        help="refresh the committed outputs instead (make notebooks)",
+    )
+    p.add_argument(
+        "--sanitizer",
+        type=Path,
+        metavar="OUT",
+        help="only write nbval's sanitizer config for this machine to OUT",
+    )
+    p.add_argument(
+        "--strip",
+        action="store_true",
+        help="only strip volatile metadata, in place (exit 1 if changed)",
+    )
     p.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
-    p.add_argument("--allow-busy", action="store_true",
-                   help=f"re-execute measuring notebooks in place even on a busy machine "
-                        f"(also {ALLOW_BUSY_ENV}=1)")  # fmt: skip
-    p.add_argument("--busy-wait", type=float, default=180.0, metavar="S",
-                   help="seconds to wait for a busy machine to quieten (default 180)")  # fmt: skip
+    p.add_argument(
+        "--allow-busy",
+        action="store_true",
+        help=f"re-execute measuring notebooks in place even on a busy machine "
+        f"(also {ALLOW_BUSY_ENV}=1)",
+    )
+    p.add_argument(
+        "--busy-wait",
+        type=float,
+        default=180.0,
+        metavar="S",
+        help="seconds to wait for a busy machine to quieten (default 180)",
+    )
     args = p.parse_args(argv)
     allow_busy = args.allow_busy or os.environ.get(ALLOW_BUSY_ENV, "") not in ("", "0")
     if args.sanitizer:

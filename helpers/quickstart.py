@@ -20,12 +20,16 @@ def main() -> int:
         with SyncGatewayClient(url=gw.url) as client:
             query = "What are best practices for AI model deployment?"
             pre = client.pre_check(query, user_token="user-123")
-            print(f"\npre-check: approved={pre.approved} policies={list(pre.policies)} "
-                  f"context_id={pre.context_id} ({pre.duration_ms:.2f} ms)")  # fmt: skip
+            print(
+                f"\npre-check: approved={pre.approved} policies={list(pre.policies)} "
+                f"context_id={pre.context_id} ({pre.duration_ms:.2f} ms)"
+            )
             usage = TokenUsage(prompt_tokens=12, completion_tokens=48)
             audit = client.audit(pre.context_id, "openai", "gpt-4o-mini", usage, latency_ms=0)
-            print(f"audit:     audit_id={audit.audit_id} ({audit.duration_ms:.2f} ms)"
-                  "  [no LLM was called; usage is illustrative]")  # fmt: skip
+            print(
+                f"audit:     audit_id={audit.audit_id} ({audit.duration_ms:.2f} ms)"
+                "  [no LLM was called; usage is illustrative]"
+            )
             blocked = client.pre_check("My SSN is 123-45-6789", user_token="user-123")
             print(f"\npre-check: approved={blocked.approved} policies={list(blocked.policies)}")
             print(f"           block_reason: {blocked.block_reason}")

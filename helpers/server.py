@@ -210,9 +210,17 @@ def start_service(
     child_env.update(env or {})
 
     process = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, encoding="utf-8", errors="replace", bufsize=1, env=child_env, cwd=cwd,
-    )  # fmt: skip
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        bufsize=1,
+        env=child_env,
+        cwd=cwd,
+    )
     assert process.stdout is not None and process.stderr is not None
     drains = (_Drain(process.stdout, f"{name}-out", True), _Drain(process.stderr, name, False))
     for drain in drains:
@@ -296,9 +304,14 @@ def start_gateway(
         args += ["--compat", compat]
     try:
         return start_service(
-            "helpers.gateway", args, env=env, ready_timeout=ready_timeout, name="gateway",
-            _cleanup=cleanup, _db_path=db,
-        )  # fmt: skip
+            "helpers.gateway",
+            args,
+            env=env,
+            ready_timeout=ready_timeout,
+            name="gateway",
+            _cleanup=cleanup,
+            _db_path=db,
+        )
     except BaseException:
         for step in cleanup:  # start_service stopped the process; only the files remain
             step()
@@ -317,6 +330,10 @@ def start_standins(
     """
     args = ["--port", "0", "--time-scale", str(time_scale), *extra_args]
     return start_service(
-        "helpers.standins", args, env=env, ready_timeout=ready_timeout, name="standins",
+        "helpers.standins",
+        args,
+        env=env,
+        ready_timeout=ready_timeout,
+        name="standins",
         health_path="/v1/models",
-    )  # fmt: skip
+    )

@@ -15,13 +15,13 @@ import sys
 import time
 from typing import Any
 
-from .client import SyncGatewayClient, TokenUsage
+from .client import SyncGatewayClient, TokenUsage, call_llm_sync
 from .gateway.policies.rbac import UserDirectory
-from .lab.llm_call import DEFAULT_MODELS
 from .plots import format_ms  # notebooks 01 and 02 import it from here too
+from .settings import DEFAULT_MODELS
 from .stack import Stack, start_stack
 
-__all__ = ["DEFAULT_MODELS", "SECRET_HEADERS", "format_ms", "main", "run", "show_request"]
+__all__ = ["SECRET_HEADERS", "format_ms", "main", "run", "show_request"]
 
 DEFAULT_QUERY = "What are best practices for AI model deployment?"
 RULE = "=" * 60
@@ -56,19 +56,6 @@ def show_request(request: Any) -> str:
 def _llm_client(stack: Stack, provider: str) -> Any:
     """Build the SDK client up front, so Step 2 times the call, not imports and set-up."""
     return stack.openai_client() if provider == "openai" else stack.anthropic_client()
-
-
-def _call_llm(llm: Any, provider: str, model: str, query: str) -> tuple[str, TokenUsage]:
-    if provider == "openai":
-        resp = llm.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": query}], max_tokens=300
-        )
-        return resp.choices[0].message.content or "", TokenUsage.from_openai(resp.usage)
-    msg = llm.messages.create(
-        model=model, max_tokens=300, messages=[{"role": "user", "content": query}]
-    )
-    text = "".join(block.text for block in msg.content if block.type == "text")
-    return text, TokenUsage.from_anthropic(msg.usage)
 
 
 def run(stack: Stack, provider: str, query: str, user: str, model: str | None = None) -> int:
@@ -111,8 +98,9 @@ def run(stack: Stack, provider: str, query: str, user: str, model: str | None = 
         print(f"Step 2: LLM Call ({label})...")
         with _llm_client(stack, provider) as llm:
             t0 = time.perf_counter_ns()
-            text, usage = _call_llm(llm, provider, model, query)
+            reply = call_llm_sync(llm, model, [{"role": "user", "content": query}], max_tokens=300)
             llm_ms = (time.perf_counter_ns() - t0) / 1e6
+        text, usage = reply.text, reply.usage
         print(f"   Response received in {format_ms(llm_ms)}{simulated}")
         print(f"   Tokens: {usage.prompt_tokens} prompt, {usage.completion_tokens} completion\n")
         print("Step 3: Audit Logging...")

@@ -113,18 +113,6 @@ def test_no_import_cycle_between_modules() -> None:
     assert _cycles(imports) == []
 
 
-#: Modules that still import a private name of another module, each to be made public where
-#: it is shared. The list may only shrink.
-PRIVATE_IMPORTS_LEFT = {
-    "gateway/policies/onepass.py",
-    "gateway/policies/pii.py",
-    "gateway/policies/sqli.py",
-    "gateway/policies/views.py",
-    "lab/idle_penalty.py",
-    "lab/overhead_plots.py",
-}
-
-
 def _private_imports(path: Path) -> list[str]:
     """``from helpers... import _name`` and ``module._name`` for a helpers module."""
     tree = ast.parse(path.read_text())
@@ -161,9 +149,7 @@ def test_no_module_imports_another_modules_private_name() -> None:
         for path in sorted(HELPERS.rglob("*.py"))
         if (found := _private_imports(path))
     }
-    assert set(offenders) <= PRIVATE_IMPORTS_LEFT, {
-        k: v for k, v in offenders.items() if k not in PRIVATE_IMPORTS_LEFT
-    }
+    assert offenders == {}
 
 
 def test_top_level_holds_glue_only() -> None:

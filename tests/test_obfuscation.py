@@ -15,7 +15,7 @@ import pytest
 from helpers.corpus import CORPUS_DIR, load_corpus
 from helpers.gateway.engine import DecisionEngine
 from helpers.gateway.policies.obfuscation import pii_matches, scan_views
-from helpers.gateway.policies.pii_checks import _aadhaar_ok, _card_ok, _iban_ok, _pan_ok, _ssn_ok
+from helpers.gateway.policies.pii_checks import aadhaar_ok, card_ok, iban_ok, pan_ok, ssn_ok
 from helpers.gateway.policies.views import build_views, canonical_view, decode_view
 
 from .conftest import hermetic_settings
@@ -260,7 +260,7 @@ def test_served_pre_check_decides_obfuscated_forms(make_gateway, clock) -> None:
 
 # -- the adversarial corpus -------------------------------------------------------------------
 ADVERSARIAL = load_corpus(CORPUS_DIR / "adversarial")
-_VALIDATORS = {SSN: _ssn_ok, CARD: _card_ok, IBAN: _iban_ok, AADHAAR: _aadhaar_ok}
+_VALIDATORS = {SSN: ssn_ok, CARD: card_ok, IBAN: iban_ok, AADHAAR: aadhaar_ok}
 
 
 def test_adversarial_corpus_size_and_balance() -> None:
@@ -313,7 +313,7 @@ def test_pan_rows_carry_a_valid_pan() -> None:
     rows = [r for r in ADVERSARIAL if PAN in r.expected_policies]
     assert rows
     for row in rows:
-        assert any(len(c) == 10 and _pan_ok(c) for c in _identifiers(row.query))
+        assert any(len(c) == 10 and pan_ok(c) for c in _identifiers(row.query))
 
 
 @pytest.mark.parametrize(
@@ -321,4 +321,4 @@ def test_pan_rows_carry_a_valid_pan() -> None:
 )
 def test_checksum_failing_rows_really_fail(row) -> None:  # type: ignore[no-untyped-def]
     candidates = [c for c in _identifiers(row.query) if c.isdigit() and len(c) >= 9]
-    assert not any(_card_ok(c) or (len(c) == 9 and _ssn_ok(c)) for c in candidates), row.id
+    assert not any(card_ok(c) or (len(c) == 9 and ssn_ok(c)) for c in candidates), row.id

@@ -295,8 +295,8 @@ def test_explain_agrees_with_scan(text: str, expected: list[str]) -> None:
         (pii_checks._luhn_ok, "79927398710", False),
         (pii_checks._verhoeff_ok, "2363", True),
         (pii_checks._verhoeff_ok, "2364", False),
-        (pii_checks._iban_ok, "GB82WEST12345698765432", True),
-        (pii_checks._iban_ok, "GB82WEST12345698765433", False),
+        (pii_checks.iban_ok, "GB82WEST12345698765432", True),
+        (pii_checks.iban_ok, "GB82WEST12345698765433", False),
         (pii_checks._aba_ok, "021000021", True),
         (pii_checks._aba_ok, "021000022", False),
         (pii_checks._aba_ok, "991000021", False),  # not a Federal Reserve prefix

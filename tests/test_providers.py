@@ -114,3 +114,16 @@ def test_list_models_checks_the_base_url_without_spending_tokens(
     with pytest.raises(ProviderRejected, match="check the base URL") as caught:
         asyncio.run(run("/v1/v1" if provider_name == "openai" else "/v1"))
     assert caught.value.status == 404
+
+
+@pytest.mark.parametrize("provider_name", ["openai", "anthropic"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_reply_carries_the_response_headers(
+    healed: FaultyProvider, provider_name: str, stream: bool
+) -> None:
+    """The stand-in's simulated latency is read from the headers of the very call."""
+    with sync_llm(provider_name, healed.url) as llm:
+        reply = call_llm_sync(llm, MODELS[provider_name], ASK, stream=stream)
+    assert "x-standin-simulated-total-ms" in reply.headers
+    assert reply.text and reply.usage.completion_tokens > 0
+    assert (reply.ttft_ms is not None) == stream

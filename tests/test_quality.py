@@ -18,8 +18,6 @@ from helpers.trail.quality import (
     RowResult,
     decide_examples,
     family_of,
-    plot_confusion,
-    primary_family,
     quality_report,
     run_corpus,
 )
@@ -49,20 +47,6 @@ def _row(rid: str, policies: tuple[str, ...], approved: bool, source: str = "pii
 )
 def test_family_of(policy_id: str, family: str) -> None:
     assert family_of(policy_id) == family
-
-
-@pytest.mark.parametrize(
-    ("policies", "primary"),
-    [
-        ((), "none"),
-        (("sys_pii_email",), "pii"),
-        (("sys_pii_ssn", "sqli_generic"), "sqli"),  # reporting order, not list order
-        (("my_rule", "sys_admin_audit_log"), "admin"),
-        (("rate_limit", "my_rule"), "custom"),
-    ],
-)
-def test_primary_family(policies: tuple[str, ...], primary: str) -> None:
-    assert primary_family(policies) == primary
 
 
 def test_counts_precision_recall_and_undefined_values() -> None:
@@ -120,11 +104,6 @@ def test_report_matrices(mixed_report) -> None:  # type: ignore[no-untyped-def]
     verdicts = mixed_report.verdicts()
     assert verdicts.loc["blocked", "approved"] == 1  # the missed SSN
     assert int(verdicts.to_numpy().sum()) == 5
-    confusion = mixed_report.confusion()
-    assert confusion.loc["sqli", "admin"] == 1
-    assert confusion.loc["pii", "none"] == 1
-    assert confusion.loc["none", "pii"] == 1
-    assert int(confusion.to_numpy().trace()) == 2
 
 
 def test_misses_frame_and_empty_misses(mixed_report) -> None:  # type: ignore[no-untyped-def]
@@ -134,18 +113,6 @@ def test_misses_frame_and_empty_misses(mixed_report) -> None:  # type: ignore[no
     assert misses.set_index("id").loc["fn", "missing"] == "sys_pii_ssn"
     none = quality_report([RowResult(_row("a", (), True), True, ())]).misses()
     assert none.empty and "missing" in none.columns
-
-
-def test_plot_confusion_annotates_nonzero_cells(mixed_report) -> None:  # type: ignore[no-untyped-def]
-    import matplotlib.pyplot as plt
-
-    ax = plot_confusion(mixed_report.confusion(), title="test")
-    try:
-        assert ax.get_title() == "test (n=5)"
-        assert ax.get_xlabel() and ax.get_ylabel()
-        assert sorted(t.get_text() for t in ax.texts) == ["1", "1", "1", "1", "1"]
-    finally:
-        plt.close(ax.figure)
 
 
 def test_run_corpus_rejects_unknown_deciders() -> None:

@@ -38,13 +38,19 @@ from helpers.standins import (
     load_answer_bank,
     load_profiles,
     parse_fail_header,
-    plan_reply,
     request_rng,
     simulate_latency,
     split_tokens,
 )
 from helpers.standins.faults import retry_after_headers
 from helpers.standins.pacing import StandinState, pace
+from helpers.standins.simulator import PlannedReply
+
+
+def plan_reply(model: str, turns: list[Turn]) -> PlannedReply:
+    """What the stand-in will answer, with the default answer bank and latency profiles."""
+    return Simulator().plan(model, turns)
+
 
 TIME_SCALE = 0.001
 PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")

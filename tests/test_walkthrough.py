@@ -95,7 +95,7 @@ def test_default_models_are_ones_the_installed_sdks_know() -> None:
     from anthropic.types import Model as AnthropicModel
     from openai.types import ChatModel
 
-    from helpers.walkthrough import DEFAULT_MODELS
+    from helpers.settings import DEFAULT_MODELS
 
     def names(alias: object) -> set[str]:
         out: set[str] = set()

@@ -48,12 +48,20 @@ for line in sys.stdin:
 
 class _Worker:
     def __init__(self, tree: Path, scenarios: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(tree), "PYTHON_DOTENV_DISABLED": "true",
-               "AXONFLOW_TELEMETRY": "off"}  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(tree),
+            "PYTHON_DOTENV_DISABLED": "true",
+            "AXONFLOW_TELEMETRY": "off",
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(scenarios)], cwd=tree, env=env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )  # fmt: skip
+            [sys.executable, "-c", WORKER, str(scenarios)],
+            cwd=tree,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         ready = self.stdout.readline().strip()
@@ -74,9 +82,12 @@ class _Worker:
 
 
 def baseline_section(
-    baseline: Path, current: Path, scenarios: dict[str, list[str]], rounds: int,
+    baseline: Path,
+    current: Path,
+    scenarios: dict[str, list[str]],
+    rounds: int,
     worst_of: tuple[str, ...] = (),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Decision times of ``current`` and ``baseline`` per scenario, passes interleaved.
 
     ``scenarios`` maps a name to its texts; each round runs one pass of every scenario in

@@ -173,9 +173,12 @@ def _decision_section(quick: bool, baseline: Path | None = None) -> dict[str, An
             "floods": list(adversarial_inputs().values()),
         }
         out["baseline"] = baseline_section(
-            baseline, PROJECT_ROOT, scenarios, rounds=3 if quick else 10,
+            baseline,
+            PROJECT_ROOT,
+            scenarios,
+            rounds=3 if quick else 10,
             worst_of=("adversarial", "floods"),
-        )  # fmt: skip
+        )
     return out
 
 
@@ -255,8 +258,11 @@ def _http_beside_baseline(urls: dict[str, str], n: int, warmup: int) -> dict[str
                 if step == "health":
                     r = client.get("/health")
                 else:
-                    body = {"user_token": LOAD_USER, "client_id": "bench",
-                            "query": queries[i % len(queries)]}  # fmt: skip
+                    body = {
+                        "user_token": LOAD_USER,
+                        "client_id": "bench",
+                        "query": queries[i % len(queries)],
+                    }
                     r = client.post("/api/policy/pre-check", json=body)
                 r.json()
                 dt = time.perf_counter_ns() - t0
@@ -342,15 +348,26 @@ def run_gateway_bench(
                     print(f"2/5 client-observed HTTP against {gw.url} (n={n}) ...", flush=True)
                     report["http"] = _http_section(gw.url, n, warmup)
                 if "http" in only and baseline is not None:
-                    print(f"   ... and beside a gateway from {baseline}, interleaved ...",
-                          flush=True)  # fmt: skip
+                    print(
+                        f"   ... and beside a gateway from {baseline}, interleaved ...", flush=True
+                    )
                     # Run from the baseline tree, with only it on the path: `python -m`
                     # puts the working directory first on sys.path.
-                    args = ["--host", "127.0.0.1", "--port", "0", "--db",
-                            str(Path(tmp) / "baseline.db")]  # fmt: skip
-                    with start_service("helpers.gateway", args, name="gateway-baseline",
-                                       env={"PYTHONPATH": str(baseline)},
-                                       cwd=baseline) as old:  # fmt: skip
+                    args = [
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        "0",
+                        "--db",
+                        str(Path(tmp) / "baseline.db"),
+                    ]
+                    with start_service(
+                        "helpers.gateway",
+                        args,
+                        name="gateway-baseline",
+                        env={"PYTHONPATH": str(baseline)},
+                        cwd=baseline,
+                    ) as old:
                         report["http_baseline"] = _http_beside_baseline(
                             {"current": gw.url, "baseline": old.url}, n, warmup
                         )
@@ -455,11 +472,14 @@ def _print_baseline(b: dict[str, Any] | None) -> None:
         for tree in ("baseline", "current"):
             s = entry[tree]
             if "worst_ms" in s:
-                print(f"{name:<22}{tree:<10}{'':>34}{'worst ' + format(s['worst_ms'], '.1f'):>10}"
-                      " ms")  # fmt: skip
+                print(
+                    f"{name:<22}{tree:<10}{'':>34}{'worst ' + format(s['worst_ms'], '.1f'):>10} ms"
+                )
                 continue
-            print(f"{name:<22}{tree:<10}{s['n']:>7}{s['p50']:>9.1f}{s['p90']:>9.1f}"
-                  f"{s['p99']:>9.1f}{s['max']:>10.1f}")  # fmt: skip
+            print(
+                f"{name:<22}{tree:<10}{s['n']:>7}{s['p50']:>9.1f}{s['p90']:>9.1f}"
+                f"{s['p99']:>9.1f}{s['max']:>10.1f}"
+            )
 
 
 def _print_summary(r: dict[str, Any]) -> None:

@@ -93,6 +93,7 @@ class Setup:
     description: str
 
 
+# A table: `# fmt: skip` keeps each setup on two or three lines, not one line per argument.
 SETUPS: tuple[Setup, ...] = (
     Setup("direct", "direct call (baseline)", False,
           "POST /v1/chat/completions to the stand-in itself"),

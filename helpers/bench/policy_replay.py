@@ -69,8 +69,10 @@ def run_policy_replay_bench(n: int, out: Path) -> int:
         week = simulate_week(seed=0, per_day=per_day)[:n]
         t0 = time.perf_counter()
         users = [check.users.lookup(q.user_token) for q in week]
-        export = [{"text": mask(q.text), "role": u.role, "department": u.department}
-                  for q, u in zip(week, users, strict=True)]  # fmt: skip
+        export = [
+            {"text": mask(q.text), "role": u.role, "department": u.department}
+            for q, u in zip(week, users, strict=True)
+        ]
         mask_s = time.perf_counter() - t0
         sample = sample_rows(export, check)
         t0 = time.perf_counter()
@@ -90,8 +92,11 @@ def run_policy_replay_bench(n: int, out: Path) -> int:
         flips={"new_block": result.count("new_block"), "lost_block": result.count("lost_block")},
     )
     write_report(out, report)
-    print(machine_line(report["machine"]), "| load before:",
-          [round(x, 2) for x in report["load_before"]])  # fmt: skip
+    print(
+        machine_line(report["machine"]),
+        "| load before:",
+        [round(x, 2) for x in report["load_before"]],
+    )
     print(
         f"replayed {rows} texts ({len(sample)} masked sample queries) through two policies "
         f"in {replay_s:.2f} s (target: {TARGET_N} masked in < {TARGET_S:g} s: "

@@ -249,9 +249,13 @@ class CrewGovernance:
         meta = {"framework": FRAMEWORK, "task": pending.task, "agent": pending.agent, **extra}
         try:
             audit = self.gateway.audit(
-                pending.context_id, pending.provider, model, usage, latency_ms=latency,
+                pending.context_id,
+                pending.provider,
+                model,
+                usage,
+                latency_ms=latency,
                 metadata=meta,
-            )  # fmt: skip
+            )
         except GatewayError as exc:
             with self._lock:
                 self.audit_errors.append(f"{pending.task}: {type(exc).__name__}: {exc}")

@@ -410,8 +410,11 @@ class _Operations:
         context: Mapping[str, Any] | None = None,
     ) -> Op[PreCheckResult]:
         """Step 1: ask whether ``query`` may go to the LLM. A block is a result, not an error."""
-        body: dict[str, Any] = {"user_token": user_token, "client_id": self.client_id,
-                                "query": query}  # fmt: skip
+        body: dict[str, Any] = {
+            "user_token": user_token,
+            "client_id": self.client_id,
+            "query": query,
+        }
         if data_sources is not None:
             body["data_sources"] = list(data_sources)
         if context is not None:
@@ -455,8 +458,13 @@ class _Operations:
         extension of the embedded gateway). For a stream, send what has not been shown yet
         with ``final=False`` and the shown text as ``context``; keep the last ``held``
         characters and send them again with the next chunk."""
-        body = {"context_id": context_id, "client_id": self.client_id, "text": text,
-                "context": context, "final": final}  # fmt: skip
+        body = {
+            "context_id": context_id,
+            "client_id": self.client_id,
+            "text": text,
+            "context": context,
+            "final": final,
+        }
         r = yield Request(REPLY_CHECK_PATH, body)
         return ReplyCheck.from_response(r.data, r.ms, status=r.status, url=r.url)
 

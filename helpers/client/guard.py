@@ -183,17 +183,27 @@ class GatewayGuard:
         }
         if item.context_id is not None:
             try:
-                audit = await gw.audit(item.context_id, item.provider, item.model, item.usage,
-                                       item.latency_ms, metadata=meta)  # fmt: skip
+                audit = await gw.audit(
+                    item.context_id,
+                    item.provider,
+                    item.model,
+                    item.usage,
+                    item.latency_ms,
+                    metadata=meta,
+                )
                 return audit.audit_id, False
             except BadRequest:
                 pass  # the context expired meanwhile: pre-check late like a fail-open call
-        ctx = await gw.pre_check(item.query, item.user_token,
-                                 data_sources=list(item.data_sources) or None,
-                                 context=_late_context(item))  # fmt: skip
+        ctx = await gw.pre_check(
+            item.query,
+            item.user_token,
+            data_sources=list(item.data_sources) or None,
+            context=_late_context(item),
+        )
         meta["late_pre_check_approved"] = ctx.approved
-        audit = await gw.audit(ctx.context_id, item.provider, item.model, item.usage,
-                               item.latency_ms, metadata=meta)  # fmt: skip
+        audit = await gw.audit(
+            ctx.context_id, item.provider, item.model, item.usage, item.latency_ms, metadata=meta
+        )
         return audit.audit_id, not ctx.approved
 
 

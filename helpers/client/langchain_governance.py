@@ -92,6 +92,7 @@ class GovernanceCallback(BaseCallbackHandler):
         return result
 
     # -- model calls -------------------------------------------------------------------------
+    # `# fmt: skip`: 12_frameworks prints this method, its signature compact on four lines.
     def on_chat_model_start(
         self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
         metadata: dict[str, Any] | None = None, **kwargs: Any,
@@ -135,11 +136,16 @@ class GovernanceCallback(BaseCallbackHandler):
         latency = round((time.perf_counter() - started) * 1000)
         meta = {"framework": "langchain", "error": type(error).__name__}
         self.gateway.audit(
-            context_id, provider, model or "unknown", TokenUsage(0, 0), latency_ms=latency,
+            context_id,
+            provider,
+            model or "unknown",
+            TokenUsage(0, 0),
+            latency_ms=latency,
             metadata=meta,
-        )  # fmt: skip
+        )
 
     # -- tool calls ----------------------------------------------------------------------------
+    # `# fmt: skip`: 12_frameworks prints this method, its signature compact on four lines.
     def on_tool_start(
         self, serialized: dict[str, Any], input_str: str, *, run_id: UUID,
         inputs: dict[str, Any] | None = None, **kwargs: Any,

@@ -3,8 +3,8 @@
 :func:`call_llm` (async) and :func:`call_llm_sync` take an SDK client you built (any
 ``base_url``: the real service or the local stand-ins), send one chat, optionally streamed,
 and return an :class:`LLMReply`: the text, any tool calls, the token counts the audit needs,
-and the time to first token. Which provider it is follows from the client: OpenAI clients
-have ``.chat``, Anthropic clients ``.messages``. Messages are OpenAI-shaped
+the time to first token and the response headers. Which provider it is follows from the
+client: OpenAI clients have ``.chat``, Anthropic clients ``.messages``. Messages are OpenAI-shaped
 (``{"role", "content"}``); for Anthropic, system messages become the ``system`` parameter.
 
 A call that fails raises one :class:`~helpers.errors.ProviderError` subclass (module
@@ -20,6 +20,7 @@ Introduced in ``10_real_application.ipynb``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -29,7 +30,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from time import perf_counter
 from typing import Any
 
@@ -74,6 +75,8 @@ class LLMReply:
     tool_calls: tuple[ToolCall, ...] = ()
     finish: str = ""
     raw: Any = field(default=None, compare=False, repr=False)
+    #: The HTTP response headers (a stand-in reports the latency it simulated there).
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def provider_of(llm: Any) -> str:
@@ -155,6 +158,7 @@ class _Call:
         self.usage = TokenUsage(0, 0)
         self.finish = ""
         self.finished = False
+        self.headers: Mapping[str, str] = {}
 
     def ms(self) -> float:
         return (perf_counter() - self.t0) * 1000
@@ -172,9 +176,10 @@ class _Call:
     def reply(self, read: Callable[..., LLMReply], answer: Any) -> LLMReply:
         """An answer object read into an :class:`LLMReply`; a wrong shape is a bad reply."""
         try:
-            return read(answer, self.model, self.ms(), self.ttft)
+            reply = read(answer, self.model, self.ms(), self.ttft)
         except _SHAPE_ERRORS as exc:
             raise self.failed(exc) from exc
+        return replace(reply, headers=self.headers)
 
     def text(self, piece: str) -> None:
         if self.ttft is None:
@@ -200,7 +205,15 @@ class _Call:
         self.ended()
         text = "".join(self.parts)
         return LLMReply(
-            "openai", self.model, text, self.usage, self.ms(), self.ttft, (), self.finish
+            "openai",
+            self.model,
+            text,
+            self.usage,
+            self.ms(),
+            self.ttft,
+            (),
+            self.finish,
+            headers=self.headers,
         )
 
 
@@ -263,6 +276,13 @@ def _pieces_sync(
             yield piece
 
 
+async def _parsed(raw: Any) -> Any:
+    """A raw response's body: ``parse()`` is plain in openai's async client, awaited in
+    anthropic's."""
+    body = raw.parse()
+    return await body if inspect.isawaitable(body) else body
+
+
 async def call_llm(
     llm: Any,
     model: str,
@@ -281,9 +301,11 @@ async def call_llm(
     call = _Call(provider_of(llm), model, on_text)
     if call.provider == "openai":
         try:
-            resp = await llm.chat.completions.create(
+            raw = await llm.chat.completions.with_raw_response.create(
                 **_openai_kwargs(model, messages, stream, kwargs)
             )
+            call.headers = raw.headers
+            resp = await _parsed(raw)
         except call.failures as exc:
             raise call.failed(exc) from exc
         if not stream:
@@ -294,9 +316,12 @@ async def call_llm(
     args = _anthropic_kwargs(model, messages, kwargs)
     try:
         if not stream:
-            msg = await llm.messages.create(**args)
+            raw = await llm.messages.with_raw_response.create(**args)
+            call.headers = raw.headers
+            msg = await _parsed(raw)
         else:
             async with llm.messages.stream(**args) as events:
+                call.headers = events.response.headers
                 async for piece in _pieces(call, events, _anthropic_event):
                     call.text(piece)
                 call.ended()
@@ -319,7 +344,11 @@ def call_llm_sync(
     call = _Call(provider_of(llm), model, on_text)
     if call.provider == "openai":
         try:
-            resp = llm.chat.completions.create(**_openai_kwargs(model, messages, stream, kwargs))
+            raw = llm.chat.completions.with_raw_response.create(
+                **_openai_kwargs(model, messages, stream, kwargs)
+            )
+            call.headers = raw.headers
+            resp = raw.parse()
         except call.failures as exc:
             raise call.failed(exc) from exc
         if not stream:
@@ -330,9 +359,12 @@ def call_llm_sync(
     args = _anthropic_kwargs(model, messages, kwargs)
     try:
         if not stream:
-            msg = llm.messages.create(**args)
+            raw = llm.messages.with_raw_response.create(**args)
+            call.headers = raw.headers
+            msg = raw.parse()
         else:
             with llm.messages.stream(**args) as events:
+                call.headers = events.response.headers
                 for piece in _pieces_sync(call, events, _anthropic_event):
                     call.text(piece)
                 call.ended()

@@ -204,13 +204,14 @@ class DecisionEngine:
         if found and payload_question(query):
             # A question about the payload it quotes, handed to nothing that runs it: the
             # findings are reported, not blocking (docs/gateway.md, "Questions about a payload").
-            found = [replace(f, action="warn", reason=f.reason.rstrip(".") + _ABOUT)
-                     for f in found]  # fmt: skip
+            found = [replace(f, action="warn", reason=f.reason.rstrip(".") + _ABOUT) for f in found]
         if not self.sqli_block:
             found = [
-                f if f.policy_id == _DANGEROUS and self.dangerous_block
-                else replace(f, action="warn") for f in found
-            ]  # fmt: skip
+                f
+                if f.policy_id == _DANGEROUS and self.dangerous_block
+                else replace(f, action="warn")
+                for f in found
+            ]
         findings += found
         # The admin-access families and the custom rules read the query as sent. For an ASCII
         # query the views' set pass (over that same text) already answered for the families;
@@ -235,9 +236,12 @@ class DecisionEngine:
         if redact_pii or redact_secrets:
             joined = parts is None or "\n".join(parts) == query
             redaction = redact_parts(
-                parts or (query,), pii=redact_pii, secrets=redact_secrets, layout=self.ssn_layout,
+                parts or (query,),
+                pii=redact_pii,
+                secrets=redact_secrets,
+                layout=self.ssn_layout,
                 found=seen.sensitive if joined else None,
-            )  # fmt: skip
+            )
         return self._verdict(tuple(findings), user, status, redaction)
 
     @staticmethod

@@ -74,8 +74,16 @@ def fingerprint(
     ...     "c", "openai", "m", 1, 2, 3, 0, {"b": 2, "a": 1})
     True
     """
-    fields = [client_id, provider, model, prompt_tokens, completion_tokens, total_tokens,
-              latency_ms or 0, metadata or None]  # fmt: skip
+    fields = [
+        client_id,
+        provider,
+        model,
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        latency_ms or 0,
+        metadata or None,
+    ]
     return hashlib.blake2b(
         orjson.dumps(fields, option=orjson.OPT_SORT_KEYS), digest_size=16
     ).digest()
@@ -216,9 +224,15 @@ class AuditIndex:
 def request_fingerprint(req: AuditRequest) -> bytes:
     """:func:`fingerprint` of a parsed audit request (what the store would record)."""
     return fingerprint(
-        req.client_id, req.provider, req.model, req.prompt_tokens,
-        req.completion_tokens, req.total_tokens, req.latency_ms, req.metadata,
-    )  # fmt: skip
+        req.client_id,
+        req.provider,
+        req.model,
+        req.prompt_tokens,
+        req.completion_tokens,
+        req.total_tokens,
+        req.latency_ms,
+        req.metadata,
+    )
 
 
 def request_key(header: str, client_id: str) -> tuple[str, str] | None:
@@ -249,7 +263,7 @@ def stored_audits(store: AuditStore, context_id: str) -> list[tuple[bytes, str]]
                 a.metadata,
             ),
             a.audit_id,
-        )  # fmt: skip
+        )
         for a in store.list_audits(context_id=context_id, limit=100_000)
     ]
 
@@ -268,8 +282,11 @@ async def repeat_of(
             req.context_id, expires_at, digest, lambda: stored_audits(store, req.context_id), key
         )
     except KeyConflict:
-        raise Reject(409, "Idempotency-Key was already used for a different audit; "
-                     "send a new key for a new audit") from None  # fmt: skip
+        raise Reject(
+            409,
+            "Idempotency-Key was already used for a different audit; "
+            "send a new key for a new audit",
+        ) from None
     if known is None:
         return None, digest, key
     if known.pending is not None:

@@ -95,12 +95,19 @@ def anthropic_piece(event: dict[str, Any], state: dict[str, Any]) -> StreamPiece
         usage = (state["prompt"], state["completion"])
     else:
         return None
-    chunk: dict[str, Any] = {"id": state["id"], "object": "chat.completion.chunk", "created": 0,
-                             "model": state["model"]}  # fmt: skip
+    chunk: dict[str, Any] = {
+        "id": state["id"],
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": state["model"],
+    }
     if usage is None:
         chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
     else:
         chunk["choices"] = []
-        chunk["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                          "total_tokens": sum(usage)}  # fmt: skip
+        chunk["usage"] = {
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": sum(usage),
+        }
     return StreamPiece(chunk, text, usage)

@@ -33,6 +33,7 @@ AXONFLOW_METRICS = (
     "axonflow_gateway_llm_cost_usd_total",
 )
 
+# A table: `# fmt: skip` keeps the bounds in two rows, not one number per line.
 #: Upper bounds in milliseconds: 0.05 ms resolution at the bottom, 500 ms at the top.
 BUCKETS_MS: tuple[float, ...] = (
     0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,

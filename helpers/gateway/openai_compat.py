@@ -52,8 +52,18 @@ AUDIT_NOT_STORED = (
     "has the decision only. Retry if the record matters."
 )
 #: Parameters this proxy cannot honour yet; refused rather than silently dropped.
-UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "n", "audio", "modalities",
-               "response_format", "logprobs", "top_logprobs")  # fmt: skip
+UNSUPPORTED = (
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+    "n",
+    "audio",
+    "modalities",
+    "response_format",
+    "logprobs",
+    "top_logprobs",
+)
 #: OpenAI's error types for the gateway's own refusals (anything else is a bad request).
 _REJECT_KINDS = {401: "authentication_error", 403: "permission_error"}
 _PASSED = ("top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
@@ -62,12 +72,20 @@ _PASSED = ("top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
 class OpenAIError(Exception):
     """An error answered in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
 
-    def __init__(self, status: int, message: str, kind: str, code: str | None = None,
-                 param: str | None = None, **extra: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        code: str | None = None,
+        param: str | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
-        self.body = {"error": {"message": message, "type": kind, "param": param, "code": code,
-                               **extra}}  # fmt: skip
+        self.body = {
+            "error": {"message": message, "type": kind, "param": param, "code": code, **extra}
+        }
 
 
 class ChatRequest(NamedTuple):
@@ -90,8 +108,11 @@ def _content(value: Any, where: str) -> str:
     if isinstance(value, list):
         parts = []
         for part in value:
-            if not (isinstance(part, dict) and part.get("type") == "text"
-                    and isinstance(part.get("text"), str)):  # fmt: skip
+            if not (
+                isinstance(part, dict)
+                and part.get("type") == "text"
+                and isinstance(part.get("text"), str)
+            ):
                 raise _bad(f"{where}: only text content parts are supported by the gateway", where)
             parts.append(part["text"])
         return "".join(parts)
@@ -189,10 +210,13 @@ class ChatCompletions:
         decision = governed.decision
         if not decision.approved:
             raise OpenAIError(
-                403, decision.block_reason or "Blocked by policy", "policy_violation",
-                "policy_blocked", policies=policy_info(governed)["policies_evaluated"],
+                403,
+                decision.block_reason or "Blocked by policy",
+                "policy_violation",
+                "policy_blocked",
+                policies=policy_info(governed)["policies_evaluated"],
                 context_id=governed.context_id,
-            )  # fmt: skip
+            )
         if governed.redaction is not None:  # every message as the provider may see it
             redacted = governed.redaction.texts
             messages = [{**m, "content": t} for m, t in zip(chat.messages, redacted, strict=True)]
@@ -255,9 +279,17 @@ class ChatCompletions:
                 governed, provider, chat.model, latency_ms=latency, metadata=meta
             )
             raise _upstream_error(exc) from None
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-            *_ids(governed.context_id, None)]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    *_ids(governed.context_id, None),
+                ],
+            }
+        )
         inspector = self.proxy.reply_inspector(governed, [m["content"] for m in chat.messages])
         relay = StreamRelay(chat.include_usage, chat.model, started, inspector)
         # One task relays; this one watches for the client leaving and cancels it if so.
@@ -282,9 +314,14 @@ class ChatCompletions:
             meta["reply"] = inspector.verdict.note
         try:
             audit_id = await self.proxy.governance.record(
-                governed, provider, relay.model, prompt_tokens=relay.usage[0],
-                completion_tokens=relay.usage[1], latency_ms=relay.latency_ms, metadata=meta,
-            )  # fmt: skip
+                governed,
+                provider,
+                relay.model,
+                prompt_tokens=relay.usage[0],
+                completion_tokens=relay.usage[1],
+                latency_ms=relay.latency_ms,
+                metadata=meta,
+            )
         except Exception:  # the answer has gone out; say that its audit did not get stored
             log.exception("stream relayed but its audit was not stored")
             audit_id, relay.error = None, AUDIT_NOT_STORED

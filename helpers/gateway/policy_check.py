@@ -457,9 +457,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     """The command line: 0 passed, 1 a regression, 2 a file or option that cannot be used."""
     args = _parser().parse_args(argv)
-    fail_on = () if args.fail_on.strip() == "none" else tuple(
-        name.strip() for name in args.fail_on.split(",") if name.strip()
-    )  # fmt: skip
+    fail_on = (
+        ()
+        if args.fail_on.strip() == "none"
+        else tuple(name.strip() for name in args.fail_on.split(",") if name.strip())
+    )
     try:
         check = Replay.load(args.current, args.candidate, settings)
         rows = check.example_rows()
@@ -477,8 +479,9 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
         if args.sample_url:
             token = (settings or Settings.load()).admin_token.get()
             sample += sample_rows(fetch_sample(args.sample_url, token), check)
-        report = replay(check, rows, sample=sample, fail_on=fail_on, resamples=args.resamples,
-                        seed=args.seed)  # fmt: skip
+        report = replay(
+            check, rows, sample=sample, fail_on=fail_on, resamples=args.resamples, seed=args.seed
+        )
     except (PolicyFileError, ConfigError) as exc:
         print(f"policy check: {exc}", file=sys.stderr)
         return 2

@@ -39,7 +39,6 @@ from typing import Any
 import orjson
 
 from helpers.errors import ConfigError
-from helpers.settings import DEFAULT_MODELS
 
 from .llm_shapes import (
     STOP_REASONS,
@@ -53,7 +52,6 @@ from .provider_errors import ErrorMap, ProviderError
 from .upstream import Upstream, UpstreamError, UpstreamStream, check_base_url
 
 __all__ = [
-    "DEFAULT_MODELS",
     "PROVIDERS",
     "Completion",
     "ProviderConfig",
@@ -293,9 +291,13 @@ class Providers:
 
 # -- the wire, both ways ------------------------------------------------------------------------
 def _request_body(
-    provider: str, model: str, messages: list[dict[str, Any]], options: dict[str, Any],
-    *, stream: bool,
-) -> bytes:  # fmt: skip
+    provider: str,
+    model: str,
+    messages: list[dict[str, Any]],
+    options: dict[str, Any],
+    *,
+    stream: bool,
+) -> bytes:
     opts = {k: v for k, v in options.items() if v is not None}
     if provider == "openai":
         body: dict[str, Any] = {"model": model, "messages": messages, **opts}

@@ -35,11 +35,12 @@ import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from helpers.settings import DEFAULT_MODELS
+
 from .auth import Authenticator
 from .governance import Governance, Governed
 from .policies.obfuscation import sensitive_matches
 from .providers import (
-    DEFAULT_MODELS,
     PROVIDERS,
     ProviderConfig,
     ProviderError,

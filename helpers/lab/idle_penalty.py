@@ -27,7 +27,7 @@ from matplotlib.axes import Axes
 from helpers.plots import COLORS
 
 from .latency_floor import approved_work
-from .latency_plots import _axes
+from .latency_plots import axes_or_new
 from .loop_thread import run_async
 from .stats import summarize
 
@@ -99,19 +99,35 @@ def measure_idle_penalty(
 
 def plot_idle_penalty(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Grouped bars (p50, ms) per idle gap: the ``/health`` floor and the pre-check."""
-    ax = _axes(ax, (7.0, 3.0))
+    ax = axes_or_new(ax, (7.0, 3.0))
     labels = [f"{g:g} ms idle" for g in table.index]
     x = range(len(table))
     width = 0.38
-    ax.bar([i - width / 2 for i in x], table["health_p50_ms"], width,
-           color="#6b6b6b", label="GET /health (the floor)")  # fmt: skip
-    ax.bar([i + width / 2 for i in x], table["pre_check_p50_ms"], width,
-           color=COLORS["measured"], label="pre-check")  # fmt: skip
+    ax.bar(
+        [i - width / 2 for i in x],
+        table["health_p50_ms"],
+        width,
+        color="#6b6b6b",
+        label="GET /health (the floor)",
+    )
+    ax.bar(
+        [i + width / 2 for i in x],
+        table["pre_check_p50_ms"],
+        width,
+        color=COLORS["measured"],
+        label="pre-check",
+    )
     for i, (top, above) in enumerate(
         zip(table["pre_check_p50_ms"], table["pre_check_above_floor_p50_ms"], strict=True)
     ):
-        ax.annotate(f"+{above * 1000:.0f} µs", (i + width / 2, top), xytext=(0, 3),
-                    textcoords="offset points", ha="center", fontsize=8)  # fmt: skip
+        ax.annotate(
+            f"+{above * 1000:.0f} µs",
+            (i + width / 2, top),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
     ax.set_xticks(list(x), labels)
     ax.set_ylim(0, float(table["pre_check_p50_ms"].max()) * 1.25)
     ax.set_ylabel("median time on the client (ms)")

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "FIGURES_DIR",
     "STEP_COLORS",
+    "axes_or_new",
+    "log_ms_axis",
     "plot_approved_vs_blocked",
     "plot_ecdf",
     "plot_open_vs_closed",
@@ -53,7 +55,8 @@ STEP_COLORS = {
 }
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.0)) -> Axes:
+def axes_or_new(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.0)) -> Axes:
+    """``ax``, or the axes of a new figure of ``figsize`` when it is ``None``."""
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -88,7 +91,7 @@ def _nice_ticks(lo: float, hi: float, most: int = 12) -> list[float]:
     return ticks
 
 
-def _log_ms_axis(ax: Axes, axis: str = "x") -> None:
+def log_ms_axis(ax: Axes, axis: str = "x") -> None:
     """Log scale with plain numbers (1, 10, 100 ms read faster than powers of ten). Call it
     after plotting. When the data span less than two decades, round values are
     labelled all the way across (2, 3, 5, ..., 10, 15, 20, ...), and the axis ends on a
@@ -129,7 +132,7 @@ def plot_ecdf(
     colors: Mapping[str, str] | None = None,
 ) -> Axes:
     """One ECDF step line per sample, n in each legend entry."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     for name, values in samples.items():
         arr = np.asarray(values, float)
         arr = arr[np.isfinite(arr)]
@@ -139,7 +142,7 @@ def plot_ecdf(
         color = (colors or {}).get(name)
         ax.step(x, y, where="post", label=f"{name} (n={arr.size})", color=color)
     if log:
-        _log_ms_axis(ax)
+        log_ms_axis(ax)
     ax.set_xlabel(xlabel or f"time on the client (ms{', log scale' if log else ''})")
     ax.set_ylabel("fraction of requests ≤ x")
     ax.set_ylim(0, 1.02)
@@ -182,7 +185,7 @@ def plot_step_distributions(
     # The columns share their x axis: ticks and limits are set once every step is drawn,
     # so that they cover the slowest step, not only the first.
     for ax in axes.flat:
-        _log_ms_axis(ax)
+        log_ms_axis(ax)
     for ax in axes[-1]:
         ax.set_xlabel("time on the client (ms, log scale)")
     fig.suptitle(f"Per-step latency, {run_label}; LLM steps: simulated provider latency")
@@ -201,7 +204,7 @@ def plot_step_percentiles(
     :func:`helpers.lab.pipeline_stats.step_table`, each labelled with its value, on a log
     axis (the governance steps and the provider call differ by an order of magnitude)."""
     steps = list(table.index)
-    ax = _axes(ax, (9.0, 0.75 * len(steps) + 1.4))
+    ax = axes_or_new(ax, (9.0, 0.75 * len(steps) + 1.4))
     shades = {"p50": 1.0, "p90": 0.7, "p95": 0.6, "p99": 0.45, "p99.9": 0.3}
     height = 0.8 / len(percentiles)
     for j, q in enumerate(percentiles):
@@ -210,8 +213,14 @@ def plot_step_percentiles(
             y = i + (j - (len(percentiles) - 1) / 2) * height
             color = STEP_COLORS.get(step, COLORS["measured"])
             ax.barh(y, value, height * 0.92, color=color, alpha=shades.get(q, 0.6))
-            ax.annotate(f"{q} {value:.2f}", (value, y), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=7)  # fmt: skip
+            ax.annotate(
+                f"{q} {value:.2f}",
+                (value, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
     labels = [
         f"{s} (simulated)\nn={int(table.loc[s, 'n'])}"
         if s in simulated
@@ -223,7 +232,7 @@ def plot_step_percentiles(
     lo = float(table[list(percentiles)].min().min())
     hi = float(table[list(percentiles)].max().max())
     ax.set_xlim(lo / 2, hi * 4)  # room for the value labels right of the longest bar
-    _log_ms_axis(ax)
+    log_ms_axis(ax)
     ax.set_xlabel(
         "time on the client (ms, log scale); bars from darkest: " + ", ".join(percentiles)
     )
@@ -260,7 +269,7 @@ def plot_approved_vs_blocked(df: pd.DataFrame, *, run_label: str) -> Figure:
 
 def plot_sweep(table: pd.DataFrame, *, label: str, ax: Axes | None = None) -> Axes:
     """Closed loop: throughput (x) against p99 total latency (y, log), one point per C."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ax.plot(
         table["throughput_rps"],
         table["total_p99_ms"],
@@ -284,7 +293,7 @@ def plot_sweep(table: pd.DataFrame, *, label: str, ax: Axes | None = None) -> Ax
             textcoords="offset points",
             fontsize=8,
         )
-    _log_ms_axis(ax, "y")
+    log_ms_axis(ax, "y")
     ax.set_xlabel("throughput (completed requests/s)")
     ax.set_ylabel("latency per request (ms, log)")
     ax.set_title(f"Concurrency sweep, closed loop, {label}, n={int(table['n'].sum())}")
@@ -325,6 +334,6 @@ def plot_open_vs_closed(
         )
         ax.set_ylabel("")
     for ax in axes:  # shared x: once every panel is drawn, so the limits cover them all
-        _log_ms_axis(ax)
+        log_ms_axis(ax)
     fig.suptitle("Closed against open loop: latency per request (LLM latency simulated)")
     return fig

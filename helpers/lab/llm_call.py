@@ -1,13 +1,13 @@
 """Step 2 of a governed request, timed: one LLM call through the real async SDK.
 
-:func:`call_llm` sends one prompt through ``openai.AsyncOpenAI`` or
-``anthropic.AsyncAnthropic`` (whatever :mod:`helpers.stack` built: the real API or the local
-stand-in) and returns an :class:`LLMCall` with the time on the client, the time to the first
-text token when streaming, the token usage, and, when the provider is the stand-in, the
-delay it *simulated* (read from its ``x-standin-simulated-total-ms`` and
-``x-standin-time-scale`` headers). Knowing the simulated part lets an analysis separate the
-stand-in's deliberate sleep from the real cost of the call. Introduced in
-``03_latency_analysis.ipynb``.
+:func:`call_llm` sends one prompt through :func:`helpers.client.call_llm`, to
+``openai.AsyncOpenAI`` or ``anthropic.AsyncAnthropic`` (whatever :mod:`helpers.stack` built:
+the real API or the local stand-in), and returns an :class:`LLMCall` with the time on the
+client, the time to the first text token when streaming, the token usage, and, when the
+provider is the stand-in, the delay it *simulated* (read from its
+``x-standin-simulated-total-ms`` and ``x-standin-time-scale`` headers). Knowing the
+simulated part lets an analysis separate the stand-in's deliberate sleep from the real cost
+of the call. Introduced in ``03_latency_analysis.ipynb``.
 
 >>> call = await call_llm(client, "openai", "gpt-4o-mini", "What is RAG?")   # doctest: +SKIP
 >>> call                                                                        # doctest: +SKIP
@@ -16,17 +16,15 @@ stand-in's deliberate sleep from the real cost of the call. Introduced in
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from time import perf_counter_ns
 from typing import Any
 
 from helpers.client import TokenUsage
-from helpers.settings import DEFAULT_MODELS
+from helpers.client import call_llm as sdk_call
 
-__all__ = ["DEFAULT_MODELS", "PROVIDERS", "LLMCall", "call_llm", "simulated_ms"]
+__all__ = ["PROVIDERS", "LLMCall", "call_llm", "simulated_ms"]
 
 PROVIDERS = ("openai", "anthropic")
 
@@ -69,78 +67,6 @@ def simulated_ms(headers: Mapping[str, str]) -> float:
         return math.nan
 
 
-def _ms_since(t0: int) -> float:
-    return (perf_counter_ns() - t0) / 1e6
-
-
-async def _parse(raw: Any) -> Any:
-    """``raw.parse()``: plain in openai's raw responses, a coroutine in anthropic's."""
-    parsed = raw.parse()
-    return await parsed if inspect.isawaitable(parsed) else parsed
-
-
-async def _openai(
-    client: Any, model: str, prompt: str, max_tokens: int, stream: bool
-) -> tuple[float, float, TokenUsage, int, Mapping[str, str]]:
-    messages = [{"role": "user", "content": prompt}]
-    t0 = perf_counter_ns()
-    if not stream:
-        raw = await client.chat.completions.with_raw_response.create(
-            model=model, messages=messages, max_tokens=max_tokens
-        )
-        resp = await _parse(raw)
-        ms = _ms_since(t0)
-        text = (resp.choices[0].message.content or "") if resp.choices else ""
-        return ms, math.nan, TokenUsage.from_openai(resp.usage), len(text), raw.headers
-    raw = await client.chat.completions.with_raw_response.create(
-        model=model,
-        messages=messages,
-        max_tokens=max_tokens,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    ttft, chars, usage = math.nan, 0, None
-    async for chunk in await _parse(raw):
-        if chunk.choices and chunk.choices[0].delta.content:
-            if chars == 0:
-                ttft = _ms_since(t0)
-            chars += len(chunk.choices[0].delta.content)
-        if chunk.usage is not None:
-            usage = TokenUsage.from_openai(chunk.usage)
-    ms = _ms_since(t0)
-    return ms, ttft, usage or TokenUsage(0, 0), chars, raw.headers
-
-
-async def _anthropic(
-    client: Any, model: str, prompt: str, max_tokens: int, stream: bool
-) -> tuple[float, float, TokenUsage, int, Mapping[str, str]]:
-    messages = [{"role": "user", "content": prompt}]
-    t0 = perf_counter_ns()
-    if not stream:
-        raw = await client.messages.with_raw_response.create(
-            model=model, messages=messages, max_tokens=max_tokens
-        )
-        msg = await _parse(raw)
-        ms = _ms_since(t0)
-        chars = sum(len(b.text) for b in msg.content if b.type == "text")
-        return ms, math.nan, TokenUsage.from_anthropic(msg.usage), chars, raw.headers
-    raw = await client.messages.with_raw_response.create(
-        model=model, messages=messages, max_tokens=max_tokens, stream=True
-    )
-    ttft, chars, prompt_tokens, output_tokens = math.nan, 0, 0, 0
-    async for event in await _parse(raw):
-        if event.type == "content_block_delta" and getattr(event.delta, "text", ""):
-            if chars == 0:
-                ttft = _ms_since(t0)
-            chars += len(event.delta.text)
-        elif event.type == "message_start":
-            prompt_tokens = event.message.usage.input_tokens or 0
-        elif event.type == "message_delta" and event.usage is not None:
-            output_tokens = event.usage.output_tokens or 0
-    ms = _ms_since(t0)
-    return ms, ttft, TokenUsage(prompt_tokens, output_tokens), chars, raw.headers
-
-
 async def call_llm(
     client: Any,
     provider: str,
@@ -155,13 +81,19 @@ async def call_llm(
     ``client`` is an ``openai.AsyncOpenAI`` (``provider="openai"``) or an
     ``anthropic.AsyncAnthropic`` (``provider="anthropic"``). Streaming reads every event,
     so ``ms`` ends when the last token has arrived and ``ttft_ms`` marks the first text.
+    A failed call raises a :class:`~helpers.errors.ProviderError`.
     """
-    if provider == "openai":
-        ms, ttft, usage, chars, headers = await _openai(client, model, prompt, max_tokens, stream)
-    elif provider == "anthropic":
-        ms, ttft, usage, chars, headers = await _anthropic(
-            client, model, prompt, max_tokens, stream
-        )
-    else:
+    if provider not in PROVIDERS:
         raise ValueError(f"provider must be one of {PROVIDERS}, got {provider!r}")
-    return LLMCall(provider, model, ms, ttft, simulated_ms(headers), usage, chars)
+    turn = [{"role": "user", "content": prompt}]
+    reply = await sdk_call(client, model, turn, stream=stream, max_tokens=max_tokens)
+    ttft = math.nan if reply.ttft_ms is None else reply.ttft_ms
+    return LLMCall(
+        provider,
+        model,
+        reply.latency_ms,
+        ttft,
+        simulated_ms(reply.headers),
+        reply.usage,
+        len(reply.text),
+    )

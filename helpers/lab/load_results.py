@@ -31,7 +31,6 @@ __all__ = [
     "LoadConfig",
     "LoadRun",
     "RequestRecord",
-    "load_extra",
     "load_results",
     "save_results",
 ]
@@ -310,8 +309,3 @@ def load_results(path: str | Path) -> dict[str, LoadRun]:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{path}: not a results file (expected format {FORMAT!r})")
     return {label: _run_from_json(label, run) for label, run in doc["runs"].items()}
-
-
-def load_extra(path: str | Path) -> dict[str, Any]:
-    """The ``extra`` facts stored beside the runs (for example the floor measurements)."""
-    return dict(_read(Path(path)).get("extra", {}))

@@ -37,9 +37,17 @@ __all__ = [
 #: The packages on the measured path: the provider SDKs, the HTTP clients, the event loop,
 #: the gateway's server, and the analysis.
 KEY_PACKAGES = (
-    "openai", "anthropic", "axonflow", "httpx", "aiohttp", "uvloop", "starlette", "uvicorn",
-    "numpy", "pandas",
-)  # fmt: skip
+    "openai",
+    "anthropic",
+    "axonflow",
+    "httpx",
+    "aiohttp",
+    "uvloop",
+    "starlette",
+    "uvicorn",
+    "numpy",
+    "pandas",
+)
 
 
 def _cpu_model() -> str:

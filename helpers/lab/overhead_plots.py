@@ -19,7 +19,7 @@ import pandas as pd
 
 from helpers.plots import COLORS
 
-from .latency_plots import STEP_COLORS, _axes, _log_ms_axis
+from .latency_plots import STEP_COLORS, axes_or_new, log_ms_axis
 from .stats import summarize
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def plot_overhead(
 ) -> Axes:
     """Histogram of per-pair overhead (governed minus direct), p50 and p99 marked, and the
     published claim drawn as a labelled band."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     arr = np.asarray(overhead_ms, float)
     s = summarize(arr)
     hi = max(s.p99 * 1.5, (claim[1] * 1.1) if claim else 0.0)
@@ -83,7 +83,7 @@ def plot_overhead_by_config(
     ax: Axes | None = None,
 ) -> Axes:
     """Box plot per configuration (client library x audit mode) with p50 labelled."""
-    ax = _axes(ax, (8.0, 3.2))
+    ax = axes_or_new(ax, (8.0, 3.2))
     names = list(overheads)
     data = [np.asarray(overheads[k], float) for k in names]
     ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False, widths=0.5)
@@ -116,7 +116,7 @@ def plot_overhead_by_config(
 
 def plot_overhead_vs_length(pairs: pd.DataFrame, *, label: str, ax: Axes | None = None) -> Axes:
     """Per-pair overhead against prompt length (log x), with the median per length bin."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ax.scatter(
         pairs["prompt_chars"],
         pairs["overhead_ms"],
@@ -134,7 +134,7 @@ def plot_overhead_vs_length(pairs: pd.DataFrame, *, label: str, ax: Axes | None 
             xs.append(float(sel["prompt_chars"].median()))
             meds.append(float(sel["overhead_ms"].median()))
     ax.plot(xs, meds, color="#b0413e", marker="o", label="median per length bin")
-    _log_ms_axis(ax)
+    log_ms_axis(ax)
     ax.set_xlabel("prompt length (characters, log scale)")
     ax.set_ylabel("paired overhead (ms)")
     top = float(pairs["overhead_ms"].quantile(0.99)) * 1.3
@@ -142,9 +142,14 @@ def plot_overhead_vs_length(pairs: pd.DataFrame, *, label: str, ax: Axes | None 
     ax.set_ylim(bottom=bottom, top=top)
     hidden = int(((pairs["overhead_ms"] > top) | (pairs["overhead_ms"] < bottom)).sum())
     if hidden:  # the y axis is clipped to the bulk of the pairs: say by how much
-        ax.annotate(f"{hidden} pair(s) outside {bottom:.1f} to {top:.1f} ms not shown",
-                    xy=(0.99, 0.97), xycoords="axes fraction", ha="right", va="top",
-                    fontsize=8)  # fmt: skip
+        ax.annotate(
+            f"{hidden} pair(s) outside {bottom:.1f} to {top:.1f} ms not shown",
+            xy=(0.99, 0.97),
+            xycoords="axes fraction",
+            ha="right",
+            va="top",
+            fontsize=8,
+        )
     ax.set_title(f"Overhead against prompt length, {label}, n={len(pairs)} pairs")
     ax.legend(fontsize=8, loc="upper left")
     return ax
@@ -154,7 +159,7 @@ def plot_floor(
     decomposition: pd.DataFrame, *, library: str, n: int, ax: Axes | None = None
 ) -> Axes:
     """Stacked bars (p50, ms): decision in process, transport floor, gateway's own cost."""
-    ax = _axes(ax, (7.0, 3.0))
+    ax = axes_or_new(ax, (7.0, 3.0))
     colors = ["#b0413e", "#6b6b6b", COLORS["measured"]]  # all three measured
     left = np.zeros(len(decomposition))
     for color, col in zip(colors, decomposition.columns, strict=True):
@@ -185,7 +190,7 @@ def plot_libraries(table: pd.DataFrame, decision_ms: float, *, ax: Axes | None =
     Dots, not bars: a bar on a log axis starts at an arbitrary origin, so its length means
     nothing; a dot's position is the value.
     """
-    ax = _axes(ax, (8.0, 3.8))
+    ax = axes_or_new(ax, (8.0, 3.8))
     cols = {
         "health_p50_ms": ("/health (transport floor)", "#6b6b6b", "o"),
         "pre_check_p50_ms": ("pre-check", STEP_COLORS["pre-check"], "D"),
@@ -193,10 +198,12 @@ def plot_libraries(table: pd.DataFrame, decision_ms: float, *, ax: Axes | None =
     }
     y = np.arange(len(table))
     for k, (col, (name, color, marker)) in enumerate(cols.items()):
-        ax.scatter(table[col], y + (k - 1) * 0.18, color=color, marker=marker, s=36,
-                   label=name, zorder=3)  # fmt: skip
-    for yi, lo, hi in zip(y, table[list(cols)].min(axis=1), table[list(cols)].max(axis=1),
-                          strict=True):  # fmt: skip
+        ax.scatter(
+            table[col], y + (k - 1) * 0.18, color=color, marker=marker, s=36, label=name, zorder=3
+        )
+    for yi, lo, hi in zip(
+        y, table[list(cols)].min(axis=1), table[list(cols)].max(axis=1), strict=True
+    ):
         ax.plot([lo, hi], [yi, yi], color="#cccccc", linewidth=1, zorder=1)
     ax.axvline(
         decision_ms,
@@ -206,7 +213,7 @@ def plot_libraries(table: pd.DataFrame, decision_ms: float, *, ax: Axes | None =
     )
     ax.set_yticks(y, list(table.index))
     ax.invert_yaxis()
-    _log_ms_axis(ax)
+    log_ms_axis(ax)
     ax.set_xlabel("median time on the client (ms, log scale)")
     n = int(table["n"].min()) if "n" in table else 0
     ax.set_title(f"What each HTTP client library costs, n={n} per call and library")

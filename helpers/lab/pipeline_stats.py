@@ -24,7 +24,6 @@ from .stats import paired_differences, summarize
 
 __all__ = [
     "STEPS",
-    "governance_share",
     "open_loop_table",
     "paired_overhead",
     "step_table",
@@ -113,26 +112,6 @@ def paired_overhead(
         },
         index=pd.Index(both, name="pair"),
     )
-
-
-def governance_share(data: LoadRun | pd.DataFrame, time_scale: float | None = None) -> pd.DataFrame:
-    """For every approved governed request: pre-check + audit as a fraction of the total.
-
-    ``share`` is measured as run. With the provider stand-in running at ``time_scale``
-    (below 1 to make runs short), ``share_at_scale_1`` recomputes the total with the
-    stand-in's simulated delay at full length, i.e. what the same governance time would
-    weigh against the published provider latencies. It is a projection, labelled so.
-    """
-    df = _frame(data)
-    df = df[(df["arm"] == "governed") & (df["approved"] == True) & (df["error"] == "")]  # noqa: E712
-    gov = df["governance_ms"].to_numpy(float)
-    total = df["total_ms"].to_numpy(float)
-    out = pd.DataFrame({"governance_ms": gov, "total_ms": total, "share": gov / total})
-    sim = df["simulated_ms"].to_numpy(float)
-    if time_scale and time_scale > 0 and not np.all(np.isnan(sim)):
-        full_total = total + np.nan_to_num(sim) * (1 / time_scale - 1)
-        out["share_at_scale_1"] = gov / full_total
-    return out
 
 
 def verdicts(data: LoadRun | pd.DataFrame) -> dict[str, int]:

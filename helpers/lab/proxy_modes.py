@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from helpers.client import SyncGatewayClient, TokenUsage
+from helpers.client import LLMReply, SyncGatewayClient, call_llm_sync
 from helpers.corpus import load_corpus
 
 from .load_results import LOAD_USER
@@ -81,16 +81,9 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def _stream(client: Any, query: str) -> tuple[float, float]:
     """(TTFT, total) in ms for one streamed answer."""
-    t0 = time.perf_counter_ns()
-    ttft = None
-    stream = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": query}], stream=True
-    )
-    for chunk in stream:
-        if ttft is None and chunk.choices and chunk.choices[0].delta.content:
-            ttft = (time.perf_counter_ns() - t0) / 1e6
-    total = (time.perf_counter_ns() - t0) / 1e6
-    return (total if ttft is None else ttft), total
+    reply = call_llm_sync(client, MODEL, [{"role": "user", "content": query}], stream=True)
+    total = reply.latency_ms
+    return (total if reply.ttft_ms is None else reply.ttft_ms), total
 
 
 def measure_modes(
@@ -108,40 +101,48 @@ def measure_modes(
 
     rng = random.Random(seed)
     direct = stack.openai_client(max_retries=0)
-    proxied = openai.OpenAI(base_url=stack.gateway.url + "/v1", api_key="governed-by-gateway",
-                            max_retries=0)  # fmt: skip
+    proxied = openai.OpenAI(
+        base_url=stack.gateway.url + "/v1", api_key="governed-by-gateway", max_retries=0
+    )
     gateway = SyncGatewayClient(url=stack.gateway.url, settings=stack.settings)
     http = httpx.Client(base_url=stack.gateway.url, timeout=30)
     messages = lambda q: [{"role": "user", "content": q}]  # noqa: E731
 
-    def run_direct(q: str) -> Any:
-        return direct.chat.completions.create(model=MODEL, messages=messages(q))
+    def run_direct(q: str) -> LLMReply:
+        return call_llm_sync(direct, MODEL, messages(q))
 
     def run_gateway(q: str) -> None:
         pre = gateway.pre_check(q, user_token)
         if not pre.approved:
             raise RuntimeError(f"pre-check blocked a query labelled approved: {q!r}")
-        t0 = time.perf_counter_ns()
         answer = run_direct(q)
-        llm_ms = (time.perf_counter_ns() - t0) / 1e6
-        usage = TokenUsage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
-        gateway.audit(pre.context_id, "openai", MODEL, usage, latency_ms=round(llm_ms))
+        gateway.audit(
+            pre.context_id, "openai", MODEL, answer.usage, latency_ms=round(answer.latency_ms)
+        )
 
     def run_proxy(q: str) -> None:
-        body = {"query": q, "user_token": user_token, "client_id": None, "request_type": "chat",
-                "context": {"provider": "openai", "model": MODEL}, "media": None,
-                "skip_llm": None}  # fmt: skip
+        body = {
+            "query": q,
+            "user_token": user_token,
+            "client_id": None,
+            "request_type": "chat",
+            "context": {"provider": "openai", "model": MODEL},
+            "media": None,
+            "skip_llm": None,
+        }
         r = http.post("/api/request", json=body)
         if r.status_code != 200 or not r.json().get("success"):
             raise RuntimeError(f"/api/request failed: {r.status_code} {r.text[:200]}")
 
     def run_proxy_openai(q: str) -> None:
-        proxied.chat.completions.create(model=MODEL, messages=messages(q), user=user_token)
+        call_llm_sync(proxied, MODEL, messages(q), user=user_token)
 
     steps: dict[str, Callable[[str], Any]] = {
-        "direct": run_direct, "gateway": run_gateway, "proxy": run_proxy,
+        "direct": run_direct,
+        "gateway": run_gateway,
+        "proxy": run_proxy,
         "proxy_openai": run_proxy_openai,
-    }  # fmt: skip
+    }
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     proxied_stream = proxied.with_options(default_headers={"X-User-Token": user_token})

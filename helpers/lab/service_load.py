@@ -56,8 +56,9 @@ class Histogram:
         """What was observed after ``before`` (an earlier read of the same histogram)."""
         if [b for b, _ in before.buckets] != [b for b, _ in self.buckets]:
             raise ValueError(f"{self.name}: bucket bounds differ between the two reads")
-        buckets = tuple((b, n - m) for (b, n), (_, m) in zip(self.buckets, before.buckets,
-                                                              strict=True))  # fmt: skip
+        buckets = tuple(
+            (b, n - m) for (b, n), (_, m) in zip(self.buckets, before.buckets, strict=True)
+        )
         return Histogram(self.name, buckets, self.total - before.total, self.count - before.count)
 
 

@@ -26,8 +26,12 @@ __all__ = [
 
 #: The percentiles every table in the suite reports, as (label, q).
 PERCENTILES: tuple[tuple[str, float], ...] = (
-    ("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99.9", 99.9),
-)  # fmt: skip
+    ("p50", 50.0),
+    ("p90", 90.0),
+    ("p95", 95.0),
+    ("p99", 99.0),
+    ("p99.9", 99.9),
+)
 
 
 def supported(q: float, n: int) -> bool:
@@ -60,8 +64,15 @@ class LatencySummary:
         ``supported_only=True`` leaves a percentile the sample is too small for as NaN
         (see :func:`supported`): 60 samples say nothing about a p99.9.
         """
-        row = {"n": self.n, "p50": self.p50, "p90": self.p90, "p95": self.p95,
-               "p99": self.p99, "p99.9": self.p999, "max": self.max}  # fmt: skip
+        row = {
+            "n": self.n,
+            "p50": self.p50,
+            "p90": self.p90,
+            "p95": self.p95,
+            "p99": self.p99,
+            "p99.9": self.p999,
+            "max": self.max,
+        }
         if supported_only:
             for label, q in PERCENTILES:
                 if not supported(q, self.n):

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helpers.corpus import CorpusRow, load_corpus
+from helpers.settings import DEFAULT_MODELS
 
-from .llm_call import DEFAULT_MODELS
 from .load_results import LOAD_USER, LoadConfig
 
 __all__ = ["CORPUS_USER", "ROLE_FAMILIES", "WorkItem", "build_workload", "pad_prompt", "user_for"]

@@ -20,7 +20,7 @@ and :mod:`helpers.yamlcheck` (an import-linter contract in ``pyproject.toml``).
 
 Or ask in-process what it would answer, without HTTP:
 
->>> reply = plan_reply("gpt-4o-mini", [Turn("user", "How do we monitor LLM calls?")])
+>>> reply = Simulator().plan("gpt-4o-mini", [Turn("user", "How do we monitor LLM calls?")])
 >>> reply.answer.topic, reply.completion_tokens == count_tokens(reply.text)
 ('monitoring', True)
 """
@@ -38,7 +38,7 @@ from .latency import (
     request_rng,
     simulate_latency,
 )
-from .simulator import PlannedReply, Simulator, plan_reply
+from .simulator import PlannedReply, Simulator
 from .tokens import Turn, count_prompt_tokens, count_tokens, split_tokens
 
 __all__ = [
@@ -58,7 +58,6 @@ __all__ = [
     "load_answer_bank",
     "load_profiles",
     "parse_fail_header",
-    "plan_reply",
     "request_rng",
     "simulate_latency",
     "split_tokens",

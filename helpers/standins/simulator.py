@@ -7,7 +7,7 @@ and the simulated latency. The HTTP handlers only translate requests into a call
 wants to know "what would the stand-in say, and how long would it take?" can ask directly.
 Introduced in ``01_gateway_mode_openai.ipynb``.
 
->>> reply = plan_reply("gpt-4o-mini", [Turn("user", "What is RAG?")], max_tokens=5)
+>>> reply = Simulator().plan("gpt-4o-mini", [Turn("user", "What is RAG?")], max_tokens=5)
 >>> reply.finish, reply.completion_tokens, reply.text == "".join(reply.tokens)
 ('length', 5, True)
 """
@@ -24,7 +24,7 @@ from .faults import SLOW_FACTOR
 from .latency import LatencyProfiles, SimulatedLatency, load_profiles, request_rng, simulate_latency
 from .tokens import Turn, count_prompt_tokens, split_tokens
 
-__all__ = ["PlannedReply", "Simulator", "last_user_text", "plan_reply"]
+__all__ = ["PlannedReply", "Simulator", "last_user_text"]
 
 
 @dataclass(frozen=True)
@@ -146,17 +146,3 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str, str | None]:
     if best is None:
         return text, "stop", None
     return text[: best[0]], "stop_sequence", best[1]
-
-
-def plan_reply(
-    model: str,
-    turns: Sequence[Turn],
-    *,
-    max_tokens: int | None = None,
-    seed: int = 0,
-    time_scale: float = 1.0,
-    rng: random.Random | None = None,
-) -> PlannedReply:
-    """Shortcut: plan a reply with the default answer bank and latency profiles."""
-    sim = Simulator(seed=seed, time_scale=time_scale)
-    return sim.plan(model, turns, max_tokens=max_tokens, rng=rng)

@@ -2,8 +2,8 @@
 
 Run the corpus (``data/corpus/*.csv``) through a gateway or the in-process engine with
 :func:`run_corpus`, then read precision and recall per policy family, per PII type and per
-SQL-injection category, a verdict matrix, a family confusion matrix, and the rows decided
-differently from their labels. Every count comes from the same comparison that
+SQL-injection category, a verdict matrix, and the rows decided differently from their
+labels. Every count comes from the same comparison that
 :func:`helpers.corpus.score` makes, so "correct" means the same thing everywhere.
 Introduced in ``05_policies.ipynb``.
 
@@ -14,9 +14,6 @@ Definitions used throughout:
 * A family (``sqli``, ``admin``, ``pii``, ``custom``, ``rate_limit``) is counted per row: the
   row is positive for the family when any expected id belongs to it, predicted when any
   reported id does.
-* A row's *primary family* is the first of its families in reporting order (the order of
-  :data:`helpers.gateway.policies.findings.FAMILIES`), or ``"none"``; the confusion matrix
-  compares the expected primary family with the decided one.
 
 >>> from helpers.corpus import load_corpus
 >>> from helpers.gateway.engine import DecisionEngine
@@ -33,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -42,22 +39,15 @@ from helpers.gateway.policies.findings import FAMILIES
 from helpers.gateway.policies.pii import PII_TYPES
 from helpers.gateway.policies.sqli import SQLI_CATEGORIES
 
-if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn
-    from matplotlib.axes import Axes
-
 __all__ = [
     "Counts",
     "QualityReport",
     "RowResult",
     "decide_examples",
     "family_of",
-    "plot_confusion",
-    "primary_family",
     "quality_report",
     "run_corpus",
 ]
-
-NONE = "none"
 
 
 def family_of(policy_id: str) -> str:
@@ -79,16 +69,6 @@ def family_of(policy_id: str) -> str:
     if policy_id == "rate_limit":
         return "rate_limit"
     return "custom"  # anything else is a rule from the custom policies file
-
-
-def primary_family(policies: Iterable[str]) -> str:
-    """The first family of ``policies`` in reporting order, or ``"none"``.
-
-    >>> primary_family(["sys_pii_ssn", "sqli_union_based"]), primary_family([])
-    ('sqli', 'none')
-    """
-    present = {family_of(p) for p in policies}
-    return next((f for f in FAMILIES if f in present), NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,15 +324,6 @@ class QualityReport:
         grid.index.name, grid.columns.name = "expected", "decided"
         return grid
 
-    def confusion(self) -> pd.DataFrame:
-        """Counts of expected primary family (rows) against decided primary family (columns)."""
-        labels = [NONE, *FAMILIES]
-        grid = pd.DataFrame(0, index=labels, columns=labels)
-        for r in self.results:
-            grid.loc[primary_family(r.row.expected_policies), primary_family(r.policies)] += 1
-        grid.index.name, grid.columns.name = "expected", "decided"
-        return grid
-
     def misses(self) -> pd.DataFrame:
         """Rows decided differently from their label; an empty frame (same columns) if none."""
         columns = [
@@ -381,14 +352,6 @@ class QualityReport:
         ]
         return pd.DataFrame(rows, columns=columns)
 
-    def by_source(self) -> pd.DataFrame:
-        """Rows and correct verdicts per corpus file (benign, sqli, pii, admin, custom)."""
-        frame = pd.DataFrame({"source": r.row.source, "correct": r.correct} for r in self.results)
-        if frame.empty:
-            return pd.DataFrame(columns=["rows", "correct"])
-        out = frame.groupby("source", sort=True)["correct"].agg(rows="size", correct="sum")
-        return out.astype(int)
-
     def __repr__(self) -> str:
         return (
             f"<QualityReport {self.total} rows, {self.correct} correct "
@@ -397,35 +360,5 @@ class QualityReport:
 
 
 def quality_report(results: Iterable[RowResult]) -> QualityReport:
-    """Wrap row results (from :func:`run_corpus`) for the tables and the chart."""
+    """Wrap row results (from :func:`run_corpus`) for the tables."""
     return QualityReport(tuple(results))
-
-
-def plot_confusion(
-    matrix: pd.DataFrame, ax: Axes | None = None, title: str = "Primary policy family"
-) -> Axes:
-    """Heatmap of a confusion matrix with the count in every cell; returns the axes.
-
-    Rows are the labels, columns the decisions, so everything off the diagonal is a mistake;
-    the counts are written in the cells because a colour scale alone hides small numbers.
-    """
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    if ax is None:
-        _, ax = plt.subplots()
-    values = matrix.to_numpy()
-    image = ax.imshow(values, cmap="Blues")
-    ax.set_xticks(range(len(matrix.columns)), labels=list(matrix.columns), rotation=30, ha="right")
-    ax.set_yticks(range(len(matrix.index)), labels=list(matrix.index))
-    ax.grid(False)  # grid lines would cut through the cells
-    ax.set_xlabel("decided by the gateway")
-    ax.set_ylabel("label in the corpus")
-    ax.set_title(f"{title} (n={int(values.sum())})")
-    top = values.max() if values.size else 0
-    for (i, j), count in np.ndenumerate(values):
-        if count:
-            colour = "white" if count > top / 2 else "black"
-            ax.text(j, i, str(count), ha="center", va="center", color=colour)
-    ax.figure.colorbar(image, ax=ax, label="corpus rows")
-    return ax

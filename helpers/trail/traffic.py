@@ -24,7 +24,6 @@ provider it is measured. Introduced in ``08_audit_trail.ipynb``.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -32,9 +31,9 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.client import SyncGatewayClient, TokenUsage
+from helpers.client import SyncGatewayClient, TokenUsage, call_llm_sync
 from helpers.corpus import load_corpus
-from helpers.errors import ConfigError
+from helpers.errors import ConfigError, ProviderError
 
 __all__ = [
     "APP_NAME",
@@ -378,34 +377,17 @@ class DayResult:
         return f"<DayResult {parts}>"
 
 
-def _latency(raw: Any, started_ns: int) -> tuple[int, str]:
-    # Offline the stand-in says what latency it simulated; that, not our loopback time, is
-    # the figure a real provider call would have taken (and it is the same on every run).
-    simulated = raw.headers.get("x-standin-simulated-total-ms")
-    if simulated is not None:
-        return round(float(simulated)), "simulated"
-    return round((time.perf_counter_ns() - started_ns) / 1e6), "measured"
-
-
 def _call_llm(
     call: PlannedCall, llm: Any, headers: dict[str, str] | None
 ) -> tuple[str, TokenUsage, int, str]:
-    messages = [{"role": "user", "content": call.query}]
-    started = time.perf_counter_ns()
-    if call.provider == "openai":
-        raw = llm.chat.completions.with_raw_response.create(
-            model=call.model, messages=messages, max_tokens=300, extra_headers=headers
-        )
-        reply = raw.parse()
-        text, usage = reply.choices[0].message.content or "", TokenUsage.from_openai(reply.usage)
-    else:
-        raw = llm.messages.with_raw_response.create(
-            model=call.model, messages=messages, max_tokens=300, extra_headers=headers
-        )
-        reply = raw.parse()
-        text = "".join(b.text for b in reply.content if b.type == "text")
-        usage = TokenUsage.from_anthropic(reply.usage)
-    return (text, usage, *_latency(raw, started))
+    turn = [{"role": "user", "content": call.query}]
+    reply = call_llm_sync(llm, call.model, turn, max_tokens=300, extra_headers=headers)
+    # Offline the stand-in says what latency it simulated; that, not our loopback time, is
+    # the figure a real provider call would have taken (and it is the same on every run).
+    simulated = reply.headers.get("x-standin-simulated-total-ms")
+    if simulated is not None:
+        return reply.text, reply.usage, round(float(simulated)), "simulated"
+    return reply.text, reply.usage, round(reply.latency_ms), "measured"
 
 
 def run_day(
@@ -424,9 +406,6 @@ def run_day(
     Refusals and failed calls are audited with zero tokens and their ``outcome``;
     ``audit_failures=False`` leaves failed calls un-audited (a faulty client: the gaps).
     """
-    import anthropic
-    import openai
-
     backends = {"openai": stack.openai, "anthropic": stack.anthropic}
     live = sorted(p for p in plan.providers if backends[p].live)
     if live and not allow_live:
@@ -465,8 +444,8 @@ def run_day(
             headers = {"x-standin-fail": "500"} if inject else None
             try:
                 text, usage, latency_ms, source = _call_llm(call, llms[call.provider], headers)
-            except (openai.APIError, anthropic.APIError) as exc:
-                error = type(exc).__name__
+            except ProviderError as exc:
+                error = type(exc.__cause__ or exc).__name__  # the SDK's name for it
                 failure_id = None
                 if audit_failures:  # else the faulty client: the decision stays un-audited
                     failure_id = gw.audit(

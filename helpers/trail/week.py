@@ -25,8 +25,16 @@ __all__ = ["DAYS", "WeekQuery", "simulate_week"]
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _DAY_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 0.9, 0.15, 0.1)
-_NAMES = ("Dana Whitfield", "Ivo Marquez", "Priya Raman", "Jonas Berg", "Lena Okafor",
-          "Tomasz Nowak", "Aiko Tanaka", "Rafael Costa")  # fmt: skip
+_NAMES = (
+    "Dana Whitfield",
+    "Ivo Marquez",
+    "Priya Raman",
+    "Jonas Berg",
+    "Lena Okafor",
+    "Tomasz Nowak",
+    "Aiko Tanaka",
+    "Rafael Costa",
+)
 _PROJECTS = ("Atlas", "Borealis", "Kestrel", "Meridian", "Quarry")
 _VENDORS = ("Northwind", "Contoso", "Fabrikam", "Litware")
 _TOPIC_TEMPLATES = (
@@ -62,9 +70,14 @@ class WeekQuery:
 def _templated(rng: random.Random) -> str:
     vendor, vendor2 = rng.sample(_VENDORS, 2)
     return rng.choice(_TOPIC_TEMPLATES).format(
-        name=rng.choice(_NAMES), project=rng.choice(_PROJECTS), vendor=vendor, vendor2=vendor2,
-        role=rng.choice(_ROLES), city=rng.choice(_CITIES), year=rng.choice((2025, 2026)),
-    )  # fmt: skip
+        name=rng.choice(_NAMES),
+        project=rng.choice(_PROJECTS),
+        vendor=vendor,
+        vendor2=vendor2,
+        role=rng.choice(_ROLES),
+        city=rng.choice(_CITIES),
+        year=rng.choice((2025, 2026)),
+    )
 
 
 def simulate_week(

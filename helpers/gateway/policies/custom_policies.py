@@ -38,10 +38,18 @@ from .rbac import User
 __all__ = ["CustomPolicySet", "CustomRule", "PolicyWatcher"]
 
 _RULE_KEYS = {
-    "id": True, "description": False, "pattern": False, "keywords": False, "roles": False,
-    "departments": False, "action": True, "severity": True, "reason": True, "enabled": False,
+    "id": True,
+    "description": False,
+    "pattern": False,
+    "keywords": False,
+    "roles": False,
+    "departments": False,
+    "action": True,
+    "severity": True,
+    "reason": True,
+    "enabled": False,
     "examples": False,
-}  # fmt: skip
+}
 # A rule's own tests: texts it must stop (``block``, for block and require_approval rules),
 # must fire on without stopping (``flag``, for warn and log rules), and must let pass.
 _EXAMPLE_KEYS = {"block": False, "flag": False, "allow": False}
@@ -228,8 +236,16 @@ class CustomPolicySet:
                 continue
             m = rule.regex.search(data)
             if m is not None:
-                out.append(Finding(rule.id, "custom", rule.severity, rule.action, rule.reason,
-                                   char_span(data, m.span(), ascii)))  # fmt: skip
+                out.append(
+                    Finding(
+                        rule.id,
+                        "custom",
+                        rule.severity,
+                        rule.action,
+                        rule.reason,
+                        char_span(data, m.span(), ascii),
+                    )
+                )
         return out
 
     def __len__(self) -> int:
@@ -254,11 +270,17 @@ def _parse_rule(
     check.keys(spec, _RULE_KEYS, label, what="the rule")
     rule_id = check.string(spec["id"], "id", label).strip()
     if _ID_RE.fullmatch(rule_id) is None:
-        check.fail("'id' must start with a letter and use only letters, digits, '_', '.', '-' "
-                   "(at most 64 characters)", label)  # fmt: skip
+        check.fail(
+            "'id' must start with a letter and use only letters, digits, '_', '.', '-' "
+            "(at most 64 characters)",
+            label,
+        )
     if rule_id in _RESERVED_IDS or rule_id.startswith(_RESERVED_PREFIXES):
-        check.fail(f"id {rule_id!r} is reserved for built-in policies "
-                   "(ids starting with sys_ or sqli_, and rate_limit)", label)  # fmt: skip
+        check.fail(
+            f"id {rule_id!r} is reserved for built-in policies "
+            "(ids starting with sys_ or sqli_, and rate_limit)",
+            label,
+        )
     action = check.string(spec["action"], "action", label)
     if action not in ACTIONS:
         check.fail(f"'action' must be one of {', '.join(ACTIONS)}, not {action!r}", label)
@@ -279,8 +301,9 @@ def _parse_rule(
         pattern = check.string(spec["pattern"], "pattern", label)
         source = pattern
     else:
-        keywords = tuple(k.strip() for k in check.strings(spec["keywords"], "keywords", label,
-                                                          empty=False))  # fmt: skip
+        keywords = tuple(
+            k.strip() for k in check.strings(spec["keywords"], "keywords", label, empty=False)
+        )
         source = "(?i)(?:" + "|".join(_keyword_regex(k) for k in keywords) + ")"
     where = line_of(spec, "pattern" if has_pattern else "keywords")
     regex, error = _compile(source)
@@ -290,23 +313,40 @@ def _parse_rule(
             hint = "; the pattern is too costly for RE2: shorten bounded repeats such as {1000}"
         check.fail(f"'pattern' is not a valid RE2 regular expression: {error}{hint}", label, where)
     if regex.search("") is not None:
-        check.fail("'pattern' matches the empty string, so it would fire on every query",
-                   label, where)  # fmt: skip
+        check.fail(
+            "'pattern' matches the empty string, so it would fire on every query", label, where
+        )
     if regex.programsize <= 1:
-        check.fail("'pattern' can never match any text (RE2 reduces it to no match; look for "
-                   r"an empty class such as [^\s\S])", label, where)  # fmt: skip
+        check.fail(
+            "'pattern' can never match any text (RE2 reduces it to no match; look for "
+            r"an empty class such as [^\s\S])",
+            label,
+            where,
+        )
     if regex.programsize > MAX_PROGRAM_SIZE:
-        check.fail(f"'pattern' is too costly: its RE2 program has {regex.programsize} "
-                   f"instructions, above the limit of {MAX_PROGRAM_SIZE}; shorten bounded "
-                   "repeats such as {1000} or split the rule", label, where)  # fmt: skip
+        check.fail(
+            f"'pattern' is too costly: its RE2 program has {regex.programsize} "
+            f"instructions, above the limit of {MAX_PROGRAM_SIZE}; shorten bounded "
+            "repeats such as {1000} or split the rule",
+            label,
+            where,
+        )
     examples = _examples(check, spec, label, action, regex)
 
     return CustomRule(
-        id=rule_id, action=action, severity=severity, reason=reason, description=description,
-        pattern=pattern, keywords=keywords, enabled=enabled, regex=regex,
+        id=rule_id,
+        action=action,
+        severity=severity,
+        reason=reason,
+        description=description,
+        pattern=pattern,
+        keywords=keywords,
+        enabled=enabled,
+        regex=regex,
         roles=_scope(check, spec, "roles", label, known_roles),
-        departments=_scope(check, spec, "departments", label, None), examples=examples,
-    )  # fmt: skip
+        departments=_scope(check, spec, "departments", label, None),
+        examples=examples,
+    )
 
 
 def _examples(
@@ -320,19 +360,29 @@ def _examples(
     line = line_of(spec, "examples")
     if not isinstance(raw, dict):
         kind = type(raw).__name__ if raw is not None else "nothing"
-        check.fail(f"'examples' must be a mapping like {{block: [...], allow: [...]}}, not {kind}",
-                   label, line)  # fmt: skip
+        check.fail(
+            f"'examples' must be a mapping like {{block: [...], allow: [...]}}, not {kind}",
+            label,
+            line,
+        )
     check.line = line
     check.keys(raw, _EXAMPLE_KEYS, label, what="'examples'")
     if not raw:
         check.fail("'examples' is empty; list texts under block, flag or allow", label, line)
     stops = action in ("block", "require_approval")
     if stops and "flag" in raw:
-        check.fail(f"the rule's action is {action}: list the texts it must stop under "
-                   "'block', not 'flag'", label, line_of(raw, "flag"))  # fmt: skip
+        check.fail(
+            f"the rule's action is {action}: list the texts it must stop under 'block', not 'flag'",
+            label,
+            line_of(raw, "flag"),
+        )
     if not stops and "block" in raw:
-        check.fail(f"the rule's action is {action}: it never blocks; list the texts it must "
-                   "fire on under 'flag'", label, line_of(raw, "block"))  # fmt: skip
+        check.fail(
+            f"the rule's action is {action}: it never blocks; list the texts it must "
+            "fire on under 'flag'",
+            label,
+            line_of(raw, "block"),
+        )
     out: list[tuple[str, str]] = []
     for kind in _EXAMPLE_KEYS:
         if kind not in raw:
@@ -344,19 +394,30 @@ def _examples(
             where = line_of(items, i) or check.line
             name = f"examples.{kind}[{i}] {_short(text)!r}"
             if len(text) > _EXAMPLE_MAX_CHARS:
-                check.fail(f"{name} is {len(text)} characters; keep examples under "
-                           f"{_EXAMPLE_MAX_CHARS}", label, where)  # fmt: skip
+                check.fail(
+                    f"{name} is {len(text)} characters; keep examples under {_EXAMPLE_MAX_CHARS}",
+                    label,
+                    where,
+                )
             m = regex.search(text.encode("utf-8", "surrogatepass"))
             if kind != "allow" and m is None:
                 verb = "stop" if kind == "block" else "flag"
-                check.fail(f"{name} is not matched by the rule's pattern: the rule would not "
-                           f"{verb} it. Fix the pattern or the example", label, where)  # fmt: skip
+                check.fail(
+                    f"{name} is not matched by the rule's pattern: the rule would not "
+                    f"{verb} it. Fix the pattern or the example",
+                    label,
+                    where,
+                )
             if kind == "allow" and m is not None:
                 start, end = char_span(text.encode("utf-8", "surrogatepass"), m.span())
-                check.fail(f"{name} must pass but the pattern matches it at characters "
-                           f"{start}-{end} ({_short(text[start:end])!r}); the rule would "
-                           f"{'stop' if stops else 'flag'} it. Narrow the pattern or fix the "
-                           "example", label, where)  # fmt: skip
+                check.fail(
+                    f"{name} must pass but the pattern matches it at characters "
+                    f"{start}-{end} ({_short(text[start:end])!r}); the rule would "
+                    f"{'stop' if stops else 'flag'} it. Narrow the pattern or fix the "
+                    "example",
+                    label,
+                    where,
+                )
             out.append((kind, text))
     check.line = line_of(spec)
     return tuple(out)
@@ -377,8 +438,10 @@ def _scope(
             if value not in known:
                 near = difflib.get_close_matches(value, list(known), n=1)
                 hint = f"; did you mean {near[0]!r}?" if near else ""
-                check.fail(f"unknown role {value!r} in 'roles' (known: "
-                           f"{', '.join(sorted(known))}){hint}", label)  # fmt: skip
+                check.fail(
+                    f"unknown role {value!r} in 'roles' (known: {', '.join(sorted(known))}){hint}",
+                    label,
+                )
     return frozenset(v.strip().casefold() for v in values)
 
 

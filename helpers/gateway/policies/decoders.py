@@ -183,8 +183,17 @@ def percent_run(m: re.Match[str]) -> str:
     return raw.decode("utf-8", "replace")
 
 
-_JSON_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "/": "/", '"': '"',
-                "\\": "\\", "'": "'"}  # fmt: skip
+_JSON_SIMPLE = {
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "b": "\b",
+    "f": "\f",
+    "/": "/",
+    '"': '"',
+    "\\": "\\",
+    "'": "'",
+}
 
 
 def json_escape(m: re.Match[str]) -> str:

@@ -34,10 +34,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["CONFUSABLES", "fold"]
+__all__ = ["CONFUSABLES", "fold", "fold_tables"]
 
-_SPACE_LIKE = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-                        "\u2009\u200a\u202f\u205f\u3000\u2028\u2029\u0085")  # fmt: skip
+_SPACE_LIKE = frozenset(
+    "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u202f\u205f\u3000\u2028\u2029\u0085"
+)
 _DASH_LIKE = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043")
 
 # Letters of other scripts that pass for Latin ones. The pairs are facts taken from Unicode
@@ -64,13 +66,16 @@ CONFUSABLES: dict[str, str] = dict(
 # Marks that decorate a character without changing how it reads: combining overlays
 # (U+0334-U+0338, a strike-through), the combining marks for symbols (U+20D0-U+20FF, the
 # keycap U+20E3 among them) and the variation selectors (U+FE00-U+FE0F).
-_DECORATION = frozenset(chr(cp) for cp in (*range(0x334, 0x339), *range(0x20D0, 0x2100),
-                                           *range(0xFE00, 0xFE10)))  # fmt: skip
+_DECORATION = frozenset(
+    chr(cp) for cp in (*range(0x334, 0x339), *range(0x20D0, 0x2100), *range(0xFE00, 0xFE10))
+)
 # Apostrophes and quotation marks that are not ASCII: modifier letters (U+02B9 prime, U+02BA
 # double prime, U+02BB turned comma, U+02BC apostrophe, U+02BD reversed comma), typographic
 # quotes and primes (confusables.txt maps each to "'" or '"').
-_QUOTES = {**dict.fromkeys("\u02b9\u02bb\u02bc\u02bd\u2018\u2019\u201b\u2032\u2035", "'"),
-           **dict.fromkeys("\u02ba\u201c\u201d\u201f\u2033\u2036", '"')}  # fmt: skip
+_QUOTES = {
+    **dict.fromkeys("\u02b9\u02bb\u02bc\u02bd\u2018\u2019\u201b\u2032\u2035", "'"),
+    **dict.fromkeys("\u02ba\u201c\u201d\u201f\u2033\u2036", '"'),
+}
 
 _VANISH = 0xFFFFFFFF  # the character is dropped from the view
 _EXPAND = 0x110000  # values from here on: row (value - _EXPAND) of the expansion table
@@ -104,7 +109,7 @@ def _fold_one(ch: str) -> str:
 
 
 @functools.cache
-def _tables() -> tuple[np.ndarray, np.ndarray]:
+def fold_tables() -> tuple[np.ndarray, np.ndarray]:
     """(code point -> folded code point, _VANISH or _EXPAND + row; expansion rows).
 
     Built once (well under a second; the gateway's warm-up pays it). A row of the expansion
@@ -144,7 +149,7 @@ def fold(text: str) -> tuple[str, Callable[[], np.ndarray] | None]:
     vanishes leaves a gap. Where it is not a by-product of folding it is computed only when
     asked for: a view that finds nothing never needs it.
     """
-    lut, rows = _tables()
+    lut, rows = fold_tables()
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     folded = np.take(lut, codes, mode="clip")
     special = np.count_nonzero(folded >= _EXPAND)

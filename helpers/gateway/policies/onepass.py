@@ -31,7 +31,7 @@ import re2
 from .pii import PII_RULES
 from .rbac import ADMIN_PATTERNS
 from .secrets import SECRET_RULES
-from .sqli_patterns import SQLI_PATTERNS, _expand
+from .sqli_patterns import SQLI_PATTERNS, widen_spaces
 from .views import VIEW_MARKERS, VIEW_SHAPES
 
 __all__ = ["Candidates", "candidates"]
@@ -63,8 +63,10 @@ class Candidates:
     secrets: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
-        return (f"<Candidates {len(self.data)} bytes sqli={list(self.sqli)} "
-                f"views={list(self.views)} pii={list(self.pii)} admin={self.admin}>")  # fmt: skip
+        return (
+            f"<Candidates {len(self.data)} bytes sqli={list(self.sqli)} "
+            f"views={list(self.views)} pii={list(self.pii)} admin={self.admin}>"
+        )
 
 
 @functools.cache
@@ -75,7 +77,7 @@ def _set() -> re2.Set:
     options.max_mem = 64 << 20
     which = re2.Set.SearchSet(options)
     for pattern in SQLI_PATTERNS:
-        which.Add("(?i)" + _expand(pattern.regex))
+        which.Add("(?i)" + widen_spaces(pattern.regex))
     for _, regex in VIEW_MARKERS.values():
         which.Add(regex)
     for regex in VIEW_SHAPES.values():

@@ -21,28 +21,28 @@ import re2
 
 from .findings import Action, Finding, Severity, char_span
 from .pii_checks import (
-    _IBAN_LENGTHS,
-    _aadhaar_ok,
-    _aadhaar_split_ok,
-    _account_ok,
-    _account_then_routing_ok,
-    _card_ok,
-    _card_split_ok,
-    _dob_ok,
-    _email_ok,
-    _iban_ok,
-    _intl_phone_ok,
-    _ipv4_ok,
-    _ipv6_ok,
-    _nanp_ok,
-    _national_phone_ok,
-    _pan_ok,
-    _passport_ok,
-    _routing_then_account_ok,
-    _ssn_layout_ok,
-    _ssn_ok,
-    _ssn_shape_ok,
-    _ssn_split_ok,
+    IBAN_LENGTHS,
+    aadhaar_ok,
+    aadhaar_split_ok,
+    account_ok,
+    account_then_routing_ok,
+    card_ok,
+    card_split_ok,
+    dob_ok,
+    email_ok,
+    iban_ok,
+    intl_phone_ok,
+    ipv4_ok,
+    ipv6_ok,
+    nanp_ok,
+    national_phone_ok,
+    pan_ok,
+    passport_ok,
+    routing_then_account_ok,
+    ssn_layout_ok,
+    ssn_ok,
+    ssn_shape_ok,
+    ssn_split_ok,
 )
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "scan_pii",
 ]
 
+# `# fmt: skip` keeps the six types that block by default on the first row.
 #: Canonical reporting order; the first six block by default (contract Part A).
 PII_TYPES: tuple[str, ...] = (
     "credit_card", "ssn", "iban", "bank_account", "pan", "aadhaar",
@@ -63,9 +64,12 @@ PII_TYPES: tuple[str, ...] = (
 )  # fmt: skip
 CRITICAL_PII: frozenset[str] = frozenset(PII_TYPES[:6])
 _SEVERITY: dict[str, Severity] = {
-    "email": "medium", "phone": "medium", "passport": "medium", "dob": "medium",
+    "email": "medium",
+    "phone": "medium",
+    "passport": "medium",
+    "dob": "medium",
     "ip_address": "low",
-}  # fmt: skip
+}
 # Reasons name the type and never quote the matched text: block reasons end up in logs.
 _REASONS = {
     "credit_card": "Query contains a payment card number (Luhn-valid, known issuer)",
@@ -138,24 +142,32 @@ def _iban_pattern() -> str:
     """One alternative per IBAN length: exactly that many letters and digits after the
     country code, each may follow one separator; the validator checks the grouping."""
     by_length: dict[int, list[str]] = {}
-    for country, length in _IBAN_LENGTHS.items():
+    for country, length in IBAN_LENGTHS.items():
         by_length.setdefault(int(length), []).append(country)
-    parts = [rf"(?:{'|'.join(countries)})\d\d(?:{_WRAP}?[0-9a-z]){{{length - 4}}}"
-             for length, countries in sorted(by_length.items())]  # fmt: skip
+    parts = [
+        rf"(?:{'|'.join(countries)})\d\d(?:{_WRAP}?[0-9a-z]){{{length - 4}}}"
+        for length, countries in sorted(by_length.items())
+    ]
     return "|".join(parts)
 
 
 _L = r"(?:^|[^0-9A-Za-z._/+-])"  # left edge: no digit, letter or joiner before the value
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")  # fmt: skip
-_DATE = (r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?:\d{2})?|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"
-         rf"|{_MONTH} +\d{{1,2}}(?:st|nd|rd|th)?,? +\d{{4}}"
-         rf"|\d{{1,2}}(?:st|nd|rd|th)?(?: +of)? +{_MONTH},? +\d{{4}}")  # fmt: skip
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATE = (
+    r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?:\d{2})?|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"
+    rf"|{_MONTH} +\d{{1,2}}(?:st|nd|rd|th)?,? +\d{{4}}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?(?: +of)? +{_MONTH},? +\d{{4}}"
+)
 _NO = r"(?: ?(?:number|num|no\.?|nr\.?|#))"  # "number", "no.", "#" after a keyword
 _IS = r"[ \t]*(?:is[ \t]+|[:#=-][ \t]*)?"  # "is", ":" or "#" before the value
 _ACCOUNT, _ROUTING = r"\b(?:account|acct|a/c)", r"\b(?:routing|aba|rtn)\b"
-_NOT_PHONE = frozenset("order invoice ticket tracking ref reference isbn sku serial case po part "
-                       "model confirmation booking".split())  # fmt: skip
+_NOT_PHONE = frozenset(
+    "order invoice ticket tracking ref reference isbn sku serial case po part "
+    "model confirmation booking".split()
+)
 # A label that says the number after it is a taxpayer id: SSN, social security, ITIN, TIN.
 # ITIN and TIN only in capitals ("tin" is a metal); the rest in any case.
 _TAX_LABEL = (
@@ -164,71 +176,74 @@ _TAX_LABEL = (
 )
 # Digit groups a label holds together: any single separator, or a wrap or cell boundary.
 _SPLIT = r"(?:[ ./-]|[./-]?[ \t]*(?:\r?\n|\|)[ \t|]*)"
-_CARD_LABEL = (r"(?i:\b(?:card|cc|visa|mastercard|master card|amex|american express|discover"
-               r"|kartennummer|karte|carte|tarjeta)\b)")  # fmt: skip
+_CARD_LABEL = (
+    r"(?i:\b(?:card|cc|visa|mastercard|master card|amex|american express|discover"
+    r"|kartennummer|karte|carte|tarjeta)\b)"
+)
 _SPLIT_BUDGET = 250
 _NOT_IP = frozenset("version ver v release build firmware rev revision".split())
 
+# A table: `# fmt: skip` keeps each rule on two or three lines, not one line per argument.
 PII_RULES: tuple[PiiRule, ...] = (
     PiiRule("card", "credit_card",
             _L + r"(\d{13,19}|\d{4}(?:[ -]\d{4}){2}[ -]\d{1,4}(?:[ -]\d{3})?"
-            r"|\d{4}[ -]\d{6}[ -]\d{4,5})\b", _card_ok, "Luhn checksum + issuer prefix"),
-    PiiRule("ssn", "ssn", _L + r"(\d{3}[ -]\d\d[ -]\d{4})\b", _ssn_ok,
+            r"|\d{4}[ -]\d{6}[ -]\d{4,5})\b", card_ok, "Luhn checksum + issuer prefix"),
+    PiiRule("ssn", "ssn", _L + r"(\d{3}[ -]\d\d[ -]\d{4})\b", ssn_ok,
             "SSA area/group/serial rules"),
     PiiRule("ssn_keyword", "ssn", r"(?i:\bssns?\b|\bsocial security\b)[^0-9\n]{0,24}?\b(\d{9})\b",
-            _ssn_ok, "SSN keyword + SSA rules"),
+            ssn_ok, "SSN keyword + SSA rules"),
     PiiRule("ssn_labelled", "ssn", _TAX_LABEL + r"[^0-9\n]{0,24}?\b(\d{3}[ -]?\d\d[ -]?\d{4})\b",
-            _ssn_shape_ok, "labelled SSN/ITIN/TIN: the label decides, not the SSA rules"),
+            ssn_shape_ok, "labelled SSN/ITIN/TIN: the label decides, not the SSA rules"),
     PiiRule("ssn_split", "ssn",
             _TAX_LABEL + rf"[^0-9]{{0,40}}?(?:^|[^0-9A-Za-z])(\d(?:{_SPLIT}?\d){{8}})\b",
-            _ssn_split_ok, "labelled SSN in any grouping, across a line break or table cells"
+            ssn_split_ok, "labelled SSN in any grouping, across a line break or table cells"
             " + SSA rules", budget=_SPLIT_BUDGET),
-    PiiRule("ssn_layout", "ssn", _L + r"(\d{3}[ -]\d\d[ -]\d{4})\b", _ssn_layout_ok,
+    PiiRule("ssn_layout", "ssn", _L + r"(\d{3}[ -]\d\d[ -]\d{4})\b", ssn_layout_ok,
             "SSN layout, any area but 000 and 666 (PII_SSN_RULES=layout)"),
     PiiRule("card_split", "credit_card",
             _CARD_LABEL + rf"[^0-9]{{0,30}}?(?:^|[^0-9A-Za-z])(\d(?:{_SPLIT}?\d){{12,18}})\b",
-            _card_split_ok, "card label + digit groups in any layout + Luhn + issuer",
+            card_split_ok, "card label + digit groups in any layout + Luhn + issuer",
             budget=_SPLIT_BUDGET),
-    PiiRule("iban", "iban", rf"(?i){_L}({_iban_pattern()})\b", _iban_ok, "country length + MOD-97"),
+    PiiRule("iban", "iban", rf"(?i){_L}({_iban_pattern()})\b", iban_ok, "country length + MOD-97"),
     PiiRule("account_keyword", "bank_account",
             rf"(?i){_ACCOUNT}\.?{_NO}{_IS}(\d(?:[ -]?\d){{7,16}})\b",
-            _account_ok, "account-number keyword, 8-17 digits"),
+            account_ok, "account-number keyword, 8-17 digits"),
     PiiRule("routing_account", "bank_account",
             rf"(?i){_ROUTING}[^0-9\n]{{0,20}}?\b(\d{{9}}\b[^0-9\n]{{1,30}}?\b\d{{8,17}})\b",
-            _routing_then_account_ok, "ABA routing checksum + account number"),
+            routing_then_account_ok, "ABA routing checksum + account number"),
     PiiRule("account_routing", "bank_account",
             rf"(?i){_ACCOUNT}\b[^0-9\n]{{0,20}}?\b(\d{{8,17}}\b[^0-9\n]{{1,30}}?{_ROUTING}"
             r"[^0-9\n]{0,20}?\b\d{9})\b",
-            _account_then_routing_ok, "account number + ABA routing checksum"),
-    PiiRule("pan", "pan", r"(?i)\b([a-z]{3}[pchfatbljg][a-z]\d{4}[a-z])\b", _pan_ok,
+            account_then_routing_ok, "account number + ABA routing checksum"),
+    PiiRule("pan", "pan", r"(?i)\b([a-z]{3}[pchfatbljg][a-z]\d{4}[a-z])\b", pan_ok,
             "PAN layout + holder-type letter", standalone=False),
-    PiiRule("aadhaar", "aadhaar", _L + r"([2-9]\d{3}[ -]?\d{4}[ -]?\d{4})\b", _aadhaar_ok,
+    PiiRule("aadhaar", "aadhaar", _L + r"([2-9]\d{3}[ -]?\d{4}[ -]?\d{4})\b", aadhaar_ok,
             "Verhoeff checksum"),
     PiiRule("aadhaar_split", "aadhaar",
             r"(?i:\b(?:aadhaa?r|uid(?:ai)?)\b)" + rf"[^0-9]{{0,30}}?(?:^|[^0-9A-Za-z])"
-            rf"([2-9](?:{_SPLIT}?\d){{11}})\b", _aadhaar_split_ok,
+            rf"([2-9](?:{_SPLIT}?\d){{11}})\b", aadhaar_split_ok,
             "Aadhaar label + digit groups in any layout + Verhoeff", budget=_SPLIT_BUDGET),
     PiiRule("email", "email",
             r"\b([A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})\b",
-            _email_ok, "address syntax + dotted domain", standalone=False),
+            email_ok, "address syntax + dotted domain", standalone=False),
     PiiRule("phone_international", "phone", _L + r"(\+[1-9](?:[ .-]?\(?\d\)?){7,14})\b",
-            _intl_phone_ok, "E.164 length, NANP area code", not_after=_NOT_PHONE),
+            intl_phone_ok, "E.164 length, NANP area code", not_after=_NOT_PHONE),
     PiiRule("phone_nanp", "phone",
             _L + r"((?:1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4})\b",
-            _nanp_ok, "NANP layout + area code", not_after=_NOT_PHONE),
+            nanp_ok, "NANP layout + area code", not_after=_NOT_PHONE),
     PiiRule("phone_keyword", "phone",
             r"(?i)\b(?:phone|tel|telephone|mobile|cell|call|whatsapp|fax)\b[^0-9\n]{0,20}?" + _L
             + r"(0\d{1,4}[ -]?\d{3,4}[ -]?\d{3,4}|[2-9]\d{9})\b",
-            _national_phone_ok, "phone keyword + national number"),
-    PiiRule("ipv4", "ip_address", r"(?:^|[^0-9A-Za-z._-])(\d{1,3}(?:\.\d{1,3}){3,4})\b", _ipv4_ok,
+            national_phone_ok, "phone keyword + national number"),
+    PiiRule("ipv4", "ip_address", r"(?:^|[^0-9A-Za-z._-])(\d{1,3}(?:\.\d{1,3}){3,4})\b", ipv4_ok,
             "four octets 0-255", standalone=False, not_after=_NOT_IP),
     PiiRule("ipv6", "ip_address", r"(?i)(?:^|[^0-9a-z:._-])([0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,8})",
-            _ipv6_ok, "IPv6 syntax", standalone=False),
+            ipv6_ok, "IPv6 syntax", standalone=False),
     PiiRule("passport", "passport", rf"(?i)\bpassport\b{_NO}?{_IS}([a-z0-9]{{6,9}})\b",
-            _passport_ok, "passport keyword + document number", standalone=False),
+            passport_ok, "passport keyword + document number", standalone=False),
     PiiRule("dob", "dob",
             r"(?i)(?:\bdob\b|\bd\.o\.b\b\.?|\bdate of birth\b|\bbirth ?date\b|\bborn on\b)"
-            rf"[^0-9\n]{{0,20}}?\b({_DATE})\b", _dob_ok, "birth keyword + real date",
+            rf"[^0-9\n]{{0,20}}?\b({_DATE})\b", dob_ok, "birth keyword + real date",
             standalone=False),
 )  # fmt: skip
 
@@ -309,9 +324,19 @@ def _word_before(data: bytes, start: int) -> str:
 
 def _may_contain_pii(text: str) -> bool:
     # Every rule needs a digit or an "@". `in` is a memchr: ~1 us for 2 KB, far below a scan.
-    return ("@" in text or "0" in text or "1" in text or "2" in text or "3" in text
-            or "4" in text or "5" in text or "6" in text or "7" in text or "8" in text
-            or "9" in text)  # fmt: skip
+    return (
+        "@" in text
+        or "0" in text
+        or "1" in text
+        or "2" in text
+        or "3" in text
+        or "4" in text
+        or "5" in text
+        or "6" in text
+        or "7" in text
+        or "8" in text
+        or "9" in text
+    )
 
 
 #: Candidates one rule may validate in one scan. Validation runs in Python (a few µs each),
@@ -376,8 +401,11 @@ def _ssn_over_dob(found: list[PiiMatch]) -> list[PiiMatch]:
     ssns = [m.span for m in found if m.pii_type == "ssn"]
     if not ssns:
         return found
-    return [m for m in found if m.pii_type != "dob"
-            or not any(a < m.span[1] and m.span[0] < b for a, b in ssns)]  # fmt: skip
+    return [
+        m
+        for m in found
+        if m.pii_type != "dob" or not any(a < m.span[1] and m.span[0] < b for a, b in ssns)
+    ]
 
 
 def explain_pii(text: str, *, layout: bool = False) -> list[PiiMatch]:
@@ -398,10 +426,11 @@ def explain_pii(text: str, *, layout: bool = False) -> list[PiiMatch]:
 
 
 _FINDING_PARTS: dict[str, tuple[str, Severity, Action, str]] = {
-    kind: (f"sys_pii_{kind}", "critical", "block", _REASONS[kind]) if kind in CRITICAL_PII
+    kind: (f"sys_pii_{kind}", "critical", "block", _REASONS[kind])
+    if kind in CRITICAL_PII
     else (f"sys_pii_{kind}", _SEVERITY[kind], "warn", _REASONS[kind])
     for kind in PII_TYPES
-}  # fmt: skip
+}
 
 
 def scan_pii(
@@ -434,7 +463,9 @@ def scan_pii(
         if kind in first:
             policy_id, severity, action, reason = _FINDING_PARTS[kind]
             if first[kind].check == UNVERIFIED:
-                reason += (f" (more than {VALIDATION_BUDGET:,} candidates: not all were"
-                           " validated, so the type is treated as present)")  # fmt: skip
+                reason += (
+                    f" (more than {VALIDATION_BUDGET:,} candidates: not all were"
+                    " validated, so the type is treated as present)"
+                )
             findings.append(Finding(policy_id, "pii", severity, action, reason, first[kind].span))
     return findings

@@ -1,11 +1,11 @@
 """The validate stage of :mod:`.pii`: pure functions of a candidate's text.
 
-Each ``_*_ok`` function decides whether text that a :class:`~.pii.PiiRule` pattern matched
+Each ``*_ok`` function decides whether text that a :class:`~.pii.PiiRule` pattern matched
 is real: Luhn and issuer prefixes (cards), SSA rules (SSNs), country length and MOD-97
 (IBANs), the ABA checksum (routing numbers), Verhoeff (Aadhaar), one letter case (PANs),
-address syntax, phone numbering plans, IP syntax and real calendar dates. The names stay
-private: :data:`~.pii.PII_RULES` is the public surface. Introduced in
-``05_policies.ipynb``.
+address syntax, phone numbering plans, IP syntax and real calendar dates. :mod:`.pii` wires
+them into :data:`~.pii.PII_RULES`, the surface notebooks use; :mod:`.views` reads
+:data:`IBAN_LENGTHS`. Introduced in ``05_policies.ipynb``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,30 @@ import ipaddress
 import re
 from datetime import date
 
-__all__: list[str] = []  # internal to .pii; its rules are the public surface
+__all__ = [
+    "IBAN_LENGTHS",
+    "aadhaar_ok",
+    "aadhaar_split_ok",
+    "account_ok",
+    "account_then_routing_ok",
+    "card_ok",
+    "card_split_ok",
+    "dob_ok",
+    "email_ok",
+    "iban_ok",
+    "intl_phone_ok",
+    "ipv4_ok",
+    "ipv6_ok",
+    "nanp_ok",
+    "national_phone_ok",
+    "pan_ok",
+    "passport_ok",
+    "routing_then_account_ok",
+    "ssn_layout_ok",
+    "ssn_ok",
+    "ssn_shape_ok",
+    "ssn_split_ok",
+]
 
 # ---- validate stage: pure functions of the candidate text ---------------------------------
 _NON_DIGIT = re.compile(r"[^0-9]")
@@ -40,6 +63,7 @@ def _luhn_ok(d: str) -> bool:
 
 
 _ALL, _LONG = (13, 14, 15, 16, 17, 18, 19), (16, 17, 18, 19)
+# A table: `# fmt: skip` keeps one card network per line, named in its comment.
 # Issuer prefix ranges (first, last) and their card lengths, expanded below into a lookup of
 # every concrete prefix so a check is at most four dict lookups.
 _ISSUER_RANGES = (
@@ -59,11 +83,18 @@ _ISSUERS = {
     for prefix in range(int(lo), int(hi) + 1)
 }
 # How cards are printed: fours (13-16 digits), 4-4-4-4-3 (19), 4-6-4 (Diners), 4-6-5 (Amex).
-_CARD_LAYOUTS = {(4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 3),
-                 (4, 6, 4), (4, 6, 5)}  # fmt: skip
+_CARD_LAYOUTS = {
+    (4, 4, 4, 1),
+    (4, 4, 4, 2),
+    (4, 4, 4, 3),
+    (4, 4, 4, 4),
+    (4, 4, 4, 4, 3),
+    (4, 6, 4),
+    (4, 6, 5),
+}
 
 
-def _card_ok(value: str) -> bool:
+def card_ok(value: str) -> bool:
     layout = _layout(value)
     if not (layout in _CARD_LAYOUTS or (len(layout) == 1 and 13 <= layout[0] <= 19)):
         return False
@@ -75,17 +106,22 @@ def _card_ok(value: str) -> bool:
 _SSN_NEVER_ISSUED = frozenset({"078051120", "219099999"})  # printed in ads, voided by the SSA
 
 
-def _ssn_ok(value: str) -> bool:
+def ssn_ok(value: str) -> bool:
     if len(value) == 11:  # "AAA-GG-SSSS" or "AAA GG SSSS"; the pattern fixed the digit places
         if value[3] != value[6]:
             return False
         value = value[:3] + value[4:6] + value[7:]
     area, group, serial = value[:3], value[3:5], value[5:]
-    return (area not in ("000", "666") and area[0] != "9" and group != "00"
-            and serial != "0000" and value not in _SSN_NEVER_ISSUED)  # fmt: skip
+    return (
+        area not in ("000", "666")
+        and area[0] != "9"
+        and group != "00"
+        and serial != "0000"
+        and value not in _SSN_NEVER_ISSUED
+    )
 
 
-def _ssn_layout_ok(value: str) -> bool:
+def ssn_layout_ok(value: str) -> bool:
     """An SSN's printed layout, one separator used twice, any area the SSA could ever use or
     the IRS issues (9xx): only 000 and 666, group 00 and serial 0000 are never numbers."""
     if len(value) != 11 or value[3] != value[6]:
@@ -94,7 +130,7 @@ def _ssn_layout_ok(value: str) -> bool:
     return area not in ("000", "666") and group != "00" and serial != "0000"
 
 
-def _ssn_shape_ok(value: str) -> bool:
+def ssn_shape_ok(value: str) -> bool:
     """Nine digits in an SSN's layout, whatever the area: for a number that a label calls an
     SSN, ITIN or TIN, the label decides (an ITIN's area is 9xx, which the SSA rules reject).
     """
@@ -103,15 +139,15 @@ def _ssn_shape_ok(value: str) -> bool:
     return len(value) == 9
 
 
-def _ssn_split_ok(value: str) -> bool:
+def ssn_split_ok(value: str) -> bool:
     """Nine digits a label calls an SSN, however grouped: the SSA's rules decide."""
-    return _ssn_ok(_digits(value))
+    return ssn_ok(_digits(value))
 
 
 _GROUPS = re.compile(r"[0-9]+")
 
 
-def _card_split_ok(value: str) -> bool:
+def card_split_ok(value: str) -> bool:
     """Digit groups after a card label, in any layout: the whole run, or its first groups
     (an expiry date may follow), must be 13-19 digits with an issuer prefix and Luhn."""
     digits = ""
@@ -126,14 +162,14 @@ def _card_split_ok(value: str) -> bool:
     return False
 
 
-def _aadhaar_split_ok(value: str) -> bool:
+def aadhaar_split_ok(value: str) -> bool:
     return _verhoeff_ok(_digits(value))
 
 
 # IBAN length per country: the SWIFT IBAN registry (ISO 13616), then the countries that
 # issue IBAN-format account numbers outside the registry (the West and Central African
 # monetary unions, Algeria, Angola, Cape Verde, Iran, Madagascar, Morocco, Mozambique...).
-_IBAN_LENGTHS = dict(
+IBAN_LENGTHS = dict(
     line.split(":")
     for line in (
         "AD:24 AE:23 AL:28 AT:20 AZ:28 BA:20 BE:16 BG:22 BH:22 BI:27 BR:29 BY:28 CH:21 CR:22 CY:28 "
@@ -150,6 +186,7 @@ _IBAN_LENGTHS = dict(
 )
 
 
+# A table: `# fmt: skip` keeps the countries in rows, not one per line.
 # How banks of some countries print an IBAN besides groups of four: the check digits group
 # ("FR76"), then the BBAN in its national fields (SWIFT IBAN registry, BBAN structure), e.g.
 # FR bank 5, branch 5, account 11, key 2: "FR76 30006 00001 12345678901 89".
@@ -162,7 +199,7 @@ _IBAN_SEPARATORS = re.compile(r"[ .-]")
 _WRAPPED = re.compile(r"[ \t]*(?:\r?\n|\|)[ \t|]*")
 
 
-def _iban_ok(value: str) -> bool:
+def iban_ok(value: str) -> bool:
     """Country length and MOD-97; printed groups are fours from the left or national fields.
 
     One kind of separator (space, hyphen or dot) may sit between the groups; a space may
@@ -177,7 +214,7 @@ def _iban_ok(value: str) -> bool:
         return False
     compact = _IBAN_SEPARATORS.sub("", value).upper()
     country = compact[:2]
-    if len(compact) != int(_IBAN_LENGTHS.get(country, 0)):
+    if len(compact) != int(IBAN_LENGTHS.get(country, 0)):
         return False
     if seps:
         groups = tuple(map(len, value.split(seps.pop())))
@@ -199,37 +236,44 @@ def _aba_ok(d: str) -> bool:
     )
 
 
-def _account_ok(value: str) -> bool:
+def account_ok(value: str) -> bool:
     d = _digits(value)  # a card number after "account number" is reported as a card only
-    return bool(_layout(value)) and 8 <= len(d) <= 17 and len(set(d)) > 1 and not _card_ok(value)
+    return bool(_layout(value)) and 8 <= len(d) <= 17 and len(set(d)) > 1 and not card_ok(value)
 
 
 _NUMBER_RUNS = re.compile(r"[0-9]+")
 _ACCOUNT_WORD = re.compile(r"(?i)\b(?:acc|acct|account|a/c)\b|^[\s,;:/&-]*$")
 
 
-def _routing_then_account_ok(value: str) -> bool:
+def routing_then_account_ok(value: str) -> bool:
     runs = _NUMBER_RUNS.findall(value)
     between = value[len(runs[0]) : value.rindex(runs[-1])]
     return _aba_ok(runs[0]) and 8 <= len(runs[-1]) <= 17 and bool(_ACCOUNT_WORD.search(between))
 
 
-def _account_then_routing_ok(value: str) -> bool:
+def account_then_routing_ok(value: str) -> bool:
     runs = _NUMBER_RUNS.findall(value)
     return _aba_ok(runs[-1]) and 8 <= len(runs[0]) <= 17 and len(set(runs[0])) > 1
 
 
-def _pan_ok(value: str) -> bool:
+def pan_ok(value: str) -> bool:
     # "AbCPE1234F" is an identifier, not a PAN; serial 0000 is never issued.
     return (value.isupper() or value.islower()) and value[5:9] != "0000"
 
 
-_VERHOEFF_D = [[int(c) for c in row] for row in (
-    "0123456789 1234067895 2340178956 3401289567 4012395678 "
-    "5987604321 6598710432 7659821043 8765932104 9876543210").split()]  # fmt: skip
-_VERHOEFF_P = [[int(c) for c in row] for row in (
-    "0123456789 1576283094 5803796142 8916043527 "
-    "9453126870 4286573901 2793806415 7046913258").split()]  # fmt: skip
+_VERHOEFF_D = [
+    [int(c) for c in row]
+    for row in (
+        "0123456789 1234067895 2340178956 3401289567 4012395678 "
+        "5987604321 6598710432 7659821043 8765932104 9876543210"
+    ).split()
+]
+_VERHOEFF_P = [
+    [int(c) for c in row]
+    for row in (
+        "0123456789 1576283094 5803796142 8916043527 9453126870 4286573901 2793806415 7046913258"
+    ).split()
+]
 
 
 def _verhoeff_ok(d: str) -> bool:
@@ -239,26 +283,32 @@ def _verhoeff_ok(d: str) -> bool:
     return check == 0
 
 
-def _aadhaar_ok(value: str) -> bool:
+def aadhaar_ok(value: str) -> bool:
     d = _digits(value)  # UIDAI issues no palindromes
     return _layout(value) in ((4, 4, 4), (12,)) and d != d[::-1] and _verhoeff_ok(d)
 
 
 # File names such as "logo@2x.png" have the shape of an address but are not one.
-_FILE_SUFFIXES = frozenset("png jpg jpeg gif svg webp bmp ico pdf css js json yaml yml txt html"
-                           " htm xml csv lock".split())  # fmt: skip
+_FILE_SUFFIXES = frozenset(
+    "png jpg jpeg gif svg webp bmp ico pdf css js json yaml yml txt html htm xml csv lock".split()
+)
 
 
-def _email_ok(value: str) -> bool:
+def email_ok(value: str) -> bool:
     local, _, domain = value.rpartition("@")
     labels = domain.split(".")
-    return (len(local) <= 64 and len(domain) <= 253 and not local.startswith(".")
-            and not local.endswith(".") and ".." not in local
-            and all(label and label[0] != "-" and label[-1] != "-" for label in labels)
-            and labels[-1].lower() not in _FILE_SUFFIXES)  # fmt: skip
+    return (
+        len(local) <= 64
+        and len(domain) <= 253
+        and not local.startswith(".")
+        and not local.endswith(".")
+        and ".." not in local
+        and all(label and label[0] != "-" and label[-1] != "-" for label in labels)
+        and labels[-1].lower() not in _FILE_SUFFIXES
+    )
 
 
-def _intl_phone_ok(value: str) -> bool:
+def intl_phone_ok(value: str) -> bool:
     d = _digits(value)
     opened, closed = value.find("("), value.find(")")
     if value.count("(") != value.count(")") or value.count("(") > 1 or opened > closed:
@@ -268,18 +318,18 @@ def _intl_phone_ok(value: str) -> bool:
     return 8 <= len(d) <= 15
 
 
-def _nanp_ok(value: str) -> bool:
+def nanp_ok(value: str) -> bool:
     d = _digits(value)
     d = d[1:] if len(d) == 11 and d[0] == "1" else d
     seps = {ch for ch in value.lstrip("1 .-") if ch in " .-"}
     return len(d) == 10 and d[0] not in "01" and ("(" in value or len(seps) == 1)
 
 
-def _national_phone_ok(value: str) -> bool:
+def national_phone_ok(value: str) -> bool:
     return bool(_layout(value)) and 10 <= len(_digits(value)) <= 11
 
 
-def _ipv4_ok(value: str) -> bool:
+def ipv4_ok(value: str) -> bool:
     try:
         ipaddress.IPv4Address(value)  # rejects octets above 255 and leading zeros
     except ValueError:
@@ -287,7 +337,7 @@ def _ipv4_ok(value: str) -> bool:
     return True
 
 
-def _ipv6_ok(value: str) -> bool:
+def ipv6_ok(value: str) -> bool:
     try:
         ipaddress.IPv6Address(value)
     except ValueError:
@@ -296,7 +346,7 @@ def _ipv6_ok(value: str) -> bool:
     return any(c.isdigit() for c in value) and sum(1 for g in value.split(":") if g) >= 2
 
 
-def _passport_ok(value: str) -> bool:
+def passport_ok(value: str) -> bool:
     return sum(c.isdigit() for c in value) >= 5
 
 
@@ -315,7 +365,7 @@ def _real_date(year: str, month: int, day: int) -> bool:
     return False
 
 
-def _dob_ok(value: str) -> bool:
+def dob_ok(value: str) -> bool:
     tokens = _DATE_TOKENS.findall(value.lower())
     nums = [t for t in tokens if t.isdigit()]
     month = next((_MONTHS[t[:3]] for t in tokens if t[:3] in _MONTHS), 0)

@@ -105,11 +105,13 @@ class RateLimiter:
         self._limits: dict[str, tuple[int, float]] = {}
         for role, (requests, per_seconds) in limits.items():
             if isinstance(requests, bool) or not isinstance(requests, int) or requests <= 0:
-                raise ConfigError(f"rate limit for role {role!r}: requests must be an int > 0, "
-                                  f"not {requests!r}")  # fmt: skip
+                raise ConfigError(
+                    f"rate limit for role {role!r}: requests must be an int > 0, not {requests!r}"
+                )
             if not (isinstance(per_seconds, int | float) and 0 < per_seconds < math.inf):
-                raise ConfigError(f"rate limit for role {role!r}: per_seconds must be > 0, "
-                                  f"not {per_seconds!r}")  # fmt: skip
+                raise ConfigError(
+                    f"rate limit for role {role!r}: per_seconds must be > 0, not {per_seconds!r}"
+                )
             self._limits[role] = (requests, float(per_seconds))
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}

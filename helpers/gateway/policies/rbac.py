@@ -138,8 +138,10 @@ class UserDirectory:
         if not roles:
             check.fail("'roles' is empty; define at least the default role", None)
         if default_role not in roles:
-            check.fail(f"default_role {default_role!r} is not a defined role "
-                       f"({', '.join(sorted(roles))})", "default_role")  # fmt: skip
+            check.fail(
+                f"default_role {default_role!r} is not a defined role ({', '.join(sorted(roles))})",
+                "default_role",
+            )
 
         users: dict[str, User] = {}
         for token, spec in check.mapping(doc["users"], "users", None).items():
@@ -147,8 +149,10 @@ class UserDirectory:
             check.keys(spec, _USER_KEYS, token, what=f"user {token!r}")
             role_name = check.string(spec["role"], "role", token)
             if role_name not in roles:
-                check.fail(f"role {role_name!r} is not defined under 'roles' "
-                           f"({', '.join(sorted(roles))})", token)  # fmt: skip
+                check.fail(
+                    f"role {role_name!r} is not defined under 'roles' ({', '.join(sorted(roles))})",
+                    token,
+                )
             role = roles[role_name]
             perms = role.permissions | frozenset(
                 check.strings(spec.get("permissions", []), "permissions", token)
@@ -185,15 +189,24 @@ class UserDirectory:
         user = self._users.get(token or "")
         if user is not None:
             return user
-        return User(token or "", "unknown", self.default_role, "", self._default_permissions,
-                    self._default_admin, False)  # fmt: skip
+        return User(
+            token or "",
+            "unknown",
+            self.default_role,
+            "",
+            self._default_permissions,
+            self._default_admin,
+            False,
+        )
 
     def __len__(self) -> int:
         return len(self._users)
 
     def __repr__(self) -> str:
-        return (f"<UserDirectory {len(self._users)} users, roles={sorted(self._roles)}, "
-                f"default={self.default_role!r}>")  # fmt: skip
+        return (
+            f"<UserDirectory {len(self._users)} users, roles={sorted(self._roles)}, "
+            f"default={self.default_role!r}>"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,18 +214,22 @@ class UserDirectory:
 # ---------------------------------------------------------------------------------------------
 
 #: Policy id -> (what it protects, for the reason sentence). Ids are AxonFlow's.
-ADMIN_POLICIES: Mapping[str, str] = MappingProxyType({
-    "sys_admin_users_table": "the users and credentials tables",
-    "sys_admin_audit_log": "the audit logs",
-    "sys_admin_config_table": "the system configuration tables",
-    "sys_admin_info_schema": "the database's system catalog",
-})  # fmt: skip
+ADMIN_POLICIES: Mapping[str, str] = MappingProxyType(
+    {
+        "sys_admin_users_table": "the users and credentials tables",
+        "sys_admin_audit_log": "the audit logs",
+        "sys_admin_config_table": "the system configuration tables",
+        "sys_admin_info_schema": "the database's system catalog",
+    }
+)
 
 _QO, _QC = r'[`"\[]?', r'[`"\]]?'  # optional identifier quotes: `users`, "users", [users]
 _ALIAS = r"(?:\s+(?:as\s+)?[a-z]\w{0,2})?"  # "FROM users u", "FROM users AS usr"
 # What may follow a table name in a FROM clause; English ("feedback from users who ...") stops.
-_FROM_END = (r"(?:\s*(?:;|\)|$)|\s+(?:where|limit|order|group|having|join|inner|left|right|"
-             r"full|cross|natural|union|offset|fetch|window|for|on|using)\b)")  # fmt: skip
+_FROM_END = (
+    r"(?:\s*(?:;|\)|$)|\s+(?:where|limit|order|group|having|join|inner|left|right|"
+    r"full|cross|natural|union|offset|fetch|window|for|on|using)\b)"
+)
 
 # Per family: names that need table context, extra phrases for "<phrase> table", and names that
 # exist only as tables (fire anywhere). Listed longest first so spans cover the whole name.
@@ -298,8 +315,13 @@ def scan_admin_access(
     for policy_id, regex in _FAMILY_RES.items():
         m = regex.search(data)
         if m is not None:
-            reason = (f"Administrative access required: access to {ADMIN_POLICIES[policy_id]} "
-                      f"requires admin privileges (role {user.role!r})")  # fmt: skip
-            out.append(Finding(policy_id, "admin", "high", "block", reason,
-                               char_span(data, m.span(), ascii)))  # fmt: skip
+            reason = (
+                f"Administrative access required: access to {ADMIN_POLICIES[policy_id]} "
+                f"requires admin privileges (role {user.role!r})"
+            )
+            out.append(
+                Finding(
+                    policy_id, "admin", "high", "block", reason, char_span(data, m.span(), ascii)
+                )
+            )
     return out

@@ -17,7 +17,7 @@ Design, and why:
   a few milliseconds. One set pass over all patterns decides "nothing to see" for benign
   prompts and names the patterns that match otherwise; only those are searched for their spans.
 * ``\\s`` in a pattern also accepts inline comments (``UNION/**/SELECT``): the table keeps the
-  readable form and :func:`_expand` widens it at compile time, so spans stay exact offsets into
+  readable form and :func:`widen_spaces` widens it at compile time, so spans stay exact offsets into
   the caller's text (no normalised copy with shifted offsets).
 * Severity: ``critical`` for stacked queries and dangerous statements (they change or destroy
   data), ``high`` for the rest (they read data or probe). The reason names the category and the
@@ -39,8 +39,7 @@ from dataclasses import dataclass
 import re2
 
 from .findings import Finding
-from .sqli_patterns import SQLI_CATEGORIES, SQLI_PATTERNS, SqliPattern, _expand
-from .views import VIEW_SHAPES
+from .sqli_patterns import SQLI_CATEGORIES, SQLI_PATTERNS, SqliPattern, widen_spaces
 
 __all__ = [
     "SQLI_CATEGORIES",
@@ -50,7 +49,6 @@ __all__ = [
     "explain_sqli",
     "payload_question",
     "scan_sqli",
-    "scan_sqli_shapes",
 ]
 
 
@@ -96,13 +94,9 @@ def _compiled() -> _Compiled:
     # gives the DFA room on 1 MiB adversarial inputs, so it rarely has to flush its cache.
     options = re2.Options()
     options.max_mem = 64 << 20
-    expanded = ["(?i)" + _expand(p.regex) for p in SQLI_PATTERNS]
+    expanded = ["(?i)" + widen_spaces(p.regex) for p in SQLI_PATTERNS]
     which = re2.Set.SearchSet(options)
     for regex in expanded:
-        which.Add(regex)
-    # The shapes that call for extra views ride along in the same pass (indices past the
-    # table), so deciding "no view needed" costs benign text nothing extra.
-    for regex in VIEW_SHAPES.values():
         which.Add(regex)
     which.Compile()
 
@@ -117,10 +111,6 @@ def _compiled() -> _Compiled:
     }
     single = tuple(re2.compile(r, options) for r in expanded)
     return _Compiled(which, alternation(expanded), single, by_category)
-
-
-_SHAPE_NAMES = tuple(VIEW_SHAPES)
-_N = len(SQLI_PATTERNS)
 
 
 # ---- matches that are SQL being written or discussed, not a payload -------------------------
@@ -189,14 +179,12 @@ def _first_kept(index: int, data: bytes, floor: int) -> tuple[int, int] | None:
 def _search(
     text: str,
     explain: bool,
-    shapes: list[str] | None = None,
     data: bytes | None = None,
     hits: Iterable[int] | None = None,
 ) -> list[tuple[int, tuple[int, int] | None]]:
     """(pattern index, span) in table order: every matching pattern, or one per category.
 
-    ``shapes``, when given, receives the names of the :data:`VIEW_SHAPES` present. ``data``
-    and ``hits`` are the text's UTF-8 bytes and the patterns a set pass over them found
+    ``data`` and ``hits`` are the text's UTF-8 bytes and the patterns a set pass over them found
     (:mod:`.onepass`), when the caller made that pass already.
     """
     if not text:
@@ -214,12 +202,6 @@ def _search(
         hits = compiled.which.Match(data)
     if not hits:
         return []
-    if any(i >= _N for i in hits):
-        if shapes is not None:
-            shapes += [_SHAPE_NAMES[i - _N] for i in sorted(hits) if i >= _N]
-        hits = [i for i in hits if i < _N]
-        if not hits:
-            return []
     if not explain and len(data) > _SPAN_LIMIT:
         # Past any real prompt size a span costs one more pass per category; the decision
         # does not need it, so huge inputs stay at one pass and name the first pattern listed.
@@ -314,15 +296,8 @@ def scan_sqli(
     >>> scan_sqli("1'; DROP TABLE users")
     [<Finding sqli_stacked_queries block critical>, <Finding sqli_dangerous_query block critical>]
     """
-    found = _search(text, False, None, data, hits)
+    found = _search(text, False, data, hits)
     return [_finding(SQLI_PATTERNS[i], span) for i, span in found]
-
-
-def scan_sqli_shapes(text: str) -> tuple[list[Finding], list[str]]:
-    """:func:`scan_sqli`, plus the names of the view shapes found in the same pass."""
-    shapes: list[str] = []
-    found = [_finding(SQLI_PATTERNS[i], s) for i, s in _search(text, False, shapes)]
-    return found, shapes
 
 
 def explain_sqli(text: str) -> list[SqliMatch]:

@@ -1,7 +1,7 @@
 """The SQL-injection pattern table: :data:`SQLI_PATTERNS`, one :class:`SqliPattern` per rule.
 
 The rules are data, grouped in AxonFlow's eight :data:`SQLI_CATEGORIES`, and written in a
-readable form: :func:`_expand` widens each ``\\s`` so inline comments count as whitespace when
+readable form: :func:`widen_spaces` widens each ``\\s`` so inline comments count as whitespace when
 :mod:`helpers.gateway.policies.sqli` compiles them. The scanner itself
 (:func:`~helpers.gateway.policies.sqli.scan_sqli`) lives there. Introduced in ``05_policies.ipynb``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SQLI_CATEGORIES", "SQLI_PATTERNS", "SqliPattern"]
+__all__ = ["SQLI_CATEGORIES", "SQLI_PATTERNS", "SqliPattern", "widen_spaces"]
 
 #: Canonical reporting order of the categories (policy id is ``sqli_<category>``).
 SQLI_CATEGORIES: tuple[str, ...] = (
@@ -372,7 +372,7 @@ SQLI_PATTERNS: tuple[SqliPattern, ...] = (
 _SPACE = r"(?:[\t\n\x0b\f\r ]|/\*[^*]*\*+(?:[^*/][^*]*\*+)*/|/\*!\d*|\*/)"
 
 
-def _expand(regex: str) -> str:
+def widen_spaces(regex: str) -> str:
     """Widen ``\\s*``/``\\s+`` so inline comments count as whitespace; reject any other ``\\s``."""
     out = regex.replace(r"\s*", _SPACE + "*").replace(r"\s+", _SPACE + "+")
     if r"\s" in out:

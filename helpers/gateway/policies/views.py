@@ -48,8 +48,8 @@ import numpy as np
 import re2
 
 from .decoders import Pieces, html_entity, json_decode, json_escape, percent_decode, percent_run
-from .folding import _tables, fold
-from .pii_checks import _IBAN_LENGTHS
+from .folding import fold, fold_tables
+from .pii_checks import IBAN_LENGTHS
 
 __all__ = [
     "VIEW_MARKERS",
@@ -76,10 +76,13 @@ class View:
     __slots__ = ("_build", "_index", "_pieces", "name", "parent", "text")
 
     def __init__(
-        self, name: str, text: str,
+        self,
+        name: str,
+        text: str,
         build: Callable[[], list[tuple[int, int, int, bool]] | Pieces] | None = None,
-        parent: View | None = None, index: Callable[[], np.ndarray] | None = None,
-    ) -> None:  # fmt: skip
+        parent: View | None = None,
+        index: Callable[[], np.ndarray] | None = None,
+    ) -> None:
         self.name, self.text, self.parent = name, text, parent
         self._build = build
         self._pieces: Sequence[Sequence[int]] | None = None  # starts, origins, ends, exact
@@ -147,9 +150,13 @@ def _pieces_of(
 
 
 def _rewrite(
-    name: str, text: str, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str],
-    parent: View | None, start: int = 0,
-) -> View:  # fmt: skip
+    name: str,
+    text: str,
+    pattern: re.Pattern[str],
+    replace: Callable[[re.Match[str]], str],
+    parent: View | None,
+    start: int = 0,
+) -> View:
     """Replace every match of ``pattern`` with ``replace(match)``; the map comes on demand.
 
     ``start`` is the first place a match can begin (the first marker): the text before it is
@@ -175,18 +182,20 @@ def canonical_view(text: str, parent: View | None = None) -> View:
 # Spanish, German, French, and Hindi in Devanagari and in Latin letters (Hinglish). A word
 # that is also common in prose ("do", "un", "six") only counts inside a run of them.
 _NUMBER_WORDS: dict[str, str] = {}
-for _digit, _words in enumerate((
-    "zero oh nought nil cero null zéro shunya sifar शून्य",
-    "one uno una eins ein un une ek एक",
-    "two dos zwei zwo deux do दो",
-    "three tres drei trois teen tin तीन",
-    "four cuatro vier quatre char chaar चार",
-    "five cinco fünf fuenf cinq paanch panch पांच पाँच",
-    "six seis sechs chhe chhah chheh छह छः",
-    "seven siete sieben sept saat सात",
-    "eight ocho acht huit aath आठ",
-    "nine nueve neun neuf nau नौ",
-)):  # fmt: skip
+for _digit, _words in enumerate(
+    (
+        "zero oh nought nil cero null zéro shunya sifar शून्य",
+        "one uno una eins ein un une ek एक",
+        "two dos zwei zwo deux do दो",
+        "three tres drei trois teen tin तीन",
+        "four cuatro vier quatre char chaar चार",
+        "five cinco fünf fuenf cinq paanch panch पांच पाँच",
+        "six seis sechs chhe chhah chheh छह छः",
+        "seven siete sieben sept saat सात",
+        "eight ocho acht huit aath आठ",
+        "nine nueve neun neuf nau नौ",
+    )
+):
     _NUMBER_WORDS.update(dict.fromkeys(_words.split(), str(_digit)))
 #: Words that repeat the next digit: "double five" is 55, "triple oh" 000.
 _REPEATS = {"double": 2, "triple": 3}
@@ -231,8 +240,11 @@ def _spelled_edits(text: str) -> list[tuple[int, int, str]]:
 
     for m in _SPELLED_TOKEN.finditer(text):
         token = m.group().lower()
-        if token in _NUMBER_WORDS or token in _REPEATS or (token.isdigit() and len(token) <= 4
-                                                          and token.isascii()):  # fmt: skip
+        if (
+            token in _NUMBER_WORDS
+            or token in _REPEATS
+            or (token.isdigit() and len(token) <= 4 and token.isascii())
+        ):
             run.append(m)
         elif run:
             close()
@@ -276,7 +288,7 @@ def _edited(name: str, text: str, edits: list[tuple[int, int, str]], parent: Vie
 # An IBAN keeps its country code: "IBANMN15..." reads "IBAN MN15...".
 _DIGIT_RUN_RE = re.compile(r"[0-9]+")
 _HEXISH = re.compile(r"(?:0[xX])?[0-9a-fA-F]{8,}")
-_IBAN_COUNTRIES = frozenset(_IBAN_LENGTHS)
+_IBAN_COUNTRIES = frozenset(IBAN_LENGTHS)
 
 
 def _glued_edits(text: str) -> list[tuple[int, int, str]]:
@@ -287,8 +299,12 @@ def _glued_edits(text: str) -> list[tuple[int, int, str]]:
         while left and start - left < 40 and text[left - 1].isascii() and text[left - 1].isalpha():
             left -= 1
         right = end
-        while right < len(text) and right - end < 40 and text[right].isascii() \
-                and text[right].isalpha():  # fmt: skip
+        while (
+            right < len(text)
+            and right - end < 40
+            and text[right].isascii()
+            and text[right].isalpha()
+        ):
             right += 1
         if _HEXISH.fullmatch(text, left, right):
             continue  # "0x2f65...", a hash: letters and digits that belong together
@@ -350,15 +366,19 @@ _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
     # Each pattern starts with its marker, so the regex engine skips ahead to the next one.
     "percent": (re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"), percent_run),
     "json": (re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[nrtbf/\"\\']"), json_escape),
-    "html": (re.compile(r"&#[0-9]{1,7};?|&#[xX][0-9A-Fa-f]{1,6};?|&[A-Za-z][A-Za-z0-9]{1,31};"),
-             html_entity),
-    "sql": (re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
-            lambda m: "" if m.group().startswith("/*") else " "),
+    "html": (
+        re.compile(r"&#[0-9]{1,7};?|&#[xX][0-9A-Fa-f]{1,6};?|&[A-Za-z][A-Za-z0-9]{1,31};"),
+        html_entity,
+    ),
+    "sql": (
+        re.compile(r"/\*.*?(?:\*/|$)|\s{2,}|[\t\n\r\f\v]", re.S),
+        lambda m: "" if m.group().startswith("/*") else " ",
+    ),
     "qp": (_QP, _qp_run),
     "base64": (_BASE64_RUN, _base64_run),
     # The SQL view of a long text, or of one with more line breaks than the escape budget.
     "sql_comments": (re.compile(r"/\*.*?(?:\*/|$)", re.S), lambda m: ""),
-}  # fmt: skip
+}
 
 # Which decoders could change the query, checked once and cheaply ("check once, skip"): the
 # four escapes need a character most prompts never contain (a memchr each, then a short
@@ -392,13 +412,14 @@ for _regex in VIEW_SHAPES.values():
 _SHAPE_SET.Compile()
 
 
-def _triggered(text: str, shapes: Iterable[str] | None = None) -> list[str]:
-    names = [name for name, (marker, regex) in _MARKERS.items()
-             if marker in text and (regex is None or regex.search(text))]  # fmt: skip
-    if shapes is None:
-        hits = _SHAPE_SET.Match(text.encode("utf-8", "surrogatepass")) or []
-        shapes = [_SHAPE_NAMES[i] for i in sorted(hits)]
-    return names + [name for name in _SHAPE_NAMES if name in shapes]
+def _triggered(text: str) -> list[str]:
+    names = [
+        name
+        for name, (marker, regex) in _MARKERS.items()
+        if marker in text and (regex is None or regex.search(text))
+    ]
+    hits = _SHAPE_SET.Match(text.encode("utf-8", "surrogatepass")) or []
+    return names + [_SHAPE_NAMES[i] for i in sorted(hits)]
 
 
 # Every separator character, and every run of two or more separators or spaces, reads as one
@@ -420,8 +441,12 @@ def separators_view(text: str, parent: View | None = None) -> View:
     detectors read it.
     """
     data = _SPACE_RUN.sub(b" ", text.encode("utf-8", "surrogatepass").translate(_AS_SPACES))
-    return View("separators", data.decode("utf-8", "surrogatepass"),
-                lambda: _pieces_of(text, _SEPARATORS, lambda m: " "), parent)  # fmt: skip
+    return View(
+        "separators",
+        data.decode("utf-8", "surrogatepass"),
+        lambda: _pieces_of(text, _SEPARATORS, lambda m: " "),
+        parent,
+    )
 
 
 #: From this many escape markers on, percent and JSON escapes are decoded by array
@@ -497,7 +522,7 @@ def _cost(name: str, text: str) -> int:
 
 def warm_up_views() -> None:
     """Build the folding table now, so the first non-ASCII query does not pay for it."""
-    _tables()
+    fold_tables()
     build_views("x\u00a0%27 one two three &amp; \\u0027 /**/")
 
 
@@ -516,7 +541,6 @@ def build_views(text: str) -> list[View]:
 def decoded_views(
     scan: str,
     base: View | None = None,
-    shapes: Iterable[str] | None = None,
     _budget: list[Any] | None = None,
     _round: int = 1,
     *,
@@ -525,24 +549,20 @@ def decoded_views(
 ) -> list[View]:
     """The decoded views of ``scan`` (the query, or its canonical view ``base``).
 
-    ``shapes`` names the :data:`VIEW_SHAPES` already known to be present (from a set pass
-    the caller made anyway); ``None`` makes one pass here. A view decoded from an escape
-    that still holds escapes is decoded again (up to :data:`DECODE_ROUNDS`), all within one
-    :data:`ESCAPE_BUDGET`; ``probe(text)`` names the shapes in such a view, when the caller
-    makes a pass over every view anyway (``None``: one pass here). ``triggers``, when given,
-    names every decoder the text calls for (:data:`VIEW_MARKERS` and :data:`VIEW_SHAPES`,
-    found by such a pass), and ``probe`` then answers the same for each view.
+    A view decoded from an escape that still holds escapes is decoded again (up to
+    :data:`DECODE_ROUNDS`), all within one :data:`ESCAPE_BUDGET`; ``probe(text)`` names the
+    shapes in such a view, when the caller makes a pass over every view anyway (``None``: one
+    pass here). ``triggers``, when given, names every decoder the text calls for
+    (:data:`VIEW_MARKERS` and :data:`VIEW_SHAPES`, found by such a pass), and ``probe`` then
+    answers the same for each view.
     """
     views: list[View] = []
     if triggers is not None:
         if not triggers:
             return views  # the common case: the caller's set pass found no trigger
         names = [name for name in _TRIGGER_NAMES if name in triggers]
-    elif shapes is not None and not shapes and "%" not in scan and "\\" not in scan \
-            and "&" not in scan and "/*" not in scan:  # fmt: skip
-        return views  # the common case, decided with four memchr calls
     else:
-        names = _triggered(scan, shapes)
+        names = _triggered(scan)
     # [escape markers left, view characters left, {text decoded: the round it was seen in}]
     budget = [ESCAPE_BUDGET, VIEW_BUDGET, {scan: 0}] if _budget is None else _budget
     for name in names:
@@ -564,6 +584,5 @@ def decoded_views(
         views.append(view)
         if name in _ESCAPING and _round < DECODE_ROUNDS:
             found = None if probe is None else probe(view.text)
-            views += decoded_views(view.text, view, None, budget, _round + 1, probe=probe,
-                                   triggers=found)  # fmt: skip
+            views += decoded_views(view.text, view, budget, _round + 1, probe=probe, triggers=found)
     return views
