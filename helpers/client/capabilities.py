@@ -108,9 +108,18 @@ def probe(
         else:
             response = http.get(key + "/health", timeout=timeout)
     except httpx.HTTPError as exc:
-        raise GatewayUnavailable(
-            f"GET {key}/health failed ({type(exc).__name__}); is the gateway running?"
-        ) from None
+        raise _unreachable(key, exc) from None
+    return _settle(key, response, refresh)
+
+
+def _unreachable(key: str, exc: httpx.HTTPError) -> GatewayUnavailable:
+    return GatewayUnavailable(
+        f"GET {key}/health failed ({type(exc).__name__}); is the gateway running?"
+    )
+
+
+def _settle(key: str, response: httpx.Response, refresh: bool) -> Capabilities:
+    """The probe's answer read, cached (replacing any older one when ``refresh``)."""
     caps = _read(key, response)
     if refresh:
         forget(key)
@@ -135,13 +144,8 @@ async def aprobe(
         else:
             response = await http.get(key + "/health", timeout=timeout)
     except httpx.HTTPError as exc:
-        raise GatewayUnavailable(
-            f"GET {key}/health failed ({type(exc).__name__}); is the gateway running?"
-        ) from None
-    caps = _read(key, response)
-    if refresh:
-        forget(key)
-    return _remember(caps)
+        raise _unreachable(key, exc) from None
+    return _settle(key, response, refresh)
 
 
 def forget(url: str | None = None) -> None:
