@@ -286,55 +286,107 @@ def _edited(name: str, text: str, edits: list[tuple[int, int, str]], parent: Vie
 # "CardNo4023...Exp"). The glued view puts a space where letters meet digits and where a
 # lower-case letter meets a capital next to them, so the labels and the number stand apart.
 # An IBAN keeps its country code: "IBANMN15..." reads "IBAN MN15...".
-_DIGIT_RUN_RE = re.compile(r"[0-9]+")
 _HEXISH = re.compile(r"(?:0[xX])?[0-9a-fA-F]{8,}")
 _IBAN_COUNTRIES = frozenset(IBAN_LENGTHS)
+# The glued and base64 views find where they have work with ``bytes.find`` on the text as
+# one byte per character (``encode("latin-1", "replace")`` keeps one byte per character, and
+# every character these views look for is ASCII): no regex tried at every position.
+_LETTER_DIGIT = bytes(  # ASCII letters as "a", digits as "0", anything else as a space
+    97 if c < 128 and chr(c).isalpha() else 48 if c < 128 and chr(c).isdigit() else 32
+    for c in range(256)
+)
+
+
+def _one_byte(text: str, table: bytes) -> bytes:
+    return text.encode("latin-1", "replace").translate(table)
+
+
+def _run_cuts(text: str, start: int, end: int, cuts: set[int]) -> None:
+    """Add the glued view's cuts around the digit run ``text[start:end]``."""
+    left = start
+    while left and start - left < 40 and text[left - 1].isascii() and text[left - 1].isalpha():
+        left -= 1
+    right = end
+    while (
+        right < len(text) and right - end < 40 and text[right].isascii() and text[right].isalpha()
+    ):
+        right += 1
+    if _HEXISH.fullmatch(text, left, right):
+        return  # "0x2f65...", a hash: letters and digits that belong together
+    letters = text[left:start]
+    if len(letters) >= 2:
+        cut = start
+        if letters[-2:] in _IBAN_COUNTRIES and (
+            len(letters) == 2 or letters[:-2].upper().endswith("IBAN") or letters[-3].islower()
+        ):
+            cut = start - 2  # a country code and its check digits stay together
+        if cut > left:
+            cuts.add(cut)
+        for k in range(left + 1, cut):  # "ReyesSSN", "CardNo": a word boundary inside
+            if text[k - 1].islower() and text[k].isupper():
+                cuts.add(k)
+        if letters.upper().startswith("IBAN") and left + 4 < cut:
+            cuts.add(left + 4)
+    if end - start >= 4 and right - end >= 2:
+        cuts.add(end)
 
 
 def _glued_edits(text: str) -> list[tuple[int, int, str]]:
+    # Only a run of digits with two letters just before it, or one of four or more digits
+    # with two letters just after it, gets a cut: those runs are all that is looked at.
+    shape = _one_byte(text, _LETTER_DIGIT)
+    runs: set[tuple[int, int]] = set()
+    digits = shape.replace(b"a", b" ")  # digits as "0", anything else as a space
+    at = shape.find(b"aa0")
+    while at >= 0:
+        start = at + 2
+        end = digits.find(b" ", start) % (len(digits) + 1)  # -1: the run ends the text
+        runs.add((start, end))
+        at = shape.find(b"aa0", end)
+    at = shape.find(b"0000aa")
+    while at >= 0:
+        end = at + 4
+        runs.add((digits.rfind(b" ", 0, end) + 1, end))
+        at = shape.find(b"0000aa", end + 2)
     cuts: set[int] = set()
-    for m in _DIGIT_RUN_RE.finditer(text):
-        start, end = m.span()
-        left = start
-        while left and start - left < 40 and text[left - 1].isascii() and text[left - 1].isalpha():
-            left -= 1
-        right = end
-        while (
-            right < len(text)
-            and right - end < 40
-            and text[right].isascii()
-            and text[right].isalpha()
-        ):
-            right += 1
-        if _HEXISH.fullmatch(text, left, right):
-            continue  # "0x2f65...", a hash: letters and digits that belong together
-        letters = text[left:start]
-        if len(letters) >= 2:
-            cut = start
-            if letters[-2:] in _IBAN_COUNTRIES and (
-                len(letters) == 2 or letters[:-2].upper().endswith("IBAN") or letters[-3].islower()
-            ):
-                cut = start - 2  # a country code and its check digits stay together
-            if cut > left:
-                cuts.add(cut)
-            for k in range(left + 1, cut):  # "ReyesSSN", "CardNo": a word boundary inside
-                if text[k - 1].islower() and text[k].isupper():
-                    cuts.add(k)
-            if letters.upper().startswith("IBAN") and left + 4 < cut:
-                cuts.add(left + 4)
-        if end - start >= 4 and right - end >= 2:
-            cuts.add(end)
+    for start, end in runs:
+        _run_cuts(text, start, end, cuts)
     return [(cut, cut, " ") for cut in sorted(cuts)]
 
 
 #: Characters of base64 decoded per query at most; runs past it stay as they are.
 BASE64_LIMIT = 64 * 1024
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{14,}={0,2}")
+_BASE64_TABLE = bytes(
+    98 if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "+/") else 32 for c in range(256)
+)
+
+
+def _base64_text(text: str) -> str:
+    """``_BASE64_RUN.sub(_base64_run, text)``, each run found by ``bytes.find``.
+
+    The regex's leftmost match from a place is the first 14 base64 characters in a row
+    after it; it then takes the whole run and up to two ``=``.
+    """
+    marks = _one_byte(text, _BASE64_TABLE)
+    parts: list[str] = []
+    pos = 0
+    at = marks.find(b"b" * 14)
+    while at >= 0:
+        end = marks.find(b" ", at) % (len(marks) + 1)  # -1: the run ends the text
+        end += 2 if text.startswith("==", end) else 1 if text.startswith("=", end) else 0
+        parts += (text[pos:at], _base64_decoded(text[at:end]))
+        pos = end
+        at = marks.find(b"b" * 14, end)
+    return "".join(parts) + text[pos:] if parts else text
 
 
 def _base64_run(m: re.Match[str]) -> str:
+    return _base64_decoded(m.group())
+
+
+def _base64_decoded(run: str) -> str:
     """A base64 run as the text it encodes, or unchanged when it does not encode text."""
-    run = m.group()
     if len(run) % 4 or len(run) < 16:
         return run
     try:
@@ -379,6 +431,42 @@ _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
     # The SQL view of a long text, or of one with more line breaks than the escape budget.
     "sql_comments": (re.compile(r"/\*.*?(?:\*/|$)", re.S), lambda m: ""),
 }
+
+# The SQL view's text without a regex tried at every character (its offset map still comes
+# from the regex, when a span is asked for): a whitespace match never holds a "/", so the
+# first "/*" after a comment starts the next one; an unclosed one runs to the end of the
+# text, or up to a final line break (where ``$`` matches first).
+_SQL_SPACES = re.compile(r"\s{2,}|[\t\n\r\f\v]")
+
+
+def _sql_spaces(segment: str) -> str:
+    """``_SQL_SPACES.sub(" ", segment)``; for ASCII text ``str.split`` does it, the same
+    whitespace as ``\\s`` less the separators ``\\x1c-\\x1f`` (one of them alone stays)."""
+    if not segment.isascii() or any(c in segment for c in "\x1c\x1d\x1e\x1f"):
+        return _SQL_SPACES.sub(" ", segment)
+    if "  " not in segment and not any(c in segment for c in "\t\n\r\f\v"):
+        return segment
+    words = segment.split()
+    if not words:
+        return " " if segment else ""
+    before = " " if segment[0].isspace() else ""
+    return before + " ".join(words) + (" " if segment[-1].isspace() else "")
+
+
+def _sql_text(text: str) -> str:
+    """``_DECODERS["sql"]``'s substitution: comments removed, whitespace collapsed."""
+    parts: list[str] = []
+    pos = 0
+    while (at := text.find("/*", pos)) >= 0:
+        parts.append(_sql_spaces(text[pos:at]))
+        close = text.find("*/", at + 2)
+        if close < 0:
+            pos = len(text) - text.endswith("\n")
+            break
+        pos = close + 2
+    parts.append(_sql_spaces(text[pos:]))
+    return "".join(parts)
+
 
 # Which decoders could change the query, checked once and cheaply ("check once, skip"): the
 # four escapes need a character most prompts never contain (a memchr each, then a short
@@ -467,6 +555,9 @@ def decode_view(name: str, text: str, parent: View | None = None) -> View:
     if name == "glued":
         return _edited(name, text, _glued_edits(text), parent)
     pattern, replace = _DECODERS[name]
+    if name in ("sql", "base64"):  # the text by str and bytes searches, the map by the regex
+        out = _sql_text(text) if name == "sql" else _base64_text(text)
+        return View(name, out, lambda: _pieces_of(text, pattern, replace), parent)
     marker = _FIRST_MARKER.get(name)
     if name in _VECTORISED and text.count(marker) >= VECTOR_FROM:  # type: ignore[arg-type]
         done = _VECTORISED[name](text)
@@ -492,10 +583,11 @@ VIEW_BUDGET = 4 << 20
 #: Decoding repeats on its own output up to this many rounds: "%2527" is a percent-encoded
 #: "%27", "&amp;#39;" an HTML-escaped "&#39;", "\u002527" a JSON-escaped "%27".
 DECODE_ROUNDS = 3
-#: The spelled-digits pattern and the SQL view's whitespace pattern have no leading literal to
-#: skip ahead to, so Python's regex engine tries them at every character (tens of ns each).
-#: They run on texts up to these sizes; a longer text gets the SQL view with its comments
-#: removed (whitespace as it is: every SQL pattern accepts any whitespace anyway).
+#: The spelled-digits pattern has no leading literal to skip ahead to, so Python's regex
+#: engine tries it at every character (tens of ns each); so does the pattern the SQL view's
+#: offset map comes from, when a span found there is mapped back. They run on texts up to
+#: these sizes; a longer text gets the SQL view with its comments removed (whitespace as it
+#: is: every SQL pattern accepts any whitespace anyway).
 SPELLED_LIMIT = 16 * 1024
 SQL_SPACES_LIMIT = 64 * 1024
 _ESCAPING = ("percent", "json", "html", "qp", "base64")
@@ -510,7 +602,8 @@ def _cost(name: str, text: str) -> int:
     if name == "sql":
         if len(text) > SQL_SPACES_LIMIT:
             return ESCAPE_BUDGET + 1
-        return sum(map(text.count, ("/*", "  ", "\t", "\n", "\r", "\f", "\v")))
+        controls = [c for c in "\t\n\r\f\v" if c in text]  # most texts have none: memchr
+        return text.count("/*") + text.count("  ") + sum(map(text.count, controls))
     if name in ("spelled", "glued"):
         return 0 if len(text) <= SPELLED_LIMIT else ESCAPE_BUDGET + 1
     if name == "base64":
