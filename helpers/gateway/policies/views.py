@@ -297,6 +297,9 @@ _LETTER_DIGIT = bytes(  # ASCII letters as "a", digits as "0", anything else as 
 )
 
 
+_DIGITS_AS_ZEROS = re.compile(rb"0+")  # a run of digits in the letters-and-digits bytes
+
+
 def _one_byte(text: str, table: bytes) -> bytes:
     return text.encode("latin-1", "replace").translate(table)
 
@@ -333,51 +336,44 @@ def _run_cuts(text: str, start: int, end: int, cuts: set[int]) -> None:
 
 def _glued_edits(text: str) -> list[tuple[int, int, str]]:
     # Only a run of digits with two letters just before it, or one of four or more digits
-    # with two letters just after it, gets a cut: those runs are all that is looked at.
+    # with two letters just after it, gets a cut: only those runs are looked at, each found
+    # by a memchr (digits are rare in prose).
     shape = _one_byte(text, _LETTER_DIGIT)
-    runs: set[tuple[int, int]] = set()
-    digits = shape.replace(b"a", b" ")  # digits as "0", anything else as a space
-    at = shape.find(b"aa0")
-    while at >= 0:
-        start = at + 2
-        end = digits.find(b" ", start) % (len(digits) + 1)  # -1: the run ends the text
-        runs.add((start, end))
-        at = shape.find(b"aa0", end)
-    at = shape.find(b"0000aa")
-    while at >= 0:
-        end = at + 4
-        runs.add((digits.rfind(b" ", 0, end) + 1, end))
-        at = shape.find(b"0000aa", end + 2)
     cuts: set[int] = set()
-    for start, end in runs:
-        _run_cuts(text, start, end, cuts)
+    start = shape.find(b"0")
+    while start >= 0:
+        end = _DIGITS_AS_ZEROS.match(shape, start).end()
+        if shape.endswith(b"aa", 0, start) or (end - start >= 4 and shape.startswith(b"aa", end)):
+            _run_cuts(text, start, end, cuts)
+        start = shape.find(b"0", end)
     return [(cut, cut, " ") for cut in sorted(cuts)]
 
 
 #: Characters of base64 decoded per query at most; runs past it stay as they are.
 BASE64_LIMIT = 64 * 1024
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{14,}={0,2}")
-_BASE64_TABLE = bytes(
+_BASE64_START = b"b" * 14
+_BASE64_TABLE = bytes(  # base64 characters as "b", anything else as a space
     98 if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "+/") else 32 for c in range(256)
 )
 
 
 def _base64_text(text: str) -> str:
-    """``_BASE64_RUN.sub(_base64_run, text)``, each run found by ``bytes.find``.
+    """``_BASE64_RUN.sub(_base64_run, text)``, each match looked for by ``bytes.find``.
 
-    The regex's leftmost match from a place is the first 14 base64 characters in a row
-    after it; it then takes the whole run and up to two ``=``.
+    From any place the regex's next match starts at the first 14 base64 characters in a
+    row; there it takes the whole run and up to two ``=``.
     """
     marks = _one_byte(text, _BASE64_TABLE)
     parts: list[str] = []
     pos = 0
-    at = marks.find(b"b" * 14)
+    at = marks.find(_BASE64_START)
     while at >= 0:
-        end = marks.find(b" ", at) % (len(marks) + 1)  # -1: the run ends the text
-        end += 2 if text.startswith("==", end) else 1 if text.startswith("=", end) else 0
-        parts += (text[pos:at], _base64_decoded(text[at:end]))
-        pos = end
-        at = marks.find(b"b" * 14, end)
+        m = _BASE64_RUN.match(text, at)
+        assert m is not None  # 14 base64 characters start here
+        parts += (text[pos:at], _base64_run(m))
+        pos = m.end()
+        at = marks.find(_BASE64_START, pos)
     return "".join(parts) + text[pos:] if parts else text
 
 
@@ -414,6 +410,8 @@ def _qp_run(m: re.Match[str]) -> str:
     return decoded if all(c.isprintable() or c in "\t\r\n" for c in decoded) else run
 
 
+_SQL_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)  # an unclosed one runs to the end
+
 _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
     # Each pattern starts with its marker, so the regex engine skips ahead to the next one.
     "percent": (re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*"), percent_run),
@@ -429,43 +427,34 @@ _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
     "qp": (_QP, _qp_run),
     "base64": (_BASE64_RUN, _base64_run),
     # The SQL view of a long text, or of one with more line breaks than the escape budget.
-    "sql_comments": (re.compile(r"/\*.*?(?:\*/|$)", re.S), lambda m: ""),
+    "sql_comments": (_SQL_COMMENT, lambda m: ""),
 }
 
 # The SQL view's text without a regex tried at every character (its offset map still comes
-# from the regex, when a span is asked for): a whitespace match never holds a "/", so the
-# first "/*" after a comment starts the next one; an unclosed one runs to the end of the
-# text, or up to a final line break (where ``$`` matches first).
+# from that regex, when a span is asked for). A whitespace match never holds a "/", so the
+# comments are where the comment pattern alone finds them (a literal "/*" to skip ahead to),
+# and the whitespace between them collapses piece by piece: by ``str.split`` for ASCII text,
+# whose whitespace is that of ``\s`` (less the separators \x1c-\x1f, which are left to the
+# regex: one of them alone stays as it is).
 _SQL_SPACES = re.compile(r"\s{2,}|[\t\n\r\f\v]")
 
 
-def _sql_spaces(segment: str) -> str:
-    """``_SQL_SPACES.sub(" ", segment)``; for ASCII text ``str.split`` does it, the same
-    whitespace as ``\\s`` less the separators ``\\x1c-\\x1f`` (one of them alone stays)."""
-    if not segment.isascii() or any(c in segment for c in "\x1c\x1d\x1e\x1f"):
-        return _SQL_SPACES.sub(" ", segment)
-    if "  " not in segment and not any(c in segment for c in "\t\n\r\f\v"):
-        return segment
-    words = segment.split()
+def _collapsed(piece: str) -> str:
+    words = piece.split()
     if not words:
-        return " " if segment else ""
-    before = " " if segment[0].isspace() else ""
-    return before + " ".join(words) + (" " if segment[-1].isspace() else "")
+        return " " if piece else ""
+    before = " " if piece[0].isspace() else ""
+    return before + " ".join(words) + (" " if piece[-1].isspace() else "")
 
 
 def _sql_text(text: str) -> str:
     """``_DECODERS["sql"]``'s substitution: comments removed, whitespace collapsed."""
-    parts: list[str] = []
-    pos = 0
-    while (at := text.find("/*", pos)) >= 0:
-        parts.append(_sql_spaces(text[pos:at]))
-        close = text.find("*/", at + 2)
-        if close < 0:
-            pos = len(text) - text.endswith("\n")
-            break
-        pos = close + 2
-    parts.append(_sql_spaces(text[pos:]))
-    return "".join(parts)
+    pieces = _SQL_COMMENT.split(text)
+    if not text.isascii() or any(c in text for c in "\x1c\x1d\x1e\x1f"):
+        return "".join([_SQL_SPACES.sub(" ", piece) for piece in pieces])
+    if "  " not in text and not any(c in text for c in "\t\n\r\f\v"):
+        return "".join(pieces)  # no whitespace to collapse
+    return "".join(map(_collapsed, pieces))
 
 
 # Which decoders could change the query, checked once and cheaply ("check once, skip"): the
