@@ -295,9 +295,7 @@ _LETTER_DIGIT = bytes(  # ASCII letters as "a", digits as "0", anything else as 
     97 if c < 128 and chr(c).isalpha() else 48 if c < 128 and chr(c).isdigit() else 32
     for c in range(256)
 )
-
-
-_DIGITS_AS_ZEROS = re.compile(rb"0+")  # a run of digits in the letters-and-digits bytes
+_DIGITS_AS_ZEROS = re.compile(rb"0+")  # a run of digits in those bytes
 
 
 def _one_byte(text: str, table: bytes) -> bytes:
@@ -410,7 +408,8 @@ def _qp_run(m: re.Match[str]) -> str:
     return decoded if all(c.isprintable() or c in "\t\r\n" for c in decoded) else run
 
 
-_SQL_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)  # an unclosed one runs to the end
+# A comment; an unclosed one runs to the end of the text, or to a final line break ("$").
+_SQL_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
 
 _DECODERS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
     # Each pattern starts with its marker, so the regex engine skips ahead to the next one.
