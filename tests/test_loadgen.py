@@ -251,7 +251,7 @@ class FakeGateway:
             {"approved": not blocked, "policies": policies, "context_id": f"ctx-{self.pre_checks}"},
         )()
 
-    async def audit(self, context_id: str, *args: Any) -> None:
+    async def audit(self, context_id: str, *args: Any, **kwargs: Any) -> None:
         if self.block is not None:
             await self.block.wait()
         if self.audit_failures:

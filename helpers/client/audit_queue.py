@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from time import perf_counter_ns
 from typing import Any
 
@@ -47,6 +47,10 @@ class AuditJob:
     latency_ms: float = 0.0
     response_summary: str = ""
     metadata: Mapping[str, Any] | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The job as keyword arguments of :meth:`GatewayClient.audit` (and of ``submit``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -168,15 +172,7 @@ class AuditQueue:
         t0 = perf_counter_ns()
         for attempt in range(self.retries + 1):
             try:
-                await self.gateway.audit(
-                    job.context_id,
-                    job.provider,
-                    job.model,
-                    job.token_usage,
-                    job.latency_ms,
-                    job.response_summary,
-                    job.metadata,
-                )
+                await self.gateway.audit(**job.as_kwargs())
             except (BadRequest, Unauthorized) as exc:
                 self._failed += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"

@@ -274,25 +274,10 @@ async def _audit(
     """Step 3: queued, or sent now (its ``audit_id``); kept for ``flush()`` when the gateway
     cannot take it, since the user has the answer (or the error) already."""
     if audits is not None:
-        audits.submit(
-            job.context_id,
-            job.provider,
-            job.model,
-            job.token_usage,
-            job.latency_ms,
-            job.response_summary,
-            job.metadata,
-        )
+        audits.submit(**job.as_kwargs())
         return None
     try:
-        result = await gw.audit(
-            job.context_id,
-            job.provider,
-            job.model,
-            job.token_usage,
-            job.latency_ms,
-            metadata=job.metadata,
-        )
+        result = await gw.audit(**job.as_kwargs())
     except GatewayError:
         turn.later("audit_retry", job)
         return None
@@ -302,14 +287,7 @@ async def _audit(
 def _audit_sync(gw: SyncGatewayClient, turn: _Turn, job: AuditJob) -> str | None:
     """Blocking :func:`_audit`, always sent at once."""
     try:
-        result = gw.audit(
-            job.context_id,
-            job.provider,
-            job.model,
-            job.token_usage,
-            job.latency_ms,
-            metadata=job.metadata,
-        )
+        result = gw.audit(**job.as_kwargs())
     except GatewayError:
         turn.later("audit_retry", job)
         return None
