@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from time import perf_counter_ns
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -158,27 +158,38 @@ def _map_httpx_error(exc: httpx.HTTPError, url: str, timeout: float) -> GatewayE
     return GatewayError(f"request to {url} failed: {exc}")
 
 
-class HttpxTransport:
-    """``httpx.AsyncClient`` with one keep-alive pool for the client's lifetime.
+C = TypeVar("C", httpx.AsyncClient, httpx.Client)
 
-    Pass ``client`` to use your own (for example one built on ``httpx.MockTransport``);
-    the headers are then sent per request and the client is left open for you to close.
-    """
+
+class _HttpxPool(Generic[C]):
+    """The set-up both httpx transports share: a ``_pool`` of their own for their lifetime,
+    or the caller's ``client`` (then the headers go with each request)."""
 
     name = "httpx"
+    _pool: type[C]
 
     def __init__(
         self,
         base_url: str,
         headers: Mapping[str, str],
         timeout: float,
-        client: httpx.AsyncClient | None = None,
+        client: C | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
         self._owned = client is None
-        self._client = client or httpx.AsyncClient(headers=dict(headers), timeout=timeout)
+        self._client: C = client or self._pool(headers=dict(headers), timeout=timeout)
         self._per_request_headers = None if self._owned else dict(headers)
+
+
+class HttpxTransport(_HttpxPool[httpx.AsyncClient]):
+    """``httpx.AsyncClient`` with one keep-alive pool for the client's lifetime.
+
+    Pass ``client`` to use your own (for example one built on ``httpx.MockTransport``);
+    the headers are then sent per request and the client is left open for you to close.
+    """
+
+    _pool = httpx.AsyncClient
 
     async def _send(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         url = self.base_url + path
@@ -200,23 +211,10 @@ class HttpxTransport:
             await self._client.aclose()
 
 
-class SyncHttpxTransport:
+class SyncHttpxTransport(_HttpxPool[httpx.Client]):
     """The blocking twin of :class:`HttpxTransport`, on ``httpx.Client``."""
 
-    name = "httpx"
-
-    def __init__(
-        self,
-        base_url: str,
-        headers: Mapping[str, str],
-        timeout: float,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self.base_url = base_url
-        self.timeout = timeout
-        self._owned = client is None
-        self._client = client or httpx.Client(headers=dict(headers), timeout=timeout)
-        self._per_request_headers = None if self._owned else dict(headers)
+    _pool = httpx.Client
 
     def _send(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         url = self.base_url + path
