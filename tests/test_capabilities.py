@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from helpers.client import capabilities
-from helpers.client.capabilities import Capabilities, aprobe, forget, probe
+from helpers.client.capabilities import Capabilities, forget, probe
 from helpers.errors import GatewayUnavailable
 from helpers.gateway.app import EXTENSIONS
 
@@ -94,11 +93,6 @@ def test_a_server_error_without_a_body_is_unavailable() -> None:
     http, _ = counting([(502, None)])
     with pytest.raises(GatewayUnavailable, match="answered 502"):
         probe("http://gw.test", http=http)
-
-
-def test_the_async_probe_shares_the_cache(gateway: ThreadedGateway) -> None:
-    caps = asyncio.run(aprobe(gateway.url))
-    assert caps.supports("reply_check") and probe(gateway.url) is caps
 
 
 def test_repr_says_what_it_found() -> None:

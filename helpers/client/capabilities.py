@@ -22,7 +22,7 @@ import httpx
 
 from helpers.errors import GatewayUnavailable
 
-__all__ = ["HEALTH_FIELD", "Capabilities", "aprobe", "forget", "probe"]
+__all__ = ["HEALTH_FIELD", "Capabilities", "forget", "probe"]
 
 #: The ``/health`` field the embedded gateway lists its extensions under.
 HEALTH_FIELD = "extensions"
@@ -108,44 +108,13 @@ def probe(
         else:
             response = http.get(key + "/health", timeout=timeout)
     except httpx.HTTPError as exc:
-        raise _unreachable(key, exc) from None
-    return _settle(key, response, refresh)
-
-
-def _unreachable(key: str, exc: httpx.HTTPError) -> GatewayUnavailable:
-    return GatewayUnavailable(
-        f"GET {key}/health failed ({type(exc).__name__}); is the gateway running?"
-    )
-
-
-def _settle(key: str, response: httpx.Response, refresh: bool) -> Capabilities:
-    """The probe's answer read, cached (replacing any older one when ``refresh``)."""
+        raise GatewayUnavailable(
+            f"GET {key}/health failed ({type(exc).__name__}); is the gateway running?"
+        ) from None
     caps = _read(key, response)
     if refresh:
         forget(key)
     return _remember(caps)
-
-
-async def aprobe(
-    url: str,
-    *,
-    http: httpx.AsyncClient | None = None,
-    refresh: bool = False,
-    timeout: float = 3.0,
-) -> Capabilities:
-    """:func:`probe` for async code (same cache)."""
-    key = _key(url)
-    if not refresh and (known := _cache.get(key)) is not None:
-        return known
-    try:
-        if http is None:
-            async with httpx.AsyncClient(timeout=timeout) as own:
-                response = await own.get(key + "/health")
-        else:
-            response = await http.get(key + "/health", timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise _unreachable(key, exc) from None
-    return _settle(key, response, refresh)
 
 
 def forget(url: str | None = None) -> None:
