@@ -79,10 +79,6 @@ class FlushReport:
     audit_ids: tuple[str, ...] = field(default=(), repr=False)
 
 
-def _is_outage(exc: GatewayError) -> bool:
-    return not isinstance(exc, GatewayHTTPError) or exc.status_code >= 500
-
-
 class GatewayGuard:
     """Timeout, circuit breaker and fail-closed/fail-open policy around the pre-check."""
 
@@ -122,8 +118,6 @@ class GatewayGuard:
         except TimeoutError:
             return self._failed(GatewayTimeout(f"no pre-check answer in {self.timeout_s} s"))
         except GatewayError as exc:
-            if not _is_outage(exc):
-                raise
             return self._failed(exc)
         self.breaker.record_success()
         return ctx
@@ -138,13 +132,14 @@ class GatewayGuard:
         try:
             ctx = gw.pre_check(query, user_token, **kw)
         except GatewayError as exc:
-            if not _is_outage(exc):
-                raise
             return self._failed(exc)
         self.breaker.record_success()
         return ctx
 
     def _failed(self, exc: GatewayError) -> GatewayDown:
+        """An outage (no answer, or a 5xx) trips the breaker; a 4xx is an answer: raised again."""
+        if isinstance(exc, GatewayHTTPError) and exc.status_code < 500:
+            raise exc
         self.breaker.record_failure()
         return GatewayDown(f"{type(exc).__name__}: {exc}", asked=True)
 
