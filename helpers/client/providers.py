@@ -183,7 +183,7 @@ class _Call:
 
     def text(self, piece: str) -> None:
         if self.ttft is None:
-            self.ttft = (perf_counter() - self.t0) * 1000
+            self.ttft = self.ms()
         self.parts.append(piece)
         if self.on_text is not None:
             self.on_text(piece)
