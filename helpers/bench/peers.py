@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.lab.load_results import LOAD_USER
-from helpers.lab.machine import machine_info, machine_line, write_report
+from helpers.lab.machine import cpu_seconds, machine_info, machine_line, write_report
 from helpers.lab.proxy_modes import approved_queries
 from helpers.lab.stats import summarize
 from helpers.settings import PROJECT_ROOT
@@ -583,12 +583,6 @@ def installed_versions(root: Path = PEERS_DIR) -> dict[str, str]:
             [node, "--version"], capture_output=True, text=True
         ).stdout.strip()
     return versions
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_per_request(
