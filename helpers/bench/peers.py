@@ -250,10 +250,6 @@ def paired_iterations(
 
 
 # -- the report ----------------------------------------------------------------------------------
-def _rounded(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
-
-
 def build_report(
     run: PairedRun,
     *,
@@ -269,7 +265,7 @@ def build_report(
     """The JSON report of a run: everything :func:`plot_peers` and a reader need."""
     overheads = run.overheads()
     described = {s.name: s for s in setups}
-    summaries = {name: _rounded(summarize(values).as_dict()) for name, values in overheads.items()}
+    summaries = {name: summarize(values).as_dict(digits=4) for name, values in overheads.items()}
     report: dict[str, Any] = {
         "benchmark": "peers",
         "machine": dict(machine or machine_info()),
@@ -290,7 +286,7 @@ def build_report(
         },
         "skipped": dict(skipped or {}),
         "latency_ms": {
-            name: _rounded(summarize(run.frame[f"{name}_ms"]).as_dict()) for name in run.setups
+            name: summarize(run.frame[f"{name}_ms"]).as_dict(digits=4) for name in run.setups
         },
         "overhead_ms": summaries,
         "samples_ms": {
