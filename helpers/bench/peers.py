@@ -49,7 +49,7 @@ import pandas as pd
 
 from helpers.lab.load_results import LOAD_USER
 from helpers.lab.machine import cpu_seconds, machine_info, machine_line, write_report
-from helpers.lab.proxy_modes import approved_queries
+from helpers.lab.proxy_modes import approved_queries, proxy_request_body
 from helpers.lab.stats import summarize
 from helpers.settings import PROJECT_ROOT
 
@@ -673,16 +673,7 @@ def _calls(
 
     def proxy_request(url: str) -> Callable[[str], Answer]:
         def call(query: str) -> Answer:
-            body = {
-                "query": query,
-                "user_token": LOAD_USER,
-                "client_id": None,
-                "request_type": "chat",
-                "context": {"provider": "openai", "model": MODEL},
-                "media": None,
-                "skip_llm": None,
-            }
-            r = http.post(url + "/api/request", json=body)
+            r = http.post(url + "/api/request", json=proxy_request_body(query))
             data = r.json()
             if r.status_code != 200 or not data.get("success"):
                 raise NotACompletion(f"/api/request failed: {r.status_code} {r.text[:200]}")

@@ -32,7 +32,7 @@ from helpers.corpus import load_corpus
 
 from .load_results import LOAD_USER
 
-__all__ = ["MODES", "ModeRun", "approved_queries", "measure_modes"]
+__all__ = ["MODES", "ModeRun", "approved_queries", "measure_modes", "proxy_request_body"]
 
 MODES = ("direct", "gateway", "proxy", "proxy_openai", "direct_stream", "proxy_stream")
 MODEL = "gpt-4o-mini"
@@ -43,6 +43,19 @@ def approved_queries(n: int, seed: int = 0) -> list[str]:
     pool = [row.query for row in load_corpus() if row.family == "benign" and row.expected_approved]
     random.Random(seed).shuffle(pool)
     return [pool[i % len(pool)] for i in range(n)]
+
+
+def proxy_request_body(query: str, user_token: str = LOAD_USER) -> dict[str, Any]:
+    """The body of ``POST /api/request`` carrying one chat call, as the official SDK sends it."""
+    return {
+        "query": query,
+        "user_token": user_token,
+        "client_id": None,
+        "request_type": "chat",
+        "context": {"provider": "openai", "model": MODEL},
+        "media": None,
+        "skip_llm": None,
+    }
 
 
 @dataclass(frozen=True)
@@ -121,16 +134,7 @@ def measure_modes(
         )
 
     def run_proxy(q: str) -> None:
-        body = {
-            "query": q,
-            "user_token": user_token,
-            "client_id": None,
-            "request_type": "chat",
-            "context": {"provider": "openai", "model": MODEL},
-            "media": None,
-            "skip_llm": None,
-        }
-        r = http.post("/api/request", json=body)
+        r = http.post("/api/request", json=proxy_request_body(q, user_token))
         if r.status_code != 200 or not r.json().get("success"):
             raise RuntimeError(f"/api/request failed: {r.status_code} {r.text[:200]}")
 
