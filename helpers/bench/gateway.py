@@ -18,6 +18,7 @@ import httpx
 
 from helpers.corpus import load_corpus, score
 from helpers.gateway.engine import DecisionEngine
+from helpers.lab.load_results import LOAD_USER
 from helpers.lab.machine import machine_info, machine_line, pinned, write_report
 from helpers.lab.stats import summarize
 from helpers.server import start_gateway, start_service
@@ -29,9 +30,6 @@ from .readers import reader_section
 from .throughput import throughput_section
 
 __all__ = ["SECTIONS", "run_gateway_bench"]
-
-#: A directory user whose role has a rate limit far above any benchmark's request count.
-LOAD_USER = "svc-loadtest"
 
 _PAD = (
     "Our platform team is reviewing how we deploy, monitor and roll back language models "
