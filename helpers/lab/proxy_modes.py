@@ -18,7 +18,6 @@ provider stand-in, interleaved in random order). Introduced in ``11_proxy_mode.i
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from helpers.client import LLMReply, SyncGatewayClient, call_llm_sync
 from helpers.corpus import load_corpus
 
 from .load_results import LOAD_USER
+from .timing import timed_call
 
 __all__ = ["MODES", "ModeRun", "approved_queries", "measure_modes", "proxy_request_body"]
 
@@ -84,12 +84,6 @@ class ModeRun:
 
     def __repr__(self) -> str:
         return f"<ModeRun n={self.n} errors={self.errors} time_scale=x{self.time_scale:g}>"
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter_ns()
-    out = fn()
-    return (time.perf_counter_ns() - t0) / 1e6, out
 
 
 def _stream(client: Any, query: str) -> tuple[float, float]:
@@ -164,7 +158,7 @@ def measure_modes(
                             proxied_stream, q
                         )
                     else:
-                        row[f"{mode}_ms"] = _timed(lambda m=mode, q=q: steps[m](q))[0]
+                        row[f"{mode}_ms"] = timed_call(steps[mode], q)[0]
             except (openai.OpenAIError, httpx.HTTPError, RuntimeError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}"[:300])
                 continue
