@@ -88,6 +88,7 @@ class Setup:
     """One way of making the same chat call: who serves it and whether it is governed."""
 
     name: str
+    server: str  # the process that serves it, whose CPU time per request is read
     label: str
     governed: bool  # every request must leave an audit record in the gateway's trail
     description: str
@@ -95,25 +96,25 @@ class Setup:
 
 # A table: `# fmt: skip` keeps each setup on two or three lines, not one line per argument.
 SETUPS: tuple[Setup, ...] = (
-    Setup("direct", "direct call (baseline)", False,
+    Setup("direct", "standin", "direct call (baseline)", False,
           "POST /v1/chat/completions to the stand-in itself"),
-    Setup("gateway_mode", "gateway mode, block", True,
+    Setup("gateway_mode", "block", "gateway mode, block", True,
           "pre-check + the direct call + audit: three requests, PII_ACTION=block"),
-    Setup("proxy_openai", "proxy /v1/chat/completions, block", True,
+    Setup("proxy_openai", "block", "proxy /v1/chat/completions, block", True,
           "one request to the gateway's OpenAI-compatible endpoint, PII_ACTION=block, "
           "replies inspected"),
-    Setup("proxy_request", "proxy /api/request, block", True,
+    Setup("proxy_request", "block", "proxy /api/request, block", True,
           "one request to the gateway's AxonFlow proxy endpoint, PII_ACTION=block, "
           "replies inspected"),
-    Setup("proxy_openai_redact", "proxy /v1/chat/completions, redact", True,
+    Setup("proxy_openai_redact", "redact", "proxy /v1/chat/completions, redact", True,
           "as proxy_openai on a gateway with PII_ACTION=redact, replies inspected"),
-    Setup("proxy_request_redact", "proxy /api/request, redact", True,
+    Setup("proxy_request_redact", "redact", "proxy /api/request, redact", True,
           "as proxy_request on a gateway with PII_ACTION=redact, replies inspected"),
-    Setup("litellm", "LiteLLM proxy", False, "LiteLLM's proxy, routing only"),
-    Setup("litellm_pii", "LiteLLM + PII mask guardrail", False,
+    Setup("litellm", "litellm", "LiteLLM proxy", False, "LiteLLM's proxy, routing only"),
+    Setup("litellm_pii", "litellm", "LiteLLM + PII mask guardrail", False,
           "LiteLLM's proxy with its litellm_content_filter guardrail masking personal data "
           "and keys before the call and after it"),
-    Setup("portkey", "Portkey gateway", False,
+    Setup("portkey", "portkey", "Portkey gateway", False,
           "Portkey's gateway, routing only: no policy, no audit"),
 )  # fmt: skip
 
@@ -787,17 +788,7 @@ def run_peers_bench(
             calls, queries[warmup:], governed=governed, seed=seed, warmup=warmup
         )
         print(f"CPU per request: {cpu_n} calls per setup ...", flush=True)
-        serving = {
-            "direct": "standin",
-            "gateway_mode": "block",
-            "proxy_openai": "block",
-            "proxy_request": "block",
-            "proxy_openai_redact": "redact",
-            "proxy_request_redact": "redact",
-            "litellm": "litellm",
-            "litellm_pii": "litellm",
-            "portkey": "portkey",
-        }
+        serving = {s.name: s.server for s in SETUPS}
         cpu: dict[str, dict[str, Any]] = {}
         for name in calls:
             server = serving[name]
