@@ -185,6 +185,10 @@ def _decision_section(quick: bool, baseline: Path | None = None) -> dict[str, An
     return out
 
 
+def _pre_check_body(query: str) -> dict[str, str]:
+    return {"user_token": LOAD_USER, "client_id": "bench", "query": query}
+
+
 def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
     """Interleave /health, pre-check and audit through one keep-alive httpx.Client."""
     queries = [r.query for r in load_corpus() if r.expected_approved]
@@ -205,11 +209,7 @@ def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
                         samples["health"].append(_ms(dt))
                     errors += r.status_code != 200
                     continue
-                body = {
-                    "user_token": LOAD_USER,
-                    "client_id": "bench",
-                    "query": queries[i % len(queries)],
-                }
+                body = _pre_check_body(queries[i % len(queries)])
                 t0 = time.perf_counter_ns()
                 r = client.post("/api/policy/pre-check", json=body)
                 ctx = r.json()
@@ -261,11 +261,7 @@ def _http_beside_baseline(urls: dict[str, str], n: int, warmup: int) -> dict[str
                 if step == "health":
                     r = client.get("/health")
                 else:
-                    body = {
-                        "user_token": LOAD_USER,
-                        "client_id": "bench",
-                        "query": queries[i % len(queries)],
-                    }
+                    body = _pre_check_body(queries[i % len(queries)])
                     r = client.post("/api/policy/pre-check", json=body)
                 r.json()
                 dt = time.perf_counter_ns() - t0
