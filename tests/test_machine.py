@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from helpers.lab.machine import load_average, machine_info, package_versions, provenance
+import os
+import time
+
+from helpers.lab.machine import (
+    cpu_seconds,
+    load_average,
+    machine_info,
+    machine_line,
+    package_versions,
+    provenance,
+)
 
 
 def test_provenance_names_cpu_cores_load_python_and_versions() -> None:
@@ -29,3 +39,17 @@ def test_this_machine_is_described_with_real_values() -> None:
         "surely-not-a-package-xyz": "not installed",
     }
     assert provenance().startswith(f"measured on: {info['cpu']}, {info['cores']} cores")
+
+
+def test_the_machine_line_adds_the_load_before_the_run_when_given() -> None:
+    machine = {"cpu": "Example CPU 7", "cores": 4, "python": "3.11.7"}
+    assert machine_line(machine) == "machine: 4 cores, Example CPU 7, Python 3.11.7"
+    assert machine_line(machine, (2.0, 1.234, 0.5)).endswith(" | load before: [2.0, 1.23, 0.5]")
+
+
+def test_cpu_seconds_grow_while_this_process_works() -> None:
+    before = cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert cpu_seconds(os.getpid()) > before

@@ -31,6 +31,13 @@ def test_row_labels_and_repr() -> None:
     assert repr(s).startswith("<LatencySummary n=3 p50=2.000")
 
 
+def test_as_dict_rounds_the_floats_when_asked() -> None:
+    s = summarize([1.0, 2.0, 4.0])
+    assert s.as_dict()["mean"] == pytest.approx(7 / 3) and s.as_dict()["mean"] != 2.3333
+    rounded = s.as_dict(digits=4)
+    assert rounded["mean"] == 2.3333 and rounded["n"] == 3 and list(rounded) == list(s.as_dict())
+
+
 @pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [float("inf")]])
 def test_summarize_refuses_bad_samples(bad: list[float]) -> None:
     with pytest.raises(ValueError):

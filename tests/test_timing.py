@@ -6,10 +6,11 @@ A fake clock makes every duration exact, so nothing here depends on how fast the
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
-from helpers.lab.timing import MEASURED, SIMULATED, Timer, breakdown_table, timed
+from helpers.lab.timing import MEASURED, SIMULATED, Timer, breakdown_table, timed, timed_call
 
 
 class FakeClock:
@@ -141,3 +142,8 @@ def test_breakdown_table_rejects_bad_input(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         breakdown_table(steps, simulated)
+
+
+def test_timed_call_returns_the_milliseconds_and_what_the_function_returned() -> None:
+    ms, out = timed_call(lambda a, b: time.sleep(0.002) or a + b, 2, 3)
+    assert out == 5 and ms >= 2.0  # the sleep is a lower bound, whatever the machine

@@ -6,9 +6,3 @@ machine, n, full percentiles, error counts and verdict correctness.
 The benchmarks sit on top of everything: they may import any room, and no module imports
 them (an import-linter contract in ``pyproject.toml``).
 """
-
-from __future__ import annotations
-
-from helpers.lab.machine import machine_info
-
-__all__ = ["machine_info"]

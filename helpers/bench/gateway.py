@@ -18,6 +18,7 @@ import httpx
 
 from helpers.corpus import load_corpus, score
 from helpers.gateway.engine import DecisionEngine
+from helpers.lab.load_results import LOAD_USER
 from helpers.lab.machine import machine_info, machine_line, pinned, write_report
 from helpers.lab.stats import summarize
 from helpers.server import start_gateway, start_service
@@ -29,9 +30,6 @@ from .readers import reader_section
 from .throughput import throughput_section
 
 __all__ = ["SECTIONS", "run_gateway_bench"]
-
-#: A directory user whose role has a rate limit far above any benchmark's request count.
-LOAD_USER = "svc-loadtest"
 
 _PAD = (
     "Our platform team is reviewing how we deploy, monitor and roll back language models "
@@ -187,6 +185,10 @@ def _decision_section(quick: bool, baseline: Path | None = None) -> dict[str, An
     return out
 
 
+def _pre_check_body(query: str) -> dict[str, str]:
+    return {"user_token": LOAD_USER, "client_id": "bench", "query": query}
+
+
 def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
     """Interleave /health, pre-check and audit through one keep-alive httpx.Client."""
     queries = [r.query for r in load_corpus() if r.expected_approved]
@@ -207,11 +209,7 @@ def _http_section(url: str, n: int, warmup: int) -> dict[str, Any]:
                         samples["health"].append(_ms(dt))
                     errors += r.status_code != 200
                     continue
-                body = {
-                    "user_token": LOAD_USER,
-                    "client_id": "bench",
-                    "query": queries[i % len(queries)],
-                }
+                body = _pre_check_body(queries[i % len(queries)])
                 t0 = time.perf_counter_ns()
                 r = client.post("/api/policy/pre-check", json=body)
                 ctx = r.json()
@@ -263,11 +261,7 @@ def _http_beside_baseline(urls: dict[str, str], n: int, warmup: int) -> dict[str
                 if step == "health":
                     r = client.get("/health")
                 else:
-                    body = {
-                        "user_token": LOAD_USER,
-                        "client_id": "bench",
-                        "query": queries[i % len(queries)],
-                    }
+                    body = _pre_check_body(queries[i % len(queries)])
                     r = client.post("/api/policy/pre-check", json=body)
                 r.json()
                 dt = time.perf_counter_ns() - t0

@@ -48,8 +48,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.lab.load_results import LOAD_USER
-from helpers.lab.machine import machine_info, machine_line, write_report
-from helpers.lab.proxy_modes import approved_queries
+from helpers.lab.machine import cpu_seconds, machine_info, machine_line, write_report
+from helpers.lab.proxy_modes import approved_queries, proxy_request_body
 from helpers.lab.stats import summarize
 from helpers.settings import PROJECT_ROOT
 
@@ -88,6 +88,7 @@ class Setup:
     """One way of making the same chat call: who serves it and whether it is governed."""
 
     name: str
+    server: str  # the process that serves it, whose CPU time per request is read
     label: str
     governed: bool  # every request must leave an audit record in the gateway's trail
     description: str
@@ -95,25 +96,25 @@ class Setup:
 
 # A table: `# fmt: skip` keeps each setup on two or three lines, not one line per argument.
 SETUPS: tuple[Setup, ...] = (
-    Setup("direct", "direct call (baseline)", False,
+    Setup("direct", "standin", "direct call (baseline)", False,
           "POST /v1/chat/completions to the stand-in itself"),
-    Setup("gateway_mode", "gateway mode, block", True,
+    Setup("gateway_mode", "block", "gateway mode, block", True,
           "pre-check + the direct call + audit: three requests, PII_ACTION=block"),
-    Setup("proxy_openai", "proxy /v1/chat/completions, block", True,
+    Setup("proxy_openai", "block", "proxy /v1/chat/completions, block", True,
           "one request to the gateway's OpenAI-compatible endpoint, PII_ACTION=block, "
           "replies inspected"),
-    Setup("proxy_request", "proxy /api/request, block", True,
+    Setup("proxy_request", "block", "proxy /api/request, block", True,
           "one request to the gateway's AxonFlow proxy endpoint, PII_ACTION=block, "
           "replies inspected"),
-    Setup("proxy_openai_redact", "proxy /v1/chat/completions, redact", True,
+    Setup("proxy_openai_redact", "redact", "proxy /v1/chat/completions, redact", True,
           "as proxy_openai on a gateway with PII_ACTION=redact, replies inspected"),
-    Setup("proxy_request_redact", "proxy /api/request, redact", True,
+    Setup("proxy_request_redact", "redact", "proxy /api/request, redact", True,
           "as proxy_request on a gateway with PII_ACTION=redact, replies inspected"),
-    Setup("litellm", "LiteLLM proxy", False, "LiteLLM's proxy, routing only"),
-    Setup("litellm_pii", "LiteLLM + PII mask guardrail", False,
+    Setup("litellm", "litellm", "LiteLLM proxy", False, "LiteLLM's proxy, routing only"),
+    Setup("litellm_pii", "litellm", "LiteLLM + PII mask guardrail", False,
           "LiteLLM's proxy with its litellm_content_filter guardrail masking personal data "
           "and keys before the call and after it"),
-    Setup("portkey", "Portkey gateway", False,
+    Setup("portkey", "portkey", "Portkey gateway", False,
           "Portkey's gateway, routing only: no policy, no audit"),
 )  # fmt: skip
 
@@ -250,10 +251,6 @@ def paired_iterations(
 
 
 # -- the report ----------------------------------------------------------------------------------
-def _rounded(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
-
-
 def build_report(
     run: PairedRun,
     *,
@@ -269,7 +266,7 @@ def build_report(
     """The JSON report of a run: everything :func:`plot_peers` and a reader need."""
     overheads = run.overheads()
     described = {s.name: s for s in setups}
-    summaries = {name: _rounded(summarize(values).as_dict()) for name, values in overheads.items()}
+    summaries = {name: summarize(values).as_dict(digits=4) for name, values in overheads.items()}
     report: dict[str, Any] = {
         "benchmark": "peers",
         "machine": dict(machine or machine_info()),
@@ -290,7 +287,7 @@ def build_report(
         },
         "skipped": dict(skipped or {}),
         "latency_ms": {
-            name: _rounded(summarize(run.frame[f"{name}_ms"]).as_dict()) for name in run.setups
+            name: summarize(run.frame[f"{name}_ms"]).as_dict(digits=4) for name in run.setups
         },
         "overhead_ms": summaries,
         "samples_ms": {
@@ -585,12 +582,6 @@ def installed_versions(root: Path = PEERS_DIR) -> dict[str, str]:
     return versions
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_per_request(
     call: Callable[[str], Answer],
     pid: int,
@@ -683,16 +674,7 @@ def _calls(
 
     def proxy_request(url: str) -> Callable[[str], Answer]:
         def call(query: str) -> Answer:
-            body = {
-                "query": query,
-                "user_token": LOAD_USER,
-                "client_id": None,
-                "request_type": "chat",
-                "context": {"provider": "openai", "model": MODEL},
-                "media": None,
-                "skip_llm": None,
-            }
-            r = http.post(url + "/api/request", json=body)
+            r = http.post(url + "/api/request", json=proxy_request_body(query))
             data = r.json()
             if r.status_code != 200 or not data.get("success"):
                 raise NotACompletion(f"/api/request failed: {r.status_code} {r.text[:200]}")
@@ -806,17 +788,7 @@ def run_peers_bench(
             calls, queries[warmup:], governed=governed, seed=seed, warmup=warmup
         )
         print(f"CPU per request: {cpu_n} calls per setup ...", flush=True)
-        serving = {
-            "direct": "standin",
-            "gateway_mode": "block",
-            "proxy_openai": "block",
-            "proxy_request": "block",
-            "proxy_openai_redact": "redact",
-            "proxy_request_redact": "redact",
-            "litellm": "litellm",
-            "litellm_pii": "litellm",
-            "portkey": "portkey",
-        }
+        serving = {s.name: s.server for s in SETUPS}
         cpu: dict[str, dict[str, Any]] = {}
         for name in calls:
             server = serving[name]

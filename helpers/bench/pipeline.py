@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from helpers.lab.latency_floor import measure_floor
 from helpers.lab.load_results import LOAD_USER, LoadConfig, LoadRun, save_results
@@ -127,15 +128,15 @@ def check_targets(
     return out
 
 
-def _summary_dict(values: np.ndarray) -> dict[str, float]:
+def _rounded_rows(table: pd.DataFrame) -> dict[str, dict[str, float | int]]:
+    """A table by row label, ``n`` as an int and every other value rounded to 4 decimals."""
     return {
-        k: round(v, 4) if isinstance(v, float) else v
-        for k, v in summarize(values).as_dict().items()
+        label: {k: int(v) if k == "n" else round(float(v), 4) for k, v in row.items()}
+        for label, row in table.iterrows()
     }
 
 
 def _main_section(run: LoadRun) -> dict[str, Any]:
-    table = step_table(run)
     return {
         "config": run.config.as_dict(),
         "n": len(run.records),
@@ -143,10 +144,7 @@ def _main_section(run: LoadRun) -> dict[str, Any]:
         "wall_s": round(run.wall_s, 3),
         "throughput_rps": round(run.throughput, 2),
         "verdicts": verdicts(run),
-        "steps_ms": {
-            step: {k: int(v) if k == "n" else round(float(v), 4) for k, v in row.items()}
-            for step, row in table.iterrows()
-        },
+        "steps_ms": _rounded_rows(step_table(run)),
         "time_scale": run.time_scale,
         "note": "LLM call and total include simulated provider latency (stand-in, scaled)",
     }
@@ -159,10 +157,10 @@ def _paired_section(run: LoadRun) -> dict[str, Any]:
         "config": run.config.as_dict(),
         "pairs": len(pairs),
         "errors": run.errors,
-        "overhead_ms": _summary_dict(pairs["overhead_ms"].to_numpy()),
-        "raw_difference_ms": _summary_dict(pairs["raw_ms"].to_numpy()),
-        "pre_check_ms": _summary_dict(pairs["pre_check_ms"].to_numpy()),
-        "audit_on_path_ms": _summary_dict(pairs["audit_ms"].to_numpy()),
+        "overhead_ms": summarize(pairs["overhead_ms"].to_numpy()).as_dict(digits=4),
+        "raw_difference_ms": summarize(pairs["raw_ms"].to_numpy()).as_dict(digits=4),
+        "pre_check_ms": summarize(pairs["pre_check_ms"].to_numpy()).as_dict(digits=4),
+        "audit_on_path_ms": summarize(pairs["audit_ms"].to_numpy()).as_dict(digits=4),
         "audit_queue": None if q is None else q.as_dict(),
         "time_scale": run.time_scale,
     }
@@ -211,13 +209,9 @@ def run_pipeline_bench(
             flush=True,
         )
         floor = measure_floor(fast, n=floor_n or (200 if quick else 600), load_user=load_user)
-    table = floor.table()
     report["floor"] = {
-        "decision_ms": _summary_dict(floor.decision_ms),
-        "libraries": {
-            lib: {k: int(v) if k == "n" else round(float(v), 4) for k, v in row.items()}
-            for lib, row in table.iterrows()
-        },
+        "decision_ms": summarize(floor.decision_ms).as_dict(digits=4),
+        "libraries": _rounded_rows(floor.table()),
         "n": floor.n,
     }
     results = check_targets(overheads)

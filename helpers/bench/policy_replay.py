@@ -92,11 +92,7 @@ def run_policy_replay_bench(n: int, out: Path) -> int:
         flips={"new_block": result.count("new_block"), "lost_block": result.count("lost_block")},
     )
     write_report(out, report)
-    print(
-        machine_line(report["machine"]),
-        "| load before:",
-        [round(x, 2) for x in report["load_before"]],
-    )
+    print(machine_line(report["machine"], report["load_before"]))
     print(
         f"replayed {rows} texts ({len(sample)} masked sample queries) through two policies "
         f"in {replay_s:.2f} s (target: {TARGET_N} masked in < {TARGET_S:g} s: "

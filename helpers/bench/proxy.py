@@ -37,13 +37,6 @@ from .subcommand import add_subcommand
 __all__ = ["add_command", "build_parser", "main", "proxy_verdicts", "run_proxy_bench"]
 
 
-def _summary(values: Any) -> dict[str, float | int]:
-    return {
-        k: round(v, 4) if isinstance(v, float) else v
-        for k, v in summarize(values).as_dict().items()
-    }
-
-
 def proxy_verdicts(url: str) -> dict[str, int]:
     """Each corpus row through the pre-check and ``/api/request``: as labelled, and alike."""
     rows = load_corpus()
@@ -82,8 +75,10 @@ def run_proxy_bench(
         "(0 = none), so every difference below is governance and proxying, measured"
     )
     columns = [c for c in frame.columns if c.endswith("_ms")]
-    report["modes_ms"] = {c.removesuffix("_ms"): _summary(frame[c]) for c in columns}
-    report["overhead_ms"] = {k: _summary(v) for k, v in run.overheads().items()}
+    report["modes_ms"] = {
+        c.removesuffix("_ms"): summarize(frame[c]).as_dict(digits=4) for c in columns
+    }
+    report["overhead_ms"] = {k: summarize(v).as_dict(digits=4) for k, v in run.overheads().items()}
     write_report(out, report)
     _print(report)
     print(f"\nreport written to {out}")

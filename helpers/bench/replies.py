@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from helpers.gateway.replies import HOLD_BACK
-from helpers.lab.machine import machine_info, machine_line, write_report
+from helpers.lab.machine import cpu_seconds, machine_info, machine_line, write_report
 from helpers.lab.stats import summarize
 from helpers.server import RunningService, start_gateway, start_service
 from helpers.settings import PROJECT_ROOT
@@ -73,12 +73,6 @@ def _stream(http: httpx.Client, url: str, window: int) -> tuple[float, float, fl
     return ms(first), ms(at_window), ms(end), "".join(parts)
 
 
-def _cpu_s(pid: int) -> float:
-    """User plus system CPU seconds of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _gateways(upstream: str) -> dict[str, RunningService]:
     env = {
         "OPENAI_API_KEY": "paced-stand-in",
@@ -99,12 +93,12 @@ def _bulk(
     and, when ``check``, whether every card number in them was redacted."""
     url = gw.url + "/v1/chat/completions"
     _stream(http, url, 1)  # warm-up, discarded
-    cpu0, t0, chars, clean = _cpu_s(gw.pid), time.perf_counter(), 0, True
+    cpu0, t0, chars, clean = cpu_seconds(gw.pid), time.perf_counter(), 0, True
     for _ in range(rounds):
         text = _stream(http, url, 1)[3]
         chars += len(text)
         clean &= not check or "4111" not in text
-    wall, cpu = time.perf_counter() - t0, _cpu_s(gw.pid) - cpu0
+    wall, cpu = time.perf_counter() - t0, cpu_seconds(gw.pid) - cpu0
     stats = {
         "chars_per_s": round(chars / wall),
         "gateway_cpu_ms_per_answer": round(cpu / rounds * 1000, 1),
@@ -185,7 +179,7 @@ def run_replies_bench(*, quick: bool, out: Path) -> int:
 
 
 def _print(r: dict[str, Any]) -> None:
-    print(machine_line(r["machine"]), "| load before:", [round(x, 2) for x in r["load_before"]])
+    print(machine_line(r["machine"], r["load_before"]))
     print(f"\n{'time to first token (ms)':<32}{'n':>6}{'p50':>9}{'p99':>9}")
     for name, s in r["ttft_ms"].items():
         print(f"{name:<32}{s['n']:>6}{s['p50']:>9.2f}{s['p99']:>9.2f}")

@@ -39,6 +39,7 @@ from helpers.settings import Settings
 from .load_results import LOAD_USER
 from .loop_thread import run_async
 from .stats import paired_differences
+from .timing import timed_call
 from .workload import user_for
 
 __all__ = [
@@ -177,12 +178,6 @@ def approved_work(
     return work
 
 
-def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
-    t0 = perf_counter_ns()
-    out = fn(*args)
-    return (perf_counter_ns() - t0) / 1e6, out
-
-
 async def _atimed(coro: Any) -> tuple[float, Any]:
     t0 = perf_counter_ns()
     out = await coro
@@ -200,10 +195,10 @@ async def _visit(
     for what in order:
         if lib == "http.client":
             if what == "health":
-                out["health"], _ = _timed(client.request, "GET", "/health")
+                out["health"], _ = timed_call(client.request, "GET", "/health")
                 continue
             body = {"user_token": user, "client_id": "community", "query": query}
-            out["pre_check"], (_, ctx) = _timed(
+            out["pre_check"], (_, ctx) = timed_call(
                 client.request, "POST", "/api/policy/pre-check", body
             )
             audit = {
@@ -213,13 +208,13 @@ async def _visit(
                 "model": _AUDIT_ARGS[1],
                 "token_usage": {**_AUDIT_ARGS[2], "total_tokens": 60},
             }
-            out["audit"], _ = _timed(client.request, "POST", "/api/audit/llm-call", audit)
+            out["audit"], _ = timed_call(client.request, "POST", "/api/audit/llm-call", audit)
         elif lib == "httpx.Client":
             if what == "health":
-                out["health"], _ = _timed(client.health)
+                out["health"], _ = timed_call(client.health)
                 continue
-            out["pre_check"], ctx = _timed(client.pre_check, query, user)
-            out["audit"], _ = _timed(client.audit, ctx.context_id, *_AUDIT_ARGS)
+            out["pre_check"], ctx = timed_call(client.pre_check, query, user)
+            out["audit"], _ = timed_call(client.audit, ctx.context_id, *_AUDIT_ARGS)
         else:
             if what == "health":
                 out["health"], _ = await _atimed(client.health())

@@ -17,13 +17,14 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "KEY_PACKAGES",
+    "cpu_seconds",
     "load_average",
     "machine_info",
     "machine_line",
@@ -129,9 +130,19 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def machine_line(machine: dict[str, Any]) -> str:
-    """One line for a report's printed summary: what the numbers were measured on."""
-    return f"machine: {machine['cores']} cores, {machine['cpu']}, Python {machine['python']}"
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_line(machine: dict[str, Any], load_before: Sequence[float] | None = None) -> str:
+    """One line for a report's printed summary: what the numbers were measured on, and the
+    load averages read before the run when given."""
+    line = f"machine: {machine['cores']} cores, {machine['cpu']}, Python {machine['python']}"
+    if load_before is None:
+        return line
+    return f"{line} | load before: {[round(x, 2) for x in load_before]}"
 
 
 def write_report(out: Path, report: dict[str, Any]) -> None:

@@ -38,6 +38,12 @@ __all__ = [
 CLAIM_MS = (3.0, 5.0)
 
 
+def _claim_band(ax: Axes, claim: tuple[float, float]) -> None:
+    """The published claim as a labelled band across the overhead axis."""
+    label = f"claim: AxonFlow {claim[0]:g}-{claim[1]:g} ms"
+    ax.axvspan(*claim, color="#f2c14e", alpha=0.35, label=label)
+
+
 def plot_overhead(
     overhead_ms: Sequence[float],
     *,
@@ -61,12 +67,7 @@ def plot_overhead(
         label=f"measured pairs (n={s.n})",
     )
     if claim:
-        ax.axvspan(
-            *claim,
-            color="#f2c14e",
-            alpha=0.35,
-            label=f"claim: AxonFlow {claim[0]:g}-{claim[1]:g} ms",
-        )
+        _claim_band(ax, claim)
     for q, value, style in (("p50", s.p50, "-"), ("p99", s.p99, "--")):
         ax.axvline(value, color="#b0413e", linestyle=style, label=f"{q} = {value:.2f} ms")
     ax.set_xlabel("governed minus direct (ms); values past the right edge are piled there")
@@ -100,12 +101,7 @@ def plot_overhead_by_config(
             fontsize=8,
         )
     if claim:
-        ax.axvspan(
-            *claim,
-            color="#f2c14e",
-            alpha=0.35,
-            label=f"claim: AxonFlow {claim[0]:g}-{claim[1]:g} ms",
-        )
+        _claim_band(ax, claim)
         ax.legend(fontsize=8, loc="lower right")
     ax.invert_yaxis()
     ax.set_xlabel("paired overhead on the request path (ms); box p25-p75, whiskers p1-p99")

@@ -18,7 +18,6 @@ provider stand-in, interleaved in random order). Introduced in ``11_proxy_mode.i
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +30,9 @@ from helpers.client import LLMReply, SyncGatewayClient, call_llm_sync
 from helpers.corpus import load_corpus
 
 from .load_results import LOAD_USER
+from .timing import timed_call
 
-__all__ = ["MODES", "ModeRun", "approved_queries", "measure_modes"]
+__all__ = ["MODES", "ModeRun", "approved_queries", "measure_modes", "proxy_request_body"]
 
 MODES = ("direct", "gateway", "proxy", "proxy_openai", "direct_stream", "proxy_stream")
 MODEL = "gpt-4o-mini"
@@ -43,6 +43,19 @@ def approved_queries(n: int, seed: int = 0) -> list[str]:
     pool = [row.query for row in load_corpus() if row.family == "benign" and row.expected_approved]
     random.Random(seed).shuffle(pool)
     return [pool[i % len(pool)] for i in range(n)]
+
+
+def proxy_request_body(query: str, user_token: str = LOAD_USER) -> dict[str, Any]:
+    """The body of ``POST /api/request`` carrying one chat call, as the official SDK sends it."""
+    return {
+        "query": query,
+        "user_token": user_token,
+        "client_id": None,
+        "request_type": "chat",
+        "context": {"provider": "openai", "model": MODEL},
+        "media": None,
+        "skip_llm": None,
+    }
 
 
 @dataclass(frozen=True)
@@ -71,12 +84,6 @@ class ModeRun:
 
     def __repr__(self) -> str:
         return f"<ModeRun n={self.n} errors={self.errors} time_scale=x{self.time_scale:g}>"
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter_ns()
-    out = fn()
-    return (time.perf_counter_ns() - t0) / 1e6, out
 
 
 def _stream(client: Any, query: str) -> tuple[float, float]:
@@ -121,16 +128,7 @@ def measure_modes(
         )
 
     def run_proxy(q: str) -> None:
-        body = {
-            "query": q,
-            "user_token": user_token,
-            "client_id": None,
-            "request_type": "chat",
-            "context": {"provider": "openai", "model": MODEL},
-            "media": None,
-            "skip_llm": None,
-        }
-        r = http.post("/api/request", json=body)
+        r = http.post("/api/request", json=proxy_request_body(q, user_token))
         if r.status_code != 200 or not r.json().get("success"):
             raise RuntimeError(f"/api/request failed: {r.status_code} {r.text[:200]}")
 
@@ -160,7 +158,7 @@ def measure_modes(
                             proxied_stream, q
                         )
                     else:
-                        row[f"{mode}_ms"] = _timed(lambda m=mode, q=q: steps[m](q))[0]
+                        row[f"{mode}_ms"] = timed_call(steps[mode], q)[0]
             except (openai.OpenAIError, httpx.HTTPError, RuntimeError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}"[:300])
                 continue

@@ -55,8 +55,12 @@ class LatencySummary:
     min: float
     mean: float
 
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def as_dict(self, digits: int | None = None) -> dict[str, float | int]:
+        """Every field by name; with ``digits``, each float rounded to that many decimals."""
+        fields = asdict(self)
+        if digits is None:
+            return fields
+        return {k: round(v, digits) if isinstance(v, float) else v for k, v in fields.items()}
 
     def row(self, *, supported_only: bool = False) -> dict[str, float | int]:
         """Column labels as the tables print them (``p99.9`` rather than ``p999``).
