@@ -129,7 +129,6 @@ class AuditIndex:
         self._contexts: dict[str, _Entry] = {}
         self._keys: dict[tuple[str, str], tuple[str, bytes, str]] = {}
         self._adds = 0
-        self.duplicates = 0
 
     def __len__(self) -> int:
         return len(self._contexts)
@@ -156,10 +155,8 @@ class AuditIndex:
         if entry is None and expires_at <= self.horizon:
             entry = self._load(context_id, expires_at, stored())
         known = None if entry is None else entry.audits.get(digest)
-        if known is not None:
-            self.duplicates += 1
-            if key is not None:
-                self._keys.setdefault(key, (context_id, digest, expires_at))
+        if known is not None and key is not None:
+            self._keys.setdefault(key, (context_id, digest, expires_at))
         return known
 
     def add(
