@@ -419,31 +419,12 @@ class AuditStore:
             self._health.cleared("read")
         return owner
 
-    def list_audits(
-        self,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        client_id: str | None = None,
-        context_id: str | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        limit: int = 1000,
-        offset: int = 0,
-    ) -> list[AuditRecord]:
-        """Audits in time order (``since`` inclusive, ``until`` exclusive), of everything
-        acknowledged: what the idempotency index reads for a context it cannot vouch for."""
+    def list_audits(self, **filters: Any) -> list[AuditRecord]:
+        """Audits in time order, of everything acknowledged: what the idempotency index reads
+        for a context it cannot vouch for. ``filters`` are :func:`.query.list_audits`'s
+        (``since`` inclusive, ``until`` exclusive, ``context_id=``, ``limit=``...)."""
         with self._reading():
-            return query.list_audits(
-                self._conn,
-                since,
-                until,
-                client_id=client_id,
-                context_id=context_id,
-                provider=provider,
-                model=model,
-                limit=limit,
-                offset=offset,
-            )
+            return query.list_audits(self._conn, **filters)
 
     def list_records(
         self,
