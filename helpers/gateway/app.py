@@ -60,7 +60,6 @@ __all__ = [
     "GatewayApp",
     "axonflow_settings",
     "create_app",
-    "rfc3339",
 ]
 
 VERSION = "0.1.0-embedded"
@@ -86,11 +85,6 @@ EXTENSIONS = (
 #: What a stock agent (Go's router) answers for a path it does not serve.
 AGENT_NOT_FOUND = "404 page not found\n"
 log = logging.getLogger("helpers.gateway")
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC timestamp like ``2026-01-31T12:00:00.123456Z`` (the store's own format)."""
-    return timestamp(moment)
 
 
 class Gateway:
@@ -166,7 +160,7 @@ class Gateway:
         body: dict[str, Any] = {
             "status": "healthy",
             "service": "axonflow-agent",
-            "timestamp": rfc3339(self.governance.clock()),
+            "timestamp": timestamp(self.governance.clock()),  # the store's own format
             "version": VERSION,
         }
         if not self.compat:
