@@ -47,12 +47,11 @@ from .chain import (
     ChainReport,
     ContextRecord,
     dumps,
-    hash_value,
     keyed_hasher,
     timestamp,
     verify_chain,
 )
-from .commits import APPLY_AFTER_S, APPLY_AT_ROWS, Appended, GroupCommit
+from .commits import Appended, GroupCommit
 from .health import StorageHealth, StorageState
 from .query import RecordFilter, RecordKey
 from .schema import (
@@ -66,24 +65,10 @@ from .schema import (
     make_reader,
     read_head,
     replay_into,
-    replay_log,
     resolve_secret,
 )
 
-__all__ = [
-    "APPLY_AFTER_S",
-    "APPLY_AT_ROWS",
-    "Appended",
-    "AuditRecord",
-    "AuditStore",
-    "ChainHead",
-    "ChainReport",
-    "ContextRecord",
-    "IdSource",
-    "RecordFilter",
-    "hash_value",
-    "replay_log",
-]
+__all__ = ["AuditStore"]
 
 _USER_HASH_CACHE = 10_000
 
