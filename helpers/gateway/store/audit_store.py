@@ -53,7 +53,6 @@ from .chain import (
 )
 from .commits import Appended, GroupCommit
 from .health import StorageHealth, StorageState
-from .query import RecordFilter, RecordKey
 from .schema import (
     CHAIN_TABLES,
     IdSource,
@@ -410,30 +409,6 @@ class AuditStore:
         (``since`` inclusive, ``until`` exclusive, ``context_id=``, ``limit=``...)."""
         with self._reading():
             return query.list_audits(self._conn, **filters)
-
-    def list_records(
-        self,
-        where: RecordFilter | None = None,
-        *,
-        limit: int = 1000,
-        offset: int = 0,
-        after: RecordKey | None = None,
-        **filters: Any,
-    ) -> list[dict[str, Any]]:
-        """The trail joined: one row per audit with its context's decision, plus one row per
-        context that was never audited (audit fields ``None``), so gaps show.
-
-        Sorted by ``created_at`` (the audit's, else the context's) then ``seq``. Plain
-        JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``. Page with
-        ``after=record_key(last_row)``: each page then costs about its own size. ``filters``
-        (``since=``, ``provider=``...) are a shorthand for ``where=RecordFilter(...)``.
-        """
-        if filters:
-            if where is not None:
-                raise ValueError("pass a RecordFilter or filter keywords, not both")
-            where = RecordFilter(**filters)
-        with self._reading():
-            return query.list_records(self._conn, where, limit=limit, offset=offset, after=after)
 
     def verify_chain(self) -> ChainReport:
         """Check every link of the chain; reports the first broken record.

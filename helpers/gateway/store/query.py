@@ -203,7 +203,13 @@ def list_records(
     offset: int = 0,
     after: RecordKey | None = None,
 ) -> list[dict[str, Any]]:
-    """The joined trail, as :meth:`helpers.gateway.store.AuditStore.list_records` describes it.
+    """The trail joined: one row per audit with its context's decision, plus one row per
+    context that was never audited (audit fields ``None``), so gaps show.
+
+    Sorted by ``created_at`` (the audit's, else the context's) then ``seq``. Plain
+    JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``. Read everything
+    acknowledged by calling it on :attr:`AuditStore.connection` after ``commit()`` (or
+    ``await applied()``).
 
     ``after`` (a row's :func:`record_key`) pages by key: the rows that sort after it, read
     through the ``created_at`` indexes, so a page costs about its own size however deep it
