@@ -1,9 +1,10 @@
-"""Reading the audit store back: the SQL behind ``AuditStore.list_*``, with its filters.
+"""Reading the audit store back: lookups, the audits and the joined trail, with its filters.
 
 Plain queries: each function takes an open :class:`sqlite3.Connection` (the store's, or
-the reader process's read-only one); the :class:`~.AuditStore` methods of the same names
-wrap them, and are what notebooks call. Values bind as parameters and column names come
-from this module, so no caller text reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
+the reader process's read-only one); the :class:`~.AuditStore` lookups and
+``list_audits`` wrap them, and the gateway's reader runs them. Values bind as parameters and
+column names come from this module, so no caller text reaches the SQL. Introduced in
+``08_audit_trail.ipynb``.
 """
 
 from __future__ import annotations
