@@ -72,8 +72,7 @@ def test_context_round_trip(store: AuditStore, clock: FakeClock) -> None:
         data_sources=["crm"], user_role="engineer", user_department="support",
         request_context={"b": 1, "a": [1, 2]}, ttl_s=60,
     )  # fmt: skip
-    store.commit()
-    got = store.get_context(ctx.context_id)
+    [got] = stored_contexts(store)
     assert got == ctx
     assert got.policies == ("sqli_union_based", "sys_pii_email")
     assert got.approved is False and got.user_role == "engineer"
@@ -82,7 +81,8 @@ def test_context_round_trip(store: AuditStore, clock: FakeClock) -> None:
     assert got.expires_at == "2026-01-15T12:01:00.000000Z"
     assert got.user_hash == hash_value(SECRET, "user-123")
     assert repr(got).startswith(f"<ContextRecord {ctx.context_id} blocked")
-    assert store.get_context("no-such-id") is None
+    assert store.context_owner(ctx.context_id) == ("app-1", got.expires_at)
+    assert store.context_owner("no-such-id") is None
 
 
 def test_audit_round_trip(store: AuditStore) -> None:
@@ -100,13 +100,12 @@ def test_audit_round_trip(store: AuditStore) -> None:
 
 def test_expiry_follows_the_clock(store: AuditStore, clock: FakeClock) -> None:
     ctx = store.add_context("c", "u", "q", approved=True, ttl_s=300)
-    store.commit()
-    assert store.get_context(ctx.context_id) == ctx
+    assert stored_contexts(store) == [ctx]
     clock.advance(299)
     assert not ctx.is_expired(clock())
     clock.advance(1)
     assert ctx.is_expired(clock())
-    assert store.get_context(ctx.context_id) == ctx  # expired, still on record
+    assert stored_contexts(store) == [ctx]  # expired, still on record
 
 
 @pytest.mark.parametrize(

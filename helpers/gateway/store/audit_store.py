@@ -19,7 +19,7 @@ thread, the event loop's in the gateway. Introduced in ``08_audit_trail.ipynb``.
 >>> with AuditStore.open(":memory:") as store:
 ...     ctx = store.add_context("community", "user-123", "hello", approved=True)
 ...     store.commit()
-...     store.get_context(ctx.context_id) == ctx
+...     store.context_owner(ctx.context_id) == ("community", ctx.expires_at)
 True
 """
 
@@ -375,20 +375,6 @@ class AuditStore:
         except sqlite3.Error as exc:
             raise self._health.failed("read", exc) from exc
         self._health.cleared("read")
-
-    def get_context(self, context_id: str) -> ContextRecord | None:
-        """One context by id: a dict lookup for a context acknowledged but not yet copied
-        into SQLite, else an index lookup (which then needs no wait for the applier)."""
-        pending = self._commits.pending_context(context_id)
-        if pending is not None:
-            return ContextRecord.from_row(pending)
-        try:
-            record = query.get_context(self._conn, context_id)
-        except sqlite3.Error as exc:
-            raise self._health.failed("read", exc) from exc
-        if self._health.faulty:
-            self._health.cleared("read")
-        return record
 
     def context_owner(self, context_id: str) -> tuple[str, str] | None:
         """``(client_id, expires_at)`` of a context, or ``None``: what an audit checks."""

@@ -17,14 +17,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, AuditRecord, ContextRecord, loads, timestamp
+from .chain import AUDIT_COLUMNS, AuditRecord, loads, timestamp
 from .schema import check_count
 
 __all__ = [
     "RecordFilter",
     "RecordKey",
     "context_owner",
-    "get_context",
     "iter_records",
     "list_audits",
     "list_records",
@@ -34,9 +33,7 @@ __all__ = [
 #: Where a row of the joined trail sorts: ``(created_at, seq)``.
 RecordKey = tuple[str, int]
 
-_C_COLS = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
 _A_COLS = ", ".join((*AUDIT_COLUMNS, "prev_hash", "row_hash"))
-_SELECT_CONTEXT_BY_ID = f"SELECT {_C_COLS} FROM contexts WHERE context_id = ?"
 _SELECT_OWNER = "SELECT client_id, expires_at FROM contexts WHERE context_id = ?"
 
 _CONTEXT_REST = """c.user_hash, c.query_hash, c.user_role, c.user_department,
@@ -74,12 +71,6 @@ FROM contexts c WHERE NOT EXISTS (SELECT 1 FROM audits a WHERE a.context_id = c.
 _AFTER = "(created_at, seq) > (?, ?)"
 _BEFORE = "(created_at, seq) < (?, ?)"
 _JSON_FIELDS = ("data_sources", "policies", "request_context", "metadata")
-
-
-def get_context(conn: sqlite3.Connection, context_id: str) -> ContextRecord | None:
-    """One context by id (an index lookup), or ``None``."""
-    row = conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
-    return None if row is None else ContextRecord.from_row(row)
 
 
 def context_owner(conn: sqlite3.Connection, context_id: str) -> tuple[str, str] | None:
