@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ import uvicorn
 
 from helpers.gateway.store import AuditStore, ContextRecord
 from helpers.gateway.store.chain import CONTEXT_COLUMNS
+from helpers.gateway.store.query import RecordFilter, list_records
 from helpers.settings import Settings
 
 _CLEARED = (
@@ -91,6 +93,16 @@ def stored_contexts(store: AuditStore) -> list[ContextRecord]:
     columns = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
     rows = store.connection.execute(f"SELECT {columns} FROM contexts ORDER BY seq")
     return [ContextRecord.from_row(row) for row in rows]
+
+
+def stored_records(
+    store: AuditStore, where: RecordFilter | None = None, **options: Any
+) -> list[dict[str, Any]]:
+    """A page of the joined trail a store holds (:func:`query.list_records` on its
+    connection): ``options`` are ``limit``, ``offset`` and ``after``, or a filter's fields."""
+    paging = {k: options.pop(k) for k in ("limit", "offset", "after") if k in options}
+    store.commit()
+    return list_records(store.connection, where or RecordFilter(**options), **paging)
 
 
 def hermetic_settings(**overrides: object) -> Settings:

@@ -76,7 +76,7 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
     assert len(audits) >= 300
     with AuditStore.open(db) as store:  # the key file beside the db is reused
         for ctx in contexts:
-            assert store.get_context(ctx) is not None, ctx
+            assert store.context_owner(ctx) is not None, ctx
         stored = {a.audit_id for a in store.list_audits(limit=100_000)}
         assert set(audits) <= stored, set(audits) - stored
         report = store.verify_chain()

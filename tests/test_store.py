@@ -22,7 +22,7 @@ from helpers.errors import ConfigError
 from helpers.gateway.store import AuditStore
 from helpers.gateway.store.chain import GENESIS, hash_value
 from helpers.settings import PROJECT_ROOT
-from tests.conftest import stored_contexts
+from tests.conftest import stored_contexts, stored_records
 
 if TYPE_CHECKING:
     from conftest import FakeClock
@@ -72,8 +72,7 @@ def test_context_round_trip(store: AuditStore, clock: FakeClock) -> None:
         data_sources=["crm"], user_role="engineer", user_department="support",
         request_context={"b": 1, "a": [1, 2]}, ttl_s=60,
     )  # fmt: skip
-    store.commit()
-    got = store.get_context(ctx.context_id)
+    [got] = stored_contexts(store)
     assert got == ctx
     assert got.policies == ("sqli_union_based", "sys_pii_email")
     assert got.approved is False and got.user_role == "engineer"
@@ -82,7 +81,8 @@ def test_context_round_trip(store: AuditStore, clock: FakeClock) -> None:
     assert got.expires_at == "2026-01-15T12:01:00.000000Z"
     assert got.user_hash == hash_value(SECRET, "user-123")
     assert repr(got).startswith(f"<ContextRecord {ctx.context_id} blocked")
-    assert store.get_context("no-such-id") is None
+    assert store.context_owner(ctx.context_id) == ("app-1", got.expires_at)
+    assert store.context_owner("no-such-id") is None
 
 
 def test_audit_round_trip(store: AuditStore) -> None:
@@ -100,13 +100,12 @@ def test_audit_round_trip(store: AuditStore) -> None:
 
 def test_expiry_follows_the_clock(store: AuditStore, clock: FakeClock) -> None:
     ctx = store.add_context("c", "u", "q", approved=True, ttl_s=300)
-    store.commit()
-    assert store.get_context(ctx.context_id) == ctx
+    assert stored_contexts(store) == [ctx]
     clock.advance(299)
     assert not ctx.is_expired(clock())
     clock.advance(1)
     assert ctx.is_expired(clock())
-    assert store.get_context(ctx.context_id) == ctx  # expired, still on record
+    assert stored_contexts(store) == [ctx]  # expired, still on record
 
 
 @pytest.mark.parametrize(
@@ -385,20 +384,20 @@ def trail(store: AuditStore, clock: FakeClock) -> AuditStore:
     ],
 )  # fmt: skip
 def test_list_records_filters(trail: AuditStore, filters: dict, expected: list) -> None:
-    assert [r["model"] for r in trail.list_records(**filters)] == expected
+    assert [r["model"] for r in stored_records(trail, **filters)] == expected
 
 
 def test_list_records_rows_are_joined_and_json_able(trail: AuditStore) -> None:
-    rows = trail.list_records(user_hash=trail.hash("alice"))
+    rows = stored_records(trail, user_hash=trail.hash("alice"))
     assert [r["model"] for r in rows] == ["gpt-4o", "gpt-4o-mini", "claude-3-haiku"]
     first = rows[0]
     assert first["approved"] is True and first["user_role"] == "engineer"
     assert first["policies"] == [] and first["cost_usd"] == 0.1
-    blocked = trail.list_records(approved=False)[0]
+    blocked = stored_records(trail, approved=False)[0]
     assert blocked["audit_id"] is None and blocked["block_reason"] == "SSN"
-    orphan = trail.list_records()[-1]
+    orphan = stored_records(trail)[-1]
     assert orphan["context_id"] == "ghost" and orphan["approved"] is None
-    json.dumps(trail.list_records())
+    json.dumps(stored_records(trail))
 
 
 def test_list_audits(trail: AuditStore) -> None:
@@ -417,10 +416,10 @@ def test_list_records_rejects_bad_input_or_matches_nothing(
     trail: AuditStore, filters: dict
 ) -> None:
     if "client_id" in filters:  # values are bound, never spliced into SQL
-        assert trail.list_records(**filters) == []
+        assert stored_records(trail, **filters) == []
     else:
         with pytest.raises(ValueError):
-            trail.list_records(**filters)
+            stored_records(trail, **filters)
 
 
 def test_clock_must_be_timezone_aware(db: Path) -> None:

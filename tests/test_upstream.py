@@ -163,12 +163,18 @@ def one_shot() -> Iterator[OneShot]:
     server.close()
 
 
+async def _post(upstream: Upstream, path: str) -> tuple[int, bytes]:
+    """A whole answer through the pool: its status and body."""
+    answer = await upstream.open(path, b"{}")
+    return answer.status, await answer.read()
+
+
 def test_a_connection_the_server_closed_while_idle_is_replaced(one_shot: OneShot) -> None:
     async def go() -> list[int]:
         upstream = Upstream(one_shot.url, timeout_s=5)
         statuses = []
         for _ in range(3):
-            statuses.append((await upstream.post("/x", b"{}")).status)
+            statuses.append((await _post(upstream, "/x"))[0])
             await asyncio.sleep(0.05)  # the server's close arrives while the connection idles
         await upstream.aclose()
         return statuses
@@ -179,15 +185,15 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(one_shot: OneShot
 def test_a_body_ended_by_the_close_is_read_whole() -> None:
     server = OneShot(close_delimited=True)
     try:
-        answer = asyncio.run(Upstream(server.url, timeout_s=5).post("/x", b"{}"))
+        status, body = asyncio.run(_post(Upstream(server.url, timeout_s=5), "/x"))
     finally:
         server.close()
-    assert answer.status == 200 and answer.body == b'{"ok": true}'
+    assert status == 200 and body == b'{"ok": true}'
 
 
 def test_a_refused_connection_is_unreachable() -> None:
     with pytest.raises(UpstreamUnreachable, match="Connect"):
-        asyncio.run(Upstream("http://127.0.0.1:9", timeout_s=5).post("/x", b"{}"))
+        asyncio.run(_post(Upstream("http://127.0.0.1:9", timeout_s=5), "/x"))
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com", "127.0.0.1:8000", "http://"])

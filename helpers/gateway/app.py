@@ -44,7 +44,6 @@ from .explain import EXPLAIN_PATH, Explainer
 from .governance import Governance
 from .metrics import AXONFLOW_METRICS
 from .openai_compat import ChatCompletions
-from .precheck_body import response_body
 from .proxy import ProxyMode
 from .readback import ReadBack, StreamEndpoint
 from .store import AuditStore
@@ -60,7 +59,6 @@ __all__ = [
     "GatewayApp",
     "axonflow_settings",
     "create_app",
-    "rfc3339",
 ]
 
 VERSION = "0.1.0-embedded"
@@ -88,11 +86,6 @@ AGENT_NOT_FOUND = "404 page not found\n"
 log = logging.getLogger("helpers.gateway")
 
 
-def rfc3339(moment: datetime) -> str:
-    """UTC timestamp like ``2026-01-31T12:00:00.123456Z`` (the store's own format)."""
-    return timestamp(moment)
-
-
 class Gateway:
     """The gateway-mode endpoints: thin HTTP around the governance core."""
 
@@ -115,6 +108,16 @@ class Gateway:
 
     # -- the contract's endpoints -----------------------------------------------------------
     async def pre_check(self, call: Call) -> tuple[int, dict[str, Any]]:
+        """The pre-check's reply. Part A of the contract fixes ``context_id``, ``approved``,
+        ``policies``, ``expires_at`` and the optional ``block_reason``, ``rate_limit`` and
+        ``requires_redaction``. Current AxonFlow agents (v11) add ``decision_id`` (the same
+        value as ``context_id``) and ``verdict`` (``allow`` | ``deny`` | ``needs_approval``);
+        this gateway sends both on every reply (``needs_approval`` when only
+        ``require_approval`` rules stop the request). ``log`` findings are stored in the
+        trail but not listed in ``policies``. When ``PII_ACTION=redact`` it also sends
+        ``redacted_query``, a documented extension: the query with each PII value replaced
+        by a typed placeholder (``[SSN_1]``), so the app does not have to find the values
+        itself (``07_obfuscation_and_redaction.ipynb``)."""
         client = self.auth.check(call)
         req = parse_pre_check(await call.json(self.limit))
         self.auth.same_tenant(client, req.client_id)
@@ -126,13 +129,21 @@ class Gateway:
             context=req.context,
         )
         decision = governed.decision
-        body = response_body(governed.context_id, governed.expires_at, decision)
+        body: dict[str, Any] = {
+            "context_id": governed.context_id,
+            "decision_id": governed.context_id,
+            "approved": decision.approved,
+            "verdict": decision.verdict,
+            "policies": decision.reported_policies,
+            "expires_at": governed.expires_at,
+            "requires_redaction": decision.requires_redaction,
+        }
+        if decision.redaction is not None and not self.compat:  # the agent does not say it
+            body["redacted_query"] = decision.redaction.text
         if decision.block_reason:
             body["block_reason"] = decision.block_reason
         if decision.rate_limit is not None:
             body["rate_limit"] = decision.rate_limit.as_dict()
-        if self.compat:  # the agent does not say what to redact
-            body.pop("redacted_query", None)
         return 200, body
 
     async def audit(self, call: Call) -> tuple[int, dict[str, Any]]:
@@ -166,7 +177,7 @@ class Gateway:
         body: dict[str, Any] = {
             "status": "healthy",
             "service": "axonflow-agent",
-            "timestamp": rfc3339(self.governance.clock()),
+            "timestamp": timestamp(self.governance.clock()),  # the store's own format
             "version": VERSION,
         }
         if not self.compat:

@@ -29,7 +29,7 @@ from .policies.redaction import Redaction, redact_parts
 from .policies.sqli import payload_question, scan_sqli
 from .policies.views import warm_up_views
 
-__all__ = ["Decision", "DecisionEngine"]
+__all__ = ["Decision", "DecisionEngine", "deciding_finding"]
 
 _SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 _DANGEROUS = "sqli_dangerous_query"
@@ -82,6 +82,13 @@ class Decision:
         if self.redaction is not None:
             verdict += ", redaction required"
         return f"<Decision {verdict} policies={self.policies} user={self.user.token!r}>"
+
+
+def deciding_finding(blocking: Sequence[Finding]) -> Finding:
+    """The blocking finding that names the reason: a hard block before a request for approval,
+    then the most severe (min() keeps the first of equals: the reporting order breaks ties)."""
+    hard = [f for f in blocking if f.action == "block"] or blocking
+    return min(hard, key=lambda f: _SEVERITY_RANK[f.severity])
 
 
 def _with_action(found: list[Finding], action: str) -> list[Finding]:
@@ -254,10 +261,7 @@ class DecisionEngine:
         blocking = [f for f in findings if f.blocks]
         if not blocking:
             return Decision(True, findings, None, user, status, redaction)
-        # A hard block outranks a request for approval; min() keeps the first of equally
-        # severe findings, so the reporting order breaks ties.
-        hard = [f for f in blocking if f.action == "block"] or blocking
-        worst = min(hard, key=lambda f: _SEVERITY_RANK[f.severity])
+        worst = deciding_finding(blocking)
         verb = "Blocked by" if worst.action == "block" else "Approval required by"
         reason = f"{verb} policy {worst.policy_id}: {worst.reason}"
         if not reason.endswith("."):

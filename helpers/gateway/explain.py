@@ -24,7 +24,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from .policies.findings import FAMILIES, SEVERITIES, Finding
+from .engine import deciding_finding
+from .policies.findings import FAMILIES, Finding
 from .store.chain import is_expired
 from .validation import Call, Reject
 
@@ -49,7 +50,6 @@ __all__ = [
 DEFAULT_CAPACITY = 10_000
 #: The route; ``decision_id`` is the pre-check's ``decision_id`` (its ``context_id``).
 EXPLAIN_PATH = "/api/v1/decisions/{decision_id}/explain"
-_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
 class Kept(NamedTuple):
@@ -252,15 +252,13 @@ def _steps(decision: Decision) -> list[str]:
             )
         return steps
     steps.append(f"Stopping the request: {', '.join(f.policy_id for f in blocking)}.")
-    hard = [f for f in blocking if f.action == "block"]
-    if hard:
-        worst = min(hard, key=lambda f: _RANK[f.severity])
+    worst = deciding_finding(blocking)
+    if worst.action == "block":
         steps.append(
             f"The most severe hard block is {worst.policy_id} ({worst.severity}); it names the "
             "block reason: verdict deny."
         )
     else:
-        worst = min(blocking, key=lambda f: _RANK[f.severity])
         steps.append(
             f"Every stopping finding asks for approval; the most severe is {worst.policy_id} "
             f"({worst.severity}): verdict needs_approval."

@@ -247,30 +247,14 @@ class Governance:
         return record.record_id
 
     def _append_audit(
-        self,
-        context_id: str,
-        client_id: str,
-        provider: str,
-        model: str,
-        *,
-        prompt_tokens: int,
-        completion_tokens: int,
-        total_tokens: int | None,
-        latency_ms: int,
-        metadata: Mapping[str, Any] | None,
+        self, context_id: str, client_id: str, provider: str, model: str, **fields: Any
     ) -> tuple[Any, float]:
-        cost = self.pricing.cost(provider, model, prompt_tokens, completion_tokens)
+        """Append an audit priced by the table; ``fields`` are :meth:`AuditStore.append_audit`'s
+        keyword arguments, ``prompt_tokens`` and ``completion_tokens`` always among them."""
+        prompt, completion = fields["prompt_tokens"], fields["completion_tokens"]
+        cost = self.pricing.cost(provider, model, prompt, completion)
         record = self.store.append_audit(  # type: ignore[union-attr]
-            context_id,
-            client_id,
-            provider,
-            model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=total_tokens,
-            latency_ms=latency_ms,
-            cost_usd=cost,
-            metadata=metadata,
+            context_id, client_id, provider, model, cost_usd=cost, **fields
         )
         return record, cost
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from .store import AuditStore
+from .store import AuditRecord, AuditStore
 from .validation import AuditRequest, Reject
 
 __all__ = [
@@ -46,8 +46,8 @@ __all__ = [
     "AuditIndex",
     "KeyConflict",
     "Known",
+    "audit_fingerprint",
     "fingerprint",
-    "request_fingerprint",
     "repeat_of",
     "request_key",
     "stored_audits",
@@ -129,7 +129,6 @@ class AuditIndex:
         self._contexts: dict[str, _Entry] = {}
         self._keys: dict[tuple[str, str], tuple[str, bytes, str]] = {}
         self._adds = 0
-        self.duplicates = 0
 
     def __len__(self) -> int:
         return len(self._contexts)
@@ -156,10 +155,8 @@ class AuditIndex:
         if entry is None and expires_at <= self.horizon:
             entry = self._load(context_id, expires_at, stored())
         known = None if entry is None else entry.audits.get(digest)
-        if known is not None:
-            self.duplicates += 1
-            if key is not None:
-                self._keys.setdefault(key, (context_id, digest, expires_at))
+        if known is not None and key is not None:
+            self._keys.setdefault(key, (context_id, digest, expires_at))
         return known
 
     def add(
@@ -221,17 +218,17 @@ class AuditIndex:
             self.horizon = max(self.horizon, entry.expires_at)
 
 
-def request_fingerprint(req: AuditRequest) -> bytes:
-    """:func:`fingerprint` of a parsed audit request (what the store would record)."""
+def audit_fingerprint(audit: AuditRequest | AuditRecord) -> bytes:
+    """:func:`fingerprint` of a parsed audit request or of a stored audit (same fields)."""
     return fingerprint(
-        req.client_id,
-        req.provider,
-        req.model,
-        req.prompt_tokens,
-        req.completion_tokens,
-        req.total_tokens,
-        req.latency_ms,
-        req.metadata,
+        audit.client_id,
+        audit.provider,
+        audit.model,
+        audit.prompt_tokens,
+        audit.completion_tokens,
+        audit.total_tokens,
+        audit.latency_ms,
+        audit.metadata,
     )
 
 
@@ -251,19 +248,7 @@ def request_key(header: str, client_id: str) -> tuple[str, str] | None:
 def stored_audits(store: AuditStore, context_id: str) -> list[tuple[bytes, str]]:
     """``(fingerprint, audit_id)`` of every stored audit of ``context_id``."""
     return [
-        (
-            fingerprint(
-                a.client_id,
-                a.provider,
-                a.model,
-                a.prompt_tokens,
-                a.completion_tokens,
-                a.total_tokens,
-                a.latency_ms,
-                a.metadata,
-            ),
-            a.audit_id,
-        )
+        (audit_fingerprint(a), a.audit_id)
         for a in store.list_audits(context_id=context_id, limit=100_000)
     ]
 
@@ -276,7 +261,7 @@ async def repeat_of(
     Nothing awaits before the lookup, so two copies on the event loop cannot both miss;
     a repeat of an audit not yet durable waits for that audit's commit.
     """
-    digest, key = request_fingerprint(req), request_key(key_header, req.client_id)
+    digest, key = audit_fingerprint(req), request_key(key_header, req.client_id)
     try:
         known = index.find(
             req.context_id, expires_at, digest, lambda: stored_audits(store, req.context_id), key

@@ -28,7 +28,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +85,7 @@ class Flip:
     expected_blocked: bool | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "direction": self.direction,
-            "source": self.source,
-            "id": self.id,
-            "text": self.text,
-            "policies": list(self.policies),
-            "expected_blocked": self.expected_blocked,
-        }
+        return {**asdict(self), "policies": list(self.policies)}
 
     def __repr__(self) -> str:
         return f"<Flip {self.direction} {self.source}:{self.id} {list(self.policies)}>"

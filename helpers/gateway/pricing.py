@@ -20,7 +20,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,18 +176,9 @@ class PricingTable:
         """Price of ``model`` from ``provider``: exact name, then its family, then fallback."""
         entry = self._entry(model)
         if entry is not None and entry.provider == provider.strip().lower():
-            if entry.model == model:
-                return entry
-            return ModelPrice(
-                model=model,
-                provider=entry.provider,
-                input_per_1k=entry.input_per_1k,
-                output_per_1k=entry.output_per_1k,
-                source=entry.source,
-                as_of=entry.as_of,
-                matched_as=entry.model,
-                axonflow_per_1k=entry.axonflow_per_1k,
-            )
+            # A family's entry prices a dated id: the same entry, named as asked (its
+            # matched_as stays the family's name).
+            return entry if entry.model == model else replace(entry, model=model)
         return ModelPrice(
             model=model,
             provider=provider,

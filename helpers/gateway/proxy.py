@@ -48,7 +48,7 @@ from .providers import (
     provider_for_model,
 )
 from .replies import ReplyInspector
-from .validation import INVALID_BODY, Call, Reject
+from .validation import Call, Reject, text_field
 
 __all__ = ["ProxyMode", "go_duration"]
 
@@ -165,9 +165,9 @@ class ProxyMode:
     async def _request(self, call: Call) -> tuple[int, dict[str, Any]]:
         client = self.auth.check(call)
         data = await call.json(self.limit)
-        query = _text(data, "query")
-        user_token = _text(data, "user_token")
-        request_type = _text(data, "request_type") or "chat"
+        query = text_field(data, "query")
+        user_token = text_field(data, "user_token")
+        request_type = text_field(data, "request_type") or "chat"
         context = data.get("context")
         if context is not None and not isinstance(context, dict):
             raise Reject(400, "context must be an object")
@@ -183,7 +183,7 @@ class ProxyMode:
                 f"{UNSUPPORTED_TYPES[request_type]}. Use chat, completion or llm_chat.",
             )
         params = llm_params(context or {}, self.providers.config)
-        client_id = self.auth.tenant(call, client, _text(data, "client_id"))
+        client_id = self.auth.tenant(call, client, text_field(data, "client_id"))
 
         # The system prompt is sent to the provider too, so it is governed with the query.
         roles = (["system"] if params.system_prompt else []) + ["user"]
@@ -295,15 +295,6 @@ class ProxyMode:
             "data": {"data": text, "metadata": metadata},
             "policy_info": policy_info(governed),
         }
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise Reject(400, INVALID_BODY)
-    return value
 
 
 def llm_params(context: dict[str, Any], config: ProviderConfig) -> LLMParams:

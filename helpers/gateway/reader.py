@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import itertools
 import multiprocessing
 import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
@@ -178,8 +179,11 @@ class Reader:
             self._pool = None
 
 
-def _lines(records: Any) -> bytes:
-    return b"".join(orjson.dumps(r) + b"\n" for r in records)
+def _chunks(conn: sqlite3.Connection, where: RecordFilter) -> Iterator[bytes]:
+    """The joined trail matching ``where`` as JSON Lines, :data:`EXPORT_CHUNK_ROWS` a chunk."""
+    rows = iter_records(conn, where)
+    while chunk := list(itertools.islice(rows, EXPORT_CHUNK_ROWS)):
+        yield b"".join(orjson.dumps(r) + b"\n" for r in chunk)
 
 
 async def export_lines(store: AuditStore, where: RecordFilter) -> AsyncIterator[bytes]:
@@ -189,9 +193,8 @@ async def export_lines(store: AuditStore, where: RecordFilter) -> AsyncIterator[
     stopped if the consumer stops early (a client that disconnects).
     """
     if store.path == ":memory:":
-        rows = iter_records(store.connection, where)
-        while chunk := [r for _, r in zip(range(EXPORT_CHUNK_ROWS), rows, strict=False)]:
-            yield _lines(chunk)
+        for chunk in _chunks(store.connection, where):
+            yield chunk
             await asyncio.sleep(0)
         return
     proc = await asyncio.create_subprocess_exec(
@@ -226,13 +229,8 @@ def _export_main(argv: list[str]) -> int:
     _lower_priority()
     conn = _open_read_only(path)
     out = sys.stdout.buffer
-    chunk: list[dict[str, Any]] = []
-    for record in iter_records(conn, where):
-        chunk.append(record)
-        if len(chunk) == EXPORT_CHUNK_ROWS:
-            out.write(_lines(chunk))
-            chunk.clear()
-    out.write(_lines(chunk))
+    for chunk in _chunks(conn, where):
+        out.write(chunk)
     out.flush()
     conn.close()
     return 0

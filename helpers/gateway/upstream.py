@@ -8,8 +8,8 @@ Measured against the same stand-in, a plain call through this client costs a fra
 one through the provider SDKs or a general-purpose client (``docs/benchmarks.md``).
 
 One :class:`Upstream` serves one origin (scheme, host, port, and a path prefix such as
-``/v1``). :meth:`Upstream.post` returns a whole response; :meth:`Upstream.open` returns as
-soon as the status and headers are in and streams the body. ``timeout_s`` bounds connecting
+``/v1``). :meth:`Upstream.open` returns as soon as the status and headers are in; the body
+is then read whole or streamed (:class:`UpstreamStream`). ``timeout_s`` bounds connecting
 and every wait for more bytes (so, in a stream, the longest wait between two chunks).
 
 Failures are :class:`UpstreamError`: :class:`UpstreamTimeout`, :class:`UpstreamUnreachable`
@@ -19,8 +19,9 @@ compressed bodies (``accept-encoding: identity`` is sent). Introduced in
 ``11_proxy_mode.ipynb``.
 
 >>> upstream = Upstream("http://127.0.0.1:8000/v1", timeout_s=30)          # doctest: +SKIP
->>> (await upstream.post("/chat/completions", body, headers)).status         # doctest: +SKIP
-200
+>>> answer = await upstream.open("/chat/completions", body, headers)         # doctest: +SKIP
+>>> answer.status, await answer.read()                                      # doctest: +SKIP
+(200, b'{"id": ...}')
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from typing import NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
 import httptools
@@ -39,7 +39,6 @@ __all__ = [
     "check_base_url",
     "UpstreamError",
     "UpstreamProtocolError",
-    "UpstreamResponse",
     "UpstreamStream",
     "UpstreamTimeout",
     "UpstreamUnreachable",
@@ -64,14 +63,6 @@ class UpstreamUnreachable(UpstreamError):
 
 class UpstreamProtocolError(UpstreamError):
     """What came back is not an HTTP/1.1 response."""
-
-
-class UpstreamResponse(NamedTuple):
-    """A whole answer: status, headers (lower-case names) and body bytes."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
 
 
 class _Connection:
@@ -233,13 +224,6 @@ class Upstream:
 
     def __repr__(self) -> str:
         return f"<Upstream {self.base_url} idle={len(self._idle)}>"
-
-    async def post(
-        self, path: str, body: bytes, headers: Mapping[str, str] | None = None
-    ) -> UpstreamResponse:
-        stream = await self.open(path, body, headers)
-        data = await stream.read()
-        return UpstreamResponse(stream.status, stream.headers, data)
 
     async def open(
         self, path: str, body: bytes, headers: Mapping[str, str] | None = None

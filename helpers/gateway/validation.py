@@ -22,6 +22,7 @@ __all__ = [
     "parse_audit",
     "parse_pre_check",
     "parse_reply_check",
+    "text_field",
 ]
 
 INVALID_BODY = "Invalid request body"
@@ -83,7 +84,7 @@ class Call:
         return data
 
 
-def _text(data: dict[str, Any], key: str) -> str:
+def text_field(data: dict[str, Any], key: str) -> str:
     """A string field: missing or null is "", any other type is an invalid body."""
     value = data.get(key)
     if value is None:
@@ -113,9 +114,9 @@ class PreCheckRequest(NamedTuple):
 
 def parse_pre_check(data: dict[str, Any]) -> PreCheckRequest:
     """Types first (a wrong type is an invalid body), then ``query``, then ``client_id``."""
-    user_token = _text(data, "user_token")
-    client_id = _text(data, "client_id")
-    query = _text(data, "query")
+    user_token = text_field(data, "user_token")
+    client_id = text_field(data, "client_id")
+    query = text_field(data, "query")
     sources = data.get("data_sources")
     if sources is None:
         sources = []
@@ -154,8 +155,8 @@ def _count(value: Any, name: str) -> int:
 
 def parse_audit(data: dict[str, Any]) -> AuditRequest:
     """Types first, then the required fields in the contract's order, then the counts."""
-    fields = {k: _text(data, k) for k in ("context_id", "client_id", "provider", "model")}
-    summary = _text(data, "response_summary")
+    fields = {k: text_field(data, k) for k in ("context_id", "client_id", "provider", "model")}
+    summary = text_field(data, "response_summary")
     usage = _object(data, "token_usage") or {}
     metadata = _object(data, "metadata")
     for key, value in fields.items():
@@ -195,7 +196,7 @@ class ReplyCheckRequest(NamedTuple):
 def parse_reply_check(data: dict[str, Any]) -> ReplyCheckRequest:
     """``context_id``, ``client_id`` and ``text`` are required (text may be empty only at the
     end of a stream); ``context`` (what was shown already) is optional, ``final`` true."""
-    fields = {k: _text(data, k) for k in ("context_id", "client_id", "text", "context")}
+    fields = {k: text_field(data, k) for k in ("context_id", "client_id", "text", "context")}
     final = data.get("final", True)
     if not isinstance(final, bool):
         raise Reject(400, "final must be true or false")

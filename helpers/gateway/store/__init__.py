@@ -17,21 +17,12 @@ the HTTP layer, which call it.
 
 from __future__ import annotations
 
-from .audit_store import (
-    APPLY_AFTER_S,
-    APPLY_AT_ROWS,
-    Appended,
-    AuditRecord,
-    AuditStore,
-    ChainHead,
-    ChainReport,
-    ContextRecord,
-    IdSource,
-    RecordFilter,
-    hash_value,
-    replay_log,
-)
+from .audit_store import AuditStore
+from .chain import AuditRecord, ChainHead, ChainReport, ContextRecord, hash_value
+from .commits import APPLY_AFTER_S, APPLY_AT_ROWS, Appended
 from .health import StorageState
+from .query import RecordFilter
+from .schema import IdSource, replay_log
 
 __all__ = [
     "APPLY_AFTER_S",

@@ -19,7 +19,7 @@ thread, the event loop's in the gateway. Introduced in ``08_audit_trail.ipynb``.
 >>> with AuditStore.open(":memory:") as store:
 ...     ctx = store.add_context("community", "user-123", "hello", approved=True)
 ...     store.commit()
-...     store.get_context(ctx.context_id) == ctx
+...     store.context_owner(ctx.context_id) == ("community", ctx.expires_at)
 True
 """
 
@@ -47,14 +47,12 @@ from .chain import (
     ChainReport,
     ContextRecord,
     dumps,
-    hash_value,
     keyed_hasher,
     timestamp,
     verify_chain,
 )
-from .commits import APPLY_AFTER_S, APPLY_AT_ROWS, Appended, GroupCommit
+from .commits import Appended, GroupCommit
 from .health import StorageHealth, StorageState
-from .query import RecordFilter, RecordKey
 from .schema import (
     CHAIN_TABLES,
     IdSource,
@@ -66,24 +64,10 @@ from .schema import (
     make_reader,
     read_head,
     replay_into,
-    replay_log,
     resolve_secret,
 )
 
-__all__ = [
-    "APPLY_AFTER_S",
-    "APPLY_AT_ROWS",
-    "Appended",
-    "AuditRecord",
-    "AuditStore",
-    "ChainHead",
-    "ChainReport",
-    "ContextRecord",
-    "IdSource",
-    "RecordFilter",
-    "hash_value",
-    "replay_log",
-]
+__all__ = ["AuditStore"]
 
 _USER_HASH_CACHE = 10_000
 
@@ -392,20 +376,6 @@ class AuditStore:
             raise self._health.failed("read", exc) from exc
         self._health.cleared("read")
 
-    def get_context(self, context_id: str) -> ContextRecord | None:
-        """One context by id: a dict lookup for a context acknowledged but not yet copied
-        into SQLite, else an index lookup (which then needs no wait for the applier)."""
-        pending = self._commits.pending_context(context_id)
-        if pending is not None:
-            return ContextRecord.from_row(pending)
-        try:
-            record = query.get_context(self._conn, context_id)
-        except sqlite3.Error as exc:
-            raise self._health.failed("read", exc) from exc
-        if self._health.faulty:
-            self._health.cleared("read")
-        return record
-
     def context_owner(self, context_id: str) -> tuple[str, str] | None:
         """``(client_id, expires_at)`` of a context, or ``None``: what an audit checks."""
         pending = self._commits.pending_context(context_id)
@@ -419,55 +389,12 @@ class AuditStore:
             self._health.cleared("read")
         return owner
 
-    def list_audits(
-        self,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        client_id: str | None = None,
-        context_id: str | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        limit: int = 1000,
-        offset: int = 0,
-    ) -> list[AuditRecord]:
-        """Audits in time order (``since`` inclusive, ``until`` exclusive), of everything
-        acknowledged: what the idempotency index reads for a context it cannot vouch for."""
+    def list_audits(self, **filters: Any) -> list[AuditRecord]:
+        """Audits in time order, of everything acknowledged: what the idempotency index reads
+        for a context it cannot vouch for. ``filters`` are :func:`.query.list_audits`'s
+        (``since`` inclusive, ``until`` exclusive, ``context_id=``, ``limit=``...)."""
         with self._reading():
-            return query.list_audits(
-                self._conn,
-                since,
-                until,
-                client_id=client_id,
-                context_id=context_id,
-                provider=provider,
-                model=model,
-                limit=limit,
-                offset=offset,
-            )
-
-    def list_records(
-        self,
-        where: RecordFilter | None = None,
-        *,
-        limit: int = 1000,
-        offset: int = 0,
-        after: RecordKey | None = None,
-        **filters: Any,
-    ) -> list[dict[str, Any]]:
-        """The trail joined: one row per audit with its context's decision, plus one row per
-        context that was never audited (audit fields ``None``), so gaps show.
-
-        Sorted by ``created_at`` (the audit's, else the context's) then ``seq``. Plain
-        JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``. Page with
-        ``after=record_key(last_row)``: each page then costs about its own size. ``filters``
-        (``since=``, ``provider=``...) are a shorthand for ``where=RecordFilter(...)``.
-        """
-        if filters:
-            if where is not None:
-                raise ValueError("pass a RecordFilter or filter keywords, not both")
-            where = RecordFilter(**filters)
-        with self._reading():
-            return query.list_records(self._conn, where, limit=limit, offset=offset, after=after)
+            return query.list_audits(self._conn, **filters)
 
     def verify_chain(self) -> ChainReport:
         """Check every link of the chain; reports the first broken record.

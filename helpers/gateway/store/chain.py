@@ -37,6 +37,8 @@ __all__ = [
     "AUDIT_COLUMNS",
     "CONTEXT_COLUMNS",
     "GENESIS",
+    "chain_end",
+    "chain_rows",
     "check_link",
     "AuditRecord",
     "ChainHead",
@@ -326,12 +328,22 @@ class ChainReport:
         return f"<ChainReport BROKEN checked={self.checked}: {self.problem}>"
 
 
-def _rows(
-    conn: sqlite3.Connection, table: str, columns: Sequence[str]
+def chain_rows(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: Sequence[str],
+    start: int = -(1 << 63),
+    limit: int = -1,
 ) -> Iterator[tuple[int, str, tuple[object, ...], str, str]]:
+    """Rows of one chained table in ``seq`` order, from ``seq >= start``, at most ``limit``
+    (``-1``: all): ``(seq, table, values, prev_hash, row_hash)``, what :func:`check_link`
+    takes. The lowest start is the default, since a tampered seq may be negative."""
     # Table and column names are constants of the schema, never user input.
-    sql = f"SELECT {', '.join(columns)}, prev_hash, row_hash FROM {table} ORDER BY seq"
-    for row in conn.execute(sql):
+    sql = (
+        f"SELECT {', '.join(columns)}, prev_hash, row_hash FROM {table} "
+        "WHERE seq >= ? ORDER BY seq LIMIT ?"
+    )
+    for row in conn.execute(sql, (start, limit)):
         *values, prev, stored = row
         yield values[0], table, tuple(values), prev, stored
 
@@ -387,13 +399,20 @@ def verify_chain(
     second). ``head``, when given, is the last row this process knows it wrote: a chain
     that stops before it lost rows at the end. Streams the rows; memory stays flat.
     """
-    streams = [_rows(conn, table, cols) for table, cols in tables.items()]
+    streams = [chain_rows(conn, table, cols) for table, cols in tables.items()]
     expected_prev, last_seq, checked = GENESIS, 0, 0
     for seq, table, values, prev, stored in heapq.merge(*streams, key=lambda r: r[0]):
         broken = check_link(table, values, prev, stored, expected_prev, last_seq, checked)
         if broken is not None:
             return broken
         expected_prev, last_seq, checked = stored, seq, checked + 1
+    return chain_end(head, last_seq, checked)
+
+
+def chain_end(head: ChainHead | None, last_seq: int, checked: int) -> ChainReport:
+    """The report of a walk that checked every row up to ``last_seq``: broken when ``head``
+    (the last row this process knows it wrote) lies beyond it, since rows were cut off the
+    end; else intact."""
     if head is not None and head.seq > last_seq:
         return ChainReport(
             False,

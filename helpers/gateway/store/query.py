@@ -1,9 +1,10 @@
-"""Reading the audit store back: the SQL behind ``AuditStore.list_*``, with its filters.
+"""Reading the audit store back: lookups, the audits and the joined trail, with its filters.
 
 Plain queries: each function takes an open :class:`sqlite3.Connection` (the store's, or
-the reader process's read-only one); the :class:`~.AuditStore` methods of the same names
-wrap them, and are what notebooks call. Values bind as parameters and column names come
-from this module, so no caller text reaches the SQL. Introduced in ``08_audit_trail.ipynb``.
+the reader process's read-only one); the :class:`~.AuditStore` lookups and
+``list_audits`` wrap them, and the gateway's reader runs them. Values bind as parameters and
+column names come from this module, so no caller text reaches the SQL. Introduced in
+``08_audit_trail.ipynb``.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .chain import AUDIT_COLUMNS, CONTEXT_COLUMNS, AuditRecord, ContextRecord, loads, timestamp
+from .chain import AUDIT_COLUMNS, AuditRecord, loads, timestamp
 from .schema import check_count
 
 __all__ = [
     "RecordFilter",
     "RecordKey",
     "context_owner",
-    "get_context",
     "iter_records",
     "list_audits",
     "list_records",
@@ -33,9 +33,7 @@ __all__ = [
 #: Where a row of the joined trail sorts: ``(created_at, seq)``.
 RecordKey = tuple[str, int]
 
-_C_COLS = ", ".join((*CONTEXT_COLUMNS, "prev_hash", "row_hash"))
 _A_COLS = ", ".join((*AUDIT_COLUMNS, "prev_hash", "row_hash"))
-_SELECT_CONTEXT_BY_ID = f"SELECT {_C_COLS} FROM contexts WHERE context_id = ?"
 _SELECT_OWNER = "SELECT client_id, expires_at FROM contexts WHERE context_id = ?"
 
 _CONTEXT_REST = """c.user_hash, c.query_hash, c.user_role, c.user_department,
@@ -73,12 +71,6 @@ FROM contexts c WHERE NOT EXISTS (SELECT 1 FROM audits a WHERE a.context_id = c.
 _AFTER = "(created_at, seq) > (?, ?)"
 _BEFORE = "(created_at, seq) < (?, ?)"
 _JSON_FIELDS = ("data_sources", "policies", "request_context", "metadata")
-
-
-def get_context(conn: sqlite3.Connection, context_id: str) -> ContextRecord | None:
-    """One context by id (an index lookup), or ``None``."""
-    row = conn.execute(_SELECT_CONTEXT_BY_ID, (context_id,)).fetchone()
-    return None if row is None else ContextRecord.from_row(row)
 
 
 def context_owner(conn: sqlite3.Connection, context_id: str) -> tuple[str, str] | None:
@@ -203,7 +195,13 @@ def list_records(
     offset: int = 0,
     after: RecordKey | None = None,
 ) -> list[dict[str, Any]]:
-    """The joined trail, as :meth:`helpers.gateway.store.AuditStore.list_records` describes it.
+    """The trail joined: one row per audit with its context's decision, plus one row per
+    context that was never audited (audit fields ``None``), so gaps show.
+
+    Sorted by ``created_at`` (the audit's, else the context's) then ``seq``. Plain
+    JSON-able dicts, ready for an HTTP response or ``pandas.DataFrame``. Read everything
+    acknowledged by calling it on :attr:`AuditStore.connection` after ``commit()`` (or
+    ``await applied()``).
 
     ``after`` (a row's :func:`record_key`) pages by key: the rows that sort after it, read
     through the ``created_at`` indexes, so a page costs about its own size however deep it

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .chain import GENESIS, ChainHead, ChainReport, check_link
+from .chain import GENESIS, ChainHead, ChainReport, chain_end, chain_rows, check_link
 
 __all__ = ["ChainCursor", "verify_segment"]
 
@@ -31,21 +31,6 @@ class ChainCursor:
 
     def __repr__(self) -> str:
         return f"<ChainCursor seq={self.seq} checked={self.checked}>"
-
-
-def _fetch(
-    conn: sqlite3.Connection, table: str, columns: Sequence[str], start: int, n: int
-) -> list[tuple[int, str, tuple[object, ...], str, str]]:
-    # Table and column names are constants of the schema, never user input.
-    sql = (
-        f"SELECT {', '.join(columns)}, prev_hash, row_hash FROM {table} "
-        "WHERE seq >= ? ORDER BY seq LIMIT ?"
-    )
-    out = []
-    for row in conn.execute(sql, (start, n)):
-        *values, prev, stored = row
-        out.append((values[0], table, tuple(values), prev, stored))
-    return out
 
 
 def verify_segment(
@@ -65,7 +50,7 @@ def verify_segment(
         raise ValueError(f"limit must be at least 1, got {limit!r}")
     n = limit + 1  # room for the cursor's own row, read again
     start = cursor.seq if cursor.checked else -(1 << 63)  # a tampered seq may be negative
-    fetched = [_fetch(conn, table, cols, start, n) for table, cols in tables.items()]
+    fetched = [list(chain_rows(conn, table, cols, start, n)) for table, cols in tables.items()]
     exhausted = all(len(rows) < n for rows in fetched)
     expected_prev, last_seq, checked = cursor.row_hash, cursor.seq, cursor.checked
     last_table, seen_boundary, done_here = cursor.table, not cursor.checked, 0
@@ -92,12 +77,4 @@ def verify_segment(
             (str(cursor.table), "?", cursor.seq),
             f"the row at seq {cursor.seq} changed or vanished during verification",
         ), cursor
-    if head is not None and head.seq > last_seq:
-        return ChainReport(
-            False,
-            checked,
-            (str(head.table), str(head.record_id), head.seq),
-            f"the chain ends at seq {last_seq} but this store wrote up to seq {head.seq}: "
-            "rows were deleted from the end",
-        ), cursor
-    return ChainReport(True, checked), cursor
+    return chain_end(head, last_seq, checked), cursor
