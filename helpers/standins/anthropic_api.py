@@ -11,17 +11,16 @@ key is accepted. Introduced in ``01_gateway_mode_openai.ipynb``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from .anthropic_validate import AnthropicRequestError, anthropic_error, parse_messages_request
 from .faults import retry_after_headers
 from .latency import LatencyProfiles
-from .pacing import StandinState, pace
+from .pacing import StandinState, pace, paced_response
 from .simulator import PlannedReply
 from .tokens import count_prompt_tokens
 from .tools import (
@@ -116,27 +115,23 @@ async def message_events(reply: PlannedReply, message_id: str) -> AsyncIterator[
     yield sse({"type": "message_stop"}, "message_stop")
 
 
+# Fault kind: (status, message, error type), the way Anthropic words them.
+_FAULTS = {
+    "429": (429, "Number of requests has exceeded your per-minute rate limit.", "rate_limit_error"),
+    "529": (529, "Overloaded", "overloaded_error"),
+    "500": (500, "Internal server error", "api_error"),
+}
+
+
 def fault_response(kind: str, time_scale: float, request_id: str) -> JSONResponse:
     """429 / 500 / 529 the way Anthropic words them, with ``retry-after`` where it sends it."""
-    note = " (Injected by the provider stand-in.)"
-    if kind == "429":
-        return anthropic_error(
-            429,
-            "Number of requests has exceeded your per-minute rate limit." + note,
-            type="rate_limit_error",
-            request_id=request_id,
-            headers=retry_after_headers(time_scale),
-        )
-    if kind == "529":
-        return anthropic_error(
-            529,
-            "Overloaded" + note,
-            type="overloaded_error",
-            request_id=request_id,
-            headers=retry_after_headers(time_scale),
-        )
+    status, message, error_type = _FAULTS[kind]
     return anthropic_error(
-        500, "Internal server error" + note, type="api_error", request_id=request_id
+        status,
+        message + " (Injected by the provider stand-in.)",
+        type=error_type,
+        request_id=request_id,
+        headers=None if status == 500 else retry_after_headers(time_scale),
     )
 
 
@@ -172,27 +167,18 @@ async def messages(request: Request) -> Response:
         slow=fault == "slow",
     )
     reply = tool_reply(reply, call) if call else reply
-    headers = {
-        "request-id": request_id,
-        "x-standin-simulated-ttft-ms": f"{reply.latency.ttft_s * 1000:.1f}",
-        "x-standin-simulated-total-ms": f"{reply.latency.total_s * 1000:.1f}",
-    }
     message_id = ctx.make_id("msg_01", 22)
     call_id = "toolu_01" + message_id[-22:]
-    if not req.stream:
-        if reply.latency.wall_total_s > 0:
-            await asyncio.sleep(reply.latency.wall_total_s)
-        body = message_body(reply, message_id)
-        body = anthropic_tool_body(body, call, call_id) if call else body
-        return JSONResponse(body, headers=headers)
-    # As on the OpenAI route: the response (headers and first event) starts at the TTFT.
-    if reply.latency.wall_ttft_s > 0:
-        await asyncio.sleep(reply.latency.wall_ttft_s)
-    events = message_events(reply, message_id)
-    if call is not None:
+    content: dict[str, Any] | AsyncIterator[str]
+    if req.stream and call is not None:
         start = _message(reply, message_id, started=True)
-        events = anthropic_tool_events(start, call, call_id, reply.completion_tokens)
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+        content = anthropic_tool_events(start, call, call_id, reply.completion_tokens)
+    elif req.stream:
+        content = message_events(reply, message_id)
+    else:
+        content = message_body(reply, message_id)
+        content = anthropic_tool_body(content, call, call_id) if call else content
+    return await paced_response(reply.latency, {"request-id": request_id}, content)
 
 
 async def count_tokens(request: Request) -> Response:

@@ -10,19 +10,18 @@ Introduced in ``01_gateway_mode_openai.ipynb``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from .faults import retry_after_headers
 from .latency import LatencyProfiles
 from .openai_validate import OpenAIRequestError, openai_error, parse_chat_request
-from .pacing import StandinState, pace
+from .pacing import StandinState, pace, paced_response
 from .simulator import PlannedReply
 from .tools import (
     ToolCall,
@@ -202,20 +201,14 @@ async def chat_completions(request: Request) -> Response:
     headers = {
         "x-request-id": "req_" + ctx.digest.hex()[:32],
         "openai-processing-ms": str(round(reply.latency.wall_total_s * 1000)),
-        "x-standin-simulated-ttft-ms": f"{reply.latency.ttft_s * 1000:.1f}",
-        "x-standin-simulated-total-ms": f"{reply.latency.total_s * 1000:.1f}",
     }
     completion_id, created = ctx.make_id("chatcmpl-", 29), int(time.time())
-    if not chat.stream:
-        if reply.latency.wall_total_s > 0:
-            await asyncio.sleep(reply.latency.wall_total_s)
-        return JSONResponse(completion_body(reply, completion_id, created, call), headers=headers)
-    # Headers go out with the first token, as a real stream's do, so a client timing
-    # "first chunk" and one timing "response started" both see the simulated TTFT.
-    if reply.latency.wall_ttft_s > 0:
-        await asyncio.sleep(reply.latency.wall_ttft_s)
-    events = completion_chunks(reply, completion_id, created, chat.include_usage, call)
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    content = (
+        completion_chunks(reply, completion_id, created, chat.include_usage, call)
+        if chat.stream
+        else completion_body(reply, completion_id, created, call)
+    )
+    return await paced_response(reply.latency, headers, content)
 
 
 def openai_model_list(profiles: LatencyProfiles) -> dict[str, Any]:
