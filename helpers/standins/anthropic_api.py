@@ -21,7 +21,7 @@ from .anthropic_validate import AnthropicRequestError, anthropic_error, parse_me
 from .faults import retry_after_headers
 from .latency import LatencyProfiles
 from .pacing import StandinState, pace, paced_response
-from .simulator import PlannedReply
+from .simulator import PlannedReply, last_user_text
 from .tokens import count_prompt_tokens
 from .tools import (
     ToolSpecError,
@@ -35,6 +35,7 @@ from .tools import (
 from .wire import BadJSON, parse_json_object, sse
 
 __all__ = [
+    "anthropic_model",
     "anthropic_model_list",
     "count_tokens",
     "fault_response",
@@ -143,9 +144,8 @@ async def messages(request: Request) -> Response:
         body = parse_json_object(raw)
         req = parse_messages_request(body)
         tools, choice = anthropic_tools(body)
-        user = [t.text for t in req.turns if t.role == "user"]
         last_tool = last_turn_is_tool_result(body.get("messages"))
-        call = None if last_tool else plan_tool_call(tools, choice, user[-1] if user else "")
+        call = None if last_tool else plan_tool_call(tools, choice, last_user_text(req.turns))
     except BadJSON as exc:
         return anthropic_error(400, f"The request body is {exc}; send a JSON object.")
     except (AnthropicRequestError, ToolSpecError) as exc:
@@ -192,15 +192,21 @@ async def count_tokens(request: Request) -> Response:
     return JSONResponse({"input_tokens": count_prompt_tokens(req.turns)})
 
 
+def anthropic_model(model_id: str, display_name: str) -> dict[str, Any]:
+    """One Anthropic model object, as listed and as ``GET /v1/models/{id}`` answers it."""
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": display_name,
+        "created_at": _MODEL_CREATED_AT,
+    }
+
+
 def anthropic_model_list(profiles: LatencyProfiles) -> dict[str, Any]:
     """Anthropic-shaped ``GET /v1/models`` body: the Claude models with a profile."""
     names = profiles.names("anthropic")
-    data = [
-        {"type": "model", "id": n, "display_name": n, "created_at": _MODEL_CREATED_AT}
-        for n in names
-    ]
     return {
-        "data": data,
+        "data": [anthropic_model(n, n) for n in names],
         "has_more": False,
         "first_id": names[0] if names else None,
         "last_id": names[-1] if names else None,

@@ -22,7 +22,7 @@ from .faults import retry_after_headers
 from .latency import LatencyProfiles
 from .openai_validate import OpenAIRequestError, openai_error, parse_chat_request
 from .pacing import StandinState, pace, paced_response
-from .simulator import PlannedReply
+from .simulator import PlannedReply, last_user_text
 from .tools import (
     ToolCall,
     ToolSpecError,
@@ -40,6 +40,7 @@ __all__ = [
     "completion_body",
     "completion_chunks",
     "fault_response",
+    "openai_model",
     "openai_model_list",
 ]
 
@@ -192,9 +193,8 @@ async def chat_completions(request: Request) -> Response:
     )
     call = None
     if not last_turn_is_tool_result(body.get("messages")):
-        user = [t.text for t in chat.turns if t.role == "user"]
         try:
-            call = plan_tool_call(tools, choice, user[-1] if user else "")
+            call = plan_tool_call(tools, choice, last_user_text(chat.turns))
         except ToolSpecError as exc:
             return openai_error(400, str(exc), param="tool_choice", code="invalid_value")
         reply = tool_reply(reply, call) if call else reply
@@ -211,10 +211,11 @@ async def chat_completions(request: Request) -> Response:
     return await paced_response(reply.latency, headers, content)
 
 
+def openai_model(model_id: str) -> dict[str, Any]:
+    """One OpenAI model object, as listed and as ``GET /v1/models/{id}`` answers it."""
+    return {"id": model_id, "object": "model", "created": _MODEL_CREATED, "owned_by": "system"}
+
+
 def openai_model_list(profiles: LatencyProfiles) -> dict[str, Any]:
     """``GET /v1/models`` body: the OpenAI models that have a latency profile."""
-    data = [
-        {"id": name, "object": "model", "created": _MODEL_CREATED, "owned_by": "system"}
-        for name in profiles.names("openai")
-    ]
-    return {"object": "list", "data": data}
+    return {"object": "list", "data": [openai_model(n) for n in profiles.names("openai")]}
