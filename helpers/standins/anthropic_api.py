@@ -82,15 +82,11 @@ def message_body(reply: PlannedReply, message_id: str) -> dict[str, Any]:
 
 async def message_events(reply: PlannedReply, message_id: str) -> AsyncIterator[str]:
     """The Messages API event stream for ``reply``, one ``text_delta`` per token."""
+    yield sse({"type": "message_start", "message": _message(reply, message_id, started=True)})
     yield sse(
-        {"type": "message_start", "message": _message(reply, message_id, started=True)},
-        "message_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
     )
-    yield sse(
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        "content_block_start",
-    )
-    yield sse({"type": "ping"}, "ping")
+    yield sse({"type": "ping"})
     async for batch in pace(reply.tokens, reply.latency.wall_per_token_s):
         yield "".join(
             sse(
@@ -98,22 +94,20 @@ async def message_events(reply: PlannedReply, message_id: str) -> AsyncIterator[
                     "type": "content_block_delta",
                     "index": 0,
                     "delta": {"type": "text_delta", "text": token},
-                },
-                "content_block_delta",
+                }
             )
             for token in batch
         )
-    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    yield sse({"type": "content_block_stop", "index": 0})
     delta = {"stop_reason": _STOP_REASON[reply.finish], "stop_sequence": reply.stop_sequence}
     yield sse(
         {
             "type": "message_delta",
             "delta": delta,
             "usage": {"output_tokens": reply.completion_tokens},
-        },
-        "message_delta",
+        }
     )
-    yield sse({"type": "message_stop"}, "message_stop")
+    yield sse({"type": "message_stop"})
 
 
 # Fault kind: (status, message, error type), the way Anthropic words them.

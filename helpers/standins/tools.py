@@ -216,23 +216,20 @@ async def anthropic_tool_events(
     start: dict[str, Any], call: ToolCall, call_id: str, output_tokens: int
 ) -> AsyncIterator[str]:
     """The event stream of a tool call: block start, ``input_json_delta``, stop."""
-    yield sse({"type": "message_start", "message": start}, "message_start")
+    yield sse({"type": "message_start", "message": start})
     block = {"type": "tool_use", "id": call_id, "name": call.name, "input": {}}
-    yield sse(
-        {"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"
-    )
+    yield sse({"type": "content_block_start", "index": 0, "content_block": block})
     delta = {"type": "input_json_delta", "partial_json": dumps(call.arguments)}
-    yield sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
-    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    yield sse({"type": "content_block_delta", "index": 0, "delta": delta})
+    yield sse({"type": "content_block_stop", "index": 0})
     yield sse(
         {
             "type": "message_delta",
             "delta": {"stop_reason": "tool_use", "stop_sequence": None},
             "usage": {"output_tokens": output_tokens},
-        },
-        "message_delta",
+        }
     )
-    yield sse({"type": "message_stop"}, "message_stop")
+    yield sse({"type": "message_stop"})
 
 
 def last_turn_is_tool_result(messages: object) -> bool:
