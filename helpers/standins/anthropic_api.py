@@ -24,15 +24,14 @@ from .pacing import StandinState, pace, paced_response
 from .simulator import PlannedReply, last_user_text
 from .tokens import count_prompt_tokens
 from .tools import (
+    ToolCall,
     ToolSpecError,
-    anthropic_tool_body,
-    anthropic_tool_events,
     anthropic_tools,
     last_turn_is_tool_result,
     plan_tool_call,
     tool_reply,
 )
-from .wire import BadJSON, parse_json_object, sse
+from .wire import BadJSON, dumps, parse_json_object, sse
 
 __all__ = [
     "anthropic_model",
@@ -58,16 +57,37 @@ def _usage(reply: PlannedReply, output_tokens: int) -> dict[str, Any]:
     }
 
 
-def _message(reply: PlannedReply, message_id: str, *, started: bool) -> dict[str, Any]:
-    """The message object; ``started`` gives the empty shell sent in ``message_start``."""
+def _stop(reply: PlannedReply, call: ToolCall | None) -> dict[str, Any]:
+    """Why the message ended: a tool call, or the reply's finish in Anthropic's words."""
+    if call is not None:
+        return {"stop_reason": "tool_use", "stop_sequence": None}
+    return {"stop_reason": _STOP_REASON[reply.finish], "stop_sequence": reply.stop_sequence}
+
+
+def _tool_use(call: ToolCall, message_id: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_use`` block; its id follows the message's."""
+    call_id = "toolu_01" + message_id[-22:]
+    return {"type": "tool_use", "id": call_id, "name": call.name, "input": arguments}
+
+
+def _message(
+    reply: PlannedReply, message_id: str, *, started: bool, call: ToolCall | None = None
+) -> dict[str, Any]:
+    """The message object, its content the text or the tool ``call``; ``started`` gives the
+    empty shell sent in ``message_start``."""
+    if started:
+        content, stop = [], {"stop_reason": None, "stop_sequence": None}
+    elif call is not None:
+        content, stop = [_tool_use(call, message_id, call.arguments)], _stop(reply, call)
+    else:
+        content, stop = [{"type": "text", "text": reply.text}], _stop(reply, None)
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": reply.model,
-        "content": [] if started else [{"type": "text", "text": reply.text}],
-        "stop_reason": None if started else _STOP_REASON[reply.finish],
-        "stop_sequence": None if started else reply.stop_sequence,
+        "content": content,
+        **stop,
         # message_start carries a small first count; message_delta carries the final total.
         "usage": _usage(
             reply, min(1, reply.completion_tokens) if started else reply.completion_tokens
@@ -75,38 +95,40 @@ def _message(reply: PlannedReply, message_id: str, *, started: bool) -> dict[str
     }
 
 
-def message_body(reply: PlannedReply, message_id: str) -> dict[str, Any]:
-    """The non-streaming Messages API response for ``reply``."""
-    return _message(reply, message_id, started=False)
+def message_body(
+    reply: PlannedReply, message_id: str, call: ToolCall | None = None
+) -> dict[str, Any]:
+    """The non-streaming Messages API response for ``reply`` (or for a tool ``call``)."""
+    return _message(reply, message_id, started=False, call=call)
 
 
-async def message_events(reply: PlannedReply, message_id: str) -> AsyncIterator[str]:
-    """The Messages API event stream for ``reply``, one ``text_delta`` per token."""
+async def message_events(
+    reply: PlannedReply, message_id: str, call: ToolCall | None = None
+) -> AsyncIterator[str]:
+    """The Messages API event stream for ``reply``, one ``text_delta`` per token; for a tool
+    ``call``, its ``tool_use`` block with the input in one ``input_json_delta``."""
     yield sse({"type": "message_start", "message": _message(reply, message_id, started=True)})
-    yield sse(
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
-    )
-    yield sse({"type": "ping"})
-    async for batch in pace(reply.tokens, reply.latency.wall_per_token_s):
-        yield "".join(
-            sse(
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": token},
-                }
+    block = _tool_use(call, message_id, {}) if call else {"type": "text", "text": ""}
+    yield sse({"type": "content_block_start", "index": 0, "content_block": block})
+    if call is None:
+        yield sse({"type": "ping"})
+        async for batch in pace(reply.tokens, reply.latency.wall_per_token_s):
+            yield "".join(
+                sse(
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": token},
+                    }
+                )
+                for token in batch
             )
-            for token in batch
-        )
+    else:
+        delta = {"type": "input_json_delta", "partial_json": dumps(call.arguments)}
+        yield sse({"type": "content_block_delta", "index": 0, "delta": delta})
     yield sse({"type": "content_block_stop", "index": 0})
-    delta = {"stop_reason": _STOP_REASON[reply.finish], "stop_sequence": reply.stop_sequence}
-    yield sse(
-        {
-            "type": "message_delta",
-            "delta": delta,
-            "usage": {"output_tokens": reply.completion_tokens},
-        }
-    )
+    usage = {"output_tokens": reply.completion_tokens}
+    yield sse({"type": "message_delta", "delta": _stop(reply, call), "usage": usage})
     yield sse({"type": "message_stop"})
 
 
@@ -162,16 +184,11 @@ async def messages(request: Request) -> Response:
     )
     reply = tool_reply(reply, call) if call else reply
     message_id = ctx.make_id("msg_01", 22)
-    call_id = "toolu_01" + message_id[-22:]
-    content: dict[str, Any] | AsyncIterator[str]
-    if req.stream and call is not None:
-        start = _message(reply, message_id, started=True)
-        content = anthropic_tool_events(start, call, call_id, reply.completion_tokens)
-    elif req.stream:
-        content = message_events(reply, message_id)
-    else:
-        content = message_body(reply, message_id)
-        content = anthropic_tool_body(content, call, call_id) if call else content
+    content = (
+        message_events(reply, message_id, call)
+        if req.stream
+        else message_body(reply, message_id, call)
+    )
     return await paced_response(reply.latency, {"request-id": request_id}, content)
 
 

@@ -27,8 +27,6 @@ from .tools import (
     ToolCall,
     ToolSpecError,
     last_turn_is_tool_result,
-    openai_tool_chunks,
-    openai_tool_message,
     openai_tools,
     plan_tool_call,
     tool_reply,
@@ -68,13 +66,25 @@ def _usage(reply: PlannedReply) -> dict[str, Any]:
     }
 
 
+def _tool_call(call: ToolCall, completion_id: str, arguments: str) -> dict[str, Any]:
+    """A ``tool_calls`` entry; its id follows the completion's."""
+    function = {"name": call.name, "arguments": arguments}
+    return {"id": "call_" + completion_id[-24:], "type": "function", "function": function}
+
+
 def completion_body(
     reply: PlannedReply, completion_id: str, created: int, call: ToolCall | None = None
 ) -> dict[str, Any]:
     """The non-streaming ``chat.completion`` object for ``reply`` (or for a tool ``call``)."""
-    message = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": reply.text,
+        "refusal": None,
+        "annotations": [],
+    }
     if call is not None:
-        message = openai_tool_message(call, "call_" + completion_id[-24:])
+        tool_calls = [_tool_call(call, completion_id, dumps(call.arguments))]
+        message.update(content=None, tool_calls=tool_calls)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -118,8 +128,11 @@ async def completion_chunks(
         return "data: " + dumps({**base, "choices": [choice]}) + "\n\n"
 
     if call is not None:
-        for piece in openai_tool_chunks(call, "call_" + completion_id[-24:], chunk):
-            yield piece
+        head = {"index": 0, **_tool_call(call, completion_id, "")}
+        yield chunk({"role": "assistant", "content": None, "tool_calls": [head]})
+        arguments = {"index": 0, "function": {"arguments": dumps(call.arguments)}}
+        yield chunk({"tool_calls": [arguments]})
+        yield chunk({}, "tool_calls")
     else:
         yield chunk({"role": "assistant", "content": "", "refusal": None})
         async for batch in pace(reply.tokens, reply.latency.wall_per_token_s):
