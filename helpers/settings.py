@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -135,15 +136,22 @@ def _float(name: str, raw: str, minimum: float = 0.0) -> float:
     return value
 
 
-def _client_secrets(raw: str) -> dict[str, Secret]:
+def _whole(name: str, raw: str, minimum: float) -> int:
+    return int(_float(name, raw, minimum))
+
+
+def _compat(name: str, raw: str) -> str:
+    mode = _choice(name, raw, COMPAT_MODES)
+    return "" if mode == "off" else mode
+
+
+def _client_secrets(name: str, raw: str) -> dict[str, Secret]:
     """``GATEWAY_CLIENT_SECRETS="app1:s3cret,app2:other"`` turns on authenticated mode."""
     out: dict[str, Secret] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         client, sep, secret = item.partition(":")
         if not sep or not client or not secret:
-            raise ConfigError(
-                "GATEWAY_CLIENT_SECRETS must look like 'client_id:secret,client_id2:secret2'"
-            )
+            raise ConfigError(f"{name} must look like 'client_id:secret,client_id2:secret2'")
         out[client] = Secret(secret)
     return out
 
@@ -209,6 +217,38 @@ def _posture(get: Callable[[str], str | None]) -> dict[str, object]:
         "sqli_block_mode": sqli_mode,
         "dangerous_block": dangerous_block,
     }
+
+
+# Each variable read by :meth:`Settings.load` after the posture switches (:func:`_posture`):
+# (variable, setting, parse(variable, raw value)); a parser's error names the variable.
+_VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
+    ("AXONFLOW_AGENT_URL", "agent_url", lambda _, v: v.rstrip("/")),
+    ("AXONFLOW_CLIENT_ID", "client_id", lambda _, v: v),
+    ("AXONFLOW_USER_TOKEN", "user_token", lambda _, v: v),
+    ("AXONFLOW_CLIENT_SECRET", "client_secret", lambda _, v: Secret(v)),
+    ("AXONFLOW_LICENSE_KEY", "license_key", lambda _, v: Secret(v)),
+    ("OPENAI_API_KEY", "openai_api_key", lambda _, v: Secret(v)),
+    ("ANTHROPIC_API_KEY", "anthropic_api_key", lambda _, v: Secret(v)),
+    ("GATEWAY_HMAC_SECRET", "hmac_secret", lambda _, v: Secret(v)),
+    ("GATEWAY_ADMIN_TOKEN", "admin_token", lambda _, v: Secret(v)),
+    ("SECRET_ACTION", "secret_action", partial(_choice, allowed=PII_ACTIONS)),
+    ("PII_SSN_RULES", "ssn_rules", partial(_choice, allowed=("ssa", "layout"))),
+    ("GATEWAY_INSPECT_REPLIES", "inspect_replies", _bool),
+    ("SQLI_SCANNER_MODE", "sqli_scanner_mode", partial(_choice, allowed=("off", "basic"))),
+    ("GATEWAY_USERS_FILE", "users_file", lambda _, v: Path(v)),
+    ("GATEWAY_POLICIES_FILE", "policies_file", lambda _, v: Path(v)),
+    ("GATEWAY_PRICING_FILE", "pricing_file", lambda _, v: Path(v)),
+    ("GATEWAY_FSYNC", "fsync", _bool),
+    ("GATEWAY_CONTEXT_TTL_S", "context_ttl_s", partial(_float, minimum=1.0)),
+    ("GATEWAY_TRAFFIC_SAMPLE", "traffic_sample", partial(_whole, minimum=0)),
+    ("GATEWAY_TRAFFIC_SAMPLE_MAX_AGE_S", "traffic_sample_max_age_s", partial(_float, minimum=1)),
+    ("GATEWAY_MAX_BODY_BYTES", "max_body_bytes", partial(_whole, minimum=1024)),
+    ("GATEWAY_CLIENT_SECRETS", "client_secrets", _client_secrets),
+    ("GATEWAY_CLIENTS_FILE", "clients_file", lambda _, v: Path(v)),
+    ("GATEWAY_COMPAT", "compat", _compat),
+    ("ALLOW_PAID_RUNS", "allow_paid_runs", _bool),
+    ("STANDIN_TIME_SCALE", "standin_time_scale", _float),
+)
 
 
 @dataclass(frozen=True)
@@ -312,63 +352,10 @@ class Settings:
             value = source.get(name)
             return value if value not in (None, "") else None
 
-        kw: dict[str, object] = {"offline_forced": offline}
-        if (v := get("AXONFLOW_AGENT_URL")) is not None:
-            kw["agent_url"] = v.rstrip("/")
-        for env_name, attr in [
-            ("AXONFLOW_CLIENT_ID", "client_id"),
-            ("AXONFLOW_USER_TOKEN", "user_token"),
-        ]:
+        kw: dict[str, object] = {"offline_forced": offline, **_posture(get)}
+        for env_name, attr, parse in _VARIABLES:
             if (v := get(env_name)) is not None:
-                kw[attr] = v
-        for env_name, attr in [
-            ("AXONFLOW_CLIENT_SECRET", "client_secret"),
-            ("AXONFLOW_LICENSE_KEY", "license_key"),
-            ("OPENAI_API_KEY", "openai_api_key"),
-            ("ANTHROPIC_API_KEY", "anthropic_api_key"),
-            ("GATEWAY_HMAC_SECRET", "hmac_secret"),
-            ("GATEWAY_ADMIN_TOKEN", "admin_token"),
-        ]:
-            if (v := get(env_name)) is not None:
-                kw[attr] = Secret(v)
-        kw.update(_posture(get))
-        if (v := get("SECRET_ACTION")) is not None:
-            kw["secret_action"] = _choice("SECRET_ACTION", v, PII_ACTIONS)
-        if (v := get("PII_SSN_RULES")) is not None:
-            kw["ssn_rules"] = _choice("PII_SSN_RULES", v, ("ssa", "layout"))
-        if (v := get("GATEWAY_INSPECT_REPLIES")) is not None:
-            kw["inspect_replies"] = _bool("GATEWAY_INSPECT_REPLIES", v)
-        if (v := get("SQLI_SCANNER_MODE")) is not None:
-            kw["sqli_scanner_mode"] = _choice("SQLI_SCANNER_MODE", v, ("off", "basic"))
-        for env_name, attr in [
-            ("GATEWAY_USERS_FILE", "users_file"),
-            ("GATEWAY_POLICIES_FILE", "policies_file"),
-            ("GATEWAY_PRICING_FILE", "pricing_file"),
-        ]:
-            if (v := get(env_name)) is not None:
-                kw[attr] = Path(v)
-        if (v := get("GATEWAY_FSYNC")) is not None:
-            kw["fsync"] = _bool("GATEWAY_FSYNC", v)
-        if (v := get("GATEWAY_CONTEXT_TTL_S")) is not None:
-            kw["context_ttl_s"] = _float("GATEWAY_CONTEXT_TTL_S", v, minimum=1.0)
-        if (v := get("GATEWAY_TRAFFIC_SAMPLE")) is not None:
-            kw["traffic_sample"] = int(_float("GATEWAY_TRAFFIC_SAMPLE", v, minimum=0))
-        if (v := get("GATEWAY_TRAFFIC_SAMPLE_MAX_AGE_S")) is not None:
-            age = _float("GATEWAY_TRAFFIC_SAMPLE_MAX_AGE_S", v, minimum=1)
-            kw["traffic_sample_max_age_s"] = age
-        if (v := get("GATEWAY_MAX_BODY_BYTES")) is not None:
-            kw["max_body_bytes"] = int(_float("GATEWAY_MAX_BODY_BYTES", v, minimum=1024))
-        if (v := get("GATEWAY_CLIENT_SECRETS")) is not None:
-            kw["client_secrets"] = _client_secrets(v)
-        if (v := get("GATEWAY_CLIENTS_FILE")) is not None:
-            kw["clients_file"] = Path(v)
-        if (v := get("GATEWAY_COMPAT")) is not None:
-            mode = _choice("GATEWAY_COMPAT", v, COMPAT_MODES)
-            kw["compat"] = "" if mode == "off" else mode
-        if (v := get("ALLOW_PAID_RUNS")) is not None:
-            kw["allow_paid_runs"] = _bool("ALLOW_PAID_RUNS", v)
-        if (v := get("STANDIN_TIME_SCALE")) is not None:
-            kw["standin_time_scale"] = _float("STANDIN_TIME_SCALE", v)
+                kw[attr] = parse(env_name, v)
         kw.update(overrides)
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known

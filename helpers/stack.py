@@ -29,6 +29,9 @@ from .settings import Settings
 
 __all__ = ["Backend", "Stack", "start_stack"]
 
+#: The key a client or the embedded gateway sends a stand-in; any key works, so not a secret.
+OFFLINE_KEY = "offline-stand-in"
+
 
 @dataclass(frozen=True, slots=True)
 class Backend:
@@ -83,36 +86,30 @@ class Stack:
         """``openai.OpenAI`` for the real API (key set) or the stand-in (``base_url``)."""
         import openai
 
-        if self.openai.live:
-            return openai.OpenAI(api_key=self.settings.openai_api_key.get(), **kwargs)
-        return openai.OpenAI(api_key="offline-stand-in", base_url=self.openai.url, **kwargs)
+        return self._provider_client(openai.OpenAI, self.openai, **kwargs)
 
     def async_openai_client(self, **kwargs: Any) -> Any:
         import openai
 
-        if self.openai.live:
-            return openai.AsyncOpenAI(api_key=self.settings.openai_api_key.get(), **kwargs)
-        return openai.AsyncOpenAI(api_key="offline-stand-in", base_url=self.openai.url, **kwargs)
+        return self._provider_client(openai.AsyncOpenAI, self.openai, **kwargs)
 
     def anthropic_client(self, **kwargs: Any) -> Any:
         """``anthropic.Anthropic`` for the real API (key set) or the stand-in (``base_url``)."""
         import anthropic
 
-        if self.anthropic.live:
-            return anthropic.Anthropic(api_key=self.settings.anthropic_api_key.get(), **kwargs)
-        return anthropic.Anthropic(
-            api_key="offline-stand-in", base_url=self.anthropic.url, **kwargs
-        )
+        return self._provider_client(anthropic.Anthropic, self.anthropic, **kwargs)
 
     def async_anthropic_client(self, **kwargs: Any) -> Any:
         import anthropic
 
-        if self.anthropic.live:
-            key = self.settings.anthropic_api_key.get()
-            return anthropic.AsyncAnthropic(api_key=key, **kwargs)
-        return anthropic.AsyncAnthropic(
-            api_key="offline-stand-in", base_url=self.anthropic.url, **kwargs
-        )
+        return self._provider_client(anthropic.AsyncAnthropic, self.anthropic, **kwargs)
+
+    def _provider_client(self, sdk_class: Any, backend: Backend, **kwargs: Any) -> Any:
+        """``sdk_class`` with the real key when ``backend`` is live, else at the stand-in."""
+        if backend.live:
+            key = getattr(self.settings, f"{backend.name}_api_key").get()
+            return sdk_class(api_key=key, **kwargs)
+        return sdk_class(api_key=OFFLINE_KEY, base_url=backend.url, **kwargs)
 
     # -- status ----------------------------------------------------------------------------
     @property
@@ -140,10 +137,6 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-#: What the embedded gateway sends a stand-in as its provider key in proxy mode; not a secret.
-OFFLINE_KEY = "offline-stand-in"
 
 
 def start_stack(

@@ -122,17 +122,8 @@ async def get_model(request: Request) -> Response:
             code="model_not_found",
         )
     if anthropic:
-        return JSONResponse(
-            {
-                "type": "model",
-                "id": model_id,
-                "display_name": profile.name,
-                "created_at": "2024-10-22T00:00:00Z",
-            }
-        )
-    return JSONResponse(
-        {"id": model_id, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
-    )
+        return JSONResponse(anthropic_api.anthropic_model(model_id, profile.name))
+    return JSONResponse(openai_api.openai_model(model_id))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

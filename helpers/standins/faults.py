@@ -95,13 +95,11 @@ class FaultRates:
         """From CLI items like ``"429=0.1"``; raises ``ValueError`` naming the bad item."""
         rates: dict[str, float] = {}
         for item in items:
-            kind, sep, raw = item.partition("=")
+            kind, _, raw = item.partition("=")  # no "=": raw is "", which float() refuses
             try:
                 rates[kind.strip().lower()] = float(raw)
             except ValueError:
                 raise ValueError(f"--fault {item!r}: expected KIND=RATE, e.g. 429=0.1") from None
-            if not sep:
-                raise ValueError(f"--fault {item!r}: expected KIND=RATE, e.g. 429=0.1")
         return cls(rates)
 
     @classmethod

@@ -10,26 +10,23 @@ Introduced in ``01_gateway_mode_openai.ipynb``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from .faults import retry_after_headers
 from .latency import LatencyProfiles
 from .openai_validate import OpenAIRequestError, openai_error, parse_chat_request
-from .pacing import StandinState, pace
-from .simulator import PlannedReply
+from .pacing import StandinState, pace, paced_response
+from .simulator import PlannedReply, last_user_text
 from .tools import (
     ToolCall,
     ToolSpecError,
     last_turn_is_tool_result,
-    openai_tool_chunks,
-    openai_tool_message,
     openai_tools,
     plan_tool_call,
     tool_reply,
@@ -41,6 +38,7 @@ __all__ = [
     "completion_body",
     "completion_chunks",
     "fault_response",
+    "openai_model",
     "openai_model_list",
 ]
 
@@ -68,13 +66,25 @@ def _usage(reply: PlannedReply) -> dict[str, Any]:
     }
 
 
+def _tool_call(call: ToolCall, completion_id: str, arguments: str) -> dict[str, Any]:
+    """A ``tool_calls`` entry; its id follows the completion's."""
+    function = {"name": call.name, "arguments": arguments}
+    return {"id": "call_" + completion_id[-24:], "type": "function", "function": function}
+
+
 def completion_body(
     reply: PlannedReply, completion_id: str, created: int, call: ToolCall | None = None
 ) -> dict[str, Any]:
     """The non-streaming ``chat.completion`` object for ``reply`` (or for a tool ``call``)."""
-    message = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": reply.text,
+        "refusal": None,
+        "annotations": [],
+    }
     if call is not None:
-        message = openai_tool_message(call, "call_" + completion_id[-24:])
+        tool_calls = [_tool_call(call, completion_id, dumps(call.arguments))]
+        message.update(content=None, tool_calls=tool_calls)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -118,8 +128,11 @@ async def completion_chunks(
         return "data: " + dumps({**base, "choices": [choice]}) + "\n\n"
 
     if call is not None:
-        for piece in openai_tool_chunks(call, "call_" + completion_id[-24:], chunk):
-            yield piece
+        head = {"index": 0, **_tool_call(call, completion_id, "")}
+        yield chunk({"role": "assistant", "content": None, "tool_calls": [head]})
+        arguments = {"index": 0, "function": {"arguments": dumps(call.arguments)}}
+        yield chunk({"tool_calls": [arguments]})
+        yield chunk({}, "tool_calls")
     else:
         yield chunk({"role": "assistant", "content": "", "refusal": None})
         async for batch in pace(reply.tokens, reply.latency.wall_per_token_s):
@@ -193,35 +206,29 @@ async def chat_completions(request: Request) -> Response:
     )
     call = None
     if not last_turn_is_tool_result(body.get("messages")):
-        user = [t.text for t in chat.turns if t.role == "user"]
         try:
-            call = plan_tool_call(tools, choice, user[-1] if user else "")
+            call = plan_tool_call(tools, choice, last_user_text(chat.turns))
         except ToolSpecError as exc:
             return openai_error(400, str(exc), param="tool_choice", code="invalid_value")
         reply = tool_reply(reply, call) if call else reply
     headers = {
         "x-request-id": "req_" + ctx.digest.hex()[:32],
         "openai-processing-ms": str(round(reply.latency.wall_total_s * 1000)),
-        "x-standin-simulated-ttft-ms": f"{reply.latency.ttft_s * 1000:.1f}",
-        "x-standin-simulated-total-ms": f"{reply.latency.total_s * 1000:.1f}",
     }
     completion_id, created = ctx.make_id("chatcmpl-", 29), int(time.time())
-    if not chat.stream:
-        if reply.latency.wall_total_s > 0:
-            await asyncio.sleep(reply.latency.wall_total_s)
-        return JSONResponse(completion_body(reply, completion_id, created, call), headers=headers)
-    # Headers go out with the first token, as a real stream's do, so a client timing
-    # "first chunk" and one timing "response started" both see the simulated TTFT.
-    if reply.latency.wall_ttft_s > 0:
-        await asyncio.sleep(reply.latency.wall_ttft_s)
-    events = completion_chunks(reply, completion_id, created, chat.include_usage, call)
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    content = (
+        completion_chunks(reply, completion_id, created, chat.include_usage, call)
+        if chat.stream
+        else completion_body(reply, completion_id, created, call)
+    )
+    return await paced_response(reply.latency, headers, content)
+
+
+def openai_model(model_id: str) -> dict[str, Any]:
+    """One OpenAI model object, as listed and as ``GET /v1/models/{id}`` answers it."""
+    return {"id": model_id, "object": "model", "created": _MODEL_CREATED, "owned_by": "system"}
 
 
 def openai_model_list(profiles: LatencyProfiles) -> dict[str, Any]:
     """``GET /v1/models`` body: the OpenAI models that have a latency profile."""
-    data = [
-        {"id": name, "object": "model", "created": _MODEL_CREATED, "owned_by": "system"}
-        for name in profiles.names("openai")
-    ]
-    return {"object": "list", "data": data}
+    return {"object": "list", "data": [openai_model(n) for n in profiles.names("openai")]}

@@ -3,6 +3,8 @@
 * :func:`pace` releases a reply's tokens at the simulated rate. When the delay per token
   is below a millisecond (fast models, small time scales) it releases several tokens per
   sleep, because ``asyncio.sleep`` cannot wait usefully for less than that.
+* :func:`paced_response` sends a planned reply, as a JSON body or an event stream, at its
+  simulated time.
 * :class:`StandinState` owns the simulator, the fault rates and a request counter. Each
   request gets an RNG seeded from (seed, request body, counter), so identical requests get
   different latency draws, yet a run that sends the same sequence again is reproducible.
@@ -20,11 +22,22 @@ import random
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .faults import FaultRates, parse_fail_header
+from .latency import SimulatedLatency
 from .simulator import Simulator
 
-__all__ = ["MIN_SLEEP_S", "RECEIVED_KEPT", "RequestContext", "StandinState", "pace"]
+__all__ = [
+    "MIN_SLEEP_S",
+    "RECEIVED_KEPT",
+    "RequestContext",
+    "StandinState",
+    "pace",
+    "paced_response",
+]
 
 MIN_SLEEP_S = 0.001
 #: How many request bodies a stand-in keeps for ``GET /standin/received``.
@@ -54,6 +67,31 @@ async def pace(tokens: Sequence[str], per_token_s: float) -> AsyncIterator[Seque
         j = min(n, max(i + 1, due))
         yield tokens[i:j]
         i = j
+
+
+async def paced_response(
+    latency: SimulatedLatency,
+    headers: dict[str, str],
+    content: dict[str, Any] | AsyncIterator[str],
+) -> Response:
+    """A JSON body after the whole simulated reply time, or an event stream from the TTFT on.
+
+    A stream's headers go out with its first token, as a real stream's do, so a client
+    timing "first chunk" and one timing "response started" both see the simulated TTFT.
+    Both carry the simulated times in ``x-standin-simulated-ttft-ms`` and ``-total-ms``.
+    """
+    headers = {
+        **headers,
+        "x-standin-simulated-ttft-ms": f"{latency.ttft_s * 1000:.1f}",
+        "x-standin-simulated-total-ms": f"{latency.total_s * 1000:.1f}",
+    }
+    if isinstance(content, dict):
+        if latency.wall_total_s > 0:
+            await asyncio.sleep(latency.wall_total_s)
+        return JSONResponse(content, headers=headers)
+    if latency.wall_ttft_s > 0:
+        await asyncio.sleep(latency.wall_ttft_s)
+    return StreamingResponse(content, media_type="text/event-stream", headers=headers)
 
 
 @dataclass(frozen=True)

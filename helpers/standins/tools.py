@@ -7,8 +7,9 @@ the most words with the user's message (the first on a tie). The arguments are w
 model would copy from the user: every string parameter gets the user's message, other
 types a plain default (the first enum value, ``1``, ``true``, ``[]``, ``{}``). That is
 deterministic, and it is why a tool call's arguments must be pre-checked: they carry
-whatever the user typed. Bodies and stream events follow each API's shape, so the real
-SDKs parse them (``message.tool_calls``, ``tool_use`` blocks). Introduced in
+whatever the user typed. :mod:`.openai_api` and :mod:`.anthropic_api` render the call in
+their API's bodies and stream events, so the real SDKs parse them (``message.tool_calls``,
+``tool_use`` blocks). Introduced in
 ``10_real_application.ipynb``.
 
 >>> tools = (Tool("lookup_order", "Find an order by id", {"order_id": "string"}),)
@@ -20,23 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .simulator import PlannedReply
 from .tokens import split_tokens
-from .wire import dumps, sse
+from .wire import dumps
 
 __all__ = [
     "Tool",
     "ToolCall",
     "ToolSpecError",
-    "anthropic_tool_body",
-    "anthropic_tool_events",
     "anthropic_tools",
-    "openai_tool_chunks",
-    "openai_tool_message",
     "openai_tools",
     "plan_tool_call",
     "tool_reply",
@@ -175,64 +172,6 @@ def tool_reply(reply: PlannedReply, call: ToolCall) -> PlannedReply:
     """``reply`` with the tool call's arguments as its completion (token counts follow)."""
     text = dumps(call.arguments)
     return dataclasses.replace(reply, text=text, tokens=tuple(split_tokens(text)), finish="stop")
-
-
-# -- OpenAI shapes ---------------------------------------------------------------------------
-def openai_tool_message(call: ToolCall, call_id: str) -> dict[str, Any]:
-    """The ``message`` of a completion that calls a tool."""
-    fn = {"name": call.name, "arguments": dumps(call.arguments)}
-    return {
-        "role": "assistant",
-        "content": None,
-        "refusal": None,
-        "annotations": [],
-        "tool_calls": [{"id": call_id, "type": "function", "function": fn}],
-    }
-
-
-def openai_tool_chunks(call: ToolCall, call_id: str, chunk: Any) -> list[str]:
-    """Stream chunks: the call's id and name, then its arguments, then the finish."""
-    head = {
-        "index": 0,
-        "id": call_id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": ""},
-    }
-    return [
-        chunk({"role": "assistant", "content": None, "tool_calls": [head]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": dumps(call.arguments)}}]}),
-        chunk({}, "tool_calls"),
-    ]
-
-
-# -- Anthropic shapes ------------------------------------------------------------------------
-def anthropic_tool_body(message: dict[str, Any], call: ToolCall, call_id: str) -> dict[str, Any]:
-    """A Messages response whose content is one ``tool_use`` block."""
-    block = {"type": "tool_use", "id": call_id, "name": call.name, "input": call.arguments}
-    return {**message, "content": [block], "stop_reason": "tool_use", "stop_sequence": None}
-
-
-async def anthropic_tool_events(
-    start: dict[str, Any], call: ToolCall, call_id: str, output_tokens: int
-) -> AsyncIterator[str]:
-    """The event stream of a tool call: block start, ``input_json_delta``, stop."""
-    yield sse({"type": "message_start", "message": start}, "message_start")
-    block = {"type": "tool_use", "id": call_id, "name": call.name, "input": {}}
-    yield sse(
-        {"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"
-    )
-    delta = {"type": "input_json_delta", "partial_json": dumps(call.arguments)}
-    yield sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
-    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-    yield sse(
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-            "usage": {"output_tokens": output_tokens},
-        },
-        "message_delta",
-    )
-    yield sse({"type": "message_stop"}, "message_stop")
 
 
 def last_turn_is_tool_result(messages: object) -> bool:

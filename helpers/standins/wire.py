@@ -52,7 +52,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-def sse(data: Any, event: str | None = None) -> str:
-    """One server-sent event: ``event: X`` (Anthropic) is optional, ``data:`` is JSON."""
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {dumps(data)}\n\n"
+def sse(data: dict[str, Any]) -> str:
+    """One server-sent event the way Anthropic sends them: ``event:`` names the data's
+    ``type``, ``data:`` is the JSON."""
+    return f"event: {data['type']}\ndata: {dumps(data)}\n\n"

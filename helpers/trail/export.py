@@ -28,7 +28,7 @@ __all__ = [
     "export_trail",
 ]
 
-
+#: Bumped when a field is renamed, removed or changes meaning (adding one at the end is not).
 EXPORT_VERSION = 1
 
 

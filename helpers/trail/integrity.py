@@ -136,8 +136,3 @@ def verify_db(db_path: str | Path) -> ChainReport:
         return verify_chain(conn, CHAIN_TABLES)
     finally:
         conn.close()
-
-
-# -- export for compliance ----------------------------------------------------------------
-
-#: Bumped when a field is renamed, removed or changes meaning (adding one at the end is not).

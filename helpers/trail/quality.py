@@ -154,27 +154,29 @@ class Counts:
         )
 
 
-Decider = Callable[[str, str], tuple[bool, Iterable[str]]]
+Decider = Callable[[str, str], tuple[bool, Iterable[str], str | None]]
 
 
 def _as_decider(decider: Any) -> Decider:
-    """Accept a gateway client (``pre_check``), a DecisionEngine (``decide``) or a callable."""
+    """Accept a gateway client (``pre_check``), a DecisionEngine (``decide``) or a callable
+    ``f(query, user_token) -> (approved, ids)``; the result answers ``(approved, ids, reason)``
+    (the block reason the gateway or the engine gave, ``None`` from a callable)."""
     if hasattr(decider, "pre_check"):
 
-        def via_gateway(query: str, user: str) -> tuple[bool, Iterable[str]]:
+        def via_gateway(query: str, user: str) -> tuple[bool, Iterable[str], str | None]:
             result = decider.pre_check(query, user_token=user)
-            return result.approved, result.policies
+            return result.approved, result.policies, result.block_reason
 
         return via_gateway
     if hasattr(decider, "decide"):
 
-        def in_process(query: str, user: str) -> tuple[bool, Iterable[str]]:
+        def in_process(query: str, user: str) -> tuple[bool, Iterable[str], str | None]:
             decision = decider.decide(query, user)
-            return decision.approved, decision.policies
+            return decision.approved, decision.policies, decision.block_reason
 
         return in_process
     if callable(decider):
-        return decider
+        return lambda query, user: (*decider(query, user), None)
     raise TypeError(
         f"expected a gateway client, a DecisionEngine or a callable, got {type(decider).__name__}"
     )
@@ -190,7 +192,7 @@ def run_corpus(decider: Any, rows: Sequence[CorpusRow] | None = None) -> list[Ro
     decide = _as_decider(decider)
     out = []
     for row in load_corpus() if rows is None else rows:
-        approved, policies = decide(row.query, row.user_token)
+        approved, policies, _ = decide(row.query, row.user_token)
         out.append(RowResult(row, bool(approved), tuple(policies)))
     return out
 
@@ -204,15 +206,7 @@ def decide_examples(decider: Any, examples: Iterable[tuple[str, str, str]]) -> p
     decide = _as_decider(decider)
     rows = []
     for label, user, query in examples:
-        reason = None
-        if hasattr(decider, "pre_check"):  # keep the reason the gateway gave
-            result = decider.pre_check(query, user_token=user)
-            approved, policies, reason = result.approved, result.policies, result.block_reason
-        elif hasattr(decider, "decide"):
-            decision = decider.decide(query, user)
-            approved, policies, reason = decision.approved, decision.policies, decision.block_reason
-        else:
-            approved, policies = decide(query, user)
+        approved, policies, reason = decide(query, user)
         rows.append(
             {
                 "example": label,

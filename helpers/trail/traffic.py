@@ -390,6 +390,14 @@ def _call_llm(
     return reply.text, reply.usage, round(reply.latency_ms), "measured"
 
 
+def _audit_no_tokens(
+    gw: SyncGatewayClient, context_id: str, call: PlannedCall, metadata: dict[str, str]
+) -> str:
+    """Audit a call that spent no tokens (refused, or failed at the provider); its audit id."""
+    usage = TokenUsage(0, 0)
+    return gw.audit(context_id, call.provider, call.model, usage, metadata=metadata).audit_id
+
+
 def run_day(
     plan: DayPlan,
     stack: Any,
@@ -422,23 +430,13 @@ def run_day(
     try:
         for call in plan.calls:
             stamp = call.at.strftime("%Y-%m-%dT%H:%M:%SZ")
-            pre = gw.pre_check(
-                call.query,
-                user_token=call.user_token,
-                context={"simulated_at": stamp, "app": APP_NAME},
-            )
-            meta = {"simulated_at": stamp, "app": APP_NAME}
+            meta = {"simulated_at": stamp, "app": APP_NAME}  # the context and the metadata
+            pre = gw.pre_check(call.query, user_token=call.user_token, context=meta)
             if not pre.approved:  # the refusal is on record too: nothing reached the LLM
-                refusal = gw.audit(
-                    pre.context_id,
-                    call.provider,
-                    call.model,
-                    TokenUsage(0, 0),
-                    metadata={**meta, "outcome": "refused"},
+                refusal_id = _audit_no_tokens(
+                    gw, pre.context_id, call, {**meta, "outcome": "refused"}
                 )
-                outcomes.append(
-                    CallOutcome(call, pre.context_id, False, pre.policies, refusal.audit_id)
-                )
+                outcomes.append(CallOutcome(call, pre.context_id, False, pre.policies, refusal_id))
                 continue
             inject = call.fail and not backends[call.provider].live
             headers = {"x-standin-fail": "500"} if inject else None
@@ -448,13 +446,8 @@ def run_day(
                 error = type(exc.__cause__ or exc).__name__  # the SDK's name for it
                 failure_id = None
                 if audit_failures:  # else the faulty client: the decision stays un-audited
-                    failure_id = gw.audit(
-                        pre.context_id,
-                        call.provider,
-                        call.model,
-                        TokenUsage(0, 0),
-                        metadata={**meta, "outcome": "provider_error", "error": error},
-                    ).audit_id
+                    failed = {**meta, "outcome": "provider_error", "error": error}
+                    failure_id = _audit_no_tokens(gw, pre.context_id, call, failed)
                 outcomes.append(
                     CallOutcome(call, pre.context_id, True, pre.policies, failure_id, error)
                 )
