@@ -54,6 +54,23 @@ async def _acknowledge(store: AuditStore, n: int) -> list[str]:
     return list(await asyncio.gather(*(request(i) for i in range(n))))
 
 
+def test_contexts_kept_for_lookups_are_dropped_once_sqlite_has_them(db: Path) -> None:
+    # A run of pre-checks that nothing looks up (no audit follows) must not keep every
+    # context in memory: the next acknowledgement forgets those the applier has committed.
+    store = AuditStore.open(db, secret=SECRET)
+
+    async def run() -> int:
+        await _acknowledge(store, 300)
+        await store.applied()
+        await _acknowledge(store, 1)
+        return store._commits.pending_contexts
+
+    try:
+        assert asyncio.run(run()) <= 1
+    finally:
+        store.close()
+
+
 def test_acknowledged_rows_are_in_the_log_before_sqlite(db: Path) -> None:
     store = AuditStore.open(db, secret=SECRET)
     ids = asyncio.run(_acknowledge(store, 5))

@@ -171,13 +171,24 @@ class GroupCommit:
         self._head = ChainHead(table, values[0], seq, digest)
         return stored
 
+    @property
+    def pending_contexts(self) -> int:
+        """How many logged contexts are kept for lookups until SQLite has them."""
+        return len(self._contexts)
+
     def pending_context(self, context_id: str) -> tuple[Any, ...] | None:
         """The stored row of a logged context SQLite may not have yet, else ``None`` (then
         SQLite has every logged context but those still pending here)."""
+        self._drop_applied_contexts()
+        return self._contexts.get(context_id)
+
+    def _drop_applied_contexts(self) -> None:
+        """Forget the pending contexts SQLite now has (on the loop's thread; the applier only
+        moves ``applied_seq`` forward). Done at every lookup and every acknowledgement, so a
+        run of pre-checks that nothing looks up keeps only what the applier has not reached."""
         order, applied = self._context_order, self.applier.applied_seq
         while order and order[0][0] <= applied:
             self._contexts.pop(order.popleft()[1], None)
-        return self._contexts.get(context_id)
 
     # -- acknowledging -------------------------------------------------------------------
 
@@ -412,6 +423,7 @@ class GroupCommit:
             self.health.cleared("log")
         self._commits += 1
         self._unapplied.extend(rows)
+        self._drop_applied_contexts()
         for table, row in rows:
             if table == "contexts":
                 self._contexts[row[1]] = row
