@@ -75,7 +75,7 @@ AUDIT_FIELDS: tuple[str, ...] = (
     "outcome",
     "audited_at",
 )
-# What the read-back endpoint returns for each row (helpers.gateway.store.AuditStore.list_records).
+# What the read-back endpoint returns for each row (helpers.gateway.store.query.list_records).
 _RECORD_KEYS = (
     "created_at",
     "seq",
