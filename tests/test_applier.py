@@ -14,7 +14,7 @@ import pytest
 
 from helpers.errors import StorageUnavailable
 from helpers.gateway.store import AuditStore
-from helpers.gateway.store.applier import Applier
+from helpers.gateway.store.applier import ROWS_PER_STATEMENT, Applier
 from helpers.gateway.store.health import STALL_AFTER_S, StorageHealth
 from helpers.gateway.store.schema import connect
 
@@ -131,3 +131,29 @@ def test_a_stalled_statement_is_given_up_on_after_the_stall_bound(db: Path) -> N
     assert health.state().healthy  # the next finished batch ends the stall
     applier.close()
     assert _count(db) == 2
+
+
+def test_a_batch_larger_than_one_statement_lands_row_for_row_in_both_tables(db: Path) -> None:
+    """Rows go in as one executemany per table and slice: interleaved tables and more rows
+    than one statement takes must all land, each exactly as logged."""
+    n = 2 * ROWS_PER_STATEMENT + 7
+    with AuditStore.open(":memory:", secret=SECRET) as store:
+        rows: list[tuple[str, tuple[Any, ...]]] = []
+        for i in range(n):
+            ctx = store.append_context("c", "u", f"q{i}", approved=True)
+            rows.append(("contexts", ctx.row))
+            audit = store.append_audit(ctx.record_id, "c", "openai", "m", prompt_tokens=i)
+            rows.append(("audits", audit.row))
+    writer = connect(str(db), fsync=False, check_same_thread=False)
+    applier = Applier(writer, 0, StorageHealth(now=lambda: "t"))
+    applier.submit(rows)
+    _caught_up(applier, 2 * n)
+    applier.close()
+    with sqlite3.connect(db) as conn:
+        stored = {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY seq").fetchall()
+            for table in ("contexts", "audits")
+        }
+    conn.close()
+    for table in ("contexts", "audits"):
+        assert stored[table] == [row for name, row in rows if name == table]
