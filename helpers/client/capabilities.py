@@ -102,11 +102,9 @@ def probe(
     key = _key(url)
     if not refresh and (known := _cache.get(key)) is not None:
         return known
+    get = httpx.get if http is None else http.get
     try:
-        if http is None:
-            response = httpx.get(key + "/health", timeout=timeout)
-        else:
-            response = http.get(key + "/health", timeout=timeout)
+        response = get(key + "/health", timeout=timeout)
     except httpx.HTTPError as exc:
         raise GatewayUnavailable(
             f"GET {key}/health failed ({type(exc).__name__}); is the gateway running?"

@@ -39,6 +39,7 @@ from crewai.hooks.llm_hooks import LLMCallHookContext
 from helpers.errors import GatewayError, HelperError
 
 from .gateway_client import SyncGatewayClient
+from .providers import content_text
 from .results import PreCheckResult, TokenUsage
 
 __all__ = ["AuditedCall", "CrewGovernance", "GovernanceBlocked", "GovernanceUnavailable"]
@@ -112,14 +113,6 @@ class _Pending:
     agent: str
     provider: str
     started: datetime
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content blocks: keep the text ones
-        return "\n".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return "" if content is None else str(content)
 
 
 def _usage(raw: dict[str, Any] | None) -> TokenUsage:
@@ -202,7 +195,7 @@ class CrewGovernance:
         task = ctx.task
         task_name = (task.name or task.description) if task is not None else "(no task)"
         agent = getattr(ctx.agent, "role", None) or "(no agent)"
-        prompt = "\n".join(_text(m.get("content")) for m in ctx.messages)
+        prompt = "\n".join(content_text(m.get("content")) for m in ctx.messages)
         context = {"framework": FRAMEWORK, "task": task_name, "agent": agent}
         try:
             result = self.gateway.pre_check(prompt, self.user_token, context=context)

@@ -193,14 +193,10 @@ class GatewayGuard:
             item.query,
             item.user_token,
             data_sources=list(item.data_sources) or None,
-            context=_late_context(item),
+            context={"fail_open": True, "occurred_at": item.occurred_at},
         )
         meta["late_pre_check_approved"] = ctx.approved
         audit = await gw.audit(
             ctx.context_id, item.provider, item.model, item.usage, item.latency_ms, metadata=meta
         )
         return audit.audit_id, not ctx.approved
-
-
-def _late_context(item: DeferredAudit) -> Mapping[str, Any]:
-    return {"fail_open": True, "occurred_at": item.occurred_at}

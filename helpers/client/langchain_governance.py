@@ -28,6 +28,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from helpers.errors import HelperError
 
 from .gateway_client import SyncGatewayClient
+from .providers import content_text as _text  # the name 12_frameworks shows in a method
 from .results import PreCheckResult, TokenUsage
 
 __all__ = ["GovernanceBlocked", "GovernanceCallback"]
@@ -51,16 +52,6 @@ class _QuietBlocks(logging.Filter):
 
 
 _QUIET = _QuietBlocks()
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content blocks: keep the text ones
-        return "\n".join(
-            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
-        )
-    return str(content)
 
 
 class GovernanceCallback(BaseCallbackHandler):

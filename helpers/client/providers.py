@@ -44,6 +44,7 @@ __all__ = [
     "ToolCall",
     "call_llm",
     "call_llm_sync",
+    "content_text",
     "list_models",
     "provider_of",
     "split_system",
@@ -86,6 +87,16 @@ def provider_of(llm: Any) -> str:
     if hasattr(llm, "messages"):
         return "anthropic"
     raise TypeError(f"expected an openai or anthropic SDK client, got {type(llm).__name__}")
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's ``content``: a string as it is, or a list of content blocks
+    with each block's ``text`` on its own line; ``None`` is ``""``."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks: keep the text ones
+        return "\n".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return "" if content is None else str(content)
 
 
 def split_system(messages: Sequence[Message]) -> tuple[str | None, list[dict[str, Any]]]:
