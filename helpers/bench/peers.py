@@ -53,8 +53,6 @@ from helpers.lab.proxy_modes import approved_queries, proxy_request_body
 from helpers.lab.stats import summarize
 from helpers.settings import PROJECT_ROOT
 
-from .subcommand import add_subcommand
-
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -64,7 +62,6 @@ __all__ = [
     "Answer",
     "PairedRun",
     "Setup",
-    "add_command",
     "build_parser",
     "build_report",
     "completion_text",
@@ -923,11 +920,6 @@ def main(argv: list[str] | None = None) -> int:
         root=args.root,
         peers=peers,
     )
-
-
-def add_command(sub: Any) -> None:
-    """Register ``peers`` on the ``python -m helpers.bench`` subcommands."""
-    add_subcommand(sub, "peers", main, "this gateway beside LiteLLM and Portkey, paired")
 
 
 if __name__ == "__main__":
