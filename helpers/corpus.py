@@ -1,21 +1,21 @@
-"""The labelled query corpus (``data/corpus/*.csv``) and scoring decisions against it.
+"""The labelled query corpus (``data/corpus/*.csv``).
 
 Each row is a query with the decision a correct gateway makes under default settings and the
-policy ids that must trigger. The benchmark, the tests and ``05_policies.ipynb`` all score the
-engine with :func:`score`, so "correct" means the same thing everywhere.
+policy ids that must trigger. The benchmarks, the tests and the notebooks all score decisions
+against it with :func:`helpers.trail.quality.run_corpus`, so "correct" means the same thing
+everywhere.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
 from .settings import DATA_DIR
 
-__all__ = ["CORPUS_DIR", "CorpusRow", "Miss", "Score", "load_corpus", "score"]
+__all__ = ["CORPUS_DIR", "CorpusRow", "load_corpus"]
 
 CORPUS_DIR = DATA_DIR / "corpus"
 _COLUMNS = ("id", "category", "user_token", "query", "expected_approved", "expected_policies")
@@ -72,50 +72,3 @@ def load_corpus(folder: Path = CORPUS_DIR) -> list[CorpusRow]:
                     )
                 )
     return rows
-
-
-@dataclass(frozen=True, slots=True)
-class Miss:
-    """A row decided differently from its label."""
-
-    row: CorpusRow
-    approved: bool
-    policies: tuple[str, ...]
-
-    def __repr__(self) -> str:
-        return (
-            f"<Miss {self.row.id}: expected approved={self.row.expected_approved} "
-            f"{list(self.row.expected_policies)}, "
-            f"got approved={self.approved} {list(self.policies)}>"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    total: int
-    correct: int
-    misses: tuple[Miss, ...]
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.total if self.total else 0.0
-
-    def __repr__(self) -> str:
-        return f"<Score {self.correct}/{self.total} correct ({self.accuracy:.1%})>"
-
-
-def score(
-    decide: Callable[[str, str], tuple[bool, Iterable[str]]], rows: Iterable[CorpusRow]
-) -> Score:
-    """Decide every row and compare verdict and policy ids (as sets) with the labels."""
-    total = correct = 0
-    misses: list[Miss] = []
-    for row in rows:
-        approved, policies = decide(row.query, row.user_token)
-        policies = tuple(policies)
-        total += 1
-        if approved == row.expected_approved and set(policies) == set(row.expected_policies):
-            correct += 1
-        else:
-            misses.append(Miss(row, approved, policies))
-    return Score(total, correct, tuple(misses))

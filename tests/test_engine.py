@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.corpus import load_corpus, score
+from helpers.corpus import load_corpus
 from helpers.gateway.engine import DecisionEngine
 from helpers.gateway.policies.findings import FAMILIES
 from helpers.gateway.policies.pii import PII_TYPES
 from helpers.gateway.policies.sqli import SQLI_CATEGORIES
+from helpers.trail.quality import quality_report, run_corpus
 
 from .conftest import hermetic_settings
 
@@ -40,10 +41,12 @@ def test_corpus_covers_every_family_and_type() -> None:
 
 
 def test_score_counts_misses(engine: DecisionEngine) -> None:
-    result = score(lambda q, u: ((d := engine.decide(q, u)).approved, d.policies), ROWS)
-    assert result.total == len(ROWS) and result.correct == len(ROWS) and not result.misses
-    flipped = score(lambda q, u: (not engine.decide(q, u).approved, []), ROWS[:5])
-    assert flipped.correct == 0 and len(flipped.misses) == 5
+    result = quality_report(run_corpus(engine, ROWS))
+    assert result.total == len(ROWS) and result.correct == len(ROWS) and result.misses().empty
+    flipped = quality_report(
+        run_corpus(lambda q, u: (not engine.decide(q, u).approved, []), ROWS[:5])
+    )
+    assert flipped.correct == 0 and len(flipped.misses()) == 5
 
 
 def test_every_family_is_reported_in_order(engine: DecisionEngine) -> None:

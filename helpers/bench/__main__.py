@@ -13,16 +13,44 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from helpers.settings import PROJECT_ROOT
 
-from .peers import add_command as add_peers_command
-from .pipeline import add_command as add_pipeline_command
-from .policy_replay import add_command as add_policy_replay_command
-from .proxy import add_command as add_proxy_command
-from .replies import add_command as add_replies_command
+from . import peers, pipeline, policy_replay, proxy, replies
 from .service import add_service_arguments
+
+#: The benchmarks with a full parser of their own (``--help`` included), in help order.
+OWN_PARSERS: tuple[tuple[str, Callable[[list[str]], int], str], ...] = (
+    ("pipeline", pipeline.main, "pre-check + LLM call + audit end to end; paired overhead targets"),
+    ("proxy", proxy.main, "proxy mode beside gateway mode: the hop's added latency and TTFT"),
+    ("replies", replies.main, "what inspecting a streamed answer costs"),
+    ("policy-replay", policy_replay.main, "replaying a candidate policy over masked traffic"),
+    ("peers", peers.main, "this gateway beside LiteLLM and Portkey, paired"),
+)
+
+
+def add_own_parser(sub: Any, name: str, main: Callable[[list[str]], int], help: str) -> None:
+    """Register ``name`` on ``sub`` (the subparsers) so that it runs ``main(words)``.
+
+    The subcommand takes every word after its name, options too (no prefix characters),
+    and hands them to the benchmark's ``main``, then exits with its status.
+    """
+
+    class _Run(argparse.Action):
+        def __call__(
+            self,
+            parser: argparse.ArgumentParser,
+            namespace: argparse.Namespace,
+            values: Any,
+            option_string: str | None = None,
+        ) -> None:
+            parser.exit(main(list(values)))
+
+    cmd = sub.add_parser(name, add_help=False, prefix_chars="\0", help=help)
+    cmd.add_argument("args", nargs="*", action=_Run, help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,11 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         help="another checkout (the tree before a change): its decisions are timed in the "
         "same run, interleaved with this tree's",
     )
-    add_pipeline_command(sub)  # parses its own options and runs itself
-    add_proxy_command(sub)  # likewise
-    add_replies_command(sub)  # likewise
-    add_policy_replay_command(sub)  # likewise
-    add_peers_command(sub)  # likewise
+    for name, run, help in OWN_PARSERS:
+        add_own_parser(sub, name, run, help)
     add_service_arguments(sub.add_parser("service", help="the governed web service under load"))
     args = p.parse_args(argv)
     if args.command == "gateway":

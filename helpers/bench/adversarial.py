@@ -14,8 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from helpers.corpus import CORPUS_DIR, load_corpus, score
+from helpers.corpus import CORPUS_DIR, load_corpus
 from helpers.gateway.engine import DecisionEngine
+from helpers.trail.quality import quality_report, run_corpus
 
 __all__ = ["ADVERSARIAL_DIR", "PAYLOAD_FLOODS", "adversarial_inputs", "adversarial_section"]
 
@@ -70,8 +71,9 @@ def adversarial_inputs() -> dict[str, str]:
 def adversarial_section(engine: DecisionEngine) -> dict[str, Any]:
     """Per-category accuracy on the adversarial corpus and the worst of 3 times per flood."""
     rows = load_corpus(ADVERSARIAL_DIR)
-    verdicts = score(lambda q, u: ((d := engine.decide(q, u)).approved, d.policies), rows)
-    missed = {m.row.id for m in verdicts.misses}
+    verdicts = quality_report(run_corpus(engine, rows))
+    misses = [r for r in verdicts.results if not r.correct]
+    missed = {r.row.id for r in misses}
     categories: dict[str, dict[str, Any]] = {}
     for row in rows:
         c = categories.setdefault(
@@ -97,7 +99,7 @@ def adversarial_section(engine: DecisionEngine) -> dict[str, Any]:
         "threat_rows": len(threats),
         "benign_rows": verdicts.total - len(threats),
         "by_category": dict(sorted(categories.items())),
-        "misses": [repr(m) for m in verdicts.misses],
+        "misses": [repr(r) for r in misses],
         "flood_ms_worst_of_3": worst,
         "payload_floods_blocked": blocked,
     }

@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 
-from helpers.corpus import load_corpus, score
+from helpers.corpus import load_corpus
 from helpers.gateway.engine import DecisionEngine
 from helpers.lab.load_results import LOAD_USER
 from helpers.lab.machine import machine_info, machine_line, pinned, write_report
 from helpers.lab.stats import summarize
 from helpers.server import start_gateway, start_service
 from helpers.settings import PROJECT_ROOT, Settings
+from helpers.trail.quality import quality_report, run_corpus
 
 from .adversarial import adversarial_inputs, adversarial_section
 from .baseline import baseline_section
@@ -129,7 +130,7 @@ def _decision_section(quick: bool, baseline: Path | None = None) -> dict[str, An
     settings = Settings.load()
     engine = DecisionEngine.from_settings(settings, rate_limits=False)
     rows = load_corpus()
-    verdicts = score(lambda q, u: ((d := engine.decide(q, u)).approved, d.policies), rows)
+    verdicts = quality_report(run_corpus(engine, rows))
     passes = 3 if quick else 20
     for row in rows:  # warm-up pass, discarded: first-call costs (imports, caches)
         engine.decide(row.query, row.user_token)
@@ -156,7 +157,7 @@ def _decision_section(quick: bool, baseline: Path | None = None) -> dict[str, An
         "corpus": {
             "rows": verdicts.total,
             "correct": verdicts.correct,
-            "misses": [repr(m) for m in verdicts.misses],
+            "misses": [repr(r) for r in verdicts.results if not r.correct],
         },
         "decision_us_corpus": summarize(corpus_us).as_dict(),
         "decision_us_corpus_passes": passes,

@@ -47,13 +47,12 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from helpers.lab.latency_plots import axes_or_new
 from helpers.lab.load_results import LOAD_USER
 from helpers.lab.machine import cpu_seconds, machine_info, machine_line, write_report
 from helpers.lab.proxy_modes import approved_queries, proxy_request_body
 from helpers.lab.stats import summarize
 from helpers.settings import PROJECT_ROOT
-
-from .subcommand import add_subcommand
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -64,7 +63,6 @@ __all__ = [
     "Answer",
     "PairedRun",
     "Setup",
-    "add_command",
     "build_parser",
     "build_report",
     "completion_text",
@@ -332,10 +330,7 @@ def _target(target: Target, summaries: Mapping[str, Mapping[str, float]]) -> dic
 def plot_peers(report: Mapping[str, Any], *, ax: Axes | None = None) -> Axes:
     """Each setup's overhead samples on a log axis, one row per setup, p50 and p99 marked;
     the machine, load and n in the title. Drawn from the report alone."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 0.55 * len(report["samples_ms"]) + 2.2))
+    ax = axes_or_new(ax, (10, 0.55 * len(report["samples_ms"]) + 2.2))
     names = list(report["samples_ms"])
     rng = np.random.default_rng(0)  # the jitter only: the same report draws the same figure
     for row, name in enumerate(names):
@@ -923,11 +918,6 @@ def main(argv: list[str] | None = None) -> int:
         root=args.root,
         peers=peers,
     )
-
-
-def add_command(sub: Any) -> None:
-    """Register ``peers`` on the ``python -m helpers.bench`` subcommands."""
-    add_subcommand(sub, "peers", main, "this gateway beside LiteLLM and Portkey, paired")
 
 
 if __name__ == "__main__":

@@ -38,14 +38,11 @@ from helpers.lab.stats import summarize
 from helpers.settings import PROJECT_ROOT
 from helpers.stack import start_stack
 
-from .subcommand import add_subcommand
-
 __all__ = [
     "PAIRED_CONFIGS",
     "TARGETS",
     "Target",
     "TargetResult",
-    "add_command",
     "build_parser",
     "check_targets",
     "main",
@@ -292,13 +289,6 @@ def main(argv: list[str] | None = None) -> int:
         load_user=args.load_user,
         progress=False if args.no_progress else None,
         pin=args.pin,
-    )
-
-
-def add_command(sub: Any) -> None:
-    """Register ``pipeline`` on the ``python -m helpers.bench`` subcommands."""
-    add_subcommand(
-        sub, "pipeline", main, "pre-check + LLM call + audit end to end; paired overhead targets"
     )
 
 

@@ -27,8 +27,6 @@ from helpers.lab.machine import machine_info, machine_line, write_report
 from helpers.settings import DATA_DIR, PROJECT_ROOT, Settings
 from helpers.trail.week import simulate_week
 
-from .subcommand import add_subcommand
-
 __all__ = ["CANDIDATE_RULES", "TARGET_S", "main", "run_policy_replay_bench"]
 
 #: The target: this many masked queries through two policies in under this many seconds.
@@ -114,11 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     return run_policy_replay_bench(1_000 if args.quick else args.n, args.out)
-
-
-def add_command(sub: Any) -> None:
-    """Register ``policy-replay`` on the ``python -m helpers.bench`` subcommands."""
-    add_subcommand(sub, "policy-replay", main, "replaying a candidate policy over masked traffic")
 
 
 if __name__ == "__main__":

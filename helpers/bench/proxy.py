@@ -32,9 +32,7 @@ from helpers.lab.workload import user_for
 from helpers.proxy_stack import start_proxy_stack
 from helpers.settings import PROJECT_ROOT
 
-from .subcommand import add_subcommand
-
-__all__ = ["add_command", "build_parser", "main", "proxy_verdicts", "run_proxy_bench"]
+__all__ = ["build_parser", "main", "proxy_verdicts", "run_proxy_bench"]
 
 
 def proxy_verdicts(url: str) -> dict[str, int]:
@@ -119,13 +117,6 @@ def build_parser(prog: str = "python -m helpers.bench proxy") -> argparse.Argume
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_proxy_bench(quick=args.quick, out=args.out, n=args.n, time_scale=args.time_scale)
-
-
-def add_command(sub: Any) -> None:
-    """Register ``proxy`` on the ``python -m helpers.bench`` subcommands."""
-    add_subcommand(
-        sub, "proxy", main, "proxy mode beside gateway mode: the hop's added latency and TTFT"
-    )
 
 
 if __name__ == "__main__":

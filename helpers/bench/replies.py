@@ -36,8 +36,6 @@ from helpers.lab.stats import summarize
 from helpers.server import RunningService, start_gateway, start_service
 from helpers.settings import PROJECT_ROOT
 
-from .subcommand import add_subcommand
-
 __all__ = ["main", "run_replies_bench"]
 
 _ASK = {
@@ -205,11 +203,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "bench-replies.json")
     args = p.parse_args(argv)
     return run_replies_bench(quick=args.quick, out=args.out)
-
-
-def add_command(sub: Any) -> None:
-    """Register ``replies`` on the ``python -m helpers.bench`` subcommands."""
-    add_subcommand(sub, "replies", main, "what inspecting a streamed answer costs")
 
 
 if __name__ == "__main__":

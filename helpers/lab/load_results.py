@@ -251,17 +251,9 @@ def _run_from_json(label: str, data: Mapping[str, Any]) -> LoadRun:
         )
     q = data.get("audit_queue")
     stats = None
-    if q is not None:
-        stats = AuditQueueStats(
-            q["submitted"],
-            q["sent"],
-            q["retried"],
-            q["failed"],
-            q["dropped"],
-            q["max_depth"],
-            tuple(q.get("send_ms", ())),
-            q.get("last_error"),
-        )
+    if q is not None:  # its as_dict() keys, plus the send times (``lost`` is derived)
+        kept = {f.name: q[f.name] for f in fields(AuditQueueStats) if f.name in q}
+        stats = AuditQueueStats(**{**kept, "send_ms": tuple(q.get("send_ms", ()))})
     return LoadRun(
         label,
         LoadConfig.from_dict(data["config"]),

@@ -3,9 +3,8 @@
 Run the corpus (``data/corpus/*.csv``) through a gateway or the in-process engine with
 :func:`run_corpus`, then read precision and recall per policy family, per PII type and per
 SQL-injection category, a verdict matrix, and the rows decided differently from their
-labels. Every count comes from the same comparison that
-:func:`helpers.corpus.score` makes, so "correct" means the same thing everywhere.
-Introduced in ``05_policies.ipynb``.
+labels. The benchmarks score the engine with the same :func:`run_corpus`, so "correct"
+(:attr:`RowResult.correct`) means the same thing everywhere. Introduced in ``05_policies.ipynb``.
 
 Definitions used throughout:
 
