@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,7 +96,7 @@ def test_audit_round_trip(store: AuditStore) -> None:
     assert got == audit
     assert (got.total_tokens, got.latency_ms, got.cost_usd) == (150, 850, 0.0000675)
     assert got.metadata == {"route": "faq"}
-    assert json.loads(json.dumps(got.to_dict()))["model"] == "claude-3-haiku-20240307"
+    assert json.loads(json.dumps(asdict(got)))["model"] == "claude-3-haiku-20240307"
 
 
 def test_expiry_follows_the_clock(store: AuditStore, clock: FakeClock) -> None:
@@ -228,7 +229,7 @@ def test_edit_with_recomputed_row_hash_breaks_the_next_link(
     from helpers.gateway.store.chain import AUDIT_COLUMNS, row_hash
 
     _fill(store, clock, 2)
-    row = list(store.list_audits()[0].to_dict().values())
+    row = list(asdict(store.list_audits()[0]).values())
     row[AUDIT_COLUMNS.index("cost_usd")] = 0.0  # the forger lowers the cost ...
     forged = row_hash(row[-2], "audits", row[: len(AUDIT_COLUMNS)])  # ... and re-hashes it
     _tamper(db, "UPDATE audits SET cost_usd = 0.0, row_hash = ? WHERE seq = 2", (forged,))
