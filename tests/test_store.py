@@ -21,7 +21,7 @@ import pytest
 
 from helpers.errors import ConfigError
 from helpers.gateway.store import AuditStore
-from helpers.gateway.store.chain import GENESIS, hash_value
+from helpers.gateway.store.chain import GENESIS, hash_value, is_expired
 from helpers.settings import PROJECT_ROOT
 from tests.conftest import stored_contexts, stored_records
 
@@ -103,9 +103,9 @@ def test_expiry_follows_the_clock(store: AuditStore, clock: FakeClock) -> None:
     ctx = store.add_context("c", "u", "q", approved=True, ttl_s=300)
     assert stored_contexts(store) == [ctx]
     clock.advance(299)
-    assert not ctx.is_expired(clock())
+    assert not is_expired(ctx.expires_at, clock())
     clock.advance(1)
-    assert ctx.is_expired(clock())
+    assert is_expired(ctx.expires_at, clock())
     assert stored_contexts(store) == [ctx]  # expired, still on record
 
 
@@ -431,8 +431,8 @@ def test_clock_must_be_timezone_aware(db: Path) -> None:
 
 def test_expiry_uses_ttl(store: AuditStore, clock: FakeClock) -> None:
     ctx = store.add_context("c", "u", "q", approved=True, ttl_s=1.5)
-    assert ctx.is_expired(clock.now + timedelta(seconds=1.5))
-    assert not ctx.is_expired(clock.now + timedelta(seconds=1.4))
+    assert is_expired(ctx.expires_at, clock.now + timedelta(seconds=1.5))
+    assert not is_expired(ctx.expires_at, clock.now + timedelta(seconds=1.4))
 
 
 def test_ids_are_canonical_uuid4s_and_two_sources_do_not_repeat() -> None:

@@ -150,9 +150,6 @@ class ContextRecord:
             *row[12:],
         )
 
-    def is_expired(self, now: datetime) -> bool:
-        return is_expired(self.expires_at, now)
-
     def __repr__(self) -> str:
         verdict = "approved" if self.approved else "blocked"
         return (
