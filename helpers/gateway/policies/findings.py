@@ -2,7 +2,9 @@
 
 Detectors (the ``sqli``, ``pii``, ``rbac``, ``custom_policies`` and ``ratelimit`` modules
 beside this one) only *find*; the decision engine (``helpers.gateway.engine``) decides
-which findings block, applying the environment switches. Introduced in ``05_policies.ipynb``.
+which findings block, applying the environment switches. The re2 building blocks the rule
+tables share are here too: :func:`search_set`, :func:`wide_options` and :func:`value_pattern`.
+Introduced in ``05_policies.ipynb``.
 """
 
 from __future__ import annotations
