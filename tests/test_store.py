@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ import pytest
 
 from helpers.errors import ConfigError
 from helpers.gateway.store import AuditStore
-from helpers.gateway.store.chain import GENESIS, hash_value
+from helpers.gateway.store.chain import GENESIS, hash_value, is_expired
 from helpers.settings import PROJECT_ROOT
 from tests.conftest import stored_contexts, stored_records
 
@@ -95,16 +96,16 @@ def test_audit_round_trip(store: AuditStore) -> None:
     assert got == audit
     assert (got.total_tokens, got.latency_ms, got.cost_usd) == (150, 850, 0.0000675)
     assert got.metadata == {"route": "faq"}
-    assert json.loads(json.dumps(got.to_dict()))["model"] == "claude-3-haiku-20240307"
+    assert json.loads(json.dumps(asdict(got)))["model"] == "claude-3-haiku-20240307"
 
 
 def test_expiry_follows_the_clock(store: AuditStore, clock: FakeClock) -> None:
     ctx = store.add_context("c", "u", "q", approved=True, ttl_s=300)
     assert stored_contexts(store) == [ctx]
     clock.advance(299)
-    assert not ctx.is_expired(clock())
+    assert not is_expired(ctx.expires_at, clock())
     clock.advance(1)
-    assert ctx.is_expired(clock())
+    assert is_expired(ctx.expires_at, clock())
     assert stored_contexts(store) == [ctx]  # expired, still on record
 
 
@@ -228,7 +229,7 @@ def test_edit_with_recomputed_row_hash_breaks_the_next_link(
     from helpers.gateway.store.chain import AUDIT_COLUMNS, row_hash
 
     _fill(store, clock, 2)
-    row = list(store.list_audits()[0].to_dict().values())
+    row = list(asdict(store.list_audits()[0]).values())
     row[AUDIT_COLUMNS.index("cost_usd")] = 0.0  # the forger lowers the cost ...
     forged = row_hash(row[-2], "audits", row[: len(AUDIT_COLUMNS)])  # ... and re-hashes it
     _tamper(db, "UPDATE audits SET cost_usd = 0.0, row_hash = ? WHERE seq = 2", (forged,))
@@ -430,8 +431,8 @@ def test_clock_must_be_timezone_aware(db: Path) -> None:
 
 def test_expiry_uses_ttl(store: AuditStore, clock: FakeClock) -> None:
     ctx = store.add_context("c", "u", "q", approved=True, ttl_s=1.5)
-    assert ctx.is_expired(clock.now + timedelta(seconds=1.5))
-    assert not ctx.is_expired(clock.now + timedelta(seconds=1.4))
+    assert is_expired(ctx.expires_at, clock.now + timedelta(seconds=1.5))
+    assert not is_expired(ctx.expires_at, clock.now + timedelta(seconds=1.4))
 
 
 def test_ids_are_canonical_uuid4s_and_two_sources_do_not_repeat() -> None:

@@ -186,8 +186,6 @@ def _action_source(f: Finding, engine: DecisionEngine) -> str:
             return "PII_ACTION=block: critical types block, the rest warn"
         return f"PII_ACTION={engine.pii_action}"
     if f.family == "secret":
-        if engine.secret_action == "block":
-            return "SECRET_ACTION=block"
         return f"SECRET_ACTION={engine.secret_action}"
     if f.family == "sqli":
         if f.policy_id == "sqli_dangerous_query":

@@ -212,21 +212,6 @@ class PricingTable:
     def __contains__(self, model: object) -> bool:
         return isinstance(model, str) and model.lower() in self._entries
 
-    def rows(self) -> list[dict[str, object]]:
-        """One plain dict per entry, ready for ``pandas.DataFrame``."""
-        return [
-            {
-                "model": p.model,
-                "provider": p.provider,
-                "input_per_1k": p.input_per_1k,
-                "output_per_1k": p.output_per_1k,
-                "axonflow_per_1k": p.axonflow_per_1k,
-                "source": p.source,
-                "as_of": p.as_of,
-            }
-            for p in self
-        ]
-
     def __repr__(self) -> str:
         return f"<PricingTable {len(self)} models, fallback ${self.fallback_per_1k:g}/1K>"
 

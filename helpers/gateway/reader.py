@@ -91,14 +91,12 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _lower_priority() -> str:
+def _lower_priority() -> None:
     """Step aside for the gateway: ``SCHED_IDLE`` where the OS has it, else ``nice``."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return "SCHED_IDLE"
     except (AttributeError, OSError):  # not Linux, or refused
         os.nice(READER_NICE)
-        return f"nice {READER_NICE}"
 
 
 def _start_worker(path: str, parent: int) -> None:

@@ -276,12 +276,10 @@ class Upstream:
             conn.close()
         try:
             async with asyncio.timeout(self.timeout_s):
-                if self.tls:
-                    reader, writer = await asyncio.open_connection(
-                        self.host, self.port, ssl=self._tls(), server_hostname=self.host
-                    )
-                else:
-                    reader, writer = await asyncio.open_connection(self.host, self.port)
+                tls = self._tls() if self.tls else None
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.port, ssl=tls, server_hostname=self.host if tls else None
+                )
         except TimeoutError:
             raise UpstreamTimeout(f"could not connect within {self.timeout_s:g} s") from None
         except OSError as exc:

@@ -2,13 +2,18 @@
 
 Detectors (the ``sqli``, ``pii``, ``rbac``, ``custom_policies`` and ``ratelimit`` modules
 beside this one) only *find*; the decision engine (``helpers.gateway.engine``) decides
-which findings block, applying the environment switches. Introduced in ``05_policies.ipynb``.
+which findings block, applying the environment switches. The re2 building blocks the rule
+tables share are here too: :func:`search_set`, :func:`wide_options` and :func:`value_pattern`.
+Introduced in ``05_policies.ipynb``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import re2
 
 __all__ = [
     "ACTIONS",
@@ -20,6 +25,9 @@ __all__ = [
     "Finding",
     "Severity",
     "char_span",
+    "search_set",
+    "value_pattern",
+    "wide_options",
 ]
 
 Family = Literal["sqli", "admin", "pii", "secret", "custom", "rate_limit"]
@@ -83,3 +91,35 @@ def char_span(data: bytes, span: tuple[int, int], ascii: bool = False) -> tuple[
         return span
     start = len(data[: span[0]].decode("utf-8", "surrogatepass"))
     return start, start + len(data[span[0] : span[1]].decode("utf-8", "surrogatepass"))
+
+
+def wide_options() -> re2.Options:
+    """re2 options with a 64 MiB memory budget (the default is 8 MiB): room for the DFA on
+    1 MiB adversarial inputs, so it rarely has to flush its cache."""
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    return options
+
+
+def search_set(patterns: Iterable[str]) -> re2.Set:
+    """One :class:`re2.Set` over ``patterns`` (:func:`wide_options`): one pass over a text
+    names every pattern with a match anywhere in it.
+
+    Set matching cannot give up once compiled: for sets re2 keeps flushing its state cache
+    instead of bailing out, so an empty answer really means "no candidate".
+    """
+    which = re2.Set.SearchSet(wide_options())
+    for pattern in patterns:
+        which.Add(pattern)
+    which.Compile()
+    return which
+
+
+def value_pattern(pattern: str) -> tuple[Any, str]:
+    """A detection rule's ``pattern`` (re2 syntax over ASCII, group 1 the value) compiled
+    for bytes, and what is wrong with it ("" when nothing is)."""
+    try:
+        regex = re2.compile(pattern.encode("ascii"))
+    except (re2.error, UnicodeEncodeError) as exc:
+        return None, f"bad pattern (re2 syntax, ASCII only): {exc}"
+    return regex, "" if regex.groups else "pattern needs a group around the value"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import re2
 
+from .findings import search_set
 from .pii import PII_RULES
 from .rbac import ADMIN_PATTERNS
 from .secrets import SECRET_RULES
@@ -71,25 +72,17 @@ class Candidates:
 
 @functools.cache
 def _set() -> re2.Set:
-    # Built on first use, not at import. The same memory budget as the scanners' own
-    # patterns: room for the DFA on 1 MiB adversarial inputs.
-    options = re2.Options()
-    options.max_mem = 64 << 20
-    which = re2.Set.SearchSet(options)
-    for pattern in SQLI_PATTERNS:
-        which.Add("(?i)" + widen_spaces(pattern.regex))
-    for _, regex in VIEW_MARKERS.values():
-        which.Add(regex)
-    for regex in VIEW_SHAPES.values():
-        which.Add(regex)
-    for rule in PII_RULES:
-        which.Add(rule.pattern)
-    for secret_rule in SECRET_RULES:
-        which.Add(secret_rule.pattern)
-    for regex in ADMIN_PATTERNS:
-        which.Add(regex)
-    which.Compile()
-    return which
+    # Built on first use, not at import; in the order of the index ranges above.
+    return search_set(
+        [
+            *("(?i)" + widen_spaces(pattern.regex) for pattern in SQLI_PATTERNS),
+            *(regex for _, regex in VIEW_MARKERS.values()),
+            *VIEW_SHAPES.values(),
+            *(rule.pattern for rule in PII_RULES),
+            *(rule.pattern for rule in SECRET_RULES),
+            *ADMIN_PATTERNS,
+        ]
+    )
 
 
 _NONE = Candidates(b"", (), (), (), False)

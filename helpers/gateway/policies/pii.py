@@ -19,7 +19,7 @@ from typing import Any
 
 import re2
 
-from .findings import Action, Finding, Severity, char_span
+from .findings import Action, Finding, Severity, char_span, search_set, value_pattern
 from .pii_checks import (
     IBAN_LENGTHS,
     aadhaar_ok,
@@ -113,19 +113,10 @@ class PiiRule:
     regex: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        problem = None
+        regex, problem = value_pattern(self.pattern)
+        object.__setattr__(self, "regex", regex)
         if self.pii_type not in PII_TYPES:
             problem = f"unknown type {self.pii_type!r}"
-        elif not self.pattern.isascii():
-            problem = "pattern must be ASCII"
-        else:
-            try:
-                regex = re2.compile(self.pattern.encode())
-            except re2.error as exc:
-                raise ValueError(f"PII rule {self.name!r}: bad pattern: {exc}") from None
-            if regex.groups < 1:
-                problem = "pattern needs a group around the value"
-            object.__setattr__(self, "regex", regex)
         if problem:
             raise ValueError(f"PII rule {self.name!r}: {problem}")
 
@@ -276,14 +267,8 @@ class PiiMatch:
 
 
 # One DFA pass over the query names every rule with a candidate somewhere; only those rules
-# then run. Set matching cannot fail once compiled: for sets the DFA keeps flushing its state
-# cache instead of giving up, so an empty answer really means "no candidate".
-_BIG = re2.Options()
-_BIG.max_mem = 64 << 20
-_WHICH = re2.Set.SearchSet(_BIG)
-for _rule in PII_RULES:
-    _WHICH.Add(_rule.pattern.encode())
-_WHICH.Compile()
+# then run.
+_WHICH = search_set(rule.pattern for rule in PII_RULES)
 # After a value fails the context stage, its rule resumes past the rest of the digit run, so
 # "4111 4111 4111 …" costs one candidate, not one per group.
 _DIGIT_RUN = re2.compile(rb"(?:[ ./_-]?[0-9])*")

@@ -168,17 +168,6 @@ class RateLimiter:
                 bucket.tokens = max(0.0, bucket.tokens - 1.0)
             return self._status(bucket, allowed, now)
 
-    def peek(self, user_token: str, role: str) -> RateLimitStatus:
-        """The bucket as :meth:`check` would see it, without taking a token."""
-        with self._lock:
-            now = self._clock()
-            requests, per_seconds = self._limit(role)
-            bucket = self._buckets.get(user_token)
-            if bucket is None:
-                return RateLimitStatus(True, requests, requests, now, 0.0, per_seconds)
-            bucket = self._refill(user_token, role, now)
-            return self._status(bucket, bucket.tokens >= 1.0 - 1e-9, now)
-
     def reset(self, user_token: str | None = None) -> None:
         """Refill one user's bucket (or every bucket): for notebooks and tests."""
         with self._lock:

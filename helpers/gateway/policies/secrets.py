@@ -25,7 +25,7 @@ from typing import Any
 
 import re2
 
-from .findings import Finding, char_span
+from .findings import Finding, char_span, search_set, value_pattern
 
 __all__ = [
     "SECRET_RULES",
@@ -79,13 +79,8 @@ class SecretRule:
     regex: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            regex = re2.compile(self.pattern.encode("ascii"))
-        except (re2.error, UnicodeEncodeError) as exc:
-            problem = f"bad pattern (re2 syntax, ASCII only): {exc}"
-        else:
-            object.__setattr__(self, "regex", regex)
-            problem = "" if regex.groups else "pattern needs a group around the value"
+        regex, problem = value_pattern(self.pattern)
+        object.__setattr__(self, "regex", regex)
         if self.secret_type not in SECRET_TYPES:
             problem = f"unknown type {self.secret_type!r}; use one of SECRET_TYPES"
         elif not callable(self.validator):
@@ -292,15 +287,8 @@ class SecretMatch:
 
 @functools.cache
 def _which() -> re2.Set:
-    # Built on first use, like the set in .onepass. A compiled set never gives up half-way
-    # (re2 flushes its state cache instead), so an empty answer means "no candidate".
-    options = re2.Options()
-    options.max_mem = 64 << 20
-    which = re2.Set.SearchSet(options)
-    for rule in SECRET_RULES:
-        which.Add(rule.pattern.encode())
-    which.Compile()
-    return which
+    # Built on first use, like the set in .onepass.
+    return search_set(rule.pattern for rule in SECRET_RULES)
 
 
 _ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")

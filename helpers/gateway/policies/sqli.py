@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import re2
 
-from .findings import Finding
+from .findings import Finding, search_set, wide_options
 from .sqli_patterns import SQLI_CATEGORIES, SQLI_PATTERNS, SqliPattern, widen_spaces
 
 __all__ = [
@@ -90,15 +90,10 @@ class _Compiled:
 
 @functools.cache
 def _compiled() -> _Compiled:
-    # Built on first use, not at import. A larger memory budget than re2's 8 MiB default
-    # gives the DFA room on 1 MiB adversarial inputs, so it rarely has to flush its cache.
-    options = re2.Options()
-    options.max_mem = 64 << 20
+    # Built on first use, not at import, with the detectors' larger memory budget.
+    options = wide_options()
     expanded = ["(?i)" + widen_spaces(p.regex) for p in SQLI_PATTERNS]
-    which = re2.Set.SearchSet(options)
-    for regex in expanded:
-        which.Add(regex)
-    which.Compile()
+    which = search_set(expanded)
 
     def alternation(regexes: list[str]) -> re2._Regexp:
         return re2.compile("|".join(f"(?:{r})" for r in regexes), options)

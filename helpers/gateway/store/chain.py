@@ -150,15 +150,6 @@ class ContextRecord:
             *row[12:],
         )
 
-    def is_expired(self, now: datetime) -> bool:
-        return is_expired(self.expires_at, now)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (lists, not tuples)."""
-        out = {name: getattr(self, name) for name in (*CONTEXT_COLUMNS, "prev_hash", "row_hash")}
-        out["data_sources"], out["policies"] = list(self.data_sources), list(self.policies)
-        return out
-
     def __repr__(self) -> str:
         verdict = "approved" if self.approved else "blocked"
         return (
@@ -191,10 +182,6 @@ class AuditRecord:
     def from_row(cls, row: Sequence[Any]) -> AuditRecord:
         """Build from stored values: :data:`AUDIT_COLUMNS` then prev_hash, row_hash."""
         return cls(*row[:11], loads(row[11]), *row[12:])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict."""
-        return {name: getattr(self, name) for name in (*AUDIT_COLUMNS, "prev_hash", "row_hash")}
 
     def __repr__(self) -> str:
         return (

@@ -171,11 +171,6 @@ class GroupCommit:
         self._head = ChainHead(table, values[0], seq, digest)
         return stored
 
-    @property
-    def pending_contexts(self) -> int:
-        """How many logged contexts are kept for lookups until SQLite has them."""
-        return len(self._contexts)
-
     def pending_context(self, context_id: str) -> tuple[Any, ...] | None:
         """The stored row of a logged context SQLite may not have yet, else ``None`` (then
         SQLite has every logged context but those still pending here)."""

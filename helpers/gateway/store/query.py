@@ -71,6 +71,7 @@ FROM contexts c WHERE NOT EXISTS (SELECT 1 FROM audits a WHERE a.context_id = c.
 _AFTER = "(created_at, seq) > (?, ?)"
 _BEFORE = "(created_at, seq) < (?, ?)"
 _JSON_FIELDS = ("data_sources", "policies", "request_context", "metadata")
+_TEXT_FILTERS = ("client_id", "user_hash", "provider", "model")  # RecordFilter's, as columns
 
 
 def context_owner(conn: sqlite3.Connection, context_id: str) -> tuple[str, str] | None:
@@ -139,7 +140,7 @@ class RecordFilter:
             value = getattr(self, name)
             if value is not None:  # stored as the trail's own timestamp text
                 object.__setattr__(self, name, _as_timestamp(name, value))
-        for name in ("client_id", "user_hash", "provider", "model"):
+        for name in _TEXT_FILTERS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be a string, got {value!r}")
@@ -156,15 +157,9 @@ class RecordFilter:
 
     def where(self) -> tuple[str, list[object]]:
         """The WHERE clause over the joined trail, with its parameters."""
-        return _filters(
-            self.since,
-            self.until,
-            client_id=self.client_id,
-            user_hash=self.user_hash,
-            provider=self.provider,
-            model=self.model,
-            approved=None if self.approved is None else int(self.approved),
-        )
+        equal = {name: getattr(self, name) for name in _TEXT_FILTERS}
+        approved = None if self.approved is None else int(self.approved)
+        return _filters(self.since, self.until, **equal, approved=approved)
 
 
 def list_audits(
