@@ -64,6 +64,11 @@ def test_row_result_missing_extra_and_correct() -> None:
     assert (wrong.missing, wrong.extra, wrong.correct) == (("sys_pii_phone",), ("sys_pii_email",),
                                                            False)  # fmt: skip
     assert not RowResult(row, True, row.expected_policies).correct  # same ids, wrong verdict
+    # A miss says what was expected too (the benchmarks' reports list misses this way).
+    assert repr(wrong) == (
+        "<RowResult a MISS approved=False ['sys_pii_ssn', 'sys_pii_email'], "
+        "expected approved=False ['sys_pii_ssn', 'sys_pii_phone']>"
+    )
 
 
 @pytest.fixture

@@ -94,8 +94,12 @@ class RowResult:
         return self.approved == self.row.expected_approved and not self.missing and not self.extra
 
     def __repr__(self) -> str:
-        mark = "ok" if self.correct else "MISS"
-        return f"<RowResult {self.row.id} {mark} approved={self.approved} {list(self.policies)}>"
+        got = f"approved={self.approved} {list(self.policies)}"
+        if self.correct:
+            return f"<RowResult {self.row.id} ok {got}>"
+        row = self.row
+        expected = f"approved={row.expected_approved} {list(row.expected_policies)}"
+        return f"<RowResult {row.id} MISS {got}, expected {expected}>"
 
 
 @dataclass(frozen=True, slots=True)
