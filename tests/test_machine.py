@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from helpers.lab.machine import (
     cpu_seconds,
@@ -11,6 +17,8 @@ from helpers.lab.machine import (
     machine_info,
     machine_line,
     package_versions,
+    pin_beside,
+    pinned,
     provenance,
 )
 
@@ -53,3 +61,34 @@ def test_cpu_seconds_grow_while_this_process_works() -> None:
     while time.process_time() < deadline:
         pass
     assert cpu_seconds(os.getpid()) > before
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="pinning needs os.sched_setaffinity and two CPUs",
+)
+def test_a_second_gateway_is_pinned_as_the_first_not_with_the_client() -> None:
+    """A process started inside pinned() inherits the client's CPUs; pin_beside gives its main
+    thread the gateway's CPU and its other threads every CPU, as the first gateway has."""
+    code = "import threading, time; threading.Thread(target=time.sleep, args=(30,)).start(); "
+    code += "print('up', flush=True); time.sleep(30)"
+    everything = os.sched_getaffinity(0)
+    with _sleeper(code) as first, pinned(first.pid) as pinning:
+        assert pinning is not None
+        with _sleeper(code) as second:
+            assert os.sched_getaffinity(second.pid) == set(pinning["client_cpus"])
+            pin_beside(second.pid, pinning)
+            threads = {int(t) for t in os.listdir(f"/proc/{second.pid}/task")} - {second.pid}
+            assert os.sched_getaffinity(second.pid) == {pinning["gateway_cpu"]}
+            assert threads and all(os.sched_getaffinity(t) == everything for t in threads)
+
+
+@contextlib.contextmanager
+def _sleeper(code: str) -> Iterator[subprocess.Popen[str]]:
+    """A Python process with a second thread, once both run; killed on exit."""
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+            yield proc
+        finally:
+            proc.kill()

@@ -19,7 +19,7 @@ import httpx
 from helpers.corpus import load_corpus
 from helpers.gateway.engine import DecisionEngine
 from helpers.lab.load_results import LOAD_USER
-from helpers.lab.machine import machine_info, machine_line, pinned, write_report
+from helpers.lab.machine import machine_info, machine_line, pin_beside, pinned, write_report
 from helpers.lab.stats import summarize
 from helpers.server import start_gateway, start_service
 from helpers.settings import PROJECT_ROOT, Settings
@@ -368,9 +368,11 @@ def run_gateway_bench(
                         env={"PYTHONPATH": str(baseline)},
                         cwd=baseline,
                     ) as old:
+                        pin_beside(old.pid, pinning)
                         report["http_baseline"] = _http_beside_baseline(
                             {"current": gw.url, "baseline": old.url}, n, warmup
                         )
+                        report["http_baseline"]["pinned_as_current"] = pinning is not None
                 if "throughput" in only and use_wrk:
                     print("3/5 throughput with wrk at 1, 8, 32 connections ...", flush=True)
                     report["throughput"] = throughput_section(gw.url, gw.pid, quick, LOAD_USER)

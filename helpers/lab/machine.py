@@ -29,6 +29,7 @@ __all__ = [
     "machine_info",
     "machine_line",
     "package_versions",
+    "pin_beside",
     "pinned",
     "provenance",
     "rss_mb",
@@ -179,3 +180,21 @@ def pinned(gateway_pid: int | None) -> Iterator[dict[str, Any] | None]:
         setaffinity(0, set(mine))
         with contextlib.suppress(ProcessLookupError):  # the gateway may be gone already
             setaffinity(gateway_pid, theirs)
+
+
+def pin_beside(pid: int, pinning: dict[str, Any] | None) -> None:
+    """Pin a second gateway as :func:`pinned` pinned the first, for a comparison in one run.
+
+    A process started inside :func:`pinned` inherits the client's CPUs, so it would share
+    them with the client while the first gateway has a CPU of its own. This gives its main
+    thread the gateway's CPU and leaves its other threads (the applier, the reader) free on
+    every CPU, as the first gateway's are: they were started before it was pinned.
+    """
+    if pinning is None:
+        return
+    cpu = pinning["gateway_cpu"]
+    every = {cpu, *pinning["client_cpus"]}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            os.sched_setaffinity(int(task), every)
+    os.sched_setaffinity(pid, {cpu})
