@@ -13,6 +13,7 @@ import pytest
 from helpers.errors import ConfigError, StorageUnavailable
 from helpers.gateway.store import APPLY_AFTER_S, AuditStore, acklog
 from helpers.gateway.store.acklog import close_and_unlock
+from helpers.gateway.store.commits import DROP_CONTEXTS_AT
 from tests.conftest import stored_contexts
 
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -56,17 +57,18 @@ async def _acknowledge(store: AuditStore, n: int) -> list[str]:
 
 def test_contexts_kept_for_lookups_are_dropped_once_sqlite_has_them(db: Path) -> None:
     # A run of pre-checks that nothing looks up (no audit follows) must not keep every
-    # context in memory: the next acknowledgement forgets those the applier has committed.
+    # context in memory: once DROP_CONTEXTS_AT are kept, an acknowledgement forgets those
+    # the applier has committed.
     store = AuditStore.open(db, secret=SECRET)
 
     async def run() -> int:
-        await _acknowledge(store, 300)
+        await _acknowledge(store, 3 * DROP_CONTEXTS_AT)
         await store.applied()
         await _acknowledge(store, 1)
         return len(store._commits._contexts)  # logged contexts kept until SQLite has them
 
     try:
-        assert asyncio.run(run()) <= 1
+        assert asyncio.run(run()) <= DROP_CONTEXTS_AT
     finally:
         store.close()
 

@@ -16,6 +16,9 @@ gateway (:meth:`GroupCommit.applied`).
 Nothing here is touched by the applier's thread: the event loop learns what SQLite has from
 :attr:`.applier.Applier.applied_seq`, which the thread publishes under its lock, and drops
 the contexts it kept for lookups once they are there (:meth:`GroupCommit.pending_context`).
+That read takes the applier's lock, so the loop remembers the last value it read (a lower
+bound: the thread only moves it forward) and reads again only when the answer could
+change what it does.
 
 A store never waits on a failing disk: a log write that fails raises
 :class:`~helpers.errors.StorageUnavailable` at once (nothing of it is acknowledged, and the
@@ -44,7 +47,15 @@ from .applier import CLOSE_WAIT_S, Applier
 from .chain import ChainHead, hash_payload, row_payload
 from .health import STALL_AFTER_S, StorageHealth, StorageState
 
-__all__ = ["APPLY_AFTER_S", "APPLY_AT_ROWS", "MAX_BACKLOG_ROWS", "Appended", "GroupCommit", "Row"]
+__all__ = [
+    "APPLY_AFTER_S",
+    "APPLY_AT_ROWS",
+    "DROP_CONTEXTS_AT",
+    "MAX_BACKLOG_ROWS",
+    "Appended",
+    "GroupCommit",
+    "Row",
+]
 
 #: Logged rows go into SQLite this long after they were acknowledged, in one transaction, or
 #: at once when this many are waiting.
@@ -56,6 +67,9 @@ APPLY_AT_ROWS = 1000
 #: memory; this bounds it, and the wait hands the applier the CPU. While the applier fails or
 #: stalls, such commits are refused at once instead (a 503: nothing acknowledged).
 MAX_BACKLOG_ROWS = 20_000
+#: Logged contexts kept for lookups before those SQLite has are dropped: the loop asks the
+#: applier how far it has got once per this many acknowledged contexts, not at every one.
+DROP_CONTEXTS_AT = 1024
 
 #: A stored row with its table: ``(table, (seq, ..., prev_hash, row_hash))``.
 Row = tuple[str, tuple[Any, ...]]
@@ -128,6 +142,8 @@ class GroupCommit:
         # the ones the applier has committed are dropped from the front.
         self._contexts: dict[str, tuple[Any, ...]] = {}
         self._context_order: deque[tuple[int, str]] = deque()
+        # The applier's applied_seq when last read: never ahead of it.
+        self._applied_seen = head.seq
 
     def __repr__(self) -> str:
         return (
@@ -173,15 +189,21 @@ class GroupCommit:
 
     def pending_context(self, context_id: str) -> tuple[Any, ...] | None:
         """The stored row of a logged context SQLite may not have yet, else ``None`` (then
-        SQLite has every logged context but those still pending here)."""
-        self._drop_applied_contexts()
+        SQLite has every logged context but those still pending here). A context SQLite has
+        too may still be here: either copy is the same row."""
         return self._contexts.get(context_id)
+
+    def _applied(self) -> int:
+        """How far SQLite has got, read now under the applier's lock (and remembered)."""
+        self._applied_seen = seen = self.applier.applied_seq
+        return seen
 
     def _drop_applied_contexts(self) -> None:
         """Forget the pending contexts SQLite now has (on the loop's thread; the applier only
-        moves ``applied_seq`` forward). Done at every lookup and every acknowledgement, so a
-        run of pre-checks that nothing looks up keeps only what the applier has not reached."""
-        order, applied = self._context_order, self.applier.applied_seq
+        moves ``applied_seq`` forward). Done once :data:`DROP_CONTEXTS_AT` are kept, so a run
+        of pre-checks that nothing looks up keeps at most that many besides those the
+        applier has not reached."""
+        order, applied = self._context_order, self._applied()
         while order and order[0][0] <= applied:
             self._contexts.pop(order.popleft()[1], None)
 
@@ -201,7 +223,11 @@ class GroupCommit:
         :data:`~.health.STALL_AFTER_S` raises :class:`~helpers.errors.StorageUnavailable`:
         not acknowledged, though the rows may still reach the log once the disk comes back.
         """
-        if self._durable_head.seq - self.applier.applied_seq > MAX_BACKLOG_ROWS:
+        durable = self._durable_head.seq
+        # The remembered value is a lower bound: a fresh read, under the applier's lock, is
+        # needed only when that bound says SQLite is too far behind.
+        behind = durable - self._applied_seen > MAX_BACKLOG_ROWS
+        if behind and durable - self._applied() > MAX_BACKLOG_ROWS:
             try:  # storage is behind: let it catch up before taking more
                 await self.applied()
             except StorageUnavailable as error:
@@ -418,7 +444,8 @@ class GroupCommit:
             self.health.cleared("log")
         self._commits += 1
         self._unapplied.extend(rows)
-        self._drop_applied_contexts()
+        if len(self._context_order) >= DROP_CONTEXTS_AT:
+            self._drop_applied_contexts()
         for table, row in rows:
             if table == "contexts":
                 self._contexts[row[1]] = row
