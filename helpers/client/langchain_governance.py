@@ -28,7 +28,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from helpers.errors import HelperError
 
 from .gateway_client import SyncGatewayClient
-from .providers import content_text as _text  # the name 12_frameworks shows in a method
+from .providers import content_text
 from .results import PreCheckResult, TokenUsage
 
 __all__ = ["GovernanceBlocked", "GovernanceCallback"]
@@ -88,7 +88,7 @@ class GovernanceCallback(BaseCallbackHandler):
         self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
         metadata: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
-        prompt = "\n".join(_text(m.content) for batch in messages for m in batch)
+        prompt = "\n".join(content_text(m.content) for batch in messages for m in batch)
         meta = metadata or {}
         params = kwargs.get("invocation_params") or {}
         model = meta.get("ls_model_name") or params.get("model") or params.get("model_name") or ""
