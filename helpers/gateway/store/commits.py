@@ -15,10 +15,10 @@ gateway (:meth:`GroupCommit.applied`).
 
 Nothing here is touched by the applier's thread: the event loop learns what SQLite has from
 :attr:`.applier.Applier.applied_seq`, which the thread publishes under its lock, and drops
-the contexts it kept for lookups once they are there (:meth:`GroupCommit.pending_context`).
-That read takes the applier's lock, so the loop remembers the last value it read (a lower
-bound: the thread only moves it forward) and reads again only when the answer could
-change what it does.
+the contexts it kept for lookups (:meth:`GroupCommit.pending_context`) once they are there,
+in batches (:data:`DROP_CONTEXTS_AT`). That read takes the applier's lock, so the loop
+remembers the last value it read (a lower bound: the thread only moves it forward) and
+reads again only when the answer could change what it does.
 
 A store never waits on a failing disk: a log write that fails raises
 :class:`~helpers.errors.StorageUnavailable` at once (nothing of it is acknowledged, and the
